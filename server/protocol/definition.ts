@@ -1,0 +1,235 @@
+// The wire protocol, defined once. The TypeScript codec reads these tables, and the firmware's C header
+// (firmware/include/crabwatt_protocol.h) is generated from them by `crabwatt gen-header`; a test fails
+// when the committed header differs from what this file generates. docs/protocol.md explains the choices.
+//
+// Frame on the wire:  COBS( header ‖ body ‖ crc32c(header ‖ body) ) ‖ 0x00
+// header: version u8, type u8, seq u32 (little-endian); all multi-byte fields are little-endian.
+
+export const PROTOCOL_VERSION = 1;
+export const HEADER_BYTES = 6;
+export const CRC_BYTES = 4;
+/** Largest decoded frame (header + body + CRC); anything longer between two delimiters is garbage. */
+export const MAX_FRAME_BYTES = 1100;
+
+/** USB ids. Ours are from the pid.codes open-source range; the bootloader is foboot's. */
+export const USB_VID = 0x1209;
+export const USB_PID_CRABWATT = 0x5af1;
+export const USB_PID_BOOTLOADER = 0x5af0;
+
+export type ScalarType = 'u8' | 'u16' | 'u32' | 'u64' | 'i16' | 'i32' | 'i64' | 'i128';
+
+export const SCALAR_BYTES: Record<ScalarType, number> = {
+  u8: 1, u16: 2, u32: 4, u64: 8, i16: 2, i32: 4, i64: 8, i128: 16,
+};
+
+export interface FieldDef {
+  readonly name: string;
+  readonly type: ScalarType;
+  readonly doc: string;
+}
+
+/** A trailing variable-length array of fixed-size records (at most one per frame, always last). */
+export interface TailDef {
+  readonly name: string;
+  readonly fields: readonly FieldDef[];
+  readonly maxCount: number;
+  readonly doc: string;
+}
+
+export interface FrameDef {
+  readonly type: number;
+  readonly name: string;
+  readonly direction: 'device-to-host' | 'host-to-device';
+  readonly doc: string;
+  readonly fields: readonly FieldDef[];
+  readonly tail?: TailDef;
+}
+
+const f = (name: string, type: ScalarType, doc: string): FieldDef => ({ name, type, doc });
+
+export const WINDOW_MODE = { CYCLES: 0, FIXED: 1 } as const;
+export const ADC_PART = { SIMULATED: 0, AD7357: 1 } as const;
+export const BOARD = { SIMULATED: 0, ORANGECRAB_R0_1: 1, ORANGECRAB_R0_2: 2, RTL_TWIN: 3 } as const;
+export const CAPTURE_TRIGGER = { IMMEDIATE: 0, V_RISING: 1, V_FALLING: 2, I_RISING: 3, I_FALLING: 4 } as const;
+export const ACK_STATUS = { OK: 0, BAD_ARGS: 1, BUSY: 2, UNKNOWN_COMMAND: 3, BAD_LENGTH: 4 } as const;
+
+/** Window flags, bit positions as in docs/dsp.md. */
+export const WINDOW_FLAG = {
+  CLIP_V: 1 << 0,
+  CLIP_I: 1 << 1,
+  SAT_V: 1 << 2,
+  SAT_I: 1 << 3,
+  PARTIAL: 1 << 4,
+  TIMEOUT: 1 << 5,
+  CONFIG: 1 << 6,
+  ZC_OVERFLOW: 1 << 7,
+} as const;
+
+const windowConfigFields = [
+  f('mode', 'u8', 'WINDOW_MODE: 0 whole cycles, 1 fixed sample count'),
+  f('cycles', 'u16', 'K, cycles per window in CYCLES mode (1..1000)'),
+  f('fixed_samples', 'u32', 'N, samples per window in FIXED mode (1..2^24)'),
+  f('max_samples', 'u32', 'M, timeout of a CYCLES window in samples (1..2^24)'),
+  f('zc_hysteresis', 'u16', 'zero-crossing arming threshold, output LSB (0..32767)'),
+] as const;
+
+const calibrationFields = [
+  f('v_offset', 'i16', 'voltage offset, quarter-LSB of the centred ADC code'),
+  f('i_offset', 'i16', 'current offset, quarter-LSB of the centred ADC code'),
+  f('v_gain', 'u16', 'voltage gain, Q2.14 (16384 = 1.0)'),
+  f('i_gain', 'u16', 'current gain, Q2.14 (16384 = 1.0)'),
+  f('phase', 'i32', 'delay of current vs voltage in 1/65536 sample; negative delays voltage'),
+] as const;
+
+export const FRAMES = [
+  {
+    type: 0x01,
+    name: 'identify',
+    direction: 'device-to-host',
+    doc: 'Who the device is and how it samples. Sent at boot and in answer to cmd_identify.',
+    fields: [
+      f('device_id', 'u64', 'unique id (flash serial number, or random for simulations)'),
+      f('boot_id', 'u32', 'changes at every device reset: a new value opens a new energy epoch'),
+      f('board', 'u8', 'BOARD enum'),
+      f('adc_part', 'u8', 'ADC_PART enum'),
+      f('protocol_version', 'u8', 'PROTOCOL_VERSION the firmware was built with'),
+      f('gateware_version', 'u32', 'major << 16 | minor << 8 | patch'),
+      f('firmware_version', 'u32', 'major << 16 | minor << 8 | patch'),
+      f('sample_rate_num', 'u32', 'sample rate numerator, Hz'),
+      f('sample_rate_den', 'u32', 'sample rate denominator (rate = num / den)'),
+      f('capture_depth', 'u16', 'sample pairs the capture buffer holds'),
+      f('config_seq', 'u16', 'configuration commits so far'),
+      ...windowConfigFields,
+      ...calibrationFields,
+    ],
+  },
+  {
+    type: 0x02,
+    name: 'window',
+    direction: 'device-to-host',
+    doc: 'One measurement window: the exact integer sums of docs/dsp.md.',
+    fields: [
+      f('end_index', 'u64', 'sample index of the first sample after the window'),
+      f('samples', 'u32', 'samples in the window'),
+      f('sum_v', 'i64', 'Σ v'),
+      f('sum_i', 'i64', 'Σ i'),
+      f('sum_vv', 'u64', 'Σ v²'),
+      f('sum_ii', 'u64', 'Σ i²'),
+      f('sum_vi', 'i64', 'Σ v·i'),
+      f('min_v', 'i16', 'smallest calibrated v'),
+      f('max_v', 'i16', 'largest calibrated v'),
+      f('min_i', 'i16', 'smallest calibrated i'),
+      f('max_i', 'i16', 'largest calibrated i'),
+      f('zc_count', 'u16', 'negative-to-positive crossings of v in the window'),
+      f('zc_first_offset', 'u32', 'first crossing, samples after the window start'),
+      f('zc_first_prev', 'i16', 'v before the first crossing'),
+      f('zc_first_cur', 'i16', 'v at the first crossing'),
+      f('zc_last_offset', 'u32', 'last crossing, samples after the window start'),
+      f('zc_last_prev', 'i16', 'v before the last crossing'),
+      f('zc_last_cur', 'i16', 'v at the last crossing'),
+      f('flags', 'u16', 'WINDOW_FLAG bits'),
+      f('config_seq', 'u16', 'configuration the window was computed with'),
+    ],
+  },
+  {
+    type: 0x03,
+    name: 'energy',
+    direction: 'device-to-host',
+    doc: 'Snapshot of the never-wrapping energy accumulator E (Σ v·i since reset), taken at a window end.',
+    fields: [
+      f('end_index', 'u64', 'the accumulator holds every sample before this index'),
+      f('energy', 'i128', 'E, sign-extended from the 96-bit accumulator'),
+      f('boot_id', 'u32', 'boot the accumulator belongs to'),
+    ],
+  },
+  {
+    type: 0x04,
+    name: 'capture_chunk',
+    direction: 'device-to-host',
+    doc: 'Part of a raw waveform capture: calibrated sample pairs.',
+    fields: [
+      f('capture_id', 'u16', 'which capture (the ack of cmd_capture names it)'),
+      f('chunk_index', 'u16', 'position of this chunk'),
+      f('chunk_count', 'u16', 'chunks in the whole capture'),
+      f('first_index', 'u64', 'sample index of the first pair of this chunk'),
+      f('trigger_index', 'u64', 'sample index of the trigger'),
+      f('config_seq', 'u16', 'configuration the samples were calibrated with'),
+    ],
+    tail: {
+      name: 'pairs',
+      fields: [f('v', 'i16', 'calibrated voltage sample'), f('i', 'i16', 'calibrated current sample')],
+      maxCount: 256,
+      doc: 'sample pairs, oldest first',
+    },
+  },
+  {
+    type: 0x05,
+    name: 'status',
+    direction: 'device-to-host',
+    doc: 'Health counters, sent once a second and in answer to cmd_status.',
+    fields: [
+      f('boot_id', 'u32', 'as in identify'),
+      f('uptime_ms', 'u32', 'milliseconds since reset'),
+      f('frames_dropped', 'u32', 'frames not sent because the link was full (their seq numbers are skipped)'),
+      f('fifo_overflows', 'u32', 'windows lost because the result FIFO was full'),
+      f('samples_dropped', 'u32', 'ADC samples lost between capture and DSP'),
+      f('adc_errors', 'u32', 'ADC frames with a bad leading-zero pattern'),
+      f('watchdog_resets', 'u16', 'resets caused by the watchdog'),
+      f('config_seq', 'u16', 'configuration commits so far'),
+    ],
+  },
+  {
+    type: 0x06,
+    name: 'ack',
+    direction: 'device-to-host',
+    doc: 'Answer to every host command.',
+    fields: [
+      f('command_seq', 'u32', 'seq of the command answered'),
+      f('command_type', 'u8', 'type of the command answered'),
+      f('status', 'u8', 'ACK_STATUS'),
+      f('value', 'u32', 'command-specific result (cmd_capture: capture_id; cmd_configure: config_seq)'),
+    ],
+  },
+  {
+    type: 0x81,
+    name: 'cmd_identify',
+    direction: 'host-to-device',
+    doc: 'Ask for an identify frame.',
+    fields: [],
+  },
+  {
+    type: 0x82,
+    name: 'cmd_configure',
+    direction: 'host-to-device',
+    doc: 'Set the window rules; committed with the calibration at a sample boundary (docs/dsp.md).',
+    fields: [...windowConfigFields],
+  },
+  {
+    type: 0x83,
+    name: 'cmd_calibrate',
+    direction: 'host-to-device',
+    doc: 'Set offsets, gains and phase; committed at a sample boundary (docs/dsp.md).',
+    fields: [...calibrationFields],
+  },
+  {
+    type: 0x84,
+    name: 'cmd_capture',
+    direction: 'host-to-device',
+    doc: 'Arm a raw capture.',
+    fields: [
+      f('pairs', 'u16', 'sample pairs to capture (1..capture_depth)'),
+      f('trigger', 'u8', 'CAPTURE_TRIGGER'),
+      f('level', 'i16', 'trigger level, output LSB'),
+      f('pretrigger', 'u16', 'pairs kept from before the trigger'),
+    ],
+  },
+  {
+    type: 0x85,
+    name: 'cmd_status',
+    direction: 'host-to-device',
+    doc: 'Ask for a status frame.',
+    fields: [],
+  },
+] as const satisfies readonly FrameDef[];
+
+export type FrameName = (typeof FRAMES)[number]['name'];
