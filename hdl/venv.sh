@@ -12,3 +12,4 @@ if [[ ! -x "$venv/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]
   "$venv/bin/pip" install -q --disable-pip-version-check -r hdl/requirements.txt >&2
   echo "$want" > "$stamp"
 fi
+echo "$PWD/$venv"
