@@ -1,0 +1,371 @@
+// buildApp(options): the HTTP API, WebSocket stream, OpenAPI docs and dashboard as one fastify instance.
+// Only the CLI's `serve` listens (see listen.ts for the address and token rules); tests use app.inject.
+//
+// Routes (all under /api need the token when one is configured: 'Authorization: Bearer T' or ?token=T):
+//   GET  /api/devices                              devices with link state and counters
+//   GET  /api/devices/:id                          one device
+//   GET  /api/devices/:id/energy?tz=               energy today (local midnight in tz) and in total
+//   GET  /api/devices/:id/calibration              calibration registers + kv/ki
+//   PUT  /api/devices/:id/calibration              store and push to the device
+//   POST /api/devices/:id/captures                 arm a waveform capture
+//   GET  /api/devices/:id/captures/:captureId      fetch it (state pending until every chunk arrived)
+//   GET  /api/history?device&from&to&points&fields min/max/mean buckets, gaps as null
+//   GET  /api/export.csv?device&from&to&interval&tz streamed CSV, as `crabwatt export`
+//   GET  /api/export/estimate?...                  rows the export will have (for progress)
+//   GET  /api/live?device=                          WebSocket: windows, link events, device counters
+//   GET  /docs                                      OpenAPI (Swagger UI); /docs/json is the document
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Readable } from 'node:stream';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import fastifyWebsocket from '@fastify/websocket';
+import type { Static } from '@sinclair/typebox';
+import { DateTime } from 'luxon';
+import {
+  DeviceCommandError,
+  UnknownDeviceError,
+  type DeviceDirectory,
+  type ExportQuery,
+  type LiveSource,
+  type MeasurementStore,
+} from './deps.ts';
+import { captureJson, deviceJson } from './json.ts';
+import { LiveHub, type LiveHubOptions } from './live.ts';
+import { BadRequestError, checkZone, nwhToWh, parseFields, parseRange } from './params.ts';
+import * as S from './schemas.ts';
+import { buildWebAssets, DEFAULT_WEB_ROOT, type AssetMap } from './web-assets.ts';
+
+export interface AppOptions {
+  store: MeasurementStore;
+  devices: DeviceDirectory;
+  /** Emits 'window' and 'link' (deps.ts); usually the ingest's event emitter. */
+  live: LiveSource;
+  /** When set, every /api request must carry it. */
+  token?: string | undefined;
+  /** Folder with index.html, main.ts, style.css (default: the repository's web/). */
+  webRoot?: string;
+  logger?: FastifyServerOptions['logger'];
+  liveHub?: LiveHubOptions;
+  /** Largest accepted request body; calibration and capture bodies are a few hundred bytes. */
+  bodyLimitBytes?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    liveHub: LiveHub;
+  }
+}
+
+/** Rows per CSV chunk handed to the socket: large enough to amortise stream overhead per write. */
+const CSV_CHUNK_CHARS = 256 * 1024;
+
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: opts.bodyLimitBytes ?? 16 * 1024,
+    // Unknown body properties are rejected rather than silently stripped: a typo in a calibration
+    // field must not turn into "nothing changed".
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  });
+  const { store, devices } = opts;
+
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
+    let status = 500;
+    let message = err.message;
+    if (err.validation) status = 400;
+    else if (err instanceof BadRequestError) status = 400;
+    else if (err instanceof UnknownDeviceError) status = 404;
+    else if (err instanceof DeviceCommandError) status = err.statusCode;
+    else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) status = err.statusCode;
+    if (status >= 500) {
+      req.log.error({ err }, 'request failed');
+      message = 'internal error (see the server log)';
+    }
+    return reply.code(status).send({ statusCode: status, error: httpReason(status), message });
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route for ${req.method} ${req.url.split('?')[0]}` }),
+  );
+
+  if (opts.token !== undefined) {
+    const expected = digest(opts.token);
+    app.addHook('onRequest', async (req, reply) => {
+      if (!req.url.startsWith('/api/') && req.url !== '/api') return;
+      if (!tokenMatches(req, expected)) {
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer')
+          .send({ statusCode: 401, error: 'Unauthorized', message: "missing or wrong token: send 'Authorization: Bearer T' or ?token=T" });
+      }
+    });
+  }
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'crabwatt', version: '0.1.0', description: 'Energy monitor: live windows, history, export, calibration, captures.' },
+      components: opts.token !== undefined ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifyWebsocket, { options: { maxPayload: 4096 } });
+
+  const hub = new LiveHub(opts.live, devices, opts.liveHub);
+  app.decorate('liveHub', hub);
+  app.addHook('onClose', async () => hub.close());
+
+  const mustDevice = (id: string) => {
+    const d = devices.get(id);
+    if (!d) throw new UnknownDeviceError(id);
+    return d;
+  };
+  const errors = { 400: S.ErrorReply, 404: S.ErrorReply };
+
+  app.get('/api/devices', { schema: { tags: ['devices'], response: { 200: S.DeviceList } } }, async () => ({
+    devices: devices.list().map(deviceJson),
+  }));
+
+  app.get<{ Params: Static<typeof S.DeviceParams> }>(
+    '/api/devices/:id',
+    { schema: { tags: ['devices'], params: S.DeviceParams, response: { 200: S.DeviceSchema, ...errors } } },
+    async (req) => deviceJson(mustDevice(req.params.id)),
+  );
+
+  app.get<{ Params: Static<typeof S.DeviceParams>; Querystring: Static<typeof S.EnergyQuery> }>(
+    '/api/devices/:id/energy',
+    { schema: { tags: ['devices'], params: S.DeviceParams, querystring: S.EnergyQuery, response: { 200: S.EnergyReply, ...errors } } },
+    async (req) => {
+      mustDevice(req.params.id);
+      const tz = checkZone(req.query.tz ?? 'UTC');
+      const dayStart = DateTime.now().setZone(tz).startOf('day');
+      const e = store.energy(req.params.id, dayStart.toMillis());
+      return {
+        device: req.params.id,
+        tz,
+        day_start: dayStart.toISO() ?? '',
+        today_wh: nwhToWh(e.sinceNwh),
+        total_wh: nwhToWh(e.totalNwh),
+        today_nwh: e.sinceNwh.toString(),
+        total_nwh: e.totalNwh.toString(),
+      };
+    },
+  );
+
+  app.get<{ Params: Static<typeof S.DeviceParams> }>(
+    '/api/devices/:id/calibration',
+    { schema: { tags: ['calibration'], params: S.DeviceParams, response: { 200: S.CalibrationReply, ...errors } } },
+    async (req) => {
+      mustDevice(req.params.id);
+      return { calibration: devices.calibration(req.params.id), config_seq: null };
+    },
+  );
+
+  app.put<{ Params: Static<typeof S.DeviceParams>; Body: Static<typeof S.CalibrationSchema> }>(
+    '/api/devices/:id/calibration',
+    {
+      schema: {
+        tags: ['calibration'],
+        params: S.DeviceParams,
+        body: S.CalibrationSchema,
+        response: { 200: S.CalibrationReply, ...errors, 409: S.ErrorReply, 422: S.ErrorReply, 503: S.ErrorReply, 504: S.ErrorReply },
+      },
+    },
+    async (req) => {
+      mustDevice(req.params.id);
+      const { configSeq } = await devices.setCalibration(req.params.id, req.body);
+      return { calibration: devices.calibration(req.params.id), config_seq: configSeq };
+    },
+  );
+
+  app.post<{ Params: Static<typeof S.DeviceParams>; Body: S.CaptureBodyT }>(
+    '/api/devices/:id/captures',
+    {
+      schema: {
+        tags: ['captures'],
+        params: S.DeviceParams,
+        body: S.CaptureBody,
+        response: { 202: S.CaptureCreated, ...errors, 409: S.ErrorReply, 422: S.ErrorReply, 503: S.ErrorReply, 504: S.ErrorReply },
+      },
+    },
+    async (req, reply) => {
+      mustDevice(req.params.id);
+      const body = req.body;
+      if (body.pretrigger >= body.pairs) {
+        throw new BadRequestError(`'pretrigger' (${body.pretrigger}) must be smaller than 'pairs' (${body.pairs})`);
+      }
+      const { captureId } = await devices.requestCapture(req.params.id, body);
+      return reply
+        .code(202)
+        .send({ capture_id: captureId, href: `/api/devices/${encodeURIComponent(req.params.id)}/captures/${captureId}` });
+    },
+  );
+
+  app.get<{ Params: Static<typeof S.CaptureParams> }>(
+    '/api/devices/:id/captures/:captureId',
+    { schema: { tags: ['captures'], params: S.CaptureParams, response: { 200: S.CaptureReply, ...errors } } },
+    async (req, reply) => {
+      mustDevice(req.params.id);
+      const c = devices.capture(req.params.id, req.params.captureId);
+      if (!c) {
+        return reply.code(404).send({
+          statusCode: 404,
+          error: 'Not Found',
+          message: `no capture ${req.params.captureId} on '${req.params.id}': POST /api/devices/${req.params.id}/captures first`,
+        });
+      }
+      return captureJson(c);
+    },
+  );
+
+  app.get<{ Querystring: S.HistoryQueryT }>(
+    '/api/history',
+    { schema: { tags: ['history'], querystring: S.HistoryQuerySchema, response: { 200: S.HistoryReply, ...errors } } },
+    async (req) => {
+      const q = req.query;
+      const { fromMs, toMs } = parseRange(q.from, q.to);
+      const fields = parseFields(q.fields);
+      mustDevice(q.device);
+      const r = store.history({ device: q.device, fromMs, toMs, points: q.points, fields });
+      return { device: q.device, from: fromMs, to: toMs, level: r.level, bucket_ms: r.bucketMs, t: r.t, series: r.series };
+    },
+  );
+
+  const exportQuery = (q: S.ExportQueryT): ExportQuery => {
+    const { fromMs, toMs } = parseRange(q.from, q.to);
+    const tz = checkZone(q.tz);
+    mustDevice(q.device);
+    return { device: q.device, fromMs, toMs, interval: q.interval, tz };
+  };
+
+  app.get<{ Querystring: S.ExportQueryT }>(
+    '/api/export/estimate',
+    { schema: { tags: ['export'], querystring: S.ExportQuerySchema, response: { 200: S.ExportEstimateReply, ...errors } } },
+    async (req) => ({ rows: store.estimateExportRows(exportQuery(req.query)) }),
+  );
+
+  app.get<{ Querystring: S.ExportQueryT }>(
+    '/api/export.csv',
+    {
+      schema: {
+        tags: ['export'],
+        querystring: S.ExportQuerySchema,
+        produces: ['text/csv'],
+        response: { 200: { description: 'CSV, header line first (as `crabwatt export`)', type: 'string' }, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const q = exportQuery(req.query);
+      const rows = store.estimateExportRows(q);
+      // Pull the first piece before any header goes out, so an error the store raises on the query itself
+      // still becomes a proper 4xx response instead of a truncated 200.
+      const iterable = store.exportCsv(q);
+      const it = (Symbol.asyncIterator in iterable ? iterable[Symbol.asyncIterator]() : iterable[Symbol.iterator]()) as
+        | AsyncIterator<string>
+        | Iterator<string>;
+      const first = await it.next();
+      const stamp = (ms: number) => new Date(ms).toISOString().replace(/[:]/g, '').replace(/\.\d+Z$/, 'Z');
+      reply
+        .type('text/csv; charset=utf-8')
+        .header('content-disposition', `attachment; filename="crabwatt-${q.device}-${stamp(q.fromMs)}-${stamp(q.toMs)}-${q.interval}.csv"`)
+        .header('x-estimated-rows', String(rows))
+        .header('cache-control', 'no-store');
+      return reply.send(Readable.from(chunked(first, it), { objectMode: false, highWaterMark: 4 }));
+    },
+  );
+
+  app.get<{ Querystring: Static<typeof S.LiveQuery> }>(
+    '/api/live',
+    {
+      websocket: true,
+      schema: { tags: ['live'], querystring: S.LiveQuery },
+      preHandler: async (req, reply) => {
+        if (req.query.device !== undefined && !devices.get(req.query.device)) {
+          return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: new UnknownDeviceError(req.query.device).message });
+        }
+      },
+    },
+    (socket, req) => hub.add(socket, req.query.device),
+  );
+
+  registerWeb(app, opts.webRoot ?? DEFAULT_WEB_ROOT);
+  return app;
+}
+
+/** Joins the store's lines into large chunks; the stream's pull pacing gives backpressure to the store. */
+async function* chunked(
+  first: IteratorResult<string>,
+  it: AsyncIterator<string> | Iterator<string>,
+): AsyncGenerator<string> {
+  let parts: string[] = [];
+  let size = 0;
+  let r = first;
+  while (!r.done) {
+    parts.push(r.value);
+    size += r.value.length;
+    if (size >= CSV_CHUNK_CHARS) {
+      yield parts.join('');
+      parts = [];
+      size = 0;
+    }
+    r = await it.next();
+  }
+  if (parts.length > 0) yield parts.join('');
+}
+
+function registerWeb(app: FastifyInstance, webRoot: string): void {
+  let assets: Promise<AssetMap> | undefined;
+  const serve = async (name: string, req: FastifyRequest, reply: FastifyReply) => {
+    assets ??= buildWebAssets(webRoot);
+    let map: AssetMap;
+    try {
+      map = await assets;
+    } catch (err) {
+      assets = undefined; // a fixed source file should not need a restart
+      throw err;
+    }
+    const a = map.get(name);
+    if (!a) {
+      return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no asset '${name}'` });
+    }
+    reply.header('etag', a.etag).header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff');
+    if (req.headers['if-none-match'] === a.etag) return reply.code(304).send();
+    return reply.type(a.contentType).send(a.body);
+  };
+  const hide = { schema: { hide: true } };
+  app.get('/', hide, (req, reply) => serve('', req, reply));
+  app.get('/favicon.svg', hide, (req, reply) => serve('favicon.svg', req, reply));
+  app.get<{ Params: { '*': string } }>('/assets/*', hide, (req, reply) => serve(`assets/${req.params['*']}`, req, reply));
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+function tokenMatches(req: FastifyRequest, expected: Buffer): boolean {
+  const auth = req.headers.authorization;
+  let given: string | undefined;
+  if (typeof auth === 'string' && auth.startsWith('Bearer ')) given = auth.slice(7).trim();
+  else {
+    const q = req.query as Record<string, unknown> | undefined;
+    if (q && typeof q.token === 'string') given = q.token;
+  }
+  // Comparing fixed-length digests keeps the check constant-time whatever the token's length.
+  return given !== undefined && timingSafeEqual(digest(given), expected);
+}
+
+function httpReason(status: number): string {
+  const reasons: Record<number, string> = {
+    400: 'Bad Request',
+    401: 'Unauthorized',
+    404: 'Not Found',
+    409: 'Conflict',
+    413: 'Payload Too Large',
+    415: 'Unsupported Media Type',
+    422: 'Unprocessable Entity',
+    500: 'Internal Server Error',
+    503: 'Service Unavailable',
+    504: 'Gateway Timeout',
+  };
+  return reasons[status] ?? 'Error';
+}

@@ -1,0 +1,181 @@
+// What the HTTP API needs from the rest of the host, as narrow interfaces.
+//
+// buildApp() (app.ts) takes objects implementing these; server/api/wire.ts adapts the real store, ingest
+// and device links to them, and the API tests use small in-memory fakes. Keeping the seam here means the
+// routes never reach into SQLite or serial ports directly, so every route is testable with app.inject.
+//
+// Units: times are Unix epoch milliseconds (UTC); physical values are SI (V, A, W, VA, var, Hz);
+// energy crosses this seam as integer nanowatt-hours (bigint) so nothing here rounds it.
+
+import type { EventEmitter } from 'node:events';
+
+/** Quantities a history query can ask for; each is stored per rollup bucket as mean/min/max. */
+export const HISTORY_FIELDS = ['vrms', 'irms', 'p', 's', 'pf', 'n', 'freq_hz', 'v_dc', 'i_dc'] as const;
+export type HistoryField = (typeof HISTORY_FIELDS)[number];
+
+/** CSV intervals, identical to the CLI's `export --interval`. */
+export const EXPORT_INTERVALS = ['raw', '1s', '1m', '15m', '1h', '1d'] as const;
+export type ExportInterval = (typeof EXPORT_INTERVALS)[number];
+
+export interface HistoryQuery {
+  device: string;
+  fromMs: number;
+  toMs: number;
+  /** The answer holds at most this many buckets. */
+  points: number;
+  fields: readonly HistoryField[];
+}
+
+export interface SeriesBuckets {
+  mean: (number | null)[];
+  min: (number | null)[];
+  max: (number | null)[];
+}
+
+export interface HistoryResult {
+  /** Rollup level the rows came from: 'raw' (windows), '1s', '1m', '15m', '1h' or '1d'. */
+  level: string;
+  /** Width of one folded bucket. */
+  bucketMs: number;
+  /** Start of each bucket; a bucket with no data has null in every series (a gap). */
+  t: number[];
+  series: Partial<Record<HistoryField, SeriesBuckets>>;
+}
+
+export interface ExportQuery {
+  device: string;
+  fromMs: number;
+  toMs: number;
+  interval: ExportInterval;
+  /** IANA zone for the timestamps and for aligning buckets to the wall clock; already validated. */
+  tz: string;
+}
+
+export interface MeasurementStore {
+  /** Throws UnknownDeviceError for a device it never saw. */
+  history(q: HistoryQuery): HistoryResult;
+  /**
+   * The CSV, header line first, exactly as `crabwatt export` writes it; pulled lazily so a year of rows
+   * never sits in memory. `estimateRows` lets the dashboard show progress.
+   */
+  exportCsv(q: ExportQuery): AsyncIterable<string> | Iterable<string>;
+  estimateExportRows(q: ExportQuery): number;
+  /** Exact energy counters: since fromMs (e.g. local midnight) and since the device was first seen. */
+  energy(device: string, sinceMs: number): { sinceNwh: bigint; totalNwh: bigint };
+}
+
+export type DeviceKind = 'hardware' | 'simulated' | 'rtl';
+export type LinkState = 'connected' | 'disconnected' | 'reconnecting' | 'bootloader' | 'absent';
+
+export interface LinkCounters {
+  frames: number;
+  crcErrors: number;
+  seqGaps: number;
+  resets: number;
+  reconnects: number;
+  /** Frames per second over the last few seconds. */
+  framesPerS: number;
+}
+
+export interface DeviceInfo {
+  id: string;
+  name: string;
+  kind: DeviceKind;
+  path: string | null;
+  state: LinkState;
+  /** Human sentence for the state, e.g. how to leave the bootloader. */
+  detail: string;
+  counters: LinkCounters;
+  sampleRateHz: number;
+}
+
+/** Device calibration registers (docs/dsp.md) plus the host-side scale of the analog front end. */
+export interface Calibration {
+  v_offset: number;
+  i_offset: number;
+  v_gain: number;
+  i_gain: number;
+  phase: number;
+  /** Volts and amperes per output LSB. */
+  kv: number;
+  ki: number;
+}
+
+export interface CaptureRequest {
+  pairs: number;
+  trigger: 'immediate' | 'v_rising' | 'v_falling' | 'i_rising' | 'i_falling';
+  level: number;
+  pretrigger: number;
+}
+
+export interface Capture {
+  id: number;
+  device: string;
+  state: 'pending' | 'complete' | 'failed';
+  detail: string;
+  requestedAtMs: number;
+  /** Calibrated samples in output LSB; multiply by kv / ki for volts and amperes. */
+  v: number[];
+  i: number[];
+  kv: number;
+  ki: number;
+  sampleRateHz: number;
+  /** Position of the trigger within v/i (pairs before it are pretrigger). */
+  triggerOffset: number;
+}
+
+export interface DeviceDirectory {
+  list(): DeviceInfo[];
+  get(id: string): DeviceInfo | undefined;
+  calibration(id: string): Calibration;
+  /** Stores the calibration and pushes the device registers to the device; resolves on its ack. */
+  setCalibration(id: string, cal: Calibration): Promise<{ configSeq: number | null }>;
+  requestCapture(id: string, req: CaptureRequest): Promise<{ captureId: number }>;
+  capture(id: string, captureId: number): Capture | undefined;
+}
+
+/** One closed window in physical units, as the live stream sends it. */
+export interface LiveWindow {
+  device: string;
+  tMs: number;
+  samples: number;
+  vrms: number;
+  irms: number;
+  p: number;
+  s: number;
+  pf: number | null;
+  n: number;
+  freq_hz: number | null;
+  energy_nwh: bigint;
+  flags: number;
+  /** Host clock when the window frame was decoded, for latency measurement. */
+  receivedAtMs: number;
+}
+
+export interface LinkEvent {
+  device: string;
+  state: LinkState;
+  detail: string;
+}
+
+/** Emits 'window' (LiveWindow) and 'link' (LinkEvent); the API only listens. */
+export type LiveSource = EventEmitter;
+
+/** A typed error the routes turn into 404 instead of 500. */
+export class UnknownDeviceError extends Error {
+  constructor(readonly device: string) {
+    super(`unknown device '${device}': GET /api/devices lists the known ones`);
+    this.name = 'UnknownDeviceError';
+  }
+}
+
+/** A request the device refused or could not answer (bad arguments, busy, timed out, link down). */
+export class DeviceCommandError extends Error {
+  constructor(
+    message: string,
+    readonly statusCode: 409 | 422 | 503 | 504,
+  ) {
+    super(message);
+    this.name = 'DeviceCommandError';
+  }
+}

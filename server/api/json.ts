@@ -1,0 +1,63 @@
+// The API speaks snake_case JSON; these map the camelCase interfaces of deps.ts onto it, in one place
+// for both the REST routes and the WebSocket stream.
+
+import type { Capture, DeviceInfo, LinkEvent, LiveWindow } from './deps.ts';
+
+export function deviceJson(d: DeviceInfo) {
+  return {
+    id: d.id,
+    name: d.name,
+    kind: d.kind,
+    path: d.path,
+    state: d.state,
+    detail: d.detail,
+    sample_rate_hz: d.sampleRateHz,
+    counters: {
+      frames: d.counters.frames,
+      crc_errors: d.counters.crcErrors,
+      seq_gaps: d.counters.seqGaps,
+      resets: d.counters.resets,
+      reconnects: d.counters.reconnects,
+      frames_per_s: d.counters.framesPerS,
+    },
+  };
+}
+
+export function windowJson(w: LiveWindow) {
+  return {
+    type: 'window' as const,
+    device: w.device,
+    t_ms: w.tMs,
+    samples: w.samples,
+    vrms: w.vrms,
+    irms: w.irms,
+    p: w.p,
+    s: w.s,
+    pf: w.pf,
+    n: w.n,
+    freq_hz: w.freq_hz,
+    energy_nwh: w.energy_nwh.toString(),
+    flags: w.flags,
+    received_at_ms: w.receivedAtMs,
+  };
+}
+
+export function linkJson(e: LinkEvent) {
+  return { type: 'link' as const, device: e.device, state: e.state, detail: e.detail };
+}
+
+export function captureJson(c: Capture) {
+  return {
+    id: c.id,
+    device: c.device,
+    state: c.state,
+    detail: c.detail,
+    requested_at: c.requestedAtMs,
+    sample_rate_hz: c.sampleRateHz,
+    kv: c.kv,
+    ki: c.ki,
+    trigger_offset: c.triggerOffset,
+    v: c.v,
+    i: c.i,
+  };
+}

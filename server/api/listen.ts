@@ -1,0 +1,61 @@
+// Where the server listens and whether it needs a token. Only the CLI's `serve` listens; it calls
+// resolveListen() with `--listen` / `--token` and the environment, then app.listen({host, port}).
+//
+// Rule (issue 3): loopback by default; listening on any other address requires a token, because the
+// API can rewrite calibration and the stream reveals a household's consumption.
+
+import { isIP } from 'node:net';
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 8080;
+export const TOKEN_ENV = 'CRABWATT_TOKEN';
+/** Shorter tokens are guessable; 16 characters of anything is the floor. */
+export const MIN_TOKEN_CHARS = 16;
+
+export class ListenConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ListenConfigError';
+  }
+}
+
+export interface ListenConfig {
+  host: string;
+  port: number;
+  token: string | undefined;
+}
+
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  return isIP(h) === 4 && h.startsWith('127.');
+}
+
+/** Parses HOST:PORT, [v6]:PORT or :PORT (loopback). */
+export function parseListen(spec: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(spec.trim());
+  if (!m) throw new ListenConfigError(`--listen must be HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080); got '${spec}'`);
+  const host = m[1] ?? (m[2] === '' ? DEFAULT_HOST : m[2]!);
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) throw new ListenConfigError(`port ${port} is outside 1..65535`);
+  return { host, port };
+}
+
+export function resolveListen(opts: {
+  listen?: string | undefined;
+  token?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+}): ListenConfig {
+  const { host, port } = opts.listen ? parseListen(opts.listen) : { host: DEFAULT_HOST, port: DEFAULT_PORT };
+  const token = opts.token ?? opts.env?.[TOKEN_ENV] ?? undefined;
+  if (token !== undefined && token.length < MIN_TOKEN_CHARS) {
+    throw new ListenConfigError(`the token must be at least ${MIN_TOKEN_CHARS} characters (e.g. \`openssl rand -hex 16\`)`);
+  }
+  if (!isLoopback(host) && token === undefined) {
+    throw new ListenConfigError(
+      `listening on ${host} exposes the API beyond this machine: give --token T or set ${TOKEN_ENV} ` +
+        `(clients then send 'Authorization: Bearer T', or ?token=T for the dashboard and WebSocket)`,
+    );
+  }
+  return { host, port, token };
+}

@@ -1,0 +1,154 @@
+// JSON schemas (TypeBox) for every query, body and response of the API. Fastify validates requests
+// against them before a handler runs (so malformed input is a 400 with ajv's message), serialises
+// responses through them, and @fastify/swagger publishes them at /docs.
+
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { EXPORT_INTERVALS, HISTORY_FIELDS } from './deps.ts';
+
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+/** Device ids are hex serials or short names; the pattern keeps them out of paths and SQL alike. */
+export const DeviceId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' });
+
+/**
+ * A time given either as Unix milliseconds or as ISO-8601 with an offset; parsed by parseTime(), which
+ * reports what it could not read. The length bound stops absurd strings before parsing.
+ */
+const TimeParam = Type.String({ minLength: 1, maxLength: 40, description: 'Unix ms, or ISO-8601 (e.g. 2026-03-29T00:00:00+01:00)' });
+
+export const ErrorReply = Type.Object({
+  statusCode: Type.Integer(),
+  error: Type.String(),
+  message: Type.String(),
+});
+
+export const DeviceParams = Type.Object({ id: DeviceId });
+
+export const LinkCountersSchema = Type.Object({
+  frames: Type.Integer(),
+  crc_errors: Type.Integer(),
+  seq_gaps: Type.Integer(),
+  resets: Type.Integer(),
+  reconnects: Type.Integer(),
+  frames_per_s: Type.Number(),
+});
+
+export const DeviceSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  kind: Type.Union([Type.Literal('hardware'), Type.Literal('simulated'), Type.Literal('rtl')]),
+  path: Nullable(Type.String()),
+  state: Type.Union(
+    (['connected', 'disconnected', 'reconnecting', 'bootloader', 'absent'] as const).map((s) => Type.Literal(s)),
+  ),
+  detail: Type.String(),
+  sample_rate_hz: Type.Number(),
+  counters: LinkCountersSchema,
+});
+export const DeviceList = Type.Object({ devices: Type.Array(DeviceSchema) });
+
+export const EnergyQuery = Type.Object({
+  tz: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'IANA zone that defines "today"' })),
+});
+export const EnergyReply = Type.Object({
+  device: Type.String(),
+  tz: Type.String(),
+  day_start: Type.String({ description: 'local midnight, ISO-8601' }),
+  today_wh: Type.Number(),
+  total_wh: Type.Number(),
+  today_nwh: Type.String({ description: 'exact integer nWh' }),
+  total_nwh: Type.String({ description: 'exact integer nWh' }),
+});
+
+export const HistoryQuerySchema = Type.Object({
+  device: DeviceId,
+  from: TimeParam,
+  to: TimeParam,
+  points: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
+  fields: Type.String({
+    minLength: 1,
+    maxLength: 200,
+    default: 'p',
+    description: `comma-separated, of: ${HISTORY_FIELDS.join(', ')}`,
+  }),
+});
+export type HistoryQueryT = Static<typeof HistoryQuerySchema>;
+
+const NumOrNullArray = Type.Array(Nullable(Type.Number()));
+export const HistoryReply = Type.Object({
+  device: Type.String(),
+  from: Type.Integer({ description: 'Unix ms' }),
+  to: Type.Integer({ description: 'Unix ms' }),
+  level: Type.String({ description: 'rollup level the buckets were folded from' }),
+  bucket_ms: Type.Integer(),
+  t: Type.Array(Type.Number(), { description: 'bucket starts, Unix ms' }),
+  series: Type.Record(
+    Type.String(),
+    Type.Object({ mean: NumOrNullArray, min: NumOrNullArray, max: NumOrNullArray }),
+  ),
+});
+
+export const ExportQuerySchema = Type.Object({
+  device: DeviceId,
+  from: TimeParam,
+  to: TimeParam,
+  interval: Type.Union(EXPORT_INTERVALS.map((i) => Type.Literal(i)), { default: '1m' }),
+  tz: Type.String({ minLength: 1, maxLength: 64, default: 'UTC' }),
+});
+export type ExportQueryT = Static<typeof ExportQuerySchema>;
+
+export const ExportEstimateReply = Type.Object({ rows: Type.Integer() });
+
+const i16 = Type.Integer({ minimum: -32768, maximum: 32767 });
+const u16 = Type.Integer({ minimum: 0, maximum: 65535 });
+export const CalibrationSchema = Type.Object(
+  {
+    v_offset: i16,
+    i_offset: i16,
+    v_gain: u16,
+    i_gain: u16,
+    // docs/dsp.md: |phase| < 1023·65536
+    phase: Type.Integer({ minimum: -(1023 * 65536 - 1), maximum: 1023 * 65536 - 1 }),
+    kv: Type.Number({ exclusiveMinimum: 0, maximum: 1e6, description: 'volts per output LSB' }),
+    ki: Type.Number({ exclusiveMinimum: 0, maximum: 1e6, description: 'amperes per output LSB' }),
+  },
+  { additionalProperties: false },
+);
+export const CalibrationReply = Type.Object({
+  calibration: CalibrationSchema,
+  config_seq: Nullable(Type.Integer({ description: 'device configuration after the write (null: not pushed)' })),
+});
+
+export const CaptureBody = Type.Object(
+  {
+    pairs: Type.Integer({ minimum: 1, maximum: 65535, default: 4096 }),
+    trigger: Type.Union(
+      (['immediate', 'v_rising', 'v_falling', 'i_rising', 'i_falling'] as const).map((t) => Type.Literal(t)),
+      { default: 'v_rising' },
+    ),
+    level: Type.Integer({ minimum: -32768, maximum: 32767, default: 0 }),
+    pretrigger: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type CaptureBodyT = Static<typeof CaptureBody>;
+export const CaptureCreated = Type.Object({ capture_id: Type.Integer(), href: Type.String() });
+export const CaptureParams = Type.Object({ id: DeviceId, captureId: Type.Integer({ minimum: 0, maximum: 65535 }) });
+export const CaptureReply = Type.Object({
+  id: Type.Integer(),
+  device: Type.String(),
+  state: Type.Union([Type.Literal('pending'), Type.Literal('complete'), Type.Literal('failed')]),
+  detail: Type.String(),
+  requested_at: Type.Integer({ description: 'Unix ms' }),
+  sample_rate_hz: Type.Number(),
+  kv: Type.Number(),
+  ki: Type.Number(),
+  trigger_offset: Type.Integer(),
+  v: Type.Array(Type.Integer(), { description: 'calibrated voltage, output LSB' }),
+  i: Type.Array(Type.Integer(), { description: 'calibrated current, output LSB' }),
+});
+
+export const LiveQuery = Type.Object({
+  token: Type.Optional(Type.String({ maxLength: 256 })),
+  device: Type.Optional(DeviceId),
+});
