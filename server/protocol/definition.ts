@@ -45,7 +45,9 @@ export interface FrameDef {
   readonly tail?: TailDef;
 }
 
-const f = (name: string, type: ScalarType, doc: string): FieldDef => ({ name, type, doc });
+// Generic so that `as const` below keeps each field's literal name and type: codec.ts derives the
+// precise per-frame TypeScript types of decoded fields from them.
+const f = <N extends string, T extends ScalarType>(name: N, type: T, doc: string) => ({ name, type, doc }) as const;
 
 export const WINDOW_MODE = { CYCLES: 0, FIXED: 1 } as const;
 export const ADC_PART = { SIMULATED: 0, AD7357: 1 } as const;

@@ -1,0 +1,284 @@
+// Frame codec: typed frames ⇄ wire bytes, for both directions, with no I/O.
+//
+// Wire format (docs/protocol.md):  COBS( version u8 ‖ type u8 ‖ seq u32 ‖ body ‖ crc32c u32 ) ‖ 0x00
+// All multi-byte values are little-endian; i128 is two's complement, least significant byte first.
+//
+// Stable exports, other modules code against these:
+//   Frame<N>, FrameFields<N>, TailRecord<N>, CapturePair, AnyFrame      the decoded shapes
+//   encodeFrame(name, seq, fields, pairs?) → Buffer   COBS-encoded, trailing 0x00; throws RangeError/TypeError
+//   encodeFrameBytes(name, seq, fields, pairs?)       header ‖ body ‖ CRC, before COBS (tests, fault injection)
+//   decodePayload(chunk) → DecodeResult               one delimiter-stripped chunk as read from the wire
+//   decodeFrameBytes(bytes) → DecodeResult            header ‖ body ‖ CRC (already COBS-decoded)
+//   FrameDecoder (re-exported from decoder.ts)        streaming decoder with link counters
+//
+// A decoded frame is { name, type, seq, fields } (+ `pairs` for capture_chunk); u64/i64/i128 fields
+// are bigint, all narrower ones number.
+
+import { cobsDecode, cobsEncode } from './cobs.ts';
+import { crc32c } from './crc32c.ts';
+import {
+  CRC_BYTES,
+  FRAMES,
+  HEADER_BYTES,
+  PROTOCOL_VERSION,
+  type FieldDef,
+  type FrameName,
+  type ScalarType,
+  type TailDef,
+} from './definition.ts';
+import { LAYOUT_BY_TYPE, MAX_ENCODED_FRAME_BYTES, layoutOf, scalarRange, type FieldLayout } from './layout.ts';
+
+export { FrameDecoder, type DecoderCounters, type FrameDecoderOptions, type SeqGap, type DeviceReset } from './decoder.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Types derived from the FRAMES table
+
+type FrameDefs = (typeof FRAMES)[number];
+type DefOf<N extends FrameName> = Extract<FrameDefs, { name: N }>;
+
+/** The JavaScript type that carries a scalar: bigint from 64 bits up, so no value loses precision. */
+export type ScalarValue<T extends ScalarType> = T extends 'u64' | 'i64' | 'i128' ? bigint : number;
+
+type FieldsFrom<L extends readonly FieldDef[]> = {
+  -readonly [F in L[number] as F['name']]: ScalarValue<F['type']>;
+};
+
+export type FrameFields<N extends FrameName> = FieldsFrom<DefOf<N>['fields']>;
+
+type TailOf<N extends FrameName> = DefOf<N> extends { readonly tail: infer T extends TailDef } ? T : never;
+
+/** One record of a frame's trailing array (capture_chunk: a {v, i} pair). */
+export type TailRecord<N extends FrameName> = FieldsFrom<TailOf<N>['fields']>;
+export type CapturePair = TailRecord<'capture_chunk'>;
+
+type TailProps<N extends FrameName> = [TailOf<N>] extends [never]
+  ? unknown
+  : { [K in TailOf<N>['name']]: TailRecord<N>[] };
+
+/** A decoded frame. `Frame` alone is the union over all names, discriminated by `name`. */
+export type Frame<N extends FrameName = FrameName> = N extends FrameName
+  ? { name: N; type: DefOf<N>['type']; seq: number; fields: FrameFields<N> } & TailProps<N>
+  : never;
+export type AnyFrame = Frame;
+
+export type DecodeErrorKind =
+  | 'oversize' // chunk longer than any valid frame can be
+  | 'cobs' // not valid COBS
+  | 'short' // shorter than header + CRC
+  | 'crc' // CRC mismatch: corrupted or not a frame at all
+  | 'version' // intact frame of another protocol version
+  | 'type' // intact frame of a type this host does not know
+  | 'length'; // intact frame whose body length does not fit its type
+
+export interface DecodeFailure {
+  ok: false;
+  error: DecodeErrorKind;
+  detail: string;
+}
+export type DecodeResult = { ok: true; frame: Frame } | DecodeFailure;
+
+/** Loosely typed tail record accepted by the encoder; validated at run time. */
+export type TailRecordInput = Readonly<Record<string, number | bigint>>;
+
+// ---------------------------------------------------------------------------------------------
+// Scalar access
+
+function readScalar(view: DataView, at: number, type: ScalarType): number | bigint {
+  switch (type) {
+    case 'u8':
+      return view.getUint8(at);
+    case 'u16':
+      return view.getUint16(at, true);
+    case 'u32':
+      return view.getUint32(at, true);
+    case 'i16':
+      return view.getInt16(at, true);
+    case 'i32':
+      return view.getInt32(at, true);
+    case 'u64':
+      return view.getBigUint64(at, true);
+    case 'i64':
+      return view.getBigInt64(at, true);
+    case 'i128':
+      return (view.getBigInt64(at + 8, true) << 64n) | view.getBigUint64(at, true);
+  }
+}
+
+function writeScalar(view: DataView, at: number, type: ScalarType, value: number | bigint): void {
+  switch (type) {
+    case 'u8':
+      return view.setUint8(at, value as number);
+    case 'u16':
+      return view.setUint16(at, value as number, true);
+    case 'u32':
+      return view.setUint32(at, value as number, true);
+    case 'i16':
+      return view.setInt16(at, value as number, true);
+    case 'i32':
+      return view.setInt32(at, value as number, true);
+    case 'u64':
+      return view.setBigUint64(at, value as bigint, true);
+    case 'i64':
+      return view.setBigInt64(at, value as bigint, true);
+    case 'i128':
+      view.setBigUint64(at, BigInt.asUintN(64, value as bigint), true);
+      return view.setBigInt64(at + 8, BigInt.asIntN(64, (value as bigint) >> 64n), true);
+  }
+}
+
+const RANGES = new Map<ScalarType, { min: bigint; max: bigint }>(
+  (['u8', 'u16', 'u32', 'u64', 'i16', 'i32', 'i64', 'i128'] as const).map((t) => [t, scalarRange(t)]),
+);
+
+function checkScalar(where: string, type: ScalarType, value: unknown): void {
+  const range = RANGES.get(type)!;
+  const wide = type === 'u64' || type === 'i64' || type === 'i128';
+  if (wide) {
+    if (typeof value !== 'bigint') throw new TypeError(`${where}: ${type} needs a bigint, got ${typeof value}`);
+    if (value < range.min || value > range.max) {
+      throw new RangeError(`${where}: ${value} is outside ${type} (${range.min} … ${range.max})`);
+    }
+    return;
+  }
+  if (typeof value !== 'number') throw new TypeError(`${where}: ${type} needs a number, got ${typeof value}`);
+  if (!Number.isInteger(value) || value < Number(range.min) || value > Number(range.max)) {
+    throw new RangeError(`${where}: ${value} is not an integer in ${type} (${range.min} … ${range.max})`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+/** Header ‖ body ‖ CRC of one frame, before COBS. Validates every value (RangeError names the field). */
+export function encodeFrameBytes<N extends FrameName>(
+  name: N,
+  seq: number,
+  fields: FrameFields<N>,
+  pairs?: readonly TailRecordInput[],
+): Uint8Array {
+  const layout = layoutOf(name);
+  checkScalar(`${name}.seq`, 'u32', seq);
+  const values = fields as unknown as Record<string, unknown>;
+  if (typeof values !== 'object' || values === null) throw new TypeError(`${name}: fields must be an object`);
+  for (const key of Object.keys(values)) {
+    if (!layout.fields.some((field) => field.name === key)) throw new TypeError(`${name}: unknown field ${key}`);
+  }
+  const tail = layout.tail;
+  const count = pairs?.length ?? 0;
+  if (!tail && pairs !== undefined && count > 0) throw new TypeError(`${name} has no trailing records`);
+  if (tail && count > tail.maxCount) {
+    throw new RangeError(`${name}.${tail.def.name}: ${count} records, at most ${tail.maxCount}`);
+  }
+  const bytes = new Uint8Array(layout.minFrameBytes + (tail ? tail.recordBytes * count : 0));
+  const view = new DataView(bytes.buffer);
+  view.setUint8(0, PROTOCOL_VERSION);
+  view.setUint8(1, layout.type);
+  view.setUint32(2, seq, true);
+  for (const field of layout.fields) {
+    const value = values[field.name];
+    if (value === undefined) throw new TypeError(`${name}.${field.name} is missing`);
+    checkScalar(`${name}.${field.name}`, field.type, value);
+    writeScalar(view, HEADER_BYTES + field.offset, field.type, value as number | bigint);
+  }
+  if (tail && pairs) {
+    let at = HEADER_BYTES + layout.bodyBytes;
+    for (let r = 0; r < count; r++, at += tail.recordBytes) {
+      const record = pairs[r] as Record<string, unknown> | undefined;
+      if (typeof record !== 'object' || record === null) throw new TypeError(`${name}.${tail.def.name}[${r}] is not an object`);
+      for (const field of tail.fields) {
+        const where = `${name}.${tail.def.name}[${r}].${field.name}`;
+        const value = record[field.name];
+        if (value === undefined) throw new TypeError(`${where} is missing`);
+        checkScalar(where, field.type, value);
+        writeScalar(view, at + field.offset, field.type, value as number | bigint);
+      }
+    }
+  }
+  const crcAt = bytes.length - CRC_BYTES;
+  view.setUint32(crcAt, crc32c(bytes.subarray(0, crcAt)), true);
+  return bytes;
+}
+
+/** One frame as sent on the wire: COBS-encoded, followed by the 0x00 delimiter. */
+export function encodeFrame<N extends FrameName>(
+  name: N,
+  seq: number,
+  fields: FrameFields<N>,
+  pairs?: readonly TailRecordInput[],
+): Buffer {
+  const encoded = cobsEncode(encodeFrameBytes(name, seq, fields, pairs));
+  const out = Buffer.allocUnsafe(encoded.length + 1);
+  out.set(encoded, 0);
+  out[encoded.length] = 0;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+function readRecord(view: DataView, at: number, fields: readonly FieldLayout[]): Record<string, number | bigint> {
+  const out: Record<string, number | bigint> = {};
+  for (const field of fields) out[field.name] = readScalar(view, at + field.offset, field.type);
+  return out;
+}
+
+const fail = (error: DecodeErrorKind, detail: string): DecodeFailure => ({ ok: false, error, detail });
+
+/** Decode header ‖ body ‖ CRC (the COBS-decoded content of one chunk). Never throws. */
+export function decodeFrameBytes(bytes: Uint8Array): DecodeResult {
+  if (bytes.length < HEADER_BYTES + CRC_BYTES) {
+    return fail('short', `${bytes.length} bytes, a frame has at least ${HEADER_BYTES + CRC_BYTES}`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const crcAt = bytes.length - CRC_BYTES;
+  const expected = view.getUint32(crcAt, true);
+  const actual = crc32c(bytes.subarray(0, crcAt));
+  if (actual !== expected) {
+    return fail('crc', `CRC-32C 0x${actual.toString(16).padStart(8, '0')}, frame says 0x${expected.toString(16).padStart(8, '0')}`);
+  }
+  const version = view.getUint8(0);
+  const type = view.getUint8(1);
+  const seq = view.getUint32(2, true);
+  if (version !== PROTOCOL_VERSION) {
+    return fail(
+      'version',
+      `frame of protocol version ${version}, this host speaks ${PROTOCOL_VERSION}: ` +
+        'update the host or reflash the firmware so that both match',
+    );
+  }
+  const layout = LAYOUT_BY_TYPE.get(type);
+  if (!layout) return fail('type', `unknown frame type 0x${type.toString(16).padStart(2, '0')} (seq ${seq})`);
+  const bodyBytes = crcAt - HEADER_BYTES;
+  const tail = layout.tail;
+  const tailBytes = bodyBytes - layout.bodyBytes;
+  if (
+    tailBytes < 0 ||
+    (!tail && tailBytes !== 0) ||
+    (tail && (tailBytes % tail.recordBytes !== 0 || tailBytes / tail.recordBytes > tail.maxCount))
+  ) {
+    const want = tail
+      ? `${layout.bodyBytes} + k·${tail.recordBytes} (k ≤ ${tail.maxCount})`
+      : `${layout.bodyBytes}`;
+    return fail('length', `${layout.name} body of ${bodyBytes} bytes, expected ${want}`);
+  }
+  const fields = readRecord(view, HEADER_BYTES, layout.fields);
+  const frame: Record<string, unknown> = { name: layout.name, type, seq, fields };
+  if (tail) {
+    const records: Record<string, number | bigint>[] = [];
+    for (let at = HEADER_BYTES + layout.bodyBytes; at < crcAt; at += tail.recordBytes) {
+      records.push(readRecord(view, at, tail.fields));
+    }
+    frame[tail.def.name] = records;
+  }
+  return { ok: true, frame: frame as unknown as Frame };
+}
+
+/** Decode one chunk as read from the wire between two 0x00 delimiters. Never throws. */
+export function decodePayload(chunk: Uint8Array): DecodeResult {
+  if (chunk.length > MAX_ENCODED_FRAME_BYTES) {
+    return fail('oversize', `${chunk.length} bytes between delimiters, a frame has at most ${MAX_ENCODED_FRAME_BYTES}`);
+  }
+  const cobs = cobsDecode(chunk);
+  if (!cobs.ok) return fail('cobs', cobs.detail);
+  return decodeFrameBytes(cobs.data);
+}

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { CRC32C_CHECK, crc32c } from '../../server/protocol/crc32c.ts';
+import { randomBytes, seededRng } from './fixtures.ts';
+
+describe('CRC-32C', () => {
+  it('has the catalogue check value for "123456789"', () => {
+    expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283);
+    expect(CRC32C_CHECK).toBe(0xe3069283);
+  });
+
+  it('matches RFC 3720 (iSCSI) test vectors', () => {
+    expect(crc32c(new Uint8Array(32))).toBe(0x8a9136aa);
+    expect(crc32c(new Uint8Array(32).fill(0xff))).toBe(0x62a8ab43);
+    expect(crc32c(Uint8Array.from({ length: 32 }, (_, k) => k))).toBe(0x46dd794e);
+    expect(crc32c(Uint8Array.from({ length: 32 }, (_, k) => 31 - k))).toBe(0x113fdb5c);
+  });
+
+  it('continues across pieces', () => {
+    const data = randomBytes(seededRng(3), 1000);
+    for (const cut of [0, 1, 17, 999, 1000]) {
+      expect(crc32c(data.subarray(cut), crc32c(data.subarray(0, cut)))).toBe(crc32c(data));
+    }
+  });
+
+  it('detects every single-bit error in a 1 KiB message', () => {
+    const data = randomBytes(seededRng(4), 1024);
+    const good = crc32c(data);
+    for (let bit = 0; bit < data.length * 8; bit++) {
+      data[bit >> 3]! ^= 1 << (bit & 7);
+      expect(crc32c(data)).not.toBe(good);
+      data[bit >> 3]! ^= 1 << (bit & 7);
+    }
+  });
+});
