@@ -1,0 +1,255 @@
+// Read side of the store, for the API and the CLI: devices, history folded to a number of points, exact energy
+// sums, and the source rows of an export. Works on a read-only connection as well as on the writer's.
+
+import type Database from 'better-sqlite3';
+import { Bucket, emptyFoldRow, rollupRowInto, ROLLUP_SELECT, WINDOW_SELECT, windowRowInto, type FoldRow } from './fold.ts';
+import { QUANTITIES, ROLLUP_LEVELS, type Quantity } from './schema.ts';
+
+export class UnknownDeviceError extends Error {
+  override readonly name = 'UnknownDeviceError';
+  constructor(readonly device: string) {
+    super(`unknown device '${device}': \`crabwatt devices --db FILE\` lists the stored ones`);
+  }
+}
+
+export class QueryError extends Error {
+  override readonly name = 'QueryError';
+}
+
+export interface StoredDevice {
+  /** 16 hex digits. */
+  id: string;
+  name: string | null;
+  kv: number;
+  ki: number;
+  fsNum: number;
+  fsDen: number;
+  board: number | null;
+  adcPart: number | null;
+  totalNwh: bigint;
+  createdMs: number;
+  lastSeenMs: number | null;
+  epochs: number;
+}
+
+export interface HistoryRequest {
+  device: string;
+  fromMs: number;
+  toMs: number;
+  /** At most this many buckets come back. */
+  points: number;
+  fields: readonly Quantity[];
+}
+
+export interface HistorySeries {
+  mean: (number | null)[];
+  min: (number | null)[];
+  max: (number | null)[];
+}
+
+export interface HistoryAnswer {
+  /** 'raw' (windows) or a rollup level name. */
+  level: string;
+  bucketMs: number;
+  /** Bucket starts; a bucket without data is null in every series (a gap). */
+  t: number[];
+  series: Partial<Record<Quantity, HistorySeries>>;
+  /** Exact energy per bucket, nWh. */
+  energyNwh: bigint[];
+  /** Samples covered / nominal samples of the bucket (0 for a gap). */
+  coverage: number[];
+}
+
+export type SourceLevel = 'raw' | (typeof ROLLUP_LEVELS)[number]['name'];
+
+const MAX_POINTS = 100_000;
+
+export class StoreReader {
+  private readonly db: Database.Database;
+  private readonly deviceCache = new Map<string, { id: number; fs: number }>();
+
+  constructor(db: Database.Database) {
+    this.db = db;
+  }
+
+  devices(): StoredDevice[] {
+    const rows = this.db
+      .prepare(
+        `SELECT d.*, (SELECT count(*) FROM epochs e WHERE e.device = d.id) AS epochs FROM devices d ORDER BY d.id`,
+      )
+      .safeIntegers(true)
+      .all() as Record<string, bigint | string | number | null>[];
+    return rows.map((r) => ({
+      id: String(r['device_id']),
+      name: r['name'] === null ? null : String(r['name']),
+      kv: Number(r['kv']),
+      ki: Number(r['ki']),
+      fsNum: Number(r['fs_num']),
+      fsDen: Number(r['fs_den']),
+      board: r['board'] === null ? null : Number(r['board']),
+      adcPart: r['adc_part'] === null ? null : Number(r['adc_part']),
+      totalNwh: BigInt(r['total_nwh'] as bigint),
+      createdMs: Number(r['created_ms']),
+      lastSeenMs: r['last_seen_ms'] === null ? null : Number(r['last_seen_ms']),
+      epochs: Number(r['epochs']),
+    }));
+  }
+
+  /** Internal id and sample rate of a device given as hex id; throws UnknownDeviceError. */
+  resolveDevice(device: string): { id: number; fs: number } {
+    const key = device.toLowerCase();
+    const cached = this.deviceCache.get(key);
+    if (cached) return cached;
+    const row = this.db.prepare('SELECT id, fs_num, fs_den FROM devices WHERE device_id = ?').get(key) as
+      | { id: number; fs_num: number; fs_den: number }
+      | undefined;
+    if (!row) throw new UnknownDeviceError(device);
+    const found = { id: row.id, fs: row.fs_num / row.fs_den };
+    this.deviceCache.set(key, found);
+    return found;
+  }
+
+  /** The only stored device, for commands that default to it; a clear error when there are none or several. */
+  defaultDevice(): string {
+    const rows = this.db.prepare('SELECT device_id FROM devices ORDER BY id').pluck().all() as string[];
+    if (rows.length === 1) return rows[0]!;
+    if (rows.length === 0) throw new QueryError('the database holds no device yet: run `crabwatt serve` first');
+    throw new QueryError(`the database holds ${rows.length} devices (${rows.join(', ')}): choose one with --device`);
+  }
+
+  /** Choose the source level for `points` buckets over [from, to): the coarsest with at least `points` rows. */
+  static chooseLevel(spanMs: number, points: number): { level: SourceLevel; levelMs: number } {
+    const wanted = spanMs / points;
+    let choice: { level: SourceLevel; levelMs: number } = { level: 'raw', levelMs: 1 };
+    for (const l of ROLLUP_LEVELS) if (l.ms <= wanted) choice = { level: l.name, levelMs: l.ms };
+    return choice;
+  }
+
+  history(req: HistoryRequest): HistoryAnswer {
+    const { fromMs, toMs, points } = req;
+    if (!Number.isFinite(fromMs) || !Number.isFinite(toMs) || !(toMs > fromMs)) {
+      throw new QueryError(`history range must have from < to, got ${fromMs} … ${toMs}`);
+    }
+    if (!Number.isInteger(points) || points < 1 || points > MAX_POINTS) {
+      throw new QueryError(`points must be an integer 1 … ${MAX_POINTS}, got ${points}`);
+    }
+    const dev = this.resolveDevice(req.device);
+    const { level, levelMs } = StoreReader.chooseLevel(toMs - fromMs, points);
+    const t0 = Math.floor(fromMs / levelMs) * levelMs;
+    const bucketMs = Math.ceil((toMs - t0) / points / levelMs) * levelMs;
+    const count = Math.ceil((toMs - t0) / bucketMs);
+    const buckets: (Bucket | undefined)[] = new Array(count);
+    const row = emptyFoldRow();
+    const place = (r: FoldRow, tKey: number): void => {
+      const k = Math.floor((tKey - t0) / bucketMs);
+      if (k < 0 || k >= count) return;
+      (buckets[k] ??= new Bucket()).add(r);
+    };
+    if (level === 'raw') {
+      // A window belongs to the instant before its end, as in the rollups.
+      const stmt = this.db
+        .prepare(`SELECT ${WINDOW_SELECT} FROM windows WHERE device = ? AND t_end_ms > ? AND t_end_ms <= ? ORDER BY t_end_ms`)
+        .raw(true);
+      for (const raw of stmt.iterate(dev.id, fromMs, toMs) as Iterable<unknown[]>) {
+        windowRowInto(raw, row);
+        place(row, row.tMs - 1);
+      }
+    } else {
+      const stmt = this.db
+        .prepare(`SELECT ${ROLLUP_SELECT} FROM rollups WHERE device = ? AND level = ? AND t_start_ms >= ? AND t_start_ms < ? ORDER BY t_start_ms`)
+        .raw(true);
+      for (const raw of stmt.iterate(dev.id, levelMs, t0, toMs) as Iterable<unknown[]>) {
+        rollupRowInto(raw, row);
+        place(row, row.tMs);
+      }
+    }
+    const t: number[] = new Array(count);
+    const series: Partial<Record<Quantity, HistorySeries>> = {};
+    const indices = req.fields.map((f) => {
+      const k = QUANTITIES.indexOf(f);
+      if (k < 0) throw new QueryError(`unknown field '${f}': choose from ${QUANTITIES.join(', ')}`);
+      return k;
+    });
+    for (const f of req.fields) series[f] = { mean: new Array(count), min: new Array(count), max: new Array(count) };
+    const energyNwh: bigint[] = new Array(count);
+    const coverage: number[] = new Array(count);
+    const nominalSamples = (bucketMs / 1000) * dev.fs;
+    for (let b = 0; b < count; b++) {
+      t[b] = t0 + b * bucketMs;
+      const bucket = buckets[b];
+      energyNwh[b] = bucket?.energyNwh ?? 0n;
+      coverage[b] = bucket ? bucket.samples / nominalSamples : 0;
+      req.fields.forEach((f, j) => {
+        const k = indices[j]!;
+        const s = series[f]!;
+        s.mean[b] = bucket ? bucket.mean(k) : null;
+        s.min[b] = bucket ? bucket.minOf(k) : null;
+        s.max[b] = bucket ? bucket.maxOf(k) : null;
+      });
+    }
+    return { level, bucketMs, t, series, energyNwh, coverage };
+  }
+
+  /**
+   * Exact energy booked in [fromMs, ∞) and in total. Whole hours come from the 1 h rollups and the partial
+   * hour at the start from the 1 s rollups, so the sum is exact for any second-aligned start.
+   */
+  energy(device: string, sinceMs: number): { sinceNwh: bigint; totalNwh: bigint } {
+    const dev = this.resolveDevice(device);
+    const hourMs = 3_600_000;
+    const firstHour = Math.ceil(sinceMs / hourMs) * hourMs;
+    const sum = this.db
+      .prepare(
+        `SELECT
+           coalesce((SELECT sum(energy_nwh) FROM rollups WHERE device = ?1 AND level = 1000 AND t_start_ms >= ?2 AND t_start_ms < ?3), 0)
+         + coalesce((SELECT sum(energy_nwh) FROM rollups WHERE device = ?1 AND level = ${hourMs} AND t_start_ms >= ?3), 0)`,
+      )
+      .pluck()
+      .safeIntegers(true)
+      .get(dev.id, Math.ceil(sinceMs / 1000) * 1000, firstHour) as bigint;
+    const total = this.db.prepare('SELECT total_nwh FROM devices WHERE id = ?').pluck().safeIntegers(true).get(dev.id) as bigint;
+    return { sinceNwh: BigInt(sum), totalNwh: BigInt(total) };
+  }
+
+  /** Source rows of a level over [fromMs, toMs), oldest first, streamed from SQLite (never all in memory). */
+  *sourceRows(device: string, level: SourceLevel, fromMs: number, toMs: number): Generator<FoldRow> {
+    const dev = this.resolveDevice(device);
+    const row = emptyFoldRow();
+    if (level === 'raw') {
+      const stmt = this.db
+        .prepare(`SELECT ${WINDOW_SELECT} FROM windows WHERE device = ? AND t_end_ms >= ? AND t_end_ms < ? ORDER BY t_end_ms`)
+        .raw(true);
+      for (const raw of stmt.iterate(dev.id, fromMs, toMs) as Iterable<unknown[]>) yield windowRowInto(raw, row);
+      return;
+    }
+    const levelMs = levelMsOf(level);
+    const stmt = this.db
+      .prepare(`SELECT ${ROLLUP_SELECT} FROM rollups WHERE device = ? AND level = ? AND t_start_ms >= ? AND t_start_ms < ? ORDER BY t_start_ms`)
+      .raw(true);
+    for (const raw of stmt.iterate(dev.id, levelMs, fromMs, toMs) as Iterable<unknown[]>) yield rollupRowInto(raw, row);
+  }
+
+  countSourceRows(device: string, level: SourceLevel, fromMs: number, toMs: number): number {
+    const dev = this.resolveDevice(device);
+    if (level === 'raw') {
+      return this.db
+        .prepare('SELECT count(*) FROM windows WHERE device = ? AND t_end_ms >= ? AND t_end_ms < ?')
+        .pluck()
+        .get(dev.id, fromMs, toMs) as number;
+    }
+    return this.db
+      .prepare('SELECT count(*) FROM rollups WHERE device = ? AND level = ? AND t_start_ms >= ? AND t_start_ms < ?')
+      .pluck()
+      .get(dev.id, levelMsOf(level), fromMs, toMs) as number;
+  }
+
+  sampleRate(device: string): number {
+    return this.resolveDevice(device).fs;
+  }
+}
+
+export function levelMsOf(level: Exclude<SourceLevel, 'raw'>): number {
+  const l = ROLLUP_LEVELS.find((x) => x.name === level);
+  if (!l) throw new QueryError(`unknown rollup level '${level}'`);
+  return l.ms;
+}

@@ -1,0 +1,146 @@
+// Schema and migrations. `PRAGMA user_version` holds the number of migrations applied; each migration runs
+// in its own transaction together with the user_version bump, so a crash leaves either the old or the new
+// schema. Append new migrations; never edit one that has shipped.
+//
+// Integer conventions: 64-bit device sums and indices are SQLite INTEGER (signed 64-bit: Σv² ≤ 2^54 and sample
+// indices < 2^63 fit); the 96-bit device accumulator and epoch-relative raw energy, which can exceed 2^63,
+// are decimal TEXT. Energy in nanowatt-hours is INTEGER (2^63 nWh ≈ 9.2 TWh per device).
+
+import type Database from 'better-sqlite3';
+
+/** Quantities derived per window and rolled up (mean/min/max). Order is the column order everywhere. */
+export const QUANTITIES = ['vrms', 'irms', 'p', 's', 'pf', 'n', 'freq_hz', 'v_dc', 'i_dc'] as const;
+export type Quantity = (typeof QUANTITIES)[number];
+
+/** Rollup levels: name and bucket length. Buckets are aligned to the Unix epoch (UTC). */
+export const ROLLUP_LEVELS = [
+  { name: '1s', ms: 1_000 },
+  { name: '1m', ms: 60_000 },
+  { name: '15m', ms: 900_000 },
+  { name: '1h', ms: 3_600_000 },
+  { name: '1d', ms: 86_400_000 },
+] as const;
+export type RollupLevelName = (typeof ROLLUP_LEVELS)[number]['name'];
+
+const rollupQuantityColumns = QUANTITIES.map(
+  // q_wsum/q_weight: Σ(q·samples) and Σ samples over windows where q is defined (pf and freq_hz can be null),
+  // kept instead of a mean so that a bucket can be extended by later batches and folded into coarser ones.
+  (q) => `${q}_wsum REAL NOT NULL DEFAULT 0, ${q}_weight INTEGER NOT NULL DEFAULT 0, ${q}_min REAL, ${q}_max REAL`,
+).join(',\n    ');
+
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE devices (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL UNIQUE,          -- 16 hex digits, the identify frame's device_id
+    name TEXT,
+    kv REAL NOT NULL,                        -- volts per output LSB (host-side analog front-end scale)
+    ki REAL NOT NULL,                        -- amperes per output LSB
+    fs_num INTEGER NOT NULL,                 -- sample rate = fs_num / fs_den Hz
+    fs_den INTEGER NOT NULL,
+    board INTEGER,
+    adc_part INTEGER,
+    identify TEXT,                           -- last identify frame, JSON (bigints as decimal strings)
+    calibration TEXT,                        -- device calibration registers, JSON
+    total_nwh INTEGER NOT NULL DEFAULT 0,    -- exact energy counter, never decreases by reset
+    created_ms INTEGER NOT NULL,
+    last_seen_ms INTEGER
+  );
+
+  CREATE TABLE epochs (
+    id INTEGER PRIMARY KEY,
+    device INTEGER NOT NULL REFERENCES devices(id),
+    boot_id INTEGER NOT NULL,
+    started_ms INTEGER NOT NULL,             -- host wall time when the epoch was opened
+    anchor_index INTEGER,                    -- sample index mapped to anchor_ms (device time → wall time)
+    anchor_ms INTEGER,
+    first_end_index INTEGER,
+    last_end_index INTEGER,                  -- end of the last window booked; windows at or before it are duplicates
+    last_t_ms INTEGER,                       -- wall time of last_end_index, keeps timestamps monotone
+    raw_booked TEXT NOT NULL DEFAULT '0',    -- Σ sum_vi booked (windows + gaps), relative to the epoch start
+    energy_base TEXT,                        -- device accumulator E at raw_booked = 0; null until an energy frame
+    last_energy TEXT,                        -- last accumulator snapshot and its index
+    last_energy_index INTEGER,
+    scale_kv REAL NOT NULL,                  -- scale in force for the current segment (see ingest/energy.ts)
+    scale_ki REAL NOT NULL,
+    seg_raw TEXT NOT NULL DEFAULT '0',       -- raw_booked when the segment began
+    seg_nwh INTEGER NOT NULL DEFAULT 0,      -- nwh_booked when the segment began
+    nwh_booked INTEGER NOT NULL DEFAULT 0,   -- energy booked in this epoch
+    total_nwh_at_start INTEGER NOT NULL,     -- device total when the epoch opened
+    reason TEXT NOT NULL                     -- why it opened: first, boot_id, index_backwards, energy_backwards
+  );
+  CREATE INDEX epochs_device ON epochs(device, id);
+
+  CREATE TABLE windows (
+    device INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    end_index INTEGER NOT NULL,
+    t_end_ms INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    sum_v INTEGER NOT NULL, sum_i INTEGER NOT NULL,
+    sum_vv INTEGER NOT NULL, sum_ii INTEGER NOT NULL, sum_vi INTEGER NOT NULL,
+    min_v INTEGER NOT NULL, max_v INTEGER NOT NULL, min_i INTEGER NOT NULL, max_i INTEGER NOT NULL,
+    zc_count INTEGER NOT NULL,
+    flags INTEGER NOT NULL,
+    config_seq INTEGER NOT NULL,
+    vrms REAL, irms REAL, p REAL, s REAL, pf REAL, n REAL, freq_hz REAL, v_dc REAL, i_dc REAL,
+    energy_nwh INTEGER NOT NULL,
+    PRIMARY KEY (device, epoch, end_index)
+  ) WITHOUT ROWID;
+  CREATE INDEX windows_time ON windows(device, t_end_ms);
+
+  -- Energy the windows did not carry (lost windows, host downtime), found from accumulator snapshots.
+  CREATE TABLE energy_gaps (
+    id INTEGER PRIMARY KEY,
+    device INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    at_index INTEGER NOT NULL,
+    t_ms INTEGER NOT NULL,
+    raw TEXT NOT NULL,
+    energy_nwh INTEGER NOT NULL,
+    reason TEXT NOT NULL
+  );
+  CREATE INDEX energy_gaps_time ON energy_gaps(device, t_ms);
+
+  CREATE TABLE rollups (
+    device INTEGER NOT NULL,
+    level INTEGER NOT NULL,                  -- bucket length in ms (one of ROLLUP_LEVELS)
+    t_start_ms INTEGER NOT NULL,
+    samples INTEGER NOT NULL DEFAULT 0,
+    windows INTEGER NOT NULL DEFAULT 0,
+    energy_nwh INTEGER NOT NULL DEFAULT 0,   -- windows' and gaps' energy in the bucket
+    flags INTEGER NOT NULL DEFAULT 0,        -- OR of the windows' flags
+    ${rollupQuantityColumns},
+    PRIMARY KEY (device, level, t_start_ms)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export class SchemaTooNewError extends Error {
+  override readonly name = 'SchemaTooNewError';
+}
+
+/** Bring the database to SCHEMA_VERSION. */
+export function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number | bigint;
+  const version = Number(current);
+  if (version > SCHEMA_VERSION) {
+    throw new SchemaTooNewError(
+      `the database has schema version ${version}, newer than this crabwatt (${SCHEMA_VERSION}): upgrade crabwatt`,
+    );
+  }
+  for (let v = version; v < SCHEMA_VERSION; v++) {
+    const sql = MIGRATIONS[v]!;
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

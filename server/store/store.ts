@@ -1,0 +1,749 @@
+// The measurement store: devices, energy epochs, windows, gaps and rollups in one SQLite database.
+//
+// Write path: addWindow/addEnergy update an in-memory ledger per device and queue rows; flush() writes the queue,
+// the rollup deltas and the ledger in ONE transaction. A kill -9 therefore loses at most the unflushed queue
+// (flushIntervalMs, default 500 ms), and the ledger on disk always matches the rows on disk — so re-ingesting
+// the lost frames books them exactly once, and frames already on disk are recognised as duplicates.
+//
+// Epochs: the device's accumulator and sample index restart at a reset. A new boot_id, or a sample index that
+// goes backwards, opens a new epoch; the device total carries over, so it never drops at a reset.
+//
+// Energy: each window books nwh(R + sum_vi) − nwh(R) where R is the epoch's running Σ sum_vi (see energy.ts),
+// and each accumulator snapshot is compared with R: what the windows did not carry (lost windows, host
+// downtime) is booked as a gap, so the counter equals the device accumulator's delta. Windows and gaps both
+// feed the rollups, so Σ rollup energy == Σ window energy + Σ gap energy == counter delta, at every level.
+
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { energyScale, rawToNwh, type EnergyScale } from './energy.ts';
+import { acquireLock, databaseLockPath, type ProcessLock } from './lock.ts';
+import { migrate, QUANTITIES, ROLLUP_LEVELS, type Quantity } from './schema.ts';
+
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+}
+
+export interface StoreOptions {
+  /** Take the single-writer lock (default true). Readers (export) pass false. */
+  lock?: boolean;
+  readonly?: boolean;
+  /** Longest time a window waits in memory before its transaction (default 500 ms). */
+  flushIntervalMs?: number;
+  /** Queue length that triggers an immediate flush (default 4096 windows). */
+  flushRows?: number;
+  /** Re-map device time to wall time when they drift apart by more than this (default 2000 ms). */
+  reanchorMs?: number;
+  /** Retention of raw windows in ms (default 14 days); null keeps them forever. */
+  windowRetentionMs?: number | null;
+  /** Retention per rollup level name in ms; absent or null keeps that level forever. */
+  rollupRetentionMs?: Partial<Record<string, number | null>>;
+}
+
+export interface DeviceIdentity {
+  /** The identify frame's device_id. */
+  deviceId: bigint;
+  bootId: number;
+  fsNum: number;
+  fsDen: number;
+  board?: number;
+  adcPart?: number;
+  /** The identify frame, JSON-able (bigints already converted). */
+  identify?: unknown;
+  calibration?: unknown;
+  /** Scale used when the device is new (volts and amperes per output LSB). */
+  defaultKv: number;
+  defaultKi: number;
+  name?: string;
+}
+
+export interface WindowInput {
+  end_index: bigint;
+  samples: number;
+  sum_v: bigint;
+  sum_i: bigint;
+  sum_vv: bigint;
+  sum_ii: bigint;
+  sum_vi: bigint;
+  min_v: number;
+  max_v: number;
+  min_i: number;
+  max_i: number;
+  zc_count: number;
+  flags: number;
+  config_seq: number;
+}
+
+export type Derived = Record<Quantity, number | null>;
+
+export interface EnergyInput {
+  end_index: bigint;
+  energy: bigint;
+  boot_id: number;
+}
+
+export interface BookedWindow {
+  device: string;
+  epoch: number;
+  end_index: bigint;
+  t_end_ms: number;
+  energy_nwh: bigint;
+  total_nwh: bigint;
+}
+
+export interface BookedGap {
+  device: string;
+  epoch: number;
+  at_index: bigint;
+  t_ms: number;
+  raw: bigint;
+  energy_nwh: bigint;
+  total_nwh: bigint;
+}
+
+export interface StoreCounters {
+  windows: number;
+  duplicates: number;
+  gaps: number;
+  epochs: number;
+  flushes: number;
+  unreconciledSnapshots: number;
+}
+
+interface EpochState {
+  id: number;
+  bootId: number;
+  anchorIndex: bigint | null;
+  anchorMs: number | null;
+  firstEndIndex: bigint | null;
+  lastEndIndex: bigint | null;
+  lastTms: number | null;
+  rawBooked: bigint;
+  energyBase: bigint | null;
+  lastEnergy: bigint | null;
+  lastEnergyIndex: bigint | null;
+  scaleKv: number;
+  scaleKi: number;
+  segRaw: bigint;
+  segNwh: bigint;
+  nwhBooked: bigint;
+  totalAtStart: bigint;
+  /** Recent (end_index, R after it), to reconcile a snapshot taken a few windows back. Not persisted. */
+  recent: { endIndex: bigint; raw: bigint }[];
+  dirty: boolean;
+}
+
+interface DeviceState {
+  id: number;
+  hex: string;
+  kv: number;
+  ki: number;
+  fsNum: number;
+  fsDen: number;
+  /** ms per sample as a float, only for the wall-time mapping (energy never uses it). */
+  msPerSample: number;
+  scale: EnergyScale;
+  epoch: EpochState;
+}
+
+/** An opaque handle for a device attached to the store. */
+export interface DeviceRef {
+  readonly hex: string;
+  readonly kv: number;
+  readonly ki: number;
+  readonly fsNum: number;
+  readonly fsDen: number;
+}
+
+const RECENT_WINDOWS = 256;
+const INT64_MAX = (1n << 63n) - 1n;
+
+export function deviceHex(deviceId: bigint): string {
+  return deviceId.toString(16).padStart(16, '0');
+}
+
+function checkInt64(name: string, value: bigint): bigint {
+  if (value > INT64_MAX || value < -INT64_MAX - 1n) throw new StoreError(`${name} = ${value} does not fit in 64 bits`);
+  return value;
+}
+
+interface RollupDelta {
+  device: number;
+  level: number;
+  t: number;
+  samples: number;
+  windows: number;
+  energy: bigint;
+  flags: number;
+  wsum: Float64Array;
+  weight: Float64Array;
+  min: Float64Array;
+  max: Float64Array;
+}
+
+export class Store {
+  readonly db: Database.Database;
+  readonly path: string;
+  readonly counters: StoreCounters = { windows: 0, duplicates: 0, gaps: 0, epochs: 0, flushes: 0, unreconciledSnapshots: 0 };
+  private readonly lock: ProcessLock | undefined;
+  private readonly devices = new Map<string, DeviceState>();
+  private readonly windowQueue: unknown[][] = [];
+  private readonly gapQueue: unknown[][] = [];
+  private readonly rollupQueue = new Map<string, RollupDelta>();
+  private readonly dirtyDeviceTotals = new Set<DeviceState>();
+  private readonly flushIntervalMs: number;
+  private readonly flushRows: number;
+  private readonly reanchorMs: number;
+  private readonly windowRetentionMs: number | null;
+  private readonly rollupRetentionMs: Partial<Record<string, number | null>>;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly stmts;
+
+  private constructor(path: string, options: StoreOptions) {
+    this.path = path;
+    this.flushIntervalMs = options.flushIntervalMs ?? 500;
+    this.flushRows = options.flushRows ?? 4096;
+    this.reanchorMs = options.reanchorMs ?? 2000;
+    this.windowRetentionMs = options.windowRetentionMs === undefined ? 14 * 86_400_000 : options.windowRetentionMs;
+    this.rollupRetentionMs = options.rollupRetentionMs ?? {};
+    const readonly = options.readonly ?? false;
+    if (!readonly) mkdirSync(dirname(resolve(path)), { recursive: true });
+    this.lock = options.lock === false || readonly ? undefined : acquireLock(databaseLockPath(path), `database ${path}`);
+    try {
+      this.db = new Database(path, { readonly, fileMustExist: readonly });
+      this.db.pragma('busy_timeout = 5000');
+      if (!readonly) {
+        this.db.pragma('journal_mode = WAL');
+        // NORMAL in WAL mode: a commit is durable against process death (kill -9); only an OS crash or power
+        // loss can drop the last transactions, and never corrupts.
+        this.db.pragma('synchronous = NORMAL');
+        migrate(this.db);
+      }
+    } catch (err) {
+      this.lock?.release();
+      if (readonly && (err as { code?: string }).code === 'SQLITE_CANTOPEN') {
+        throw new StoreError(`cannot open database ${path}: no such file (run \`crabwatt serve --db ${path}\` first)`);
+      }
+      throw err;
+    }
+    this.stmts = readonly ? undefined : this.prepareWriteStatements();
+  }
+
+  static open(path: string, options: StoreOptions = {}): Store {
+    return new Store(path, options);
+  }
+
+  private prepareWriteStatements() {
+    const db = this.db;
+    const q = QUANTITIES;
+    const rollupCols = q.flatMap((n) => [`${n}_wsum`, `${n}_weight`, `${n}_min`, `${n}_max`]);
+    const rollupUpdates = q
+      .flatMap((n) => [
+        `${n}_wsum = ${n}_wsum + excluded.${n}_wsum`,
+        `${n}_weight = ${n}_weight + excluded.${n}_weight`,
+        `${n}_min = CASE WHEN ${n}_min IS NULL OR excluded.${n}_min < ${n}_min THEN coalesce(excluded.${n}_min, ${n}_min) ELSE ${n}_min END`,
+        `${n}_max = CASE WHEN ${n}_max IS NULL OR excluded.${n}_max > ${n}_max THEN coalesce(excluded.${n}_max, ${n}_max) ELSE ${n}_max END`,
+      ])
+      .join(', ');
+    return {
+      insertWindow: db.prepare(
+        `INSERT OR IGNORE INTO windows (device, epoch, end_index, t_end_ms, samples, sum_v, sum_i, sum_vv, sum_ii, sum_vi,
+           min_v, max_v, min_i, max_i, zc_count, flags, config_seq, ${q.join(', ')}, energy_nwh)
+         VALUES (${Array(17 + q.length + 1).fill('?').join(', ')})`,
+      ),
+      insertGap: db.prepare(
+        'INSERT INTO energy_gaps (device, epoch, at_index, t_ms, raw, energy_nwh, reason) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      upsertRollup: db.prepare(
+        `INSERT INTO rollups (device, level, t_start_ms, samples, windows, energy_nwh, flags, ${rollupCols.join(', ')})
+         VALUES (${Array(7 + rollupCols.length).fill('?').join(', ')})
+         ON CONFLICT (device, level, t_start_ms) DO UPDATE SET
+           samples = samples + excluded.samples, windows = windows + excluded.windows,
+           energy_nwh = energy_nwh + excluded.energy_nwh, flags = flags | excluded.flags, ${rollupUpdates}`,
+      ),
+      updateEpoch: db.prepare(
+        `UPDATE epochs SET anchor_index = ?, anchor_ms = ?, first_end_index = ?, last_end_index = ?, last_t_ms = ?,
+           raw_booked = ?, energy_base = ?, last_energy = ?, last_energy_index = ?, scale_kv = ?, scale_ki = ?,
+           seg_raw = ?, seg_nwh = ?, nwh_booked = ? WHERE id = ?`,
+      ),
+      updateDeviceTotal: db.prepare('UPDATE devices SET total_nwh = ?, last_seen_ms = ? WHERE id = ?'),
+      windowAt: db.prepare('SELECT sum_vi FROM windows WHERE device = ? AND epoch = ? AND end_index = ?').safeIntegers(true),
+    };
+  }
+
+  private get w() {
+    if (!this.stmts) throw new StoreError('the store is open read-only');
+    if (this.closed) throw new StoreError('the store is closed');
+    return this.stmts;
+  }
+
+  /** Register (or find) a device from its identify frame; opens a new epoch when boot_id changed. */
+  attachDevice(identity: DeviceIdentity, nowMs: number): DeviceRef {
+    const w = this.w;
+    const hex = deviceHex(identity.deviceId);
+    const existing = this.devices.get(hex);
+    if (existing) {
+      this.updateDeviceInfo(existing, identity, nowMs);
+      if (existing.epoch.bootId !== identity.bootId) this.openEpoch(existing, identity.bootId, 'boot_id', nowMs);
+      return this.ref(existing);
+    }
+    void w;
+    this.flush();
+    let row = this.db
+      .prepare('SELECT id, kv, ki, fs_num, fs_den, total_nwh FROM devices WHERE device_id = ?')
+      .safeIntegers(true)
+      .get(hex) as { id: bigint; kv: number; ki: number; fs_num: bigint; fs_den: bigint; total_nwh: bigint } | undefined;
+    if (!row) {
+      energyScale(identity.defaultKv, identity.defaultKi, identity.fsNum, identity.fsDen); // validates
+      this.db
+        .prepare(
+          `INSERT INTO devices (device_id, name, kv, ki, fs_num, fs_den, board, adc_part, identify, calibration, created_ms, last_seen_ms)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          hex, identity.name ?? null, identity.defaultKv, identity.defaultKi, identity.fsNum, identity.fsDen,
+          identity.board ?? null, identity.adcPart ?? null, JSON.stringify(identity.identify ?? null),
+          JSON.stringify(identity.calibration ?? null), nowMs, nowMs,
+        );
+      row = this.db
+        .prepare('SELECT id, kv, ki, fs_num, fs_den, total_nwh FROM devices WHERE device_id = ?')
+        .safeIntegers(true)
+        .get(hex) as typeof row;
+    }
+    const r = row!;
+    const fsNum = identity.fsNum;
+    const fsDen = identity.fsDen;
+    const epoch = this.loadLatestEpoch(Number(r.id));
+    const state: DeviceState = {
+      id: Number(r.id),
+      hex,
+      kv: r.kv,
+      ki: r.ki,
+      fsNum,
+      fsDen,
+      msPerSample: (1000 * fsDen) / fsNum,
+      scale: energyScale(r.kv, r.ki, fsNum, fsDen),
+      epoch: epoch ?? this.placeholderEpoch(),
+    };
+    this.devices.set(hex, state);
+    this.updateDeviceInfo(state, identity, nowMs);
+    if (!epoch) this.openEpoch(state, identity.bootId, 'first', nowMs);
+    else if (epoch.bootId !== identity.bootId) this.openEpoch(state, identity.bootId, 'boot_id', nowMs);
+    else if (epoch.scaleKv !== state.kv || epoch.scaleKi !== state.ki) this.startSegment(state);
+    return this.ref(state);
+  }
+
+  private placeholderEpoch(): EpochState {
+    return {
+      id: -1, bootId: -1, anchorIndex: null, anchorMs: null, firstEndIndex: null, lastEndIndex: null, lastTms: null,
+      rawBooked: 0n, energyBase: null, lastEnergy: null, lastEnergyIndex: null, scaleKv: 0, scaleKi: 0,
+      segRaw: 0n, segNwh: 0n, nwhBooked: 0n, totalAtStart: 0n, recent: [], dirty: false,
+    };
+  }
+
+  private ref(state: DeviceState): DeviceRef {
+    return { hex: state.hex, kv: state.kv, ki: state.ki, fsNum: state.fsNum, fsDen: state.fsDen };
+  }
+
+  private state(ref: DeviceRef): DeviceState {
+    const s = this.devices.get(ref.hex);
+    if (!s) throw new StoreError(`device ${ref.hex} is not attached to this store`);
+    return s;
+  }
+
+  private updateDeviceInfo(state: DeviceState, identity: DeviceIdentity, nowMs: number): void {
+    if (identity.fsNum !== state.fsNum || identity.fsDen !== state.fsDen) {
+      // A different sample rate changes the meaning of raw energy: close the segment at the old rate.
+      this.flush();
+      state.fsNum = identity.fsNum;
+      state.fsDen = identity.fsDen;
+      state.msPerSample = (1000 * identity.fsDen) / identity.fsNum;
+      state.scale = energyScale(state.kv, state.ki, state.fsNum, state.fsDen);
+      this.startSegment(state);
+    }
+    this.db
+      .prepare(
+        `UPDATE devices SET fs_num = ?, fs_den = ?, board = ?, adc_part = ?, identify = ?,
+           calibration = coalesce(?, calibration), last_seen_ms = ? WHERE id = ?`,
+      )
+      .run(
+        identity.fsNum, identity.fsDen, identity.board ?? null, identity.adcPart ?? null,
+        JSON.stringify(identity.identify ?? null),
+        identity.calibration === undefined ? null : JSON.stringify(identity.calibration), nowMs, state.id,
+      );
+  }
+
+  private loadLatestEpoch(deviceId: number): EpochState | undefined {
+    const row = this.db
+      .prepare('SELECT * FROM epochs WHERE device = ? ORDER BY id DESC LIMIT 1')
+      .safeIntegers(true)
+      .get(deviceId) as Record<string, bigint | string | number | null> | undefined;
+    if (!row) return undefined;
+    const big = (v: unknown): bigint | null => (v === null || v === undefined ? null : BigInt(v as bigint | string));
+    const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+    return {
+      id: Number(row['id']),
+      bootId: Number(row['boot_id']),
+      anchorIndex: big(row['anchor_index']),
+      anchorMs: num(row['anchor_ms']),
+      firstEndIndex: big(row['first_end_index']),
+      lastEndIndex: big(row['last_end_index']),
+      lastTms: num(row['last_t_ms']),
+      rawBooked: BigInt(row['raw_booked'] as string),
+      energyBase: big(row['energy_base']),
+      lastEnergy: big(row['last_energy']),
+      lastEnergyIndex: big(row['last_energy_index']),
+      scaleKv: Number(row['scale_kv']),
+      scaleKi: Number(row['scale_ki']),
+      segRaw: BigInt(row['seg_raw'] as string),
+      segNwh: BigInt(row['seg_nwh'] as bigint),
+      nwhBooked: BigInt(row['nwh_booked'] as bigint),
+      totalAtStart: BigInt(row['total_nwh_at_start'] as bigint),
+      recent: [],
+      dirty: false,
+    };
+  }
+
+  private openEpoch(state: DeviceState, bootId: number, reason: string, nowMs: number): void {
+    this.flush();
+    const prev = state.epoch;
+    const totalAtStart = prev.id === -1 ? this.readDeviceTotal(state.id) : prev.totalAtStart + prev.nwhBooked;
+    const info = this.db
+      .prepare(
+        `INSERT INTO epochs (device, boot_id, started_ms, scale_kv, scale_ki, total_nwh_at_start, reason)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(state.id, bootId, nowMs, state.kv, state.ki, totalAtStart, reason);
+    state.epoch = {
+      ...this.placeholderEpoch(),
+      id: Number(info.lastInsertRowid),
+      bootId,
+      scaleKv: state.kv,
+      scaleKi: state.ki,
+      totalAtStart,
+      lastTms: prev.lastTms,
+    };
+    this.counters.epochs++;
+  }
+
+  private readDeviceTotal(id: number): bigint {
+    const row = this.db.prepare('SELECT total_nwh FROM devices WHERE id = ?').safeIntegers(true).get(id) as
+      | { total_nwh: bigint }
+      | undefined;
+    return row?.total_nwh ?? 0n;
+  }
+
+  /** Energy booked for the epoch when its running raw sum is `raw`. */
+  private nwhAt(state: DeviceState, raw: bigint): bigint {
+    const e = state.epoch;
+    return e.segNwh + rawToNwh(raw - e.segRaw, state.scale);
+  }
+
+  /** A scale change takes effect from the current raw position: energy already booked stays as booked. */
+  private startSegment(state: DeviceState): void {
+    const e = state.epoch;
+    e.segRaw = e.rawBooked;
+    e.segNwh = e.nwhBooked;
+    e.scaleKv = state.kv;
+    e.scaleKi = state.ki;
+    e.dirty = true;
+  }
+
+  /** Change the front-end scale (volts and amperes per LSB) of a device from now on. */
+  setScale(ref: DeviceRef, kv: number, ki: number): DeviceRef {
+    const state = this.state(ref);
+    const scale = energyScale(kv, ki, state.fsNum, state.fsDen);
+    this.flush();
+    state.kv = kv;
+    state.ki = ki;
+    state.scale = scale;
+    this.db.prepare('UPDATE devices SET kv = ?, ki = ? WHERE id = ?').run(kv, ki, state.id);
+    if (state.epoch.id !== -1) this.startSegment(state);
+    this.flush();
+    return this.ref(state);
+  }
+
+  /** A boot_id seen in a status or energy frame: a change means the device reset. */
+  noteBoot(ref: DeviceRef, bootId: number, nowMs: number): boolean {
+    const state = this.state(ref);
+    if (state.epoch.bootId === bootId) return false;
+    this.openEpoch(state, bootId, 'boot_id', nowMs);
+    return true;
+  }
+
+  private timeOf(state: DeviceState, index: bigint, nowMs: number): number {
+    const e = state.epoch;
+    if (e.anchorIndex === null || e.anchorMs === null) {
+      e.anchorIndex = index;
+      e.anchorMs = Math.max(nowMs, e.lastTms ?? -Infinity);
+    }
+    let t = Math.round(e.anchorMs + Number(index - e.anchorIndex) * state.msPerSample);
+    if (Math.abs(t - nowMs) > this.reanchorMs) {
+      // The device clock and the host clock drift apart (crystal tolerance, host downtime): follow the host.
+      e.anchorIndex = index;
+      e.anchorMs = Math.max(nowMs, e.lastTms ?? -Infinity);
+      t = e.anchorMs;
+    }
+    return Math.max(t, e.lastTms ?? -Infinity);
+  }
+
+  private isStoredWindow(state: DeviceState, endIndex: bigint): boolean {
+    if (state.epoch.recent.some((r) => r.endIndex === endIndex)) return true;
+    this.flush();
+    return this.w.windowAt.get(state.id, state.epoch.id, endIndex) !== undefined;
+  }
+
+  /** Book a window. Returns undefined for a duplicate (already stored). */
+  addWindow(ref: DeviceRef, win: WindowInput, derived: Derived, nowMs: number): BookedWindow | undefined {
+    const w = this.w;
+    const state = this.state(ref);
+    const startIndex = win.end_index - BigInt(win.samples);
+    if (win.samples <= 0 || startIndex < 0n) throw new StoreError(`window ending at ${win.end_index} has ${win.samples} samples`);
+    checkInt64('end_index', win.end_index);
+    let e = state.epoch;
+    if (e.lastEndIndex !== null && startIndex < e.lastEndIndex) {
+      if (win.end_index <= e.lastEndIndex && this.isStoredWindow(state, win.end_index)) {
+        this.counters.duplicates++;
+        return undefined;
+      }
+      // The index went back without a new boot_id (a reset whose identify we missed): a new epoch.
+      this.openEpoch(state, e.bootId, 'index_backwards', nowMs);
+      e = state.epoch;
+    }
+    const t = this.timeOf(state, win.end_index, nowMs);
+    const rawBefore = e.rawBooked;
+    const rawAfter = rawBefore + win.sum_vi;
+    const nwh = this.nwhAt(state, rawAfter) - this.nwhAt(state, rawBefore);
+    e.rawBooked = rawAfter;
+    e.nwhBooked += nwh;
+    e.lastEndIndex = win.end_index;
+    e.firstEndIndex ??= win.end_index;
+    e.lastTms = t;
+    e.recent.push({ endIndex: win.end_index, raw: rawAfter });
+    if (e.recent.length > RECENT_WINDOWS) e.recent.splice(0, e.recent.length - RECENT_WINDOWS);
+    e.dirty = true;
+    this.dirtyDeviceTotals.add(state);
+
+    this.windowQueue.push([
+      state.id, e.id, win.end_index, t, win.samples,
+      checkInt64('sum_v', win.sum_v), checkInt64('sum_i', win.sum_i), checkInt64('sum_vv', win.sum_vv),
+      checkInt64('sum_ii', win.sum_ii), checkInt64('sum_vi', win.sum_vi),
+      win.min_v, win.max_v, win.min_i, win.max_i, win.zc_count, win.flags, win.config_seq,
+      ...QUANTITIES.map((q) => derived[q]),
+      nwh,
+    ]);
+    this.addToRollups(state.id, t - 1, win.samples, 1, nwh, win.flags, derived);
+    this.counters.windows++;
+    const booked: BookedWindow = {
+      device: state.hex, epoch: e.id, end_index: win.end_index, t_end_ms: t, energy_nwh: nwh,
+      total_nwh: e.totalAtStart + e.nwhBooked,
+    };
+    if (this.windowQueue.length >= this.flushRows) this.flush();
+    else this.armTimer();
+    void w;
+    return booked;
+  }
+
+  /**
+   * An accumulator snapshot. Returns the gap booked when the windows did not carry all the energy the
+   * accumulator shows, else undefined.
+   */
+  addEnergy(ref: DeviceRef, snap: EnergyInput, nowMs: number): BookedGap | undefined {
+    this.w;
+    const state = this.state(ref);
+    if (snap.boot_id !== state.epoch.bootId) this.openEpoch(state, snap.boot_id, 'boot_id', nowMs);
+    const e = state.epoch;
+    const x = snap.end_index;
+    if (e.lastEnergyIndex !== null && x <= e.lastEnergyIndex) {
+      if (x === e.lastEnergyIndex && snap.energy === e.lastEnergy) return undefined; // a repeat
+      if (e.lastEndIndex !== null && x <= e.lastEndIndex && this.isStoredWindow(state, x)) {
+        return undefined; // an old snapshot replayed with its windows
+      }
+      this.openEpoch(state, snap.boot_id, 'energy_backwards', nowMs);
+      return this.addEnergy(ref, snap, nowMs);
+    }
+    // Where does R stand at x?
+    let rawAtX: bigint;
+    let beyond = false;
+    if (e.lastEndIndex === null || x >= e.lastEndIndex) {
+      rawAtX = e.rawBooked;
+      beyond = e.lastEndIndex === null || x > e.lastEndIndex;
+    } else {
+      const hit = e.recent.find((r) => r.endIndex === x);
+      if (!hit) {
+        this.counters.unreconciledSnapshots++;
+        return undefined;
+      }
+      rawAtX = hit.raw;
+    }
+    e.lastEnergy = snap.energy;
+    e.lastEnergyIndex = x;
+    e.dirty = true;
+    if (e.energyBase === null) {
+      // First snapshot of the epoch: energy before what we have seen is not ours to count.
+      e.energyBase = snap.energy - rawAtX;
+      if (beyond) this.advanceTo(state, x, nowMs);
+      return undefined;
+    }
+    const missing = snap.energy - e.energyBase - rawAtX;
+    let gap: BookedGap | undefined;
+    if (missing !== 0n) {
+      const t = beyond ? this.timeOf(state, x, nowMs) : (e.lastTms ?? nowMs);
+      const nwh = this.nwhAt(state, e.rawBooked + missing) - this.nwhAt(state, e.rawBooked);
+      e.rawBooked += missing;
+      e.nwhBooked += nwh;
+      for (const r of e.recent) if (r.endIndex >= x) r.raw += missing;
+      const reason = beyond ? 'windows_lost' : 'mismatch';
+      this.gapQueue.push([state.id, e.id, x, t, missing.toString(), nwh, reason]);
+      this.addToRollups(state.id, t - 1, 0, 0, nwh, 0, undefined);
+      this.dirtyDeviceTotals.add(state);
+      this.counters.gaps++;
+      gap = { device: state.hex, epoch: e.id, at_index: x, t_ms: t, raw: missing, energy_nwh: nwh, total_nwh: e.totalAtStart + e.nwhBooked };
+      this.armTimer();
+    }
+    if (beyond) this.advanceTo(state, x, nowMs);
+    return gap;
+  }
+
+  /** Windows before x will not come any more (the snapshot is past them): later windows start at x or after. */
+  private advanceTo(state: DeviceState, x: bigint, nowMs: number): void {
+    const e = state.epoch;
+    e.lastTms = this.timeOf(state, x, nowMs);
+    e.lastEndIndex = x;
+    e.firstEndIndex ??= x;
+    e.recent.push({ endIndex: x, raw: e.rawBooked });
+    e.dirty = true;
+  }
+
+  private addToRollups(
+    device: number, tMs: number, samples: number, windows: number, nwh: bigint, flags: number, derived: Derived | undefined,
+  ): void {
+    for (const level of ROLLUP_LEVELS) {
+      const start = Math.floor(tMs / level.ms) * level.ms;
+      const key = `${device}:${level.ms}:${start}`;
+      let d = this.rollupQueue.get(key);
+      if (!d) {
+        d = {
+          device, level: level.ms, t: start, samples: 0, windows: 0, energy: 0n, flags: 0,
+          wsum: new Float64Array(QUANTITIES.length), weight: new Float64Array(QUANTITIES.length),
+          min: new Float64Array(QUANTITIES.length).fill(NaN), max: new Float64Array(QUANTITIES.length).fill(NaN),
+        };
+        this.rollupQueue.set(key, d);
+      }
+      d.samples += samples;
+      d.windows += windows;
+      d.energy += nwh;
+      d.flags |= flags;
+      if (derived) {
+        for (let k = 0; k < QUANTITIES.length; k++) {
+          const v = derived[QUANTITIES[k]!];
+          if (v === null || !Number.isFinite(v)) continue;
+          d.wsum[k]! += v * samples;
+          d.weight[k]! += samples;
+          if (!(v >= d.min[k]!)) d.min[k] = v;
+          if (!(v <= d.max[k]!)) d.max[k] = v;
+        }
+      }
+    }
+  }
+
+  private armTimer(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, this.flushIntervalMs);
+    this.timer.unref?.();
+  }
+
+  /** Number of windows waiting for the next transaction. */
+  get pending(): number {
+    return this.windowQueue.length + this.gapQueue.length;
+  }
+
+  /** Write everything queued, the rollups and the ledger in one transaction. */
+  flush(): void {
+    if (!this.stmts || this.closed) return;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const dirtyEpochs = [...this.devices.values()].filter((d) => d.epoch.dirty && d.epoch.id !== -1);
+    if (this.windowQueue.length === 0 && this.gapQueue.length === 0 && this.rollupQueue.size === 0 && dirtyEpochs.length === 0) return;
+    const s = this.stmts;
+    const windows = this.windowQueue.splice(0);
+    const gaps = this.gapQueue.splice(0);
+    const rollups = [...this.rollupQueue.values()];
+    this.rollupQueue.clear();
+    const totals = [...this.dirtyDeviceTotals];
+    this.dirtyDeviceTotals.clear();
+    const nowMs = Date.now();
+    try {
+      this.db.transaction(() => {
+        for (const row of windows) s.insertWindow.run(row);
+        for (const row of gaps) s.insertGap.run(row);
+        for (const d of rollups) {
+          const cols: unknown[] = [d.device, d.level, d.t, d.samples, d.windows, d.energy, d.flags];
+          for (let k = 0; k < QUANTITIES.length; k++) {
+            const weight = d.weight[k]!;
+            cols.push(d.wsum[k], weight, weight > 0 ? d.min[k] : null, weight > 0 ? d.max[k] : null);
+          }
+          s.upsertRollup.run(cols);
+        }
+        for (const dev of dirtyEpochs) {
+          const e = dev.epoch;
+          s.updateEpoch.run(
+            e.anchorIndex, e.anchorMs, e.firstEndIndex, e.lastEndIndex, e.lastTms, e.rawBooked.toString(),
+            e.energyBase?.toString() ?? null, e.lastEnergy?.toString() ?? null, e.lastEnergyIndex, e.scaleKv, e.scaleKi,
+            e.segRaw.toString(), e.segNwh, e.nwhBooked, e.id,
+          );
+        }
+        for (const dev of totals) s.updateDeviceTotal.run(dev.epoch.totalAtStart + dev.epoch.nwhBooked, nowMs, dev.id);
+      })();
+    } catch (err) {
+      // The memory ledger ran ahead of the database: reload it so both agree again (the batch is lost, never
+      // half-written or double-booked).
+      for (const dev of this.devices.values()) {
+        const epoch = this.loadLatestEpoch(dev.id);
+        if (epoch) dev.epoch = epoch;
+      }
+      throw new StoreError(`could not write to ${this.path}: ${(err as Error).message}`);
+    }
+    for (const dev of dirtyEpochs) dev.epoch.dirty = false;
+    this.counters.flushes++;
+  }
+
+  /** Delete raw windows and rollups past their retention. Returns rows deleted. */
+  applyRetention(nowMs: number): number {
+    this.flush();
+    let deleted = 0;
+    if (this.windowRetentionMs !== null) {
+      deleted += this.db.prepare('DELETE FROM windows WHERE t_end_ms < ?').run(nowMs - this.windowRetentionMs).changes;
+    }
+    for (const level of ROLLUP_LEVELS) {
+      const keep = this.rollupRetentionMs[level.name];
+      if (keep === undefined || keep === null) continue;
+      deleted += this.db.prepare('DELETE FROM rollups WHERE level = ? AND t_start_ms < ?').run(level.ms, nowMs - keep).changes;
+    }
+    return deleted;
+  }
+
+  /** The device's exact energy counter (including what is queued). */
+  totalNwh(ref: DeviceRef): bigint {
+    const e = this.state(ref).epoch;
+    return e.totalAtStart + e.nwhBooked;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    try {
+      this.flush();
+    } finally {
+      this.closed = true;
+      if (this.timer) clearTimeout(this.timer);
+      this.db.close();
+      this.lock?.release();
+    }
+  }
+}
