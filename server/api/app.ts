@@ -58,6 +58,9 @@ declare module 'fastify' {
   }
 }
 
+/** Errors the store and export modules raise for arguments they refuse (matched by name across modules). */
+const BAD_REQUEST_ERRORS = new Set(['QueryError', 'ExportArgumentError']);
+
 /** Rows per CSV chunk handed to the socket: large enough to amortise stream overhead per write. */
 const CSV_CHUNK_CHARS = 256 * 1024;
 
@@ -75,8 +78,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     let status = 500;
     let message = err.message;
     if (err.validation) status = 400;
-    else if (err instanceof BadRequestError) status = 400;
-    else if (err instanceof UnknownDeviceError) status = 404;
+    else if (err instanceof BadRequestError || BAD_REQUEST_ERRORS.has(err.name)) status = 400;
+    else if (err instanceof UnknownDeviceError || err.name === 'UnknownDeviceError') status = 404;
     else if (err instanceof DeviceCommandError) status = err.statusCode;
     else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) status = err.statusCode;
     if (status >= 500) {
@@ -232,8 +235,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   );
 
   const exportQuery = (q: S.ExportQueryT): ExportQuery => {
-    const { fromMs, toMs } = parseRange(q.from, q.to);
     const tz = checkZone(q.tz);
+    const { fromMs, toMs } = parseRange(q.from, q.to, tz);
     mustDevice(q.device);
     return { device: q.device, fromMs, toMs, interval: q.interval, tz };
   };

@@ -16,13 +16,16 @@ export class BadRequestError extends Error {
 const MIN_MS = Date.UTC(2000, 0, 1);
 const MAX_MS = Date.UTC(2200, 0, 1);
 
-/** Unix milliseconds, or ISO-8601 with a date (a missing offset means UTC). */
-export function parseTime(value: string, name: string): number {
+/**
+ * Unix milliseconds, or ISO-8601 with a date. An ISO time without an offset is a wall-clock time in
+ * `zone` (UTC unless given), which is what an export dialog's "from 00:00 in Europe/Berlin" means.
+ */
+export function parseTime(value: string, name: string, zone = 'utc'): number {
   let ms: number;
   if (/^-?\d+$/.test(value)) {
     ms = Number(value);
   } else {
-    const dt = DateTime.fromISO(value, { zone: 'utc', setZone: true });
+    const dt = DateTime.fromISO(value, { zone, setZone: true });
     if (!dt.isValid) {
       throw new BadRequestError(
         `'${name}' must be Unix milliseconds or ISO-8601 (e.g. 2026-03-29T12:00:00+02:00); got '${value}'`,
@@ -36,9 +39,9 @@ export function parseTime(value: string, name: string): number {
   return ms;
 }
 
-export function parseRange(from: string, to: string): { fromMs: number; toMs: number } {
-  const fromMs = parseTime(from, 'from');
-  const toMs = parseTime(to, 'to');
+export function parseRange(from: string, to: string, zone?: string): { fromMs: number; toMs: number } {
+  const fromMs = parseTime(from, 'from', zone);
+  const toMs = parseTime(to, 'to', zone);
   if (fromMs >= toMs) {
     throw new BadRequestError(`'from' must be before 'to' (from=${from}, to=${to})`);
   }

@@ -1,0 +1,385 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
+import { buildApp } from '../../server/api/app.ts';
+import { DeviceCommandError } from '../../server/api/deps.ts';
+import { DEVICE, T0, fakes, liveWindow } from './fakes.ts';
+
+let f: ReturnType<typeof fakes>;
+let app: FastifyInstance;
+
+beforeEach(async () => {
+  f = fakes();
+  app = await buildApp({ ...f });
+});
+afterEach(async () => {
+  await app.close();
+});
+
+const get = (url: string) => app.inject({ method: 'GET', url });
+const hist = (q: Record<string, string | number>) =>
+  get(`/api/history?${new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)]))}`);
+
+describe('devices', () => {
+  it('lists devices with link state and counters', async () => {
+    const r = await get('/api/devices');
+    expect(r.statusCode).toBe(200);
+    const d = r.json().devices[0];
+    expect(d).toMatchObject({ id: DEVICE, kind: 'simulated', state: 'connected', sample_rate_hz: 4e6 });
+    expect(d.counters).toEqual({ frames: 10, crc_errors: 0, seq_gaps: 0, resets: 0, reconnects: 0, frames_per_s: 11 });
+  });
+
+  it('404s an unknown device with a message', async () => {
+    const r = await get('/api/devices/feedfeedfeedfeed');
+    expect(r.statusCode).toBe(404);
+    expect(r.json().message).toMatch(/unknown device 'feedfeedfeedfeed'/);
+  });
+
+  it('400s a device id with path characters', async () => {
+    const r = await get('/api/devices/..%2F..%2Fetc');
+    expect(r.statusCode).toBe(400);
+  });
+
+  it('reports energy today and total exactly', async () => {
+    const r = await get(`/api/devices/${DEVICE}/energy?tz=Europe/Berlin`);
+    expect(r.statusCode).toBe(200);
+    const e = r.json();
+    expect(e.today_nwh).toBe('1500000000');
+    expect(e.today_wh).toBeCloseTo(1.5, 12);
+    expect(e.total_nwh).toBe('123456789012345');
+    expect(e.total_wh).toBeCloseTo(123456.789012345, 6);
+    expect(e.day_start).toMatch(/T00:00:00\.000\+0[12]:00$/);
+  });
+
+  it('400s an unknown time zone', async () => {
+    const r = await get(`/api/devices/${DEVICE}/energy?tz=Mars/Olympus`);
+    expect(r.statusCode).toBe(400);
+    expect(r.json().message).toMatch(/unknown time zone 'Mars\/Olympus'/);
+  });
+});
+
+describe('history', () => {
+  const ok = { device: DEVICE, from: T0, to: T0 + 3600_000, points: 100, fields: 'p,vrms' };
+
+  it('answers folded buckets with gaps as null', async () => {
+    const r = await hist(ok);
+    expect(r.statusCode).toBe(200);
+    const h = r.json();
+    expect(h).toMatchObject({ device: DEVICE, from: T0, to: T0 + 3600_000, level: '1s', bucket_ms: 36_000 });
+    expect(h.t).toHaveLength(100);
+    expect(Object.keys(h.series).sort()).toEqual(['p', 'vrms']);
+    expect(h.series.p.mean[50]).toBeNull();
+    expect(h.series.p.max[0]).toBe(101);
+    expect(f.store.historyCalls[0]).toEqual({ device: DEVICE, fromMs: T0, toMs: T0 + 3600_000, points: 100, fields: ['p', 'vrms'] });
+  });
+
+  it('accepts ISO-8601 times with offsets', async () => {
+    const r = await hist({ ...ok, from: '2026-11-01T01:00:00+01:00', to: '2026-11-01T02:00:00+01:00' });
+    expect(r.statusCode).toBe(200);
+    expect(r.json().from).toBe(T0);
+  });
+
+  it.each([
+    ['from after to', { from: T0 + 10, to: T0 }, /'from' must be before 'to'/],
+    ['from equal to', { from: T0, to: T0 }, /'from' must be before 'to'/],
+    ['points zero', { points: 0 }, /points/],
+    ['absurd points', { points: 10_000_000 }, /points/],
+    ['non-numeric points', { points: 'lots' }, /points/],
+    ['fractional points', { points: 1.5 }, /points/],
+    ['non-numeric from', { from: 'yesterday' }, /'from' must be Unix milliseconds or ISO-8601/],
+    ['time in seconds by mistake', { from: 1_700_000_000 }, /outside 2000-01-01/],
+    ['unknown field', { fields: 'p,watts' }, /unknown field 'watts'/],
+    ['empty field', { fields: 'p,' }, /unknown field ''/],
+    ['bad device id', { device: 'a b' }, /device/],
+  ])('400s %s', async (_name, change, message) => {
+    const r = await hist({ ...ok, ...change });
+    expect(r.statusCode).toBe(400);
+    expect(r.json().message).toMatch(message);
+  });
+
+  it('400s a missing parameter', async () => {
+    const r = await get(`/api/history?device=${DEVICE}&from=${T0}`);
+    expect(r.statusCode).toBe(400);
+    expect(r.json().message).toMatch(/to/);
+  });
+
+  it('404s an unknown device', async () => {
+    const r = await hist({ ...ok, device: 'feedfeedfeedfeed' });
+    expect(r.statusCode).toBe(404);
+  });
+
+  it('maps the store’s own argument errors to 400 and its unknown device to 404', async () => {
+    f.store.history = () => {
+      const e = new Error('history range too large');
+      e.name = 'QueryError';
+      throw e;
+    };
+    expect((await hist(ok)).statusCode).toBe(400);
+    f.store.history = () => {
+      const e = new Error('no such device');
+      e.name = 'UnknownDeviceError';
+      throw e;
+    };
+    expect((await hist(ok)).statusCode).toBe(404);
+  });
+
+  it('hides internal errors behind a 500 without details', async () => {
+    f.store.history = () => {
+      throw new TypeError('secret internals');
+    };
+    const r = await hist(ok);
+    expect(r.statusCode).toBe(500);
+    expect(r.body).not.toMatch(/secret/);
+  });
+});
+
+describe('export', () => {
+  const q = (o: Record<string, string | number> = {}) =>
+    new URLSearchParams(
+      Object.entries({ device: DEVICE, from: T0, to: T0 + 60_000, interval: '1s', tz: 'Europe/Berlin', ...o }).map(([k, v]) => [k, String(v)]),
+    ).toString();
+
+  it('streams the CSV with a header and a file name', async () => {
+    f.store.exportRows = 5000;
+    const r = await get(`/api/export.csv?${q()}`);
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-type']).toMatch(/^text\/csv/);
+    expect(r.headers['content-disposition']).toMatch(/attachment; filename="crabwatt-00c0ffee00000001-.*-1s\.csv"/);
+    expect(r.headers['x-estimated-rows']).toBe('5000');
+    const lines = r.body.trimEnd().split('\n');
+    expect(lines[0]).toBe('timestamp,vrms,irms,p');
+    expect(lines).toHaveLength(5001);
+    expect(f.store.exportCalls[0]).toEqual({ device: DEVICE, fromMs: T0, toMs: T0 + 60_000, interval: '1s', tz: 'Europe/Berlin' });
+  });
+
+  it('reads times without an offset as wall-clock times in tz', async () => {
+    const r = await get(`/api/export.csv?${q({ from: '2026-07-01T00:00', to: '2026-07-02T00:00' })}`);
+    expect(r.statusCode).toBe(200);
+    expect(f.store.exportCalls[0]!.fromMs).toBe(Date.UTC(2026, 5, 30, 22));
+  });
+
+  it('estimates rows for progress', async () => {
+    const r = await get(`/api/export/estimate?${q()}`);
+    expect(r.json()).toEqual({ rows: 10 });
+  });
+
+  it.each([
+    ['bad zone', { tz: 'Europe/Atlantis' }, 400],
+    ['bad interval', { interval: '7m' }, 400],
+    ['from after to', { from: T0 + 1, to: T0 }, 400],
+    ['non-numeric to', { to: 'NaN' }, 400],
+    ['unknown device', { device: 'feedfeedfeedfeed' }, 404],
+  ])('refuses %s before streaming', async (_n, change, status) => {
+    const r = await get(`/api/export.csv?${q(change)}`);
+    expect(r.statusCode).toBe(status);
+    expect(r.headers['content-type']).toMatch(/json/);
+    expect(r.json().message).toBeTruthy();
+  });
+});
+
+describe('calibration', () => {
+  const cal = { v_offset: -12, i_offset: 4, v_gain: 16500, i_gain: 16000, phase: -65536 * 3, kv: 0.0488, ki: 0.00391 };
+  const put = (body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+    app.inject({ method: 'PUT', url: `/api/devices/${DEVICE}/calibration`, headers, payload: typeof body === 'string' ? body : JSON.stringify(body) });
+
+  it('reads the stored calibration', async () => {
+    const r = await get(`/api/devices/${DEVICE}/calibration`);
+    expect(r.statusCode).toBe(200);
+    expect(r.json().calibration).toMatchObject({ v_gain: 16384, kv: 0.05 });
+  });
+
+  it('writes and pushes to the device', async () => {
+    const r = await put(cal);
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({ calibration: cal, config_seq: 1 });
+    expect(f.devices.pushed).toEqual([cal]);
+  });
+
+  it.each([
+    ['gain beyond u16', { v_gain: 70000 }],
+    ['offset beyond i16', { i_offset: -40000 }],
+    ['phase beyond the delay line', { phase: 1023 * 65536 }],
+    ['zero scale', { kv: 0 }],
+    ['non-numeric', { v_gain: 'big' }],
+    ['unknown property', { v_gian: 1 }],
+  ])('400s %s and pushes nothing', async (_n, change) => {
+    const r = await put({ ...cal, ...change });
+    expect(r.statusCode).toBe(400);
+    expect(r.json().message).toBeTruthy();
+    expect(f.devices.pushed).toHaveLength(0);
+  });
+
+  it('400s malformed JSON', async () => {
+    const r = await put('{"v_gain": ');
+    expect(r.statusCode).toBe(400);
+  });
+
+  it('415s a body that is not JSON', async () => {
+    const r = await put('v_gain=1', { 'content-type': 'application/x-www-form-urlencoded' });
+    expect(r.statusCode).toBe(415);
+  });
+
+  it('413s an oversized body', async () => {
+    const r = await put({ ...cal, pad: 'x'.repeat(100_000) });
+    expect(r.statusCode).toBe(413);
+    expect(r.json().message).toMatch(/too large/i);
+  });
+
+  it('passes on a device refusal as its status', async () => {
+    f.devices.failNext = new DeviceCommandError('device busy: retry', 409);
+    const r = await put(cal);
+    expect(r.statusCode).toBe(409);
+    expect(r.json().message).toBe('device busy: retry');
+  });
+});
+
+describe('captures', () => {
+  it('requests one and fetches it', async () => {
+    const r = await app.inject({ method: 'POST', url: `/api/devices/${DEVICE}/captures`, payload: { pairs: 400, trigger: 'v_rising', pretrigger: 40 } });
+    expect(r.statusCode).toBe(202);
+    const { capture_id, href } = r.json();
+    const c = await get(href);
+    expect(c.statusCode).toBe(200);
+    expect(c.json()).toMatchObject({ id: capture_id, state: 'complete', trigger_offset: 40, sample_rate_hz: 4e6 });
+    expect(c.json().v).toHaveLength(400);
+  });
+
+  it('uses defaults for an empty body', async () => {
+    const r = await app.inject({ method: 'POST', url: `/api/devices/${DEVICE}/captures`, payload: {} });
+    expect(r.statusCode).toBe(202);
+  });
+
+  it.each([
+    ['pretrigger not below pairs', { pairs: 10, pretrigger: 10 }],
+    ['zero pairs', { pairs: 0 }],
+    ['unknown trigger', { trigger: 'sideways' }],
+  ])('400s %s', async (_n, body) => {
+    const r = await app.inject({ method: 'POST', url: `/api/devices/${DEVICE}/captures`, payload: body });
+    expect(r.statusCode).toBe(400);
+  });
+
+  it('404s a capture that does not exist, and a non-numeric id is a 400', async () => {
+    expect((await get(`/api/devices/${DEVICE}/captures/77`)).statusCode).toBe(404);
+    expect((await get(`/api/devices/${DEVICE}/captures/abc`)).statusCode).toBe(400);
+  });
+
+  it('504s a device that does not answer', async () => {
+    f.devices.failNext = new DeviceCommandError('no ack within 2000 ms', 504);
+    const r = await app.inject({ method: 'POST', url: `/api/devices/${DEVICE}/captures`, payload: {} });
+    expect(r.statusCode).toBe(504);
+  });
+});
+
+describe('docs and static files', () => {
+  it('publishes OpenAPI with every API route', async () => {
+    const r = await get('/docs/json');
+    expect(r.statusCode).toBe(200);
+    const paths = Object.keys(r.json().paths);
+    for (const p of ['/api/devices', '/api/history', '/api/export.csv', '/api/devices/{id}/calibration', '/api/devices/{id}/captures']) {
+      expect(paths).toContain(p);
+    }
+    expect(paths).not.toContain('/');
+    expect(r.json().paths['/api/history'].get.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['device', 'fields', 'from', 'points', 'to']);
+  });
+
+  it('serves the dashboard and its bundle', async () => {
+    const html = await get('/');
+    expect(html.statusCode).toBe(200);
+    expect(html.body).toContain('/assets/app.js');
+    const js = await get('/assets/app.js');
+    expect(js.statusCode).toBe(200);
+    expect(js.headers['content-type']).toMatch(/javascript/);
+    const css = await get('/assets/app-style.css');
+    expect(css.body).toContain('.u-legend'); // uPlot's own CSS made it into the bundle
+    const again = await app.inject({ method: 'GET', url: '/assets/app.js', headers: { 'if-none-match': js.headers.etag as string } });
+    expect(again.statusCode).toBe(304);
+  });
+
+  it.each(['/assets/../../package.json', '/assets/..%2f..%2fpackage.json', '/assets/%2e%2e/%2e%2e/package.json', '/../package.json', '/assets//etc/passwd'])(
+    'refuses path traversal: %s',
+    async (url) => {
+      const r = await get(url);
+      expect(r.statusCode).toBeGreaterThanOrEqual(400);
+      expect(r.statusCode).toBeLessThan(500);
+      expect(r.body).not.toContain('"devDependencies"');
+      expect(r.body).not.toContain('root:');
+    },
+  );
+
+  it('404s unknown API routes with JSON', async () => {
+    const r = await get('/api/nothing');
+    expect(r.statusCode).toBe(404);
+    expect(r.json().message).toMatch(/no route/);
+  });
+});
+
+describe('token', () => {
+  const token = 'correct-horse-battery-staple';
+  let secured: FastifyInstance;
+  beforeEach(async () => {
+    secured = await buildApp({ ...fakes(), token });
+  });
+  afterEach(async () => secured.close());
+
+  it('refuses API requests without or with a wrong token', async () => {
+    expect((await secured.inject({ url: '/api/devices' })).statusCode).toBe(401);
+    expect((await secured.inject({ url: '/api/devices', headers: { authorization: 'Bearer nope' } })).statusCode).toBe(401);
+    expect((await secured.inject({ url: '/api/devices?token=nope' })).statusCode).toBe(401);
+    expect((await secured.inject({ url: '/api/nothing' })).statusCode).toBe(401);
+  });
+
+  it('accepts the token as a bearer header or a query parameter', async () => {
+    expect((await secured.inject({ url: '/api/devices', headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(200);
+    expect((await secured.inject({ url: `/api/devices?token=${token}` })).statusCode).toBe(200);
+  });
+
+  it('checks the WebSocket upgrade too', async () => {
+    await secured.ready();
+    await expect(secured.injectWS('/api/live')).rejects.toThrow(/401/);
+    const ws = await secured.injectWS(`/api/live?token=${token}`);
+    ws.terminate();
+  });
+
+  it('leaves the dashboard shell public (it carries no data)', async () => {
+    expect((await secured.inject({ url: '/' })).statusCode).toBe(200);
+  });
+});
+
+describe('live WebSocket', () => {
+  function collect(ws: WebSocket): unknown[] {
+    const got: unknown[] = [];
+    ws.on('message', (m) => got.push(JSON.parse(String(m))));
+    return got;
+  }
+  const until = async (cond: () => boolean) => {
+    for (let k = 0; k < 200 && !cond(); k++) await new Promise((r) => setTimeout(r, 5));
+    expect(cond()).toBe(true);
+  };
+
+  it('sends the device list, then windows and link events', async () => {
+    await app.ready();
+    const ws = await app.injectWS('/api/live');
+    const got = collect(ws);
+    await until(() => got.length >= 1);
+    expect(got[0]).toMatchObject({ type: 'devices', devices: [{ id: DEVICE }] });
+    f.live.emit('window', liveWindow(T0, 1234));
+    f.live.emit('link', { device: DEVICE, state: 'reconnecting', detail: 'unplugged' });
+    await until(() => got.length >= 3);
+    expect(got[1]).toMatchObject({ type: 'window', device: DEVICE, p: 1234, energy_nwh: '55555', t_ms: T0 });
+    expect(got[2]).toEqual({ type: 'link', device: DEVICE, state: 'reconnecting', detail: 'unplugged' });
+    ws.terminate();
+  });
+
+  it('404s a stream for an unknown device', async () => {
+    await app.ready();
+    await expect(app.injectWS('/api/live?device=feedfeedfeedfeed')).rejects.toThrow(/404/);
+  });
+
+  it('stops listening to ingest when closed', async () => {
+    await app.ready();
+    expect(f.live.listenerCount('window')).toBe(1);
+    await app.close();
+    expect(f.live.listenerCount('window')).toBe(0);
+    app = await buildApp({ ...fakes() }); // for afterEach
+  });
+});

@@ -1,0 +1,159 @@
+// In-memory stand-ins for the store and the device links, so the API's own behaviour (validation,
+// status codes, streaming, auth, fan-out) is tested without SQLite or serial ports.
+
+import { EventEmitter } from 'node:events';
+import {
+  DeviceCommandError,
+  UnknownDeviceError,
+  type Calibration,
+  type Capture,
+  type CaptureRequest,
+  type DeviceDirectory,
+  type DeviceInfo,
+  type ExportQuery,
+  type HistoryQuery,
+  type HistoryResult,
+  type LiveWindow,
+  type MeasurementStore,
+} from '../../server/api/deps.ts';
+
+export const DEVICE = '00c0ffee00000001';
+export const T0 = Date.UTC(2026, 10, 1);
+
+export class FakeStore implements MeasurementStore {
+  readonly historyCalls: HistoryQuery[] = [];
+  readonly exportCalls: ExportQuery[] = [];
+  /** Rows the fake export yields (one per second from fromMs). */
+  exportRows = 10;
+
+  private known(device: string): void {
+    if (device !== DEVICE) throw new UnknownDeviceError(device);
+  }
+
+  history(q: HistoryQuery): HistoryResult {
+    this.known(q.device);
+    this.historyCalls.push(q);
+    const bucketMs = Math.ceil((q.toMs - q.fromMs) / q.points);
+    const n = Math.ceil((q.toMs - q.fromMs) / bucketMs);
+    const t = Array.from({ length: n }, (_, k) => q.fromMs + k * bucketMs);
+    const series: HistoryResult['series'] = {};
+    for (const f of q.fields) {
+      // A gap in the middle third so clients can see nulls.
+      const val = (k: number) => (k >= n / 3 && k < (2 * n) / 3 ? null : 100 + k);
+      series[f] = {
+        mean: t.map((_, k) => val(k)),
+        min: t.map((_, k) => (val(k) === null ? null : val(k)! - 1)),
+        max: t.map((_, k) => (val(k) === null ? null : val(k)! + 1)),
+      };
+    }
+    return { level: '1s', bucketMs, t, series };
+  }
+
+  *exportCsv(q: ExportQuery): Iterable<string> {
+    this.known(q.device);
+    this.exportCalls.push(q);
+    yield 'timestamp,vrms,irms,p\n';
+    for (let k = 0; k < this.exportRows; k++) yield `${new Date(q.fromMs + k * 1000).toISOString()},230.0,1.0,230.0\n`;
+  }
+
+  estimateExportRows(q: ExportQuery): number {
+    this.known(q.device);
+    return this.exportRows;
+  }
+
+  energy(device: string, sinceMs: number): { sinceNwh: bigint; totalNwh: bigint } {
+    this.known(device);
+    void sinceMs;
+    return { sinceNwh: 1_500_000_000n, totalNwh: 123_456_789_012_345n };
+  }
+}
+
+export class FakeDevices implements DeviceDirectory {
+  info: DeviceInfo = {
+    id: DEVICE,
+    name: 'sim',
+    kind: 'simulated',
+    path: null,
+    state: 'connected',
+    detail: '',
+    sampleRateHz: 4_000_000,
+    counters: { frames: 10, crcErrors: 0, seqGaps: 0, resets: 0, reconnects: 0, framesPerS: 11 },
+  };
+  cal: Calibration = { v_offset: 0, i_offset: 0, v_gain: 16384, i_gain: 16384, phase: 0, kv: 0.05, ki: 0.004 };
+  pushed: Calibration[] = [];
+  captures = new Map<number, Capture>();
+  nextCapture = 1;
+  /** Makes the next command fail like a device would. */
+  failNext: DeviceCommandError | null = null;
+
+  list(): DeviceInfo[] {
+    return [this.info];
+  }
+  get(id: string): DeviceInfo | undefined {
+    return id === DEVICE ? this.info : undefined;
+  }
+  calibration(id: string): Calibration {
+    if (id !== DEVICE) throw new UnknownDeviceError(id);
+    return this.cal;
+  }
+  async setCalibration(id: string, cal: Calibration): Promise<{ configSeq: number | null }> {
+    if (id !== DEVICE) throw new UnknownDeviceError(id);
+    if (this.failNext) {
+      const e = this.failNext;
+      this.failNext = null;
+      throw e;
+    }
+    this.pushed.push(cal);
+    this.cal = { ...cal };
+    return { configSeq: this.pushed.length };
+  }
+  async requestCapture(id: string, req: CaptureRequest): Promise<{ captureId: number }> {
+    if (id !== DEVICE) throw new UnknownDeviceError(id);
+    if (this.failNext) {
+      const e = this.failNext;
+      this.failNext = null;
+      throw e;
+    }
+    const captureId = this.nextCapture++;
+    const v = Array.from({ length: req.pairs }, (_, k) => Math.round(1000 * Math.sin((2 * Math.PI * k) / 80)));
+    this.captures.set(captureId, {
+      id: captureId,
+      device: id,
+      state: 'complete',
+      detail: '',
+      requestedAtMs: T0,
+      v,
+      i: v.map((x) => Math.round(x / 2)),
+      kv: this.cal.kv,
+      ki: this.cal.ki,
+      sampleRateHz: 4_000_000,
+      triggerOffset: req.pretrigger,
+    });
+    return { captureId };
+  }
+  capture(id: string, captureId: number): Capture | undefined {
+    return id === DEVICE ? this.captures.get(captureId) : undefined;
+  }
+}
+
+export function liveWindow(tMs: number, p = 1000): LiveWindow {
+  return {
+    device: DEVICE,
+    tMs,
+    samples: 800_000,
+    vrms: 230,
+    irms: p / 230,
+    p,
+    s: p * 1.05,
+    pf: 1 / 1.05,
+    n: 100,
+    freq_hz: 50,
+    energy_nwh: 55_555n,
+    flags: 0,
+    receivedAtMs: Date.now(),
+  };
+}
+
+export function fakes() {
+  return { store: new FakeStore(), devices: new FakeDevices(), live: new EventEmitter() };
+}

@@ -1,0 +1,286 @@
+// The three uPlot charts: live power (ring of recent windows), history (min/max band, gaps, zoom and pan)
+// and the waveform of a capture. Each chart follows its container's size.
+
+import uPlot from 'uplot';
+import type { Buckets, CaptureJson, HistoryJson } from './api.ts';
+import { si } from './format.ts';
+
+const AXIS = { stroke: '#9aa7b8', grid: { stroke: '#2a3442', width: 1 }, ticks: { stroke: '#2a3442', width: 1 } };
+const COLORS = { p: '#f5a524', s: '#5aa9e6', band: 'rgba(245,165,36,0.18)', v: '#5aa9e6', i: '#f5a524', gap: 'rgba(154,167,184,0.10)' };
+
+function chartHeight(el: HTMLElement): number {
+  return Math.max(160, el.clientHeight || 240);
+}
+
+/** Resizes a chart with its container; returns the observer so callers could disconnect it. */
+function follow(el: HTMLElement, plot: uPlot): ResizeObserver {
+  const ro = new ResizeObserver(() => plot.setSize({ width: el.clientWidth, height: chartHeight(el) }));
+  ro.observe(el);
+  return ro;
+}
+
+const siAxis = (unit: string) => (_u: uPlot, splits: number[]) =>
+  splits.map((v) => {
+    const f = si(v, unit);
+    return `${f.text} ${f.unit}`;
+  });
+
+// ---------------------------------------------------------------------------------------------------
+// Live power: windows arrive at up to ~1 kHz; they are merged into ≥100 ms buckets and redrawn at most
+// once per animation frame, so the browser never does more than one setData per paint.
+
+const LIVE_BUCKET_MS = 100;
+
+export class LiveChart {
+  readonly plot: uPlot;
+  private t: number[] = [];
+  private p: number[] = [];
+  private s: number[] = [];
+  private counts: number[] = [];
+  private dirty = false;
+  private frame = 0;
+
+  constructor(
+    private readonly el: HTMLElement,
+    private readonly spanMs: number,
+  ) {
+    this.plot = new uPlot(
+      {
+        width: el.clientWidth,
+        height: chartHeight(el),
+        legend: { show: true, live: false },
+        cursor: { drag: { x: false, y: false } },
+        scales: { x: { time: true } },
+        series: [
+          {},
+          { label: 'P', stroke: COLORS.p, width: 2, value: (_u, v) => fmt(v, 'W') },
+          { label: 'S', stroke: COLORS.s, width: 1, dash: [4, 4], value: (_u, v) => fmt(v, 'VA') },
+        ],
+        axes: [{ ...AXIS }, { ...AXIS, size: 70, values: siAxis('W') }],
+      },
+      [[], [], []],
+      el,
+    );
+    follow(el, this.plot);
+  }
+
+  get pointCount(): number {
+    return this.t.length;
+  }
+
+  push(tMs: number, p: number, s: number): void {
+    const last = this.t.length - 1;
+    const tS = tMs / 1000;
+    if (last >= 0 && tS - this.t[last]! < LIVE_BUCKET_MS / 1000) {
+      const n = this.counts[last]! + 1;
+      this.p[last] = this.p[last]! + (p - this.p[last]!) / n;
+      this.s[last] = this.s[last]! + (s - this.s[last]!) / n;
+      this.counts[last] = n;
+    } else {
+      this.t.push(tS);
+      this.p.push(p);
+      this.s.push(s);
+      this.counts.push(1);
+    }
+    const oldest = tS - this.spanMs / 1000;
+    let drop = 0;
+    while (drop < this.t.length && this.t[drop]! < oldest) drop++;
+    if (drop > 0) {
+      this.t.splice(0, drop);
+      this.p.splice(0, drop);
+      this.s.splice(0, drop);
+      this.counts.splice(0, drop);
+    }
+    this.schedule();
+  }
+
+  clear(): void {
+    this.t = [];
+    this.p = [];
+    this.s = [];
+    this.counts = [];
+    this.schedule();
+  }
+
+  private schedule(): void {
+    this.dirty = true;
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      if (!this.dirty) return;
+      this.dirty = false;
+      this.plot.setData([this.t, this.p, this.s]);
+      this.el.dataset.points = String(this.t.length);
+    });
+  }
+}
+
+function fmt(v: number | null, unit: string): string {
+  const f = si(v, unit);
+  return `${f.text} ${f.unit}`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// History: mean line plus a min/max band; null buckets are gaps (the line breaks and the span is shaded).
+// Drag selects a range to zoom into; onRange is called with the new [fromMs, toMs] to re-query the server.
+
+export interface HistoryField {
+  key: string;
+  label: string;
+  unit: string;
+}
+
+export class HistoryChart {
+  readonly plot: uPlot;
+  private field: HistoryField;
+  private gaps: [number, number][] = [];
+  /** Set while we change the x scale ourselves, so only user zooms trigger a new query. */
+  private programmatic = false;
+
+  constructor(
+    private readonly el: HTMLElement,
+    field: HistoryField,
+    private readonly onRange: (fromMs: number, toMs: number) => void,
+  ) {
+    this.field = field;
+    this.plot = this.make();
+    follow(el, this.plot);
+  }
+
+  private make(): uPlot {
+    const field = this.field;
+    return new uPlot(
+      {
+        width: this.el.clientWidth,
+        height: chartHeight(this.el),
+        legend: { show: true, live: true },
+        cursor: { drag: { x: true, y: false, setScale: true } },
+        scales: { x: { time: true } },
+        series: [
+          {},
+          { label: `${field.label} mean`, stroke: COLORS.p, width: 2, spanGaps: false, value: (_u, v) => fmt(v, field.unit) },
+          { label: 'min', stroke: 'rgba(245,165,36,0.45)', width: 1, spanGaps: false, value: (_u, v) => fmt(v, field.unit) },
+          { label: 'max', stroke: 'rgba(245,165,36,0.45)', width: 1, spanGaps: false, value: (_u, v) => fmt(v, field.unit) },
+        ],
+        bands: [{ series: [3, 2], fill: COLORS.band }],
+        axes: [{ ...AXIS }, { ...AXIS, size: 70, values: siAxis(field.unit) }],
+        hooks: {
+          setScale: [
+            (u, key) => {
+              if (key !== 'x' || this.programmatic) return;
+              const min = u.scales.x!.min;
+              const max = u.scales.x!.max;
+              if (min !== undefined && max !== undefined && max > min) this.onRange(Math.round(min * 1000), Math.round(max * 1000));
+            },
+          ],
+          drawClear: [(u) => this.drawGaps(u)],
+        },
+      },
+      [[], [], [], []],
+      this.el,
+    );
+  }
+
+  setField(field: HistoryField): void {
+    this.field = field;
+    this.plot.destroy();
+    const plot = this.make();
+    (this as { plot: uPlot }).plot = plot;
+    follow(this.el, plot);
+  }
+
+  /** Shows a server answer and fixes the x range to what was asked, so leading/trailing gaps show. */
+  show(h: HistoryJson): void {
+    const b: Buckets = h.series[this.field.key] ?? { mean: [], min: [], max: [] };
+    const xs = h.t.map((t) => t / 1000);
+    this.gaps = findGaps(xs, b.mean, h.bucket_ms / 1000);
+    this.programmatic = true;
+    try {
+      this.plot.batch(() => {
+        this.plot.setData([xs, b.mean, b.min, b.max], false);
+        this.plot.setScale('x', { min: h.from / 1000, max: h.to / 1000 });
+      });
+    } finally {
+      this.programmatic = false;
+    }
+    Object.assign(this.el.dataset, {
+      from: String(h.from),
+      to: String(h.to),
+      buckets: String(h.t.length),
+      gaps: String(this.gaps.length),
+      level: h.level,
+    });
+  }
+
+  private drawGaps(u: uPlot): void {
+    if (this.gaps.length === 0) return;
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.fillStyle = COLORS.gap;
+    const top = u.bbox.top;
+    const height = u.bbox.height;
+    for (const [a, b] of this.gaps) {
+      const x0 = u.valToPos(a, 'x', true);
+      const x1 = u.valToPos(b, 'x', true);
+      const left = Math.max(u.bbox.left, x0);
+      const right = Math.min(u.bbox.left + u.bbox.width, x1);
+      if (right > left) ctx.fillRect(left, top, right - left, height);
+    }
+    ctx.restore();
+  }
+}
+
+/** Runs of null buckets as [startS, endS] spans. */
+function findGaps(xs: number[], mean: (number | null)[], bucketS: number): [number, number][] {
+  const out: [number, number][] = [];
+  let start: number | null = null;
+  for (let k = 0; k < xs.length; k++) {
+    if (mean[k] === null) {
+      if (start === null) start = xs[k]!;
+    } else if (start !== null) {
+      out.push([start, xs[k]!]);
+      start = null;
+    }
+  }
+  if (start !== null && xs.length > 0) out.push([start, xs[xs.length - 1]! + bucketS]);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Waveform: v and i of a capture in volts and amperes against milliseconds from the trigger.
+
+export class WaveformChart {
+  readonly plot: uPlot;
+
+  constructor(private readonly el: HTMLElement) {
+    this.plot = new uPlot(
+      {
+        width: el.clientWidth,
+        height: chartHeight(el),
+        legend: { show: true, live: true },
+        cursor: { drag: { x: true, y: false, setScale: true } },
+        scales: { x: { time: false }, v: { auto: true }, i: { auto: true } },
+        series: [
+          { label: 't', value: (_u, v) => (v === null ? '—' : `${v.toFixed(3)} ms`) },
+          { label: 'v', scale: 'v', stroke: COLORS.v, width: 1.5, value: (_u, v) => fmt(v, 'V') },
+          { label: 'i', scale: 'i', stroke: COLORS.i, width: 1.5, value: (_u, v) => fmt(v, 'A') },
+        ],
+        axes: [
+          { ...AXIS, values: (_u, s) => s.map((v) => `${v} ms`) },
+          { ...AXIS, scale: 'v', size: 64, values: siAxis('V') },
+          { ...AXIS, scale: 'i', side: 1, size: 64, values: siAxis('A'), grid: { show: false } },
+        ],
+      },
+      [[], [], []],
+      el,
+    );
+    follow(el, this.plot);
+  }
+
+  show(c: CaptureJson): void {
+    const dtMs = 1000 / c.sample_rate_hz;
+    const t = c.v.map((_, k) => (k - c.trigger_offset) * dtMs);
+    this.plot.setData([t, c.v.map((x) => x * c.kv), c.i.map((x) => x * c.ki)]);
+    this.el.dataset.pairs = String(c.v.length);
+  }
+}

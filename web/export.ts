@@ -1,0 +1,97 @@
+// The export dialog: range (wall-clock times in the chosen zone), interval and zone; the CSV is streamed
+// with a progress bar (rows received against the server's estimate) and then saved as a file.
+
+import { api, query, request } from './api.ts';
+
+const $ = <T extends HTMLElement>(sel: string) => document.querySelector<T>(sel)!;
+
+let abort: AbortController | null = null;
+
+/** datetime-local wants 'YYYY-MM-DDTHH:MM' in the browser's own zone. */
+function localInput(ms: number): string {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+  return d.toISOString().slice(0, 16);
+}
+
+export function openExportDialog(fromMs: number, toMs: number): void {
+  $<HTMLInputElement>('#exp-from').value = localInput(fromMs);
+  $<HTMLInputElement>('#exp-to').value = localInput(toMs);
+  $<HTMLProgressElement>('#exp-progress').hidden = true;
+  $('#exp-status').textContent = '';
+  $<HTMLDialogElement>('#export-dialog').showModal();
+}
+
+export function setupExportDialog(device: () => string | null, zone: string): void {
+  const tz = $<HTMLInputElement>('#exp-tz');
+  tz.value = zone;
+  const zones = (Intl as { supportedValuesOf?: (k: string) => string[] }).supportedValuesOf?.('timeZone') ?? ['UTC'];
+  $('#tz-list').replaceChildren(
+    ...zones.map((z) => {
+      const o = document.createElement('option');
+      o.value = z;
+      return o;
+    }),
+  );
+  $('#exp-cancel').addEventListener('click', () => {
+    abort?.abort();
+    $<HTMLDialogElement>('#export-dialog').close();
+  });
+  $<HTMLFormElement>('#export-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const id = device();
+    if (id) void run(id);
+  });
+}
+
+async function run(device: string): Promise<void> {
+  const status = $('#exp-status');
+  const bar = $<HTMLProgressElement>('#exp-progress');
+  const go = $<HTMLButtonElement>('#exp-go');
+  // Times without an offset are read by the server as wall-clock times in `tz`.
+  const params = {
+    device,
+    from: $<HTMLInputElement>('#exp-from').value,
+    to: $<HTMLInputElement>('#exp-to').value,
+    interval: $<HTMLSelectElement>('#exp-interval').value,
+    tz: $<HTMLInputElement>('#exp-tz').value.trim(),
+  };
+  abort?.abort();
+  abort = new AbortController();
+  go.disabled = true;
+  bar.hidden = false;
+  bar.value = 0;
+  try {
+    const { rows } = await api<{ rows: number }>(`/api/export/estimate?${query(params)}`, { signal: abort.signal });
+    status.textContent = `about ${rows.toLocaleString('en-US')} rows…`;
+    const res = await request(`/api/export.csv?${query(params)}`, { signal: abort.signal });
+    const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'crabwatt.csv';
+    const reader = res.body!.getReader();
+    const parts: Uint8Array[] = [];
+    let lines = 0;
+    let bytes = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      bytes += value.length;
+      for (let k = 0; k < value.length; k++) if (value[k] === 10) lines++;
+      bar.value = Math.min(1, lines / (rows + 1));
+      status.textContent = `${Math.max(0, lines - 1).toLocaleString('en-US')} of ~${rows.toLocaleString('en-US')} rows, ${(bytes / 1e6).toFixed(1)} MB`;
+    }
+    bar.value = 1;
+    const url = URL.createObjectURL(new Blob(parts as BlobPart[], { type: 'text/csv' }));
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = name;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    status.textContent = `saved ${name}: ${Math.max(0, lines - 1).toLocaleString('en-US')} rows`;
+  } catch (err) {
+    if ((err as Error).name !== 'AbortError') status.textContent = `export failed: ${(err as Error).message}`;
+    bar.hidden = true;
+  } finally {
+    go.disabled = false;
+  }
+}

@@ -1,0 +1,366 @@
+// The dashboard: live tiles and chart from the WebSocket, the device panel and status banner, history
+// with zoom and pan, waveform captures and the CSV export dialog.
+
+import { api, initToken, query, withToken, type CaptureJson, type DeviceJson, type EnergyJson, type HistoryJson, type LiveMsg, type WindowMsg } from './api.ts';
+import { HistoryChart, LiveChart, WaveformChart, type HistoryField } from './charts.ts';
+import { openExportDialog, setupExportDialog } from './export.ts';
+import { fixed, integer, si } from './format.ts';
+
+const LIVE_SPAN_MS = 5 * 60 * 1000;
+const ENERGY_POLL_MS = 2000;
+/** Tiles grey out when no window came for this long (e.g. 1 cycle windows stop arriving). */
+const STALE_MS = 3000;
+const LATENCY_SAMPLES = 2000;
+
+const HISTORY_FIELDS: Record<string, HistoryField> = {
+  p: { key: 'p', label: 'P', unit: 'W' },
+  s: { key: 's', label: 'S', unit: 'VA' },
+  vrms: { key: 'vrms', label: 'Vrms', unit: 'V' },
+  irms: { key: 'irms', label: 'Irms', unit: 'A' },
+  pf: { key: 'pf', label: 'PF', unit: '' },
+  freq_hz: { key: 'freq_hz', label: 'f', unit: 'Hz' },
+};
+
+const $ = <T extends HTMLElement = HTMLElement>(sel: string): T => {
+  const el = document.querySelector<T>(sel);
+  if (!el) throw new Error(`dashboard markup lacks ${sel}`);
+  return el;
+};
+
+const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+
+interface State {
+  devices: DeviceJson[];
+  device: string | null;
+  wsUp: boolean;
+  lastWindowAt: number;
+  latencies: number[];
+  histFrom: number;
+  histTo: number;
+  histField: HistoryField;
+  histSeq: number;
+}
+
+const state: State = {
+  devices: [],
+  device: localStorage.getItem('crabwatt.device'),
+  wsUp: false,
+  lastWindowAt: 0,
+  latencies: [],
+  histFrom: Date.now() - 3600_000,
+  histTo: Date.now(),
+  histField: HISTORY_FIELDS.p!,
+  histSeq: 0,
+};
+
+/** Read by the browser tests and handy in the console. */
+declare global {
+  interface Window {
+    crabwatt: { latenciesMs: number[]; historyQueries: string[] };
+  }
+}
+window.crabwatt = { latenciesMs: state.latencies, historyQueries: [] };
+
+initToken();
+const liveChart = new LiveChart($('#live-chart'), LIVE_SPAN_MS);
+const historyChart = new HistoryChart($('#history-chart'), state.histField, (from, to) => {
+  state.histFrom = from;
+  state.histTo = to;
+  markSpan(null);
+  void loadHistory();
+});
+const waveChart = new WaveformChart($('#wave-chart'));
+
+// --- tiles ---------------------------------------------------------------------------------------
+
+function setTile(q: string, text: string, unit?: string): void {
+  const tile = document.querySelector<HTMLElement>(`.tile[data-q="${q}"]`);
+  if (!tile) return;
+  tile.querySelector('.value')!.textContent = text;
+  if (unit !== undefined) tile.querySelector('.unit')!.textContent = unit;
+}
+
+function setSi(q: string, value: number | null, unit: string): void {
+  const f = si(value, unit);
+  setTile(q, f.text, f.unit);
+}
+
+function onWindow(w: WindowMsg): void {
+  if (w.device !== state.device) return;
+  state.lastWindowAt = Date.now();
+  const lat = Date.now() - w.received_at_ms;
+  if (state.latencies.length >= LATENCY_SAMPLES) state.latencies.shift();
+  state.latencies.push(lat);
+  setTile('vrms', fixed(w.vrms, 1), 'V');
+  setSi('irms', w.irms, 'A');
+  setSi('p', w.p, 'W');
+  setSi('s', w.s, 'VA');
+  setTile('pf', fixed(w.pf, 3));
+  setTile('freq_hz', fixed(w.freq_hz, 3), 'Hz');
+  for (const t of document.querySelectorAll('.tile')) t.classList.remove('stale');
+  liveChart.push(w.t_ms, w.p, w.s);
+}
+
+setInterval(() => {
+  if (state.lastWindowAt && Date.now() - state.lastWindowAt > STALE_MS) {
+    for (const t of document.querySelectorAll('.tile:not([data-q$="_wh"])')) t.classList.add('stale');
+  }
+}, 1000);
+
+async function pollEnergy(): Promise<void> {
+  if (!state.device) return;
+  try {
+    const e = await api<EnergyJson>(`/api/devices/${encodeURIComponent(state.device)}/energy?${query({ tz: zone })}`);
+    setSi('today_wh', e.today_wh, 'Wh');
+    setSi('total_wh', e.total_wh, 'Wh');
+  } catch {
+    // the banner already says why the server is unreachable
+  }
+}
+setInterval(() => void pollEnergy(), ENERGY_POLL_MS);
+
+// --- devices, banner, panel -------------------------------------------------------------------------
+
+const KIND_TEXT = { hardware: 'connected board', simulated: 'simulated device', rtl: 'RTL twin (Verilator)' } as const;
+
+function current(): DeviceJson | undefined {
+  return state.devices.find((d) => d.id === state.device);
+}
+
+function onDevices(devices: DeviceJson[]): void {
+  state.devices = devices;
+  const select = $<HTMLSelectElement>('#device-select');
+  const ids = devices.map((d) => d.id).join(',');
+  if (select.dataset.ids !== ids) {
+    select.replaceChildren(
+      ...devices.map((d) => {
+        const o = document.createElement('option');
+        o.value = d.id;
+        o.textContent = `${d.name} (${KIND_TEXT[d.kind]})`;
+        return o;
+      }),
+    );
+    select.dataset.ids = ids;
+  }
+  if (!current() && devices.length > 0) selectDevice(devices[0]!.id);
+  if (state.device) select.value = state.device;
+  renderPanel();
+  renderBanner();
+}
+
+function selectDevice(id: string): void {
+  if (state.device === id && current()) return;
+  state.device = id;
+  localStorage.setItem('crabwatt.device', id);
+  liveChart.clear();
+  void pollEnergy();
+  void loadHistory();
+}
+
+$<HTMLSelectElement>('#device-select').addEventListener('change', (e) => selectDevice((e.target as HTMLSelectElement).value));
+
+function renderPanel(): void {
+  const d = current();
+  const set = (k: string, text: string, cls = '') => {
+    const dd = document.querySelector<HTMLElement>(`#device-panel dd[data-k="${k}"]`)!;
+    dd.textContent = text;
+    dd.className = cls;
+  };
+  if (!d) {
+    for (const k of ['kind', 'state', 'path', 'fps', 'frames', 'crc', 'gaps', 'resets', 'reconnects']) set(k, '—');
+    return;
+  }
+  const c = d.counters;
+  set('kind', KIND_TEXT[d.kind]);
+  set('state', d.state, d.state === 'connected' ? 'ok' : 'bad');
+  set('path', d.path ?? '—');
+  set('fps', c.frames_per_s.toFixed(1));
+  set('frames', integer(c.frames));
+  set('crc', integer(c.crc_errors), c.crc_errors > 0 ? 'bad' : '');
+  set('gaps', integer(c.seq_gaps), c.seq_gaps > 0 ? 'bad' : '');
+  set('resets', integer(c.resets));
+  set('reconnects', integer(c.reconnects));
+  const sorted = [...state.latencies].sort((a, b) => a - b);
+  const p99 = sorted.length >= 20 ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]! : null;
+  set('latency', p99 === null ? '—' : `${p99} ms`);
+}
+
+function renderBanner(): void {
+  const banner = $('#banner');
+  const show = (kind: 'warn' | 'bad', title: string, detail: string, state: string) => {
+    banner.hidden = false;
+    banner.dataset.kind = kind;
+    banner.dataset.state = state;
+    banner.replaceChildren();
+    const strong = document.createElement('strong');
+    strong.textContent = title;
+    banner.append(strong, document.createTextNode(detail));
+  };
+  const d = current();
+  if (!state.wsUp) {
+    show('bad', 'Disconnected from the server, reconnecting…', ' Live values resume by themselves when it is back.', 'server-down');
+  } else if (state.devices.length === 0) {
+    show('warn', 'No device.', ' Plug in a crabwatt board (USB 1209:5af1), or start the server with --device sim.', 'no-device');
+  } else if (d?.state === 'bootloader') {
+    show('warn', 'Board in bootloader mode.', ` ${d.detail || 'Flash it with `crabwatt flash FILE.dfu`, or replug it without holding the button to run the firmware.'}`, 'bootloader');
+  } else if (d && (d.state === 'disconnected' || d.state === 'reconnecting')) {
+    show('bad', 'Device disconnected, reconnecting…', ` ${d.detail}`, 'reconnecting');
+  } else if (d?.state === 'absent') {
+    show('warn', 'No device.', ` ${d.detail}`, 'no-device');
+  } else {
+    banner.hidden = true;
+    banner.dataset.state = 'ok';
+  }
+  const pill = $('#conn');
+  pill.dataset.state = state.wsUp ? 'live' : 'reconnecting';
+  pill.textContent = state.wsUp ? 'live' : 'reconnecting…';
+}
+
+// --- WebSocket ------------------------------------------------------------------------------------
+
+let retryMs = 500;
+function connect(): void {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const ws = new WebSocket(`${proto}//${location.host}${withToken('/api/live')}`);
+  ws.onopen = () => {
+    retryMs = 500;
+    state.wsUp = true;
+    renderBanner();
+  };
+  ws.onmessage = (ev) => {
+    const msg = JSON.parse(String(ev.data)) as LiveMsg;
+    if (msg.type === 'window') onWindow(msg);
+    else if (msg.type === 'devices') onDevices(msg.devices);
+    else if (msg.type === 'link') {
+      const d = state.devices.find((x) => x.id === msg.device);
+      if (d) {
+        d.state = msg.state;
+        d.detail = msg.detail;
+      }
+      renderPanel();
+      renderBanner();
+    }
+  };
+  ws.onclose = () => {
+    state.wsUp = false;
+    renderBanner();
+    setTimeout(connect, retryMs);
+    retryMs = Math.min(5000, retryMs * 2);
+  };
+}
+connect();
+
+// --- history --------------------------------------------------------------------------------------
+
+async function loadHistory(): Promise<void> {
+  if (!state.device) return;
+  const seq = ++state.histSeq;
+  const el = $('#history-chart');
+  const points = Math.max(100, Math.min(4000, Math.round(el.clientWidth || 1000)));
+  const q = query({ device: state.device, from: state.histFrom, to: state.histTo, points, fields: state.histField.key });
+  window.crabwatt.historyQueries.push(q);
+  try {
+    const h = await api<HistoryJson>(`/api/history?${q}`);
+    if (seq !== state.histSeq) return; // a newer query is on its way
+    historyChart.show(h);
+    const bucket = si(h.bucket_ms / 1000, 's');
+    $('#hist-info').textContent =
+      `${h.t.length} buckets of ${bucket.text} ${bucket.unit} from the ${h.level} level · drag to zoom · shaded spans have no data`;
+  } catch (err) {
+    $('#hist-info').textContent = `history unavailable: ${(err as Error).message}`;
+  }
+}
+
+function markSpan(span: number | null): void {
+  for (const b of document.querySelectorAll<HTMLButtonElement>('button[data-span]')) {
+    b.setAttribute('aria-pressed', String(Number(b.dataset.span) === span));
+  }
+}
+
+for (const b of document.querySelectorAll<HTMLButtonElement>('button[data-span]')) {
+  b.addEventListener('click', () => {
+    const span = Number(b.dataset.span);
+    state.histTo = Date.now();
+    state.histFrom = state.histTo - span;
+    markSpan(span);
+    void loadHistory();
+  });
+}
+markSpan(3600_000);
+
+function shift(fraction: number): void {
+  const width = state.histTo - state.histFrom;
+  const delta = Math.round(width * fraction);
+  state.histFrom += delta;
+  state.histTo += delta;
+  markSpan(null);
+  void loadHistory();
+}
+$('#pan-left').addEventListener('click', () => shift(-0.5));
+$('#pan-right').addEventListener('click', () => shift(0.5));
+$('#zoom-out').addEventListener('click', () => {
+  const mid = (state.histFrom + state.histTo) / 2;
+  const width = (state.histTo - state.histFrom) * 2;
+  state.histFrom = Math.round(mid - width / 2);
+  state.histTo = Math.round(mid + width / 2);
+  markSpan(null);
+  void loadHistory();
+});
+$<HTMLSelectElement>('#hist-field').addEventListener('change', (e) => {
+  state.histField = HISTORY_FIELDS[(e.target as HTMLSelectElement).value] ?? HISTORY_FIELDS.p!;
+  historyChart.setField(state.histField);
+  void loadHistory();
+});
+
+// While the range ends at "now", keep it sliding so the chart fills in.
+setInterval(() => {
+  const pressed = document.querySelector<HTMLButtonElement>('button[data-span][aria-pressed="true"]');
+  if (!pressed) return;
+  state.histTo = Date.now();
+  state.histFrom = state.histTo - Number(pressed.dataset.span);
+  void loadHistory();
+}, 15_000);
+
+// --- waveform capture -----------------------------------------------------------------------------
+
+$('#capture').addEventListener('click', async () => {
+  if (!state.device) return;
+  const button = $<HTMLButtonElement>('#capture');
+  const status = $('#capture-state');
+  button.disabled = true;
+  status.textContent = 'armed, waiting for the trigger…';
+  try {
+    const base = `/api/devices/${encodeURIComponent(state.device)}/captures`;
+    const created = await api<{ capture_id: number; href: string }>(base, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ trigger: 'v_rising', pretrigger: 0 }),
+    });
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const c = await api<CaptureJson>(created.href);
+      if (c.state === 'complete') {
+        waveChart.show(c);
+        const ms = (c.v.length / c.sample_rate_hz) * 1000;
+        status.textContent = `capture ${c.id}: ${c.v.length} pairs, ${ms.toFixed(2)} ms at ${si(c.sample_rate_hz, 'S/s').text} ${si(c.sample_rate_hz, 'S/s').unit}`;
+        break;
+      }
+      if (c.state === 'failed') throw new Error(c.detail);
+      if (Date.now() > deadline) throw new Error('no capture within 10 s (is there a signal to trigger on?)');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } catch (err) {
+    status.textContent = `capture failed: ${(err as Error).message}`;
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// --- export ---------------------------------------------------------------------------------------
+
+setupExportDialog(() => state.device, zone);
+$('#export-open').addEventListener('click', () => openExportDialog(state.histFrom, state.histTo));
+
+setInterval(renderPanel, 1000);
+renderBanner();
+void pollEnergy();
