@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { isLoopback, parseListen, resolveListen, TOKEN_ENV } from '../../server/api/listen.ts';
+
+describe('listen address and token', () => {
+  it('defaults to loopback 8080 without a token', () => {
+    expect(resolveListen({ env: {} })).toEqual({ host: '127.0.0.1', port: 8080, token: undefined });
+  });
+
+  it.each([
+    ['127.0.0.1:9000', '127.0.0.1', 9000],
+    ['[::1]:8081', '::1', 8081],
+    ['localhost:80', 'localhost', 80],
+    [':8082', '127.0.0.1', 8082],
+  ])('parses %s', (spec, host, port) => {
+    expect(parseListen(spec)).toEqual({ host, port });
+  });
+
+  it.each(['8080', 'host', 'host:', 'host:99999', 'host:0', '[::1:80', 'a:b:80'])('refuses %s', (spec) => {
+    expect(() => parseListen(spec)).toThrow(/--listen|port/);
+  });
+
+  it('knows loopback addresses', () => {
+    for (const h of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost']) expect(isLoopback(h)).toBe(true);
+    for (const h of ['0.0.0.0', '::', '192.168.1.2', 'example.org', '10.0.0.1']) expect(isLoopback(h)).toBe(false);
+  });
+
+  it('requires a token beyond loopback', () => {
+    expect(() => resolveListen({ listen: '0.0.0.0:8080', env: {} })).toThrow(/--token/);
+    expect(resolveListen({ listen: '0.0.0.0:8080', token: 'x'.repeat(16), env: {} }).token).toBe('x'.repeat(16));
+  });
+
+  it('takes the token from the environment, the flag winning', () => {
+    const env = { [TOKEN_ENV]: 'e'.repeat(20) };
+    expect(resolveListen({ listen: '0.0.0.0:1', env }).token).toBe('e'.repeat(20));
+    expect(resolveListen({ listen: '0.0.0.0:1', token: 'f'.repeat(20), env }).token).toBe('f'.repeat(20));
+  });
+
+  it('refuses a guessable token', () => {
+    expect(() => resolveListen({ token: 'short', env: {} })).toThrow(/at least 16/);
+  });
+});
