@@ -1,0 +1,48 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { renderVectors, windowToJson, type VectorFile } from '../../server/dsp/vectors.ts';
+import { literalModel } from './literal-model.ts';
+
+const DIR = join(import.meta.dirname, '..', 'vectors');
+
+describe('test/vectors', () => {
+  const rendered = renderVectors();
+  const committed = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+
+  it('has exactly the generated files (run `crabwatt vectors` after changing the model)', () => {
+    expect(committed).toEqual([...rendered.keys()].sort());
+    expect(committed.length).toBeGreaterThanOrEqual(6);
+  });
+
+  for (const [name, text] of rendered) {
+    it(`${name} is byte-identical to what the model generates`, () => {
+      expect(readFileSync(join(DIR, name), 'utf8')).toBe(text);
+    });
+
+    it(`${name} agrees with the literal BigInt transcription of docs/dsp.md`, () => {
+      const v = JSON.parse(readFileSync(join(DIR, name), 'utf8')) as VectorFile;
+      expect(v.stimulus.cv.length).toBe(v.expected.sample_count);
+      expect(v.stimulus.ci.length).toBe(v.expected.sample_count);
+      const lit = literalModel(v.stimulus.cv, v.stimulus.ci, v.config, v.commits);
+      expect(v.expected.windows).toEqual(lit.windows.map(windowToJson));
+      expect(v.expected.energies).toEqual(lit.energies.map(String));
+      expect(v.expected.energy_final).toBe(lit.energyFinal.toString());
+    });
+
+    it(`${name} tiles its samples and its energies add up`, () => {
+      const v = JSON.parse(text) as VectorFile;
+      let start = 0n;
+      let energy = 0n;
+      for (const [k, w] of v.expected.windows.entries()) {
+        expect(BigInt(w.end_index) - BigInt(w.samples)).toBe(start);
+        expect(w.samples).toBeGreaterThan(0);
+        start = BigInt(w.end_index);
+        energy += BigInt(w.sum_vi);
+        expect(v.expected.energies[k]).toBe(energy.toString());
+      }
+      expect(start).toBeLessThanOrEqual(BigInt(v.expected.sample_count));
+      if (start === BigInt(v.expected.sample_count)) expect(v.expected.energy_final).toBe(energy.toString());
+    });
+  }
+});
