@@ -1,0 +1,102 @@
+"""The top of the RTL digital twin: the SoC (and, with `with_dsp`, the DSP core fed with samples by
+the Verilator harness), with the UART taken at the byte FIFOs (no bit timing), so the harness moves
+bytes between the simulation and a pseudo-terminal.
+
+Ports (Verilog names): `clk`, `rst` (power-on reset, active high); `uart_tx_*`/`uart_rx_*` byte streams;
+`sample_valid`, `sample_cv`, `sample_ci` (one pair of 14-bit ADC codes per valid cycle);
+`reboot` (the firmware asked for the bootloader: the harness ends the run).
+"""
+
+import argparse
+import pathlib
+import sys
+
+from amaranth import *
+from amaranth.back import verilog
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from . import regmap
+from .soc import SoC
+from .sysctl import ResetController
+
+__all__ = ['TwinTop', 'SYS_CLK_HZ', 'SAMPLE_PERIOD_CYCLES']
+
+#: The twin's system clock is the board's (48 MHz); one ADC pair every 12 cycles is 4 Msps.
+SYS_CLK_HZ = 48_000_000
+SAMPLE_PERIOD_CYCLES = 12
+BOARD_RTL_TWIN = 3
+ADC_PART_SIMULATED = 0
+
+SamplePair = data.StructLayout({'cv': unsigned(14), 'ci': unsigned(14)})
+
+
+class TwinTop(wiring.Component):
+    # Flat ports (no `__` in the names, which Verilator mangles).
+    uart_tx_data: Out(8)
+    uart_tx_valid: Out(1)
+    uart_tx_ready: In(1)
+    uart_rx_data: In(8)
+    uart_rx_valid: In(1)
+    uart_rx_ready: Out(1)
+    sample_valid: In(1)
+    sample_cv: In(14)
+    sample_ci: In(14)
+    reboot: Out(1)
+
+    def __init__(self, image: bytes, *, dsp_factory=None):
+        """`dsp_factory()`, when given, returns the DSP adapter (see `crabwatt.soc.dsp_link`)."""
+        self._image, self._dsp_factory = image, dsp_factory
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        # `sync` is the power-on domain (the harness's clk and rst); everything that a watchdog reset
+        # restarts runs in `soc`, the same clock with the watchdog's reset added.
+        m.domains.soc = ClockDomain('soc')
+        m.submodules.resets = resets = ResetController()
+        m.d.comb += [ClockSignal('soc').eq(ClockSignal('sync')),
+                     ResetSignal('soc').eq(ResetSignal('sync') | resets.soc_reset)]
+
+        dsp = self._dsp_factory() if self._dsp_factory is not None else None
+        soc = SoC(
+            image=self._image, sys_clk_hz=SYS_CLK_HZ, board=BOARD_RTL_TWIN, adc_part=ADC_PART_SIMULATED,
+            capture_depth=dsp.capture_depth if dsp is not None else 0,
+            device_id=0x5457_494E_0000_0001)   # "TWIN", serial 1
+        m.submodules.soc = DomainRenamer('soc')(soc)
+        m.d.comb += [resets.fire.eq(soc.wdt_fire), soc.reset_cause_watchdog.eq(resets.cause_watchdog),
+                     soc.wdt_resets.eq(resets.wdt_resets), self.reboot.eq(soc.reboot)]
+        m.d.comb += [
+            self.uart_tx_data.eq(soc.uart_tx.payload), self.uart_tx_valid.eq(soc.uart_tx.valid),
+            soc.uart_tx.ready.eq(self.uart_tx_ready),
+            soc.uart_rx.payload.eq(self.uart_rx_data), soc.uart_rx.valid.eq(self.uart_rx_valid),
+            self.uart_rx_ready.eq(soc.uart_rx.ready),
+        ]
+
+        if dsp is not None:
+            m.submodules.dsp = DomainRenamer('soc')(dsp)
+            sample = Signal(SamplePair)
+            m.d.comb += [sample.cv.eq(self.sample_cv), sample.ci.eq(self.sample_ci)]
+            dsp.connect(m, soc, sample, self.sample_valid)
+        return m
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description='Write the twin top as Verilog for Verilator.')
+    p.add_argument('--image', type=pathlib.Path, required=True, help='firmware .bin for the boot ROM')
+    p.add_argument('--out', type=pathlib.Path, required=True, help='Verilog file to write')
+    p.add_argument('--no-dsp', action='store_true', help='SoC only (the self-test)')
+    a = p.parse_args(argv)
+    factory = None
+    if not a.no_dsp:
+        from .dsp_link import DspLink
+        factory = DspLink
+    top = TwinTop(a.image.read_bytes(), dsp_factory=factory)
+    text = verilog.convert(top, name='crabwatt_twin', emit_src=False)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(text)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds the RTL twin with Verilator: build.sh FIRMWARE.bin OUT_DIR [--no-dsp]
+# Writes OUT_DIR/crabwatt-twin. Rebuilds only when the generated Verilog or the harness changed
+# (a Verilator build of VexRiscv + DSP takes minutes on two cores).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+image=$(realpath "${1:?usage: build.sh FIRMWARE.bin OUT_DIR [--no-dsp]}")
+out=$(realpath -m "${2:?usage: build.sh FIRMWARE.bin OUT_DIR [--no-dsp]}")
+shift 2
+[[ -f "$image" ]] || { echo "build.sh: no firmware image at $image (run make -C firmware)" >&2; exit 1; }
+python=${CRABWATT_PYTHON:-}
+if [[ -z "$python" ]]; then
+  bash "$root/hdl/venv.sh"
+  python="$root/build/venv/bin/python"
+fi
+mkdir -p "$out"
+echo "twin: generating Verilog" >&2
+(cd "$root/hdl" && "$python" -m crabwatt.soc.twin --image "$image" --out "$out/crabwatt_twin.v.new" "$@")
+vex=$("$python" -c 'from crabwatt.soc.cpu import verilog_path; print(verilog_path())' 2>/dev/null \
+      || (cd "$root/hdl" && "$python" -c 'from crabwatt.soc.cpu import verilog_path; print(verilog_path())'))
+stamp=$(cat "$out/crabwatt_twin.v.new" "$here/harness.cpp" "$vex" | sha256sum | cut -d' ' -f1)
+if [[ -x "$out/crabwatt-twin" && -f "$out/stamp" && "$(cat "$out/stamp")" == "$stamp" ]]; then
+  echo "twin: up to date ($out/crabwatt-twin)" >&2
+  rm "$out/crabwatt_twin.v.new"
+  exit 0
+fi
+mv "$out/crabwatt_twin.v.new" "$out/crabwatt_twin.v"
+echo "twin: verilating (this takes a few minutes)" >&2
+start=$(date +%s)
+verilator --cc --exe --build -j 2 -O3 --x-assign fast --x-initial fast --noassert \
+  -Wno-fatal -Wno-lint -Wno-style -Wno-WIDTH \
+  --top-module crabwatt_twin -Mdir "$out/obj" -o "$out/crabwatt-twin" \
+  -CFLAGS "-O2 -std=c++17" -LDFLAGS "-lutil" \
+  "$out/crabwatt_twin.v" "$vex" "$here/harness.cpp" > "$out/verilator.log" 2>&1 \
+  || { tail -40 "$out/verilator.log" >&2; exit 1; }
+echo "$stamp" > "$out/stamp"
+echo "twin: built $out/crabwatt-twin in $(( $(date +%s) - start )) s" >&2

@@ -1,0 +1,238 @@
+// Verilator harness of the crabwatt RTL twin.
+//
+// Drives the twin top (crabwatt.soc.twin): a clock at SYS_CLK_HZ, one ADC pair from the stimulus
+// every SAMPLE_PERIOD_CYCLES cycles, and the UART byte streams to a pseudo-terminal (openpty; the
+// slave's path is printed on stdout as "pty: PATH") or to a file (--tx-file, for tests).
+//
+// Stimulus: a raw file of little-endian uint16 pairs (cv, ci), 14-bit ADC codes, as written by
+// server/twin/stimulus.ts from test/vectors/*.json. With --loop it repeats; otherwise the run ends
+// --drain-ms simulated milliseconds after the last pair.
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <fcntl.h>
+#include <memory>
+#include <pty.h>
+#include <string>
+#include <termios.h>
+#include <unistd.h>
+#include <vector>
+
+#include "Vcrabwatt_twin.h"
+#include "verilated.h"
+
+namespace {
+
+constexpr uint64_t kSysClkHz = 48'000'000;
+constexpr uint64_t kSamplePeriodCycles = 12;
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+struct Options {
+    std::string stimulus;
+    std::string tx_file;
+    std::string rx_file;       // bytes to send to the device at start (tests); pty input otherwise
+    bool loop = false;
+    bool pty = true;
+    double drain_ms = 50.0;
+    double max_seconds = 0;    // simulated seconds; 0 = no limit
+};
+
+[[noreturn]] void usage(const char *msg) {
+    std::fprintf(stderr,
+                 "crabwatt-twin: %s\n"
+                 "usage: crabwatt-twin --stimulus FILE.bin [--loop] [--tx-file FILE] [--rx-file FILE]\n"
+                 "                     [--no-pty] [--drain-ms MS] [--max-seconds S]\n", msg);
+    std::exit(2);
+}
+
+Options parse(int argc, char **argv) {
+    Options o;
+    for (int i = 1; i < argc; i++) {
+        std::string a = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) usage(("missing value after " + a).c_str());
+            return argv[++i];
+        };
+        if (a == "--stimulus") o.stimulus = value();
+        else if (a == "--tx-file") o.tx_file = value();
+        else if (a == "--rx-file") o.rx_file = value();
+        else if (a == "--loop") o.loop = true;
+        else if (a == "--no-pty") o.pty = false;
+        else if (a == "--drain-ms") o.drain_ms = std::atof(value().c_str());
+        else if (a == "--max-seconds") o.max_seconds = std::atof(value().c_str());
+        else usage(("unknown option " + a).c_str());
+    }
+    if (o.stimulus.empty()) usage("--stimulus is required");
+    if (o.drain_ms < 0 || o.max_seconds < 0) usage("times must not be negative");
+    return o;
+}
+
+std::vector<uint16_t> read_stimulus(const std::string &path) {
+    FILE *f = std::fopen(path.c_str(), "rb");
+    if (!f) {
+        std::fprintf(stderr, "crabwatt-twin: cannot open stimulus %s: %s\n", path.c_str(), std::strerror(errno));
+        std::exit(1);
+    }
+    std::vector<uint16_t> words;
+    uint8_t b[2];
+    while (std::fread(b, 1, 2, f) == 2) words.push_back(uint16_t(b[0] | b[1] << 8));
+    std::fclose(f);
+    if (words.empty() || words.size() % 2) {
+        std::fprintf(stderr, "crabwatt-twin: %s must hold a whole number of (cv, ci) uint16 pairs\n", path.c_str());
+        std::exit(1);
+    }
+    for (uint16_t w : words) {
+        if (w > 0x3FFF) {
+            std::fprintf(stderr, "crabwatt-twin: %s holds a code above 14 bits (%u)\n", path.c_str(), w);
+            std::exit(1);
+        }
+    }
+    return words;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    Options opt = parse(argc, argv);
+    std::vector<uint16_t> stim = read_stimulus(opt.stimulus);
+    const size_t pairs = stim.size() / 2;
+
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    int master = -1;
+    if (opt.pty) {
+        int slave = -1;
+        char name[256];
+        struct termios raw;
+        cfmakeraw(&raw);
+        if (openpty(&master, &slave, name, &raw, nullptr) != 0) {
+            std::perror("crabwatt-twin: openpty");
+            return 1;
+        }
+        // Keep the slave open ourselves so the master never sees EIO while no client is attached.
+        fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+        std::printf("pty: %s\n", name);
+        std::fflush(stdout);
+    }
+    FILE *tx_file = nullptr;
+    if (!opt.tx_file.empty()) {
+        tx_file = std::fopen(opt.tx_file.c_str(), "wb");
+        if (!tx_file) {
+            std::fprintf(stderr, "crabwatt-twin: cannot write %s: %s\n", opt.tx_file.c_str(), std::strerror(errno));
+            return 1;
+        }
+    }
+    std::deque<uint8_t> rx_queue;   // host -> device
+    if (!opt.rx_file.empty()) {
+        FILE *f = std::fopen(opt.rx_file.c_str(), "rb");
+        if (!f) {
+            std::fprintf(stderr, "crabwatt-twin: cannot open %s: %s\n", opt.rx_file.c_str(), std::strerror(errno));
+            return 1;
+        }
+        int c;
+        while ((c = std::fgetc(f)) != EOF) rx_queue.push_back(uint8_t(c));
+        std::fclose(f);
+    }
+
+    auto ctx = std::make_unique<VerilatedContext>();
+    auto top = std::make_unique<Vcrabwatt_twin>(ctx.get());
+    top->clk = 0;
+    top->rst = 1;
+    top->uart_tx_ready = 1;
+    top->eval();
+    for (int i = 0; i < 8; i++) {
+        top->clk = 1; top->eval();
+        top->clk = 0; top->eval();
+    }
+    top->rst = 0;
+
+    std::vector<uint8_t> tx_pending;    // device -> host, not yet accepted by the pty
+    const uint64_t drain_cycles = uint64_t(opt.drain_ms * 1e-3 * double(kSysClkHz));
+    const uint64_t max_cycles = opt.max_seconds > 0 ? uint64_t(opt.max_seconds * double(kSysClkHz)) : 0;
+    uint64_t cycle = 0, sample = 0, end_cycle = 0, tx_bytes = 0;
+    auto t0 = std::chrono::steady_clock::now();
+
+    // Each cycle: the inputs are set together with the falling edge (one eval settles both), the
+    // handshakes are read from the settled outputs, then the rising edge. Two evals per cycle.
+    while (!g_stop) {
+        bool stim_done = !opt.loop && sample >= pairs;
+        if (stim_done && end_cycle == 0) end_cycle = cycle + drain_cycles;
+        if (end_cycle && cycle >= end_cycle) break;
+        if (max_cycles && cycle >= max_cycles) break;
+
+        top->clk = 0;
+        top->sample_valid = 0;
+        if (!stim_done && cycle % kSamplePeriodCycles == 0) {
+            size_t k = size_t(sample % pairs);
+            top->sample_cv = stim[2 * k];
+            top->sample_ci = stim[2 * k + 1];
+            top->sample_valid = 1;
+            sample++;
+        }
+        top->uart_tx_ready = tx_pending.size() < 4096;
+        top->uart_rx_valid = !rx_queue.empty();
+        if (!rx_queue.empty()) top->uart_rx_data = rx_queue.front();
+        top->eval();
+        if (top->uart_tx_valid && top->uart_tx_ready) {
+            tx_pending.push_back(top->uart_tx_data);
+            tx_bytes++;
+        }
+        if (top->uart_rx_valid && top->uart_rx_ready) rx_queue.pop_front();
+        top->clk = 1;
+        top->eval();
+        cycle++;
+
+        if (top->reboot) {
+            std::fprintf(stderr, "crabwatt-twin: the firmware asked for the bootloader; stopping\n");
+            break;
+        }
+
+        // Service the host side every 1024 cycles: cheap enough, and ~21 us of simulated time.
+        if ((cycle & 1023) == 0 && (!tx_pending.empty() || master >= 0)) {
+            if (tx_file && !tx_pending.empty()) {
+                std::fwrite(tx_pending.data(), 1, tx_pending.size(), tx_file);
+                tx_pending.clear();
+            } else if (master >= 0 && !tx_pending.empty()) {
+                ssize_t n = write(master, tx_pending.data(), tx_pending.size());
+                if (n > 0) tx_pending.erase(tx_pending.begin(), tx_pending.begin() + n);
+            } else if (master < 0) {
+                tx_pending.clear();
+            }
+            if (master >= 0) {
+                uint8_t buf[256];
+                ssize_t n = read(master, buf, sizeof buf);
+                for (ssize_t i = 0; i < n; i++) rx_queue.push_back(buf[i]);
+            }
+        }
+    }
+    if (tx_file) {
+        std::fwrite(tx_pending.data(), 1, tx_pending.size(), tx_file);
+        std::fclose(tx_file);
+    } else if (master >= 0) {
+        // Give the reader a moment to take the last bytes.
+        for (int tries = 0; !tx_pending.empty() && tries < 200; tries++) {
+            ssize_t n = write(master, tx_pending.data(), tx_pending.size());
+            if (n > 0) tx_pending.erase(tx_pending.begin(), tx_pending.begin() + n);
+            else usleep(5000);
+        }
+    }
+    double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double sim_s = double(cycle) / double(kSysClkHz);
+    std::fprintf(stderr,
+                 "crabwatt-twin: %llu cycles, %llu sample pairs, %llu bytes out; simulated %.6f s in %.3f s "
+                 "wall: %.4f of real time (%.2f MHz)\n",
+                 (unsigned long long)cycle, (unsigned long long)sample, (unsigned long long)tx_bytes, sim_s,
+                 wall_s, wall_s > 0 ? sim_s / wall_s : 0.0, wall_s > 0 ? double(cycle) / wall_s / 1e6 : 0.0);
+    top->final();
+    return 0;
+}
