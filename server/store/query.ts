@@ -201,12 +201,12 @@ export class StoreReader {
     const sum = this.db
       .prepare(
         `SELECT
-           coalesce((SELECT sum(energy_nwh) FROM rollups WHERE device = ?1 AND level = 1000 AND t_start_ms >= ?2 AND t_start_ms < ?3), 0)
-         + coalesce((SELECT sum(energy_nwh) FROM rollups WHERE device = ?1 AND level = ${hourMs} AND t_start_ms >= ?3), 0)`,
+           coalesce((SELECT sum(energy_nwh) FROM rollups WHERE device = @dev AND level = 1000 AND t_start_ms >= @since AND t_start_ms < @hour), 0)
+         + coalesce((SELECT sum(energy_nwh) FROM rollups WHERE device = @dev AND level = ${hourMs} AND t_start_ms >= @hour), 0)`,
       )
       .pluck()
       .safeIntegers(true)
-      .get(dev.id, Math.ceil(sinceMs / 1000) * 1000, firstHour) as bigint;
+      .get({ dev: dev.id, since: Math.ceil(sinceMs / 1000) * 1000, hour: firstHour }) as bigint;
     const total = this.db.prepare('SELECT total_nwh FROM devices WHERE id = ?').pluck().safeIntegers(true).get(dev.id) as bigint;
     return { sinceNwh: BigInt(sum), totalNwh: BigInt(total) };
   }

@@ -130,6 +130,8 @@ interface EpochState {
   totalAtStart: bigint;
   /** Recent (end_index, R after it), to reconcile a snapshot taken a few windows back. Not persisted. */
   recent: { endIndex: bigint; raw: bigint }[];
+  /** A window started after the last one ended since the last reconciled snapshot (lost windows). */
+  discontinuity: boolean;
   dirty: boolean;
 }
 
@@ -338,7 +340,7 @@ export class Store {
     return {
       id: -1, bootId: -1, anchorIndex: null, anchorMs: null, firstEndIndex: null, lastEndIndex: null, lastTms: null,
       rawBooked: 0n, energyBase: null, lastEnergy: null, lastEnergyIndex: null, scaleKv: 0, scaleKi: 0,
-      segRaw: 0n, segNwh: 0n, nwhBooked: 0n, totalAtStart: 0n, recent: [], dirty: false,
+      segRaw: 0n, segNwh: 0n, nwhBooked: 0n, totalAtStart: 0n, recent: [], discontinuity: false, dirty: false,
     };
   }
 
@@ -401,6 +403,7 @@ export class Store {
       nwhBooked: BigInt(row['nwh_booked'] as bigint),
       totalAtStart: BigInt(row['total_nwh_at_start'] as bigint),
       recent: [],
+      discontinuity: false,
       dirty: false,
     };
   }
@@ -511,6 +514,7 @@ export class Store {
       this.openEpoch(state, e.bootId, 'index_backwards', nowMs);
       e = state.epoch;
     }
+    if (e.lastEndIndex !== null && startIndex > e.lastEndIndex) e.discontinuity = true;
     const t = this.timeOf(state, win.end_index, nowMs);
     const rawBefore = e.rawBooked;
     const rawAfter = rawBefore + win.sum_vi;
@@ -594,7 +598,7 @@ export class Store {
       e.rawBooked += missing;
       e.nwhBooked += nwh;
       for (const r of e.recent) if (r.endIndex >= x) r.raw += missing;
-      const reason = beyond ? 'windows_lost' : 'mismatch';
+      const reason = beyond || e.discontinuity ? 'windows_lost' : 'mismatch';
       this.gapQueue.push([state.id, e.id, x, t, missing.toString(), nwh, reason]);
       this.addToRollups(state.id, t - 1, 0, 0, nwh, 0, undefined);
       this.dirtyDeviceTotals.add(state);
@@ -603,6 +607,7 @@ export class Store {
       this.armTimer();
     }
     if (beyond) this.advanceTo(state, x, nowMs);
+    if (x >= (e.lastEndIndex ?? x)) e.discontinuity = false;
     return gap;
   }
 

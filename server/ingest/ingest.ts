@@ -1,0 +1,254 @@
+// Ingest: decoded frames of one device link → store rows + live events.
+//
+// One Ingest per link. It needs the device's identify frame before it can book anything (device id, boot id,
+// sample rate); windows that arrive before it are dropped, counted, and `requestIdentify` is called once so
+// the link can ask for one. Physical quantities come from server/dsp/derive.ts with the device's stored scale;
+// energy is booked by the store's exact ledger, never from the derived floats.
+//
+// Events (EventEmitter):
+//   'window'   LiveWindow        a booked window in physical units (duplicates are not re-emitted)
+//   'gap'      BookedGap         energy the windows did not carry, booked from an accumulator snapshot
+//   'epoch'    {device, bootId}  the device reset (new boot_id): a new energy epoch
+//   'identify' {device, frame}   the device introduced itself
+//   'status'   {device, fields}  a status frame
+//   'frame'    Frame             every frame, after it was handled (acks and capture chunks included)
+//   'link'     LinkEvent         forwarded from the link with linkEvent()
+//   'ingest-error' Error         a frame the store refused (counted; ingest goes on)
+
+import { EventEmitter } from 'node:events';
+import type { Frame, FrameFields } from '../protocol/codec.ts';
+import type { BookedGap, Derived, DeviceRef, Store, WindowInput } from '../store/store.ts';
+
+export type DeviceKind = 'hardware' | 'simulated' | 'rtl';
+
+/** Volts and amperes per output LSB, and the sample rate, for the physics. */
+export interface DeriveScale {
+  kv: number;
+  ki: number;
+  fs: number;
+}
+
+export type DeriveFn = (win: FrameFields<'window'>, scale: DeriveScale) => Derived;
+
+export interface LiveWindow {
+  device: string;
+  tMs: number;
+  samples: number;
+  vrms: number;
+  irms: number;
+  p: number;
+  s: number;
+  pf: number | null;
+  n: number;
+  freq_hz: number | null;
+  v_dc: number | null;
+  i_dc: number | null;
+  energy_nwh: bigint;
+  total_nwh: bigint;
+  flags: number;
+  config_seq: number;
+  /** Host clock when the frame was handed to ingest, for latency measurement. */
+  receivedAtMs: number;
+}
+
+export interface LinkEvent {
+  device: string;
+  state: 'connected' | 'disconnected' | 'reconnecting' | 'bootloader' | 'absent';
+  detail: string;
+}
+
+export interface IngestOptions {
+  store: Store;
+  derive: DeriveFn;
+  kind: DeviceKind;
+  /** Front-end scale for a device the store has never seen (the sim knows its own; hardware uses defaults). */
+  defaultScale: { kv: number; ki: number };
+  /** Wall clock, injectable for tests and benchmarks. */
+  now?: () => number;
+  /** Called (once per missing identify) when frames arrive before the device introduced itself. */
+  requestIdentify?: () => void;
+  name?: string;
+}
+
+export interface IngestCounters {
+  frames: number;
+  windows: number;
+  duplicates: number;
+  gaps: number;
+  epochs: number;
+  /** Windows/energy frames dropped because no identify had arrived yet. */
+  beforeIdentify: number;
+  /** Frames the store refused (out-of-range values), with the last message. */
+  errors: number;
+}
+
+export class Ingest extends EventEmitter {
+  readonly counters: IngestCounters = { frames: 0, windows: 0, duplicates: 0, gaps: 0, epochs: 0, beforeIdentify: 0, errors: 0 };
+  lastError: string | null = null;
+  private readonly store: Store;
+  private readonly deriveFn: DeriveFn;
+  private readonly now: () => number;
+  private readonly options: IngestOptions;
+  private device: DeviceRef | undefined;
+  private scale: DeriveScale | undefined;
+  private identifyRequested = false;
+
+  constructor(options: IngestOptions) {
+    super();
+    this.options = options;
+    this.store = options.store;
+    this.deriveFn = options.derive;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The device this ingest books for, once identified (16 hex digits). */
+  get deviceId(): string | undefined {
+    return this.device?.hex;
+  }
+
+  get deviceRef(): DeviceRef | undefined {
+    return this.device;
+  }
+
+  get kind(): DeviceKind {
+    return this.options.kind;
+  }
+
+  /** Handle one decoded frame. Never throws for frame content: bad values are counted and reported. */
+  handleFrame(frame: Frame, receivedAtMs = this.now()): void {
+    this.counters.frames++;
+    try {
+      switch (frame.name) {
+        case 'identify':
+          this.onIdentify(frame.fields);
+          break;
+        case 'window':
+          this.onWindow(frame.fields, receivedAtMs);
+          break;
+        case 'energy':
+          this.onEnergy(frame.fields);
+          break;
+        case 'status':
+          if (this.device && this.store.noteBoot(this.device, frame.fields.boot_id, this.now())) {
+            this.counters.epochs++;
+            this.lastBootId = frame.fields.boot_id;
+            this.emit('epoch', { device: this.device.hex, bootId: frame.fields.boot_id });
+          }
+          this.emit('status', { device: this.device?.hex, fields: frame.fields });
+          break;
+        default:
+          break;
+      }
+    } catch (err) {
+      this.counters.errors++;
+      this.lastError = (err as Error).message;
+      if (this.listenerCount('ingest-error') > 0) this.emit('ingest-error', err);
+    }
+    this.emit('frame', frame);
+  }
+
+  /** Forward a link state change to the live listeners, tagged with this device. */
+  linkEvent(state: LinkEvent['state'], detail: string): void {
+    const ev: LinkEvent = { device: this.device?.hex ?? '', state, detail };
+    this.emit('link', ev);
+  }
+
+  /** Change the front-end scale from now on (a calibration write). */
+  setScale(kv: number, ki: number): void {
+    if (!this.device || !this.scale) throw new Error('no device identified yet');
+    this.device = this.store.setScale(this.device, kv, ki);
+    this.scale = { ...this.scale, kv, ki };
+  }
+
+  private onIdentify(f: FrameFields<'identify'>): void {
+    const previous = this.device;
+    const hadEpochBoot = previous !== undefined;
+    const { device_id, ...rest } = f;
+    this.device = this.store.attachDevice(
+      {
+        deviceId: device_id,
+        bootId: f.boot_id,
+        fsNum: f.sample_rate_num,
+        fsDen: f.sample_rate_den,
+        board: f.board,
+        adcPart: f.adc_part,
+        identify: { device_id: device_id.toString(16).padStart(16, '0'), ...rest },
+        calibration: { v_offset: f.v_offset, i_offset: f.i_offset, v_gain: f.v_gain, i_gain: f.i_gain, phase: f.phase },
+        defaultKv: this.options.defaultScale.kv,
+        defaultKi: this.options.defaultScale.ki,
+        ...(this.options.name ? { name: this.options.name } : {}),
+      },
+      this.now(),
+    );
+    this.scale = { kv: this.device.kv, ki: this.device.ki, fs: f.sample_rate_num / f.sample_rate_den };
+    this.identifyRequested = false;
+    if (hadEpochBoot && this.lastBootId !== f.boot_id) {
+      this.counters.epochs++;
+      this.emit('epoch', { device: this.device.hex, bootId: f.boot_id });
+    }
+    this.lastBootId = f.boot_id;
+    this.emit('identify', { device: this.device.hex, frame: f });
+  }
+
+  private lastBootId: number | undefined;
+
+  private needIdentify(): void {
+    this.counters.beforeIdentify++;
+    if (!this.identifyRequested) {
+      this.identifyRequested = true;
+      this.options.requestIdentify?.();
+    }
+  }
+
+  private onWindow(f: FrameFields<'window'>, receivedAtMs: number): void {
+    if (!this.device || !this.scale) return this.needIdentify();
+    const derived = this.deriveFn(f, this.scale);
+    const win: WindowInput = f;
+    const booked = this.store.addWindow(this.device, win, derived, this.now());
+    if (!booked) {
+      this.counters.duplicates++;
+      return;
+    }
+    this.counters.windows++;
+    if (this.listenerCount('window') === 0) return;
+    const live: LiveWindow = {
+      device: booked.device,
+      tMs: booked.t_end_ms,
+      samples: f.samples,
+      vrms: derived.vrms ?? 0,
+      irms: derived.irms ?? 0,
+      p: derived.p ?? 0,
+      s: derived.s ?? 0,
+      pf: derived.pf,
+      n: derived.n ?? 0,
+      freq_hz: derived.freq_hz,
+      v_dc: derived.v_dc,
+      i_dc: derived.i_dc,
+      energy_nwh: booked.energy_nwh,
+      total_nwh: booked.total_nwh,
+      flags: f.flags,
+      config_seq: f.config_seq,
+      receivedAtMs,
+    };
+    this.emit('window', live);
+  }
+
+  private onEnergy(f: FrameFields<'energy'>): void {
+    if (!this.device) return this.needIdentify();
+    if (this.lastBootId !== undefined && f.boot_id !== this.lastBootId) {
+      this.counters.epochs++;
+      this.lastBootId = f.boot_id;
+      this.emit('epoch', { device: this.device.hex, bootId: f.boot_id });
+    }
+    const gap: BookedGap | undefined = this.store.addEnergy(this.device, f, this.now());
+    if (gap) {
+      this.counters.gaps++;
+      this.emit('gap', gap);
+    }
+  }
+
+  /** Write everything queued now (shutdown, tests). */
+  flush(): void {
+    this.store.flush();
+  }
+}
