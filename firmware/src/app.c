@@ -1,0 +1,405 @@
+#include "app.h"
+
+#include <string.h>
+
+#include "crabwatt_csr.h" /* the result record layout; no register is touched here */
+
+/* A header claiming more words than this cannot be a record start: the reader resynchronises by
+ * skipping it, instead of waiting forever for words that will never come. */
+#define APP_MAX_RECORD_WORDS 64u
+/* Received bytes handled per link and poll. */
+#define APP_RX_BYTES_PER_POLL 64u
+
+/* --- frames out --- */
+
+/* Every generated frame takes a seq, sent or not, so the host sees a drop as a gap. */
+static bool emit(app_t *app, uint8_t type, const void *body, size_t body_len, const void *tail,
+                 size_t tail_len)
+{
+    uint32_t seq = app->seq++;
+    size_t n = frame_encode(type, seq, body, body_len, tail, tail_len, app->scratch, sizeof app->scratch);
+    if (n == 0 || !txring_put(&app->tx, app->scratch, n)) {
+        app->frames_dropped++;
+        return false;
+    }
+    return true;
+}
+
+static void send_identify(app_t *app)
+{
+    hal_identity_t id;
+    hal_dsp_config_t cfg;
+    hal_identity(&id);
+    hal_dsp_get_config(&cfg);
+    struct cw_identify f = {
+        .device_id = id.device_id,
+        .boot_id = app->boot_id,
+        .board = id.board,
+        .adc_part = id.adc_part,
+        .protocol_version = CW_PROTOCOL_VERSION,
+        .gateware_version = id.gateware_version,
+        .firmware_version = FIRMWARE_VERSION,
+        .sample_rate_num = id.sample_rate_num,
+        .sample_rate_den = id.sample_rate_den,
+        .capture_depth = id.capture_depth,
+        .config_seq = hal_dsp_config_seq(),
+        .mode = cfg.mode,
+        .cycles = cfg.cycles,
+        .fixed_samples = cfg.fixed_samples,
+        .max_samples = cfg.max_samples,
+        .zc_hysteresis = cfg.zc_hysteresis,
+        .v_offset = cfg.v_offset,
+        .i_offset = cfg.i_offset,
+        .v_gain = cfg.v_gain,
+        .i_gain = cfg.i_gain,
+        .phase = cfg.phase,
+    };
+    emit(app, CW_TYPE_IDENTIFY, &f, sizeof f, NULL, 0);
+}
+
+static void send_status(app_t *app)
+{
+    struct cw_status f = {
+        .boot_id = app->boot_id,
+        .uptime_ms = hal_uptime_ms(),
+        /* The status frame's own drop, if it happens, shows up in the next one. */
+        .frames_dropped = app->frames_dropped,
+        .fifo_overflows = hal_result_overflows(),
+        .samples_dropped = hal_samples_dropped(),
+        .adc_errors = hal_adc_errors(),
+        .watchdog_resets = hal_watchdog_resets(),
+        .config_seq = hal_dsp_config_seq(),
+    };
+    emit(app, CW_TYPE_STATUS, &f, sizeof f, NULL, 0);
+}
+
+static void send_ack(app_t *app, uint32_t command_seq, uint8_t command_type, uint8_t status, uint32_t value)
+{
+    struct cw_ack f = {
+        .command_seq = command_seq,
+        .command_type = command_type,
+        .status = status,
+        .value = value,
+    };
+    emit(app, CW_TYPE_ACK, &f, sizeof f, NULL, 0);
+}
+
+/* --- DSP results --- */
+
+static int16_t low_i16(uint32_t word) { return (int16_t)(uint16_t)word; }
+static int16_t high_i16(uint32_t word) { return (int16_t)(uint16_t)(word >> 16); }
+static uint64_t words_u64(const uint32_t *w, unsigned lo) { return (uint64_t)w[lo + 1] << 32 | w[lo]; }
+
+static void forward_window(app_t *app, const uint32_t *w)
+{
+    uint32_t zc_flags = w[CW_WINDOW_WORD_ZC_COUNT_FLAGS];
+    uint32_t first = w[CW_WINDOW_WORD_ZC_FIRST_PREV_CUR];
+    uint32_t last = w[CW_WINDOW_WORD_ZC_LAST_PREV_CUR];
+    uint64_t end_index = words_u64(w, CW_WINDOW_WORD_END_INDEX_LO);
+    struct cw_window win = {
+        .end_index = end_index,
+        .samples = w[CW_WINDOW_WORD_SAMPLES],
+        .sum_v = (int64_t)words_u64(w, CW_WINDOW_WORD_SUM_V_LO),
+        .sum_i = (int64_t)words_u64(w, CW_WINDOW_WORD_SUM_I_LO),
+        .sum_vv = words_u64(w, CW_WINDOW_WORD_SUM_VV_LO),
+        .sum_ii = words_u64(w, CW_WINDOW_WORD_SUM_II_LO),
+        .sum_vi = (int64_t)words_u64(w, CW_WINDOW_WORD_SUM_VI_LO),
+        .min_v = low_i16(w[CW_WINDOW_WORD_MIN_MAX_V]),
+        .max_v = high_i16(w[CW_WINDOW_WORD_MIN_MAX_V]),
+        .min_i = low_i16(w[CW_WINDOW_WORD_MIN_MAX_I]),
+        .max_i = high_i16(w[CW_WINDOW_WORD_MIN_MAX_I]),
+        .zc_count = (uint16_t)zc_flags,
+        .zc_first_offset = w[CW_WINDOW_WORD_ZC_FIRST_OFFSET],
+        .zc_first_prev = low_i16(first),
+        .zc_first_cur = high_i16(first),
+        .zc_last_offset = w[CW_WINDOW_WORD_ZC_LAST_OFFSET],
+        .zc_last_prev = low_i16(last),
+        .zc_last_cur = high_i16(last),
+        .flags = (uint16_t)(zc_flags >> 16),
+        .config_seq = (uint16_t)((w[CW_WINDOW_WORD_HEADER] & CW_RECORD_HEADER_CONFIG_SEQ_MASK) >>
+                                 CW_RECORD_HEADER_CONFIG_SEQ_SHIFT),
+    };
+    emit(app, CW_TYPE_WINDOW, &win, sizeof win, NULL, 0);
+
+    /* Every window carries its energy snapshot: one lost window frame then costs the host that
+     * window's detail, never energy, since the next snapshot is absolute. */
+    struct cw_energy e = {.end_index = end_index, .boot_id = app->boot_id};
+    uint32_t e2 = w[CW_WINDOW_WORD_ENERGY_2];
+    uint8_t sign_fill = (e2 & 0x80000000u) ? 0xFF : 0x00;
+    const uint32_t limbs[3] = {w[CW_WINDOW_WORD_ENERGY_0], w[CW_WINDOW_WORD_ENERGY_1], e2};
+    for (unsigned b = 0; b < sizeof e.energy; b++) {
+        e.energy[b] = b < 12 ? (uint8_t)(limbs[b / 4] >> (8 * (b % 4))) : sign_fill;
+    }
+    emit(app, CW_TYPE_ENERGY, &e, sizeof e, NULL, 0);
+}
+
+/* Never waits: a record only partly visible is left for the next poll; whatever the FIFO holds
+ * is drained whether or not the link has room for the frames it makes. */
+static void drain_results(app_t *app)
+{
+    for (unsigned n = 0; n < APP_RECORDS_PER_POLL; n++) {
+        size_t level = hal_result_level();
+        if (level == 0) {
+            return;
+        }
+        uint32_t header = hal_result_peek();
+        uint32_t words = (header & CW_RECORD_HEADER_WORDS_MASK) >> CW_RECORD_HEADER_WORDS_SHIFT;
+        uint32_t kind = (header & CW_RECORD_HEADER_KIND_MASK) >> CW_RECORD_HEADER_KIND_SHIFT;
+        if (words == 0 || words > APP_MAX_RECORD_WORDS) {
+            hal_result_pop();
+            app->records_skipped++;
+            continue;
+        }
+        if (level < words) {
+            return;
+        }
+        if (kind == CW_RECORD_KIND_WINDOW && words == CW_WINDOW_RECORD_WORDS) {
+            uint32_t w[CW_WINDOW_RECORD_WORDS];
+            for (unsigned k = 0; k < CW_WINDOW_RECORD_WORDS; k++) {
+                w[k] = hal_result_peek();
+                hal_result_pop();
+            }
+            forward_window(app, w);
+        } else {
+            for (unsigned k = 0; k < words; k++) {
+                hal_result_pop();
+            }
+            app->records_skipped += words;
+        }
+    }
+}
+
+/* --- commands --- */
+
+static uint8_t configure(const struct cw_cmd_configure *c, uint32_t *value)
+{
+    if (c->mode > CW_WINDOW_MODE_FIXED || c->cycles < 1 || c->cycles > 1000 || c->fixed_samples < 1 ||
+        c->fixed_samples > (1u << 24) || c->max_samples < 1 || c->max_samples > (1u << 24) ||
+        c->zc_hysteresis > 32767) {
+        return CW_ACK_BAD_ARGS;
+    }
+    if (hal_dsp_commit_pending()) {
+        return CW_ACK_BUSY;
+    }
+    hal_dsp_config_t cfg;
+    hal_dsp_get_config(&cfg);
+    cfg.mode = c->mode;
+    cfg.cycles = c->cycles;
+    cfg.fixed_samples = c->fixed_samples;
+    cfg.max_samples = c->max_samples;
+    cfg.zc_hysteresis = c->zc_hysteresis;
+    *value = hal_dsp_apply(&cfg);
+    return CW_ACK_OK;
+}
+
+static uint8_t calibrate(const struct cw_cmd_calibrate *c, uint32_t *value)
+{
+    const int32_t phase_limit = 1023 * 65536;
+    if (c->phase <= -phase_limit || c->phase >= phase_limit) {
+        return CW_ACK_BAD_ARGS;
+    }
+    if (hal_dsp_commit_pending()) {
+        return CW_ACK_BUSY;
+    }
+    hal_dsp_config_t cfg;
+    hal_dsp_get_config(&cfg);
+    cfg.v_offset = c->v_offset;
+    cfg.i_offset = c->i_offset;
+    cfg.v_gain = c->v_gain;
+    cfg.i_gain = c->i_gain;
+    cfg.phase = c->phase;
+    *value = hal_dsp_apply(&cfg);
+    return CW_ACK_OK;
+}
+
+/* A new capture replaces one still waiting or still being sent: a trigger that never comes must
+ * not lock the host out of capturing again. */
+static uint8_t capture(app_t *app, const struct cw_cmd_capture *c, uint32_t *value)
+{
+    hal_identity_t id;
+    hal_identity(&id);
+    if (c->pairs < 1 || c->pairs > id.capture_depth || c->trigger > CW_CAPTURE_TRIGGER_I_FALLING ||
+        c->pretrigger >= c->pairs) {
+        return CW_ACK_BAD_ARGS;
+    }
+    hal_capture_arm(c->pairs, c->trigger, c->level, c->pretrigger);
+    if (app->next_capture_id == 0) {
+        app->next_capture_id = 1; /* 0 never names a capture */
+    }
+    app->capture = (app_capture_t){
+        .active = true,
+        .id = app->next_capture_id++,
+        .pairs = c->pairs,
+        .chunk_count = (uint16_t)((c->pairs + APP_CHUNK_PAIRS - 1u) / APP_CHUNK_PAIRS),
+    };
+    *value = app->capture.id;
+    return CW_ACK_OK;
+}
+
+static void handle_command(app_t *app, const frame_view_t *cmd)
+{
+    uint8_t status;
+    uint32_t value = 0;
+    switch (cmd->type) {
+    case CW_TYPE_CMD_IDENTIFY:
+        status = cmd->body_len == 0 ? CW_ACK_OK : CW_ACK_BAD_LENGTH;
+        /* The answer goes before the ack, so a host that waits for the ack has it already. */
+        if (status == CW_ACK_OK) send_identify(app);
+        break;
+    case CW_TYPE_CMD_STATUS:
+        status = cmd->body_len == 0 ? CW_ACK_OK : CW_ACK_BAD_LENGTH;
+        if (status == CW_ACK_OK) send_status(app);
+        break;
+    case CW_TYPE_CMD_CONFIGURE: {
+        struct cw_cmd_configure c;
+        status = CW_ACK_BAD_LENGTH;
+        if (cmd->body_len == sizeof c) {
+            memcpy(&c, cmd->body, sizeof c);
+            status = configure(&c, &value);
+        }
+        break;
+    }
+    case CW_TYPE_CMD_CALIBRATE: {
+        struct cw_cmd_calibrate c;
+        status = CW_ACK_BAD_LENGTH;
+        if (cmd->body_len == sizeof c) {
+            memcpy(&c, cmd->body, sizeof c);
+            status = calibrate(&c, &value);
+        }
+        break;
+    }
+    case CW_TYPE_CMD_CAPTURE: {
+        struct cw_cmd_capture c;
+        status = CW_ACK_BAD_LENGTH;
+        if (cmd->body_len == sizeof c) {
+            memcpy(&c, cmd->body, sizeof c);
+            status = capture(app, &c, &value);
+        }
+        break;
+    }
+    default:
+        status = CW_ACK_UNKNOWN_COMMAND;
+        break;
+    }
+    send_ack(app, cmd->seq, cmd->type, status, value);
+}
+
+static void receive(app_t *app)
+{
+    for (int link = 0; link < HAL_LINK_COUNT; link++) {
+        frame_rx_t *rx = &app->rx[link];
+        for (unsigned n = 0; n < APP_RX_BYTES_PER_POLL; n++) {
+            int byte = hal_link_rx(link);
+            if (byte < 0) {
+                break;
+            }
+            size_t len = frame_rx_push(rx, (uint8_t)byte);
+            if (len == 0) {
+                continue;
+            }
+            frame_view_t cmd;
+            if (frame_decode(rx->buf, len, &cmd) != FRAME_OK) {
+                /* Not answerable: a damaged frame's seq cannot be trusted, and a host speaking
+                 * another protocol version could not read our ack. */
+                app->rx_errors++;
+                continue;
+            }
+            /* Answers go where commands come from, so a host on either link is heard. */
+            app->link = link;
+            app->link_chosen = true;
+            handle_command(app, &cmd);
+        }
+    }
+}
+
+/* --- capture --- */
+
+static void send_capture(app_t *app)
+{
+    app_capture_t *c = &app->capture;
+    if (!c->active) {
+        return;
+    }
+    if (!c->done) {
+        if (!hal_capture_done(&c->info)) {
+            return;
+        }
+        c->done = true;
+    }
+    /* Chunks wait for room rather than being dropped: the capture buffer holds them, and waiting
+     * here costs the DSP nothing. The reserve keeps live frames flowing meanwhile. */
+    if (txring_free(&app->tx) < FRAME_MAX_WIRE_BYTES + APP_CAPTURE_RESERVE_BYTES) {
+        return;
+    }
+    uint32_t first = (uint32_t)c->next_chunk * APP_CHUNK_PAIRS;
+    uint32_t count = c->pairs - first < APP_CHUNK_PAIRS ? c->pairs - first : APP_CHUNK_PAIRS;
+    hal_capture_read((uint16_t)first, (uint16_t)count, app->pairs);
+    struct cw_capture_chunk f = {
+        .capture_id = c->id,
+        .chunk_index = c->next_chunk,
+        .chunk_count = c->chunk_count,
+        .first_index = c->info.first_index + first,
+        .trigger_index = c->info.trigger_index,
+        .config_seq = c->info.config_seq,
+    };
+    emit(app, CW_TYPE_CAPTURE_CHUNK, &f, sizeof f, app->pairs, count * 2u * sizeof app->pairs[0]);
+    if (++c->next_chunk == c->chunk_count) {
+        c->active = false;
+    }
+}
+
+/* --- the link --- */
+
+static void pump(app_t *app)
+{
+    /* A change of link waits for a frame boundary, so neither host sees a torn frame. */
+    if (!app->pump_mid_frame) {
+        app->pump_link = app->link;
+    }
+    size_t room = hal_link_tx_free(app->pump_link);
+    while (room > 0 && txring_used(&app->tx) > 0) {
+        uint8_t byte = txring_peek(&app->tx);
+        txring_pop(&app->tx);
+        hal_link_tx(app->pump_link, byte);
+        room--;
+        app->pump_mid_frame = byte != 0;
+        if (byte == 0 && app->pump_link != app->link) {
+            break;
+        }
+    }
+}
+
+/* --- the loop --- */
+
+void app_init(app_t *app, uint32_t boot_id)
+{
+    memset(app, 0, sizeof *app);
+    txring_init(&app->tx);
+    for (int link = 0; link < HAL_LINK_COUNT; link++) {
+        frame_rx_init(&app->rx[link]);
+    }
+    app->boot_id = boot_id;
+    app->link = hal_link_default();
+    app->pump_link = app->link;
+    app->next_capture_id = 1;
+    app->last_status_ms = hal_uptime_ms();
+    send_identify(app);
+    send_status(app);
+}
+
+void app_poll(app_t *app)
+{
+    hal_watchdog_kick();
+    if (!app->link_chosen) {
+        app->link = hal_link_default();
+    }
+    receive(app);
+    drain_results(app);
+    send_capture(app);
+    uint32_t now_ms = hal_uptime_ms();
+    if (now_ms - app->last_status_ms >= APP_STATUS_PERIOD_MS) {
+        app->last_status_ms = now_ms;
+        send_status(app);
+    }
+    pump(app);
+}

@@ -1,0 +1,61 @@
+/* The device's behaviour, independent of the hardware (which it reaches through hal.h): drains the
+ * DSP result FIFO into window and energy frames, answers host commands with acks, sends raw
+ * captures as chunks, reports status once a second. One call of app_poll() does a bounded amount of
+ * work and never waits, so the main loop can kick the watchdog at a steady pace. */
+#ifndef CRABWATT_APP_H
+#define CRABWATT_APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "frame.h"
+#include "hal.h"
+#include "txring.h"
+
+#define FIRMWARE_VERSION ((0u << 16) | (1u << 8) | 0u) /* major << 16 | minor << 8 | patch */
+
+#define APP_STATUS_PERIOD_MS 1000u
+/* Records handled per poll: enough to keep up with 1 kHz windows at any loop rate above ~500 Hz,
+ * few enough that commands and the link pump are never starved for long. */
+#define APP_RECORDS_PER_POLL 4u
+/* Ring space capture chunks leave free, so windows, energy and acks keep flowing during a capture. */
+#define APP_CAPTURE_RESERVE_BYTES 1024u
+/* Pairs per capture_chunk frame: the protocol's maximum, so a full capture is as few frames as can be. */
+#define APP_CHUNK_PAIRS CW_CAPTURE_CHUNK_PAIRS_MAX_COUNT
+
+typedef struct {
+    bool active;        /* armed or still sending */
+    bool done;          /* the hardware finished: chunks are being sent */
+    uint16_t id;
+    uint16_t pairs;
+    uint16_t next_chunk;
+    uint16_t chunk_count;
+    hal_capture_info_t info;
+} app_capture_t;
+
+typedef struct {
+    txring_t tx;
+    frame_rx_t rx[HAL_LINK_COUNT];
+    int link;           /* where frames go: the link the last valid command came from */
+    bool link_chosen;   /* a host has spoken; until then follow hal_link_default() */
+    int pump_link;      /* the link the pump is writing the current frame to */
+    bool pump_mid_frame;
+    uint32_t seq;       /* seq of the next frame generated (dropped frames use theirs up too) */
+    uint32_t boot_id;
+    uint32_t frames_dropped;
+    uint32_t rx_errors; /* command chunks rejected before they could be answered */
+    uint32_t records_skipped; /* result FIFO words of unknown or malformed records */
+    uint32_t last_status_ms;
+    uint16_t next_capture_id;
+    app_capture_t capture;
+    uint8_t scratch[FRAME_MAX_WIRE_BYTES];
+    int16_t pairs[2 * APP_CHUNK_PAIRS];
+} app_t;
+
+/* Sets up the state and queues the boot identify and status frames. */
+void app_init(app_t *app, uint32_t boot_id);
+
+/* One round of work. */
+void app_poll(app_t *app);
+
+#endif

@@ -1,0 +1,85 @@
+/* What the application needs from the hardware. app.c calls these and nothing else, so it builds
+ * unchanged for the SoC (hal_soc.c, over firmware/include/crabwatt_csr.h) and natively against the
+ * scriptable fake in firmware/test/hal_fake.c. Every function returns promptly: none waits for the
+ * host, so nothing the host does (or fails to do) can stall the loop that drains the DSP. */
+#ifndef CRABWATT_HAL_H
+#define CRABWATT_HAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Brings the peripherals to a known state (link speeds and the like); first call after reset. */
+void hal_init(void);
+
+/* --- time and health --- */
+uint32_t hal_uptime_ms(void);
+void hal_watchdog_start(uint32_t timeout_ms);
+void hal_watchdog_kick(void);
+uint16_t hal_watchdog_resets(void);   /* since power-on */
+uint32_t hal_samples_dropped(void);   /* ADC samples lost before the DSP */
+uint32_t hal_adc_errors(void);        /* ADC frames with a bad leading-zero pattern */
+
+/* --- identity --- */
+typedef struct {
+    uint64_t device_id;
+    uint32_t gateware_version;
+    uint32_t sample_rate_num;
+    uint32_t sample_rate_den;
+    uint16_t capture_depth;
+    uint8_t board;
+    uint8_t adc_part;
+} hal_identity_t;
+
+void hal_identity(hal_identity_t *id);
+
+/* --- links: the Feather UART and the USB CDC-ACM serial port --- */
+enum { HAL_LINK_UART = 0, HAL_LINK_USB = 1, HAL_LINK_COUNT = 2 };
+
+int hal_link_rx(int link);            /* next received byte, or -1 */
+size_t hal_link_tx_free(int link);    /* bytes hal_link_tx() accepts right now */
+void hal_link_tx(int link, uint8_t byte);
+int hal_link_default(void);           /* where to talk before any host has spoken */
+
+/* --- DSP configuration (docs/dsp.md) --- */
+typedef struct {
+    uint8_t mode;
+    uint16_t cycles;
+    uint32_t fixed_samples;
+    uint32_t max_samples;
+    uint16_t zc_hysteresis;
+    int16_t v_offset;
+    int16_t i_offset;
+    uint16_t v_gain;
+    uint16_t i_gain;
+    int32_t phase;
+} hal_dsp_config_t;
+
+void hal_dsp_get_config(hal_dsp_config_t *cfg);
+bool hal_dsp_commit_pending(void);
+/* Stages cfg whole and commits it; returns the config_seq windows computed with it will carry. */
+uint16_t hal_dsp_apply(const hal_dsp_config_t *cfg);
+uint16_t hal_dsp_config_seq(void);
+
+/* --- DSP result FIFO: records of 32-bit words, written whole by the gateware --- */
+size_t hal_result_level(void);        /* words waiting */
+uint32_t hal_result_peek(void);       /* oldest word (only when level > 0) */
+void hal_result_pop(void);
+uint32_t hal_result_overflows(void);  /* records the DSP dropped because the FIFO was full */
+
+/* --- raw capture buffer --- */
+typedef struct {
+    uint64_t first_index;   /* sample index of the oldest captured pair */
+    uint64_t trigger_index;
+    uint16_t config_seq;
+} hal_capture_info_t;
+
+void hal_capture_arm(uint16_t pairs, uint8_t trigger, int16_t level, uint16_t pretrigger);
+bool hal_capture_done(hal_capture_info_t *info); /* fills info when done */
+/* Reads count pairs from index first (0 = oldest) as v, i, v, i, ... */
+void hal_capture_read(uint16_t first, uint16_t count, int16_t *pairs);
+
+/* --- boot --- */
+uint32_t hal_boot_entropy(void);      /* whatever varies from one reset to the next */
+
+#endif

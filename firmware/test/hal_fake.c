@@ -1,0 +1,149 @@
+#include "hal_fake.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+fake_hal_t fake;
+
+void fake_reset(void)
+{
+    memset(&fake, 0, sizeof fake);
+    fake.identity = (hal_identity_t){
+        .device_id = 0x0123456789ABCDEFull,
+        .gateware_version = 0x000100u,
+        .sample_rate_num = 4000000u,
+        .sample_rate_den = 1u,
+        .capture_depth = FAKE_CAPTURE_DEPTH,
+        .board = 3u,
+        .adc_part = 0u,
+    };
+    fake.dsp = (hal_dsp_config_t){
+        .mode = 0, .cycles = 10, .fixed_samples = 400000u, .max_samples = 4000000u,
+        .zc_hysteresis = 64, .v_gain = 16384, .i_gain = 16384,
+    };
+    for (int k = 0; k < HAL_LINK_COUNT; k++) {
+        fake.link[k].tx_free = 1u << 16;
+    }
+    fake.default_link = HAL_LINK_UART;
+}
+
+void fake_link_receive(int link, const uint8_t *data, size_t len)
+{
+    fake_link_t *l = &fake.link[link];
+    if (l->rx_len + len > sizeof l->rx) {
+        fprintf(stderr, "hal_fake: rx buffer full\n");
+        abort();
+    }
+    memcpy(l->rx + l->rx_len, data, len);
+    l->rx_len += len;
+}
+
+void fake_result_push(const uint32_t *words, size_t count)
+{
+    for (size_t k = 0; k < count; k++) {
+        if (fake.result_head - fake.result_tail == FAKE_RESULT_WORDS) {
+            fprintf(stderr, "hal_fake: result FIFO full\n");
+            abort();
+        }
+        fake.result[fake.result_head++ % FAKE_RESULT_WORDS] = words[k];
+    }
+}
+
+size_t fake_result_level(void) { return fake.result_head - fake.result_tail; }
+
+/* --- hal.h --- */
+
+void hal_init(void) {}
+uint32_t hal_uptime_ms(void) { return fake.uptime_ms; }
+void hal_watchdog_start(uint32_t timeout_ms) { fake.watchdog_timeout_ms = timeout_ms; }
+void hal_watchdog_kick(void) { fake.watchdog_kicks++; }
+uint16_t hal_watchdog_resets(void) { return fake.watchdog_resets; }
+uint32_t hal_samples_dropped(void) { return fake.samples_dropped; }
+uint32_t hal_adc_errors(void) { return fake.adc_errors; }
+void hal_identity(hal_identity_t *id) { *id = fake.identity; }
+
+int hal_link_rx(int link)
+{
+    fake_link_t *l = &fake.link[link];
+    return l->rx_pos < l->rx_len ? l->rx[l->rx_pos++] : -1;
+}
+
+size_t hal_link_tx_free(int link) { return fake.link[link].tx_free; }
+
+void hal_link_tx(int link, uint8_t byte)
+{
+    fake_link_t *l = &fake.link[link];
+    if (l->tx_free == 0 || l->tx_len == sizeof l->tx) {
+        /* The SoC ignores writes to a full FIFO; the firmware must never rely on that. */
+        fprintf(stderr, "hal_fake: write to a full TX FIFO on link %d\n", link);
+        abort();
+    }
+    l->tx[l->tx_len++] = byte;
+    l->tx_free--;
+}
+
+int hal_link_default(void) { return fake.default_link; }
+
+void hal_dsp_get_config(hal_dsp_config_t *cfg) { *cfg = fake.dsp; }
+bool hal_dsp_commit_pending(void) { return fake.commit_pending; }
+
+uint16_t hal_dsp_apply(const hal_dsp_config_t *cfg)
+{
+    fake.dsp = *cfg;
+    fake.commits++;
+    return ++fake.config_seq;
+}
+
+uint16_t hal_dsp_config_seq(void) { return fake.config_seq; }
+
+size_t hal_result_level(void) { return fake_result_level(); }
+
+uint32_t hal_result_peek(void)
+{
+    if (fake_result_level() == 0) {
+        fprintf(stderr, "hal_fake: peek at an empty result FIFO\n");
+        abort();
+    }
+    return fake.result[fake.result_tail % FAKE_RESULT_WORDS];
+}
+
+void hal_result_pop(void)
+{
+    if (fake_result_level() == 0) {
+        fprintf(stderr, "hal_fake: pop from an empty result FIFO\n");
+        abort();
+    }
+    fake.result_tail++;
+}
+
+uint32_t hal_result_overflows(void) { return fake.result_overflows; }
+
+void hal_capture_arm(uint16_t pairs, uint8_t trigger, int16_t level, uint16_t pretrigger)
+{
+    fake.capture.arms++;
+    fake.capture.pairs = pairs;
+    fake.capture.trigger = trigger;
+    fake.capture.level = level;
+    fake.capture.pretrigger = pretrigger;
+    fake.capture.done = false;
+}
+
+bool hal_capture_done(hal_capture_info_t *info)
+{
+    if (fake.capture.done) {
+        *info = fake.capture.info;
+    }
+    return fake.capture.done;
+}
+
+void hal_capture_read(uint16_t first, uint16_t count, int16_t *pairs)
+{
+    if ((uint32_t)first + count > fake.capture.pairs) {
+        fprintf(stderr, "hal_fake: capture read past the captured pairs\n");
+        abort();
+    }
+    memcpy(pairs, fake.capture.data + 2u * first, 4u * count);
+}
+
+uint32_t hal_boot_entropy(void) { return fake.entropy; }

@@ -1,0 +1,67 @@
+/* A scriptable stand-in for the hardware behind hal.h, for the native tests of app.c. Tests set its
+ * fields, call app_poll(), and read what the firmware did. */
+#ifndef CRABWATT_HAL_FAKE_H
+#define CRABWATT_HAL_FAKE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hal.h"
+
+#define FAKE_LINK_BYTES (1u << 20)
+#define FAKE_RESULT_WORDS 4096u
+#define FAKE_CAPTURE_DEPTH 4096u
+
+typedef struct {
+    uint8_t rx[4096];
+    size_t rx_len, rx_pos;
+    uint8_t tx[FAKE_LINK_BYTES];
+    size_t tx_len;
+    size_t tx_free; /* what hal_link_tx_free() reports: the test decides how fast the host reads */
+} fake_link_t;
+
+typedef struct {
+    uint32_t uptime_ms;
+    uint32_t watchdog_timeout_ms;
+    uint32_t watchdog_kicks;
+    uint16_t watchdog_resets;
+    uint32_t samples_dropped, adc_errors;
+    hal_identity_t identity;
+
+    fake_link_t link[HAL_LINK_COUNT];
+    int default_link;
+
+    hal_dsp_config_t dsp;
+    bool commit_pending;
+    uint16_t config_seq;
+    uint32_t commits;
+
+    uint32_t result[FAKE_RESULT_WORDS];
+    size_t result_head, result_tail; /* free-running */
+    uint32_t result_overflows;
+
+    struct {
+        uint32_t arms;
+        uint16_t pairs, pretrigger;
+        uint8_t trigger;
+        int16_t level;
+        bool done;
+        hal_capture_info_t info;
+        int16_t data[2 * FAKE_CAPTURE_DEPTH];
+    } capture;
+
+    uint32_t entropy;
+} fake_hal_t;
+
+extern fake_hal_t fake;
+
+/* Power-on state: reset values of docs/dsp.md, links empty and fast. */
+void fake_reset(void);
+/* Queues bytes as if a host had sent them on a link. */
+void fake_link_receive(int link, const uint8_t *data, size_t len);
+/* Appends words to the result FIFO as the gateware would. */
+void fake_result_push(const uint32_t *words, size_t count);
+size_t fake_result_level(void);
+
+#endif
