@@ -3,7 +3,7 @@
 // adc_part (both SIMULATED): the bytes go through the same decoder, link and ingest.
 //
 // What it sends, in the order the firmware would:
-//   identify       at boot (construction, reset()) and in answer to cmd_identify
+//   identify       at boot (construction, reset()), when a host opens the port, and on cmd_identify
 //   window         one per closed window (exact DspCore records)
 //   energy         after every `energyEveryWindows`-th window (default 1: after every window), E at that
 //                  window's end_index, so Σ window.sum_vi between two snapshots equals their difference
@@ -171,6 +171,14 @@ export class SimulatedDevice {
   /** Attach (or detach, with null) where frames go. Frames generated without a sink are dropped. */
   setOutput(sink: ByteSink | null): void {
     this.sink = sink;
+  }
+
+  /**
+   * A host opened the port. The firmware sends identify when the host asserts DTR on the CDC-ACM
+   * interface, so that a host that connects after boot learns who it talks to without asking.
+   */
+  hostConnected(): void {
+    this.sendIdentify();
   }
 
   /** A device reset: new boot_id, sample index, energy and seq from 0, boot configuration, identify. */
