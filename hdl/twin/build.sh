@@ -16,10 +16,10 @@ if [[ -z "$python" ]]; then
 fi
 mkdir -p "$out"
 echo "twin: generating Verilog" >&2
-(cd "$root/hdl" && "$python" -m crabwatt.soc.twin --image "$image" --out "$out/crabwatt_twin.v.new" "$@")
+(cd "$root/hdl" && "$python" -m crabwatt.soc.twin --image "$image" --out "$out/crabwatt_twin.v.new" --config-header "$out/crabwatt_twin_config.h" "$@")
 vex=$("$python" -c 'from crabwatt.soc.cpu import verilog_path; print(verilog_path())' 2>/dev/null \
       || (cd "$root/hdl" && "$python" -c 'from crabwatt.soc.cpu import verilog_path; print(verilog_path())'))
-stamp=$(cat "$out/crabwatt_twin.v.new" "$here/harness.cpp" "$vex" | sha256sum | cut -d' ' -f1)
+stamp=$(cat "$out/crabwatt_twin.v.new" "$out/crabwatt_twin_config.h" "$here/harness.cpp" "$vex" | sha256sum | cut -d' ' -f1)
 if [[ -x "$out/crabwatt-twin" && -f "$out/stamp" && "$(cat "$out/stamp")" == "$stamp" ]]; then
   echo "twin: up to date ($out/crabwatt-twin)" >&2
   rm "$out/crabwatt_twin.v.new"
@@ -31,7 +31,7 @@ start=$(date +%s)
 verilator --cc --exe --build -j 2 -O3 --x-assign fast --x-initial fast --noassert \
   -Wno-fatal -Wno-lint -Wno-style -Wno-WIDTH \
   --top-module crabwatt_twin -Mdir "$out/obj" -o "$out/crabwatt-twin" \
-  -CFLAGS "-O2 -std=c++17" -LDFLAGS "-lutil" \
+  -CFLAGS "-O2 -std=c++17 -I$out" -LDFLAGS "-lutil" \
   "$out/crabwatt_twin.v" "$vex" "$here/harness.cpp" > "$out/verilator.log" 2>&1 \
   || { tail -40 "$out/verilator.log" >&2; exit 1; }
 echo "$stamp" > "$out/stamp"

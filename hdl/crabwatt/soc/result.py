@@ -6,25 +6,14 @@ from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from ..dsp.layouts import WindowLayout
 from . import regmap
 
 __all__ = ['WindowRecord', 'ResultFifo']
 
-#: A window as the DSP reports it (docs/dsp.md), plus the energy accumulator at its end.
-WindowRecord = data.StructLayout({
-    'end_index': unsigned(64),
-    'samples': unsigned(32),
-    'sum_v': signed(64), 'sum_i': signed(64),
-    'sum_vv': unsigned(64), 'sum_ii': unsigned(64),
-    'sum_vi': signed(64),
-    'min_v': signed(16), 'max_v': signed(16), 'min_i': signed(16), 'max_i': signed(16),
-    'zc_count': unsigned(16),
-    'zc_first_offset': unsigned(32), 'zc_first_prev': signed(16), 'zc_first_cur': signed(16),
-    'zc_last_offset': unsigned(32), 'zc_last_prev': signed(16), 'zc_last_cur': signed(16),
-    'flags': unsigned(16),
-    'config_seq': unsigned(16),
-    'energy': signed(96),
-})
+#: A window as the DSP reports it (docs/dsp.md), plus the energy accumulator at its end: the DSP
+#: core's own layout, so the two cannot drift apart.
+WindowRecord = WindowLayout()
 
 
 def record_words(r) -> dict[str, Value]:

@@ -8,6 +8,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from ..dsp.layouts import ConfigLayout
 from . import regmap, wishbone
 from .channel import ByteChannel
 from .cpu import VexRiscv
@@ -18,13 +19,8 @@ from .sysctl import Timer, Watchdog
 
 __all__ = ['SoC', 'DspConfig', 'CaptureConfig']
 
-#: The staged DSP configuration (docs/dsp.md), as the CSRs hold it.
-DspConfig = data.StructLayout({
-    'mode': unsigned(1), 'cycles': unsigned(10), 'fixed_samples': unsigned(25), 'max_samples': unsigned(25),
-    'zc_hysteresis': unsigned(15),
-    'v_offset': signed(16), 'i_offset': signed(16), 'v_gain': unsigned(16), 'i_gain': unsigned(16),
-    'phase': signed(32),
-})
+#: The staged DSP configuration (docs/dsp.md), as the CSRs hold it: the DSP core's own layout.
+DspConfig = ConfigLayout()
 
 CaptureConfig = data.StructLayout({
     'pairs': unsigned(16), 'trigger': unsigned(3), 'level': signed(16), 'pretrigger': unsigned(16),
