@@ -1,0 +1,135 @@
+// Physical quantities from the exact integer sums of a window (docs/dsp.md, "What the host derives").
+// Floating point is used once per window on the final sums, never to accumulate. Energy additionally
+// has an exact integer form, nanowatt-hours, computed with BigInt rational arithmetic.
+
+import { WINDOW_FLAG } from '../protocol/definition.ts';
+import type { WindowRecord } from './model.ts';
+
+/** The host-side scale of the analog front end and the sample rate. */
+export interface DeriveScale {
+  /** volts per output LSB of v */
+  kv: number;
+  /** amperes per output LSB of i */
+  ki: number;
+  /** samples per second (the device's sample_rate_num / sample_rate_den) */
+  fs: number;
+}
+
+export interface Derived {
+  /** true RMS voltage including DC, V */
+  vrms: number;
+  /** true RMS current including DC, A */
+  irms: number;
+  /** active power, W */
+  p: number;
+  /** apparent power vrms·irms, VA */
+  s: number;
+  /** power factor p/s; null when s = 0 */
+  pf: number | null;
+  /** non-active power √(s² − p²), var */
+  n: number;
+  v_dc: number;
+  i_dc: number;
+  /** from the interpolated first and last crossings; null with fewer than 2 (or a saturated count) */
+  freq_hz: number | null;
+  /** energy of the window, Wh (float, for display) */
+  energy_wh: number;
+  /** energy of the window, integer nWh, exactly rounded (see energyNanoWattHours) */
+  energy_nwh: bigint;
+}
+
+export function validateScale(scale: DeriveScale): void {
+  for (const key of ['kv', 'ki', 'fs'] as const) {
+    const x = scale[key];
+    if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) {
+      throw new RangeError(`scale.${key} must be a finite number > 0, got ${String(x)}`);
+    }
+  }
+}
+
+export function derive(w: WindowRecord, scale: DeriveScale): Derived {
+  validateScale(scale);
+  const { kv, ki, fs } = scale;
+  const count = w.samples;
+  if (!Number.isInteger(count) || count <= 0) throw new RangeError(`window has ${count} samples; need ≥ 1`);
+  // Each sum is converted to a double once (relative error ≤ 2^−53).
+  const vrms = kv * Math.sqrt(Number(w.sum_vv) / count);
+  const irms = ki * Math.sqrt(Number(w.sum_ii) / count);
+  const p = (kv * ki * Number(w.sum_vi)) / count;
+  const s = vrms * irms;
+  return {
+    vrms,
+    irms,
+    p,
+    s,
+    pf: s === 0 ? null : p / s,
+    n: Math.sqrt(Math.max(0, s * s - p * p)),
+    v_dc: (kv * Number(w.sum_v)) / count,
+    i_dc: (ki * Number(w.sum_i)) / count,
+    freq_hz: frequencyHz(w, fs),
+    energy_wh: (kv * ki * Number(w.sum_vi)) / fs / 3600,
+    energy_nwh: energyNanoWattHours(w.sum_vi, scale),
+  };
+}
+
+/**
+ * (zc_count − 1) cycles between the first and last crossing, each placed by linear interpolation
+ * between the sample before (prev < 0) and at (cur ≥ 0) the crossing: t = offset − 1 + prev/(prev − cur).
+ */
+export function frequencyHz(w: WindowRecord, fs: number): number | null {
+  if (w.zc_count < 2 || (w.flags & WINDOW_FLAG.ZC_OVERFLOW) !== 0) return null;
+  const t = (offset: number, prev: number, cur: number): number | null =>
+    prev < cur ? offset - 1 + prev / (prev - cur) : null;
+  const first = t(w.zc_first_offset, w.zc_first_prev, w.zc_first_cur);
+  const last = t(w.zc_last_offset, w.zc_last_prev, w.zc_last_cur);
+  // A record whose crossing samples do not bracket zero is not from a conforming device.
+  if (first === null || last === null || last <= first) return null;
+  return ((w.zc_count - 1) * fs) / (last - first);
+}
+
+/** A finite double as an exact fraction num/den (den a power of two). */
+function exactFraction(x: number): { num: bigint; den: bigint } {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, x);
+  const bits = view.getBigUint64(0);
+  const sign = bits >> 63n ? -1n : 1n;
+  const biased = Number((bits >> 52n) & 0x7ffn);
+  const fraction = bits & ((1n << 52n) - 1n);
+  // Subnormals have no implicit bit and the exponent of the smallest normal.
+  const mantissa = biased === 0 ? fraction : fraction | (1n << 52n);
+  const exp = (biased === 0 ? 1 : biased) - 1075;
+  return exp >= 0
+    ? { num: sign * (mantissa << BigInt(exp)), den: 1n }
+    : { num: sign * mantissa, den: 1n << BigInt(-exp) };
+}
+
+/** num/den rounded to the nearest integer, ties to even (den > 0). */
+function divRoundHalfEven(num: bigint, den: bigint): bigint {
+  let q = num / den; // truncates toward zero
+  let r = num % den;
+  if (r < 0n) {
+    q -= 1n;
+    r += den;
+  }
+  // Now num = q·den + r with 0 ≤ r < den.
+  const twice = 2n * r;
+  if (twice > den || (twice === den && (q & 1n) === 1n)) q += 1n;
+  return q;
+}
+
+/**
+ * Energy of an exact Σ v·i (a window's sum_vi, or a difference of two energy snapshots) in integer
+ * nanowatt-hours: sumVi·kv·ki·10^9 / (fs·3600). kv, ki and fs are taken as the exact rationals their
+ * doubles denote, the product is formed exactly in BigInt, and the result is rounded once to the
+ * nearest nWh, ties to even. So converting a cumulative delta is off by at most 0.5 nWh, whereas adding
+ * per-window conversions can be off by 0.5 nWh per window: convert sums of sum_vi, not sums of results.
+ */
+export function energyNanoWattHours(sumVi: bigint, scale: DeriveScale): bigint {
+  validateScale(scale);
+  const kv = exactFraction(scale.kv);
+  const ki = exactFraction(scale.ki);
+  const fs = exactFraction(scale.fs);
+  const num = sumVi * kv.num * ki.num * 1_000_000_000n * fs.den;
+  const den = kv.den * ki.den * fs.num * 3600n;
+  return divRoundHalfEven(num, den);
+}

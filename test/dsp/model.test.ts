@@ -1,0 +1,380 @@
+import { describe, expect, it } from 'vitest';
+import { WINDOW_FLAG, WINDOW_MODE } from '../../server/protocol/definition.ts';
+import {
+  DspConfigError,
+  DspCore,
+  PHASE_LIMIT,
+  RESET_CONFIG,
+  type DspConfig,
+  type WindowRecord,
+} from '../../server/dsp/model.ts';
+import { Xorshift32, type VectorCommit } from '../../server/dsp/vectors.ts';
+import { literalModel } from './literal-model.ts';
+
+const { CLIP_V, CLIP_I, SAT_V, SAT_I, PARTIAL, TIMEOUT, CONFIG, ZC_OVERFLOW } = WINDOW_FLAG;
+const cfg = (over: Partial<DspConfig>): DspConfig => ({ ...RESET_CONFIG, ...over });
+
+/** Codes from a function of the sample index (centred value, rounded and clamped to the ADC range). */
+function codes(count: number, fn: (n: number) => number): Uint16Array {
+  const out = new Uint16Array(count);
+  for (let n = 0; n < count; n++) out[n] = Math.min(16383, Math.max(0, Math.round(fn(n)) + 8192));
+  return out;
+}
+
+interface Run {
+  windows: WindowRecord[];
+  energies: bigint[];
+  energyFinal: bigint;
+  core: DspCore;
+}
+
+/** Drive a DspCore in blocks of random size (to prove block boundaries do not matter), with commits. */
+function runChunked(
+  cv: Uint16Array,
+  ci: Uint16Array,
+  config: DspConfig,
+  commits: readonly VectorCommit[] = [],
+  rng = new Xorshift32(99),
+  maxChunk = 700,
+): Run {
+  const core = new DspCore(config);
+  const windows: WindowRecord[] = [];
+  const energies: bigint[] = [];
+  let at = 0;
+  const feed = (to: number): void => {
+    while (at < to) {
+      const len = Math.min(to - at, 1 + Math.floor(rng.next() * maxChunk));
+      windows.push(...core.process(cv.subarray(at, at + len), ci.subarray(at, at + len)));
+      energies.push(...core.lastEnergies);
+      at += len;
+    }
+  };
+  for (const c of commits) {
+    feed(c.at_sample);
+    core.commit(c.config);
+  }
+  feed(cv.length);
+  windows.push(...core.process(new Uint16Array(0), new Uint16Array(0)));
+  energies.push(...core.lastEnergies);
+  return { windows, energies, energyFinal: core.energy, core };
+}
+
+function expectTiles(windows: readonly WindowRecord[], start = 0n): void {
+  let s = start;
+  for (const w of windows) {
+    expect(w.samples).toBeGreaterThan(0);
+    expect(w.end_index - BigInt(w.samples)).toBe(s);
+    s = w.end_index;
+  }
+}
+
+function randomConfig(rng: Xorshift32): DspConfig {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng.next() * xs.length)]!;
+  const phaseMag = pick([0, rng.nextU32() % (4 * 65536), rng.nextU32() % PHASE_LIMIT, 65536, 65535]);
+  return {
+    mode: rng.next() < 0.75 ? WINDOW_MODE.CYCLES : WINDOW_MODE.FIXED,
+    cycles: 1 + Math.floor(rng.next() * 4),
+    fixed_samples: 1 + Math.floor(rng.next() * 900),
+    max_samples: pick([1, 2, 150 + Math.floor(rng.next() * 3000), 4_000_000]),
+    zc_hysteresis: pick([0, 64, Math.floor(rng.next() * 400), 32767]),
+    v_offset: pick([0, rng.int(32767), rng.int(200)]),
+    i_offset: pick([0, rng.int(32767), rng.int(200)]),
+    v_gain: pick([16384, rng.nextU32() & 0xffff, 0, 65535]),
+    i_gain: pick([16384, rng.nextU32() & 0xffff, 0, 65535]),
+    phase: rng.next() < 0.5 ? phaseMag : -phaseMag,
+  };
+}
+
+function randomStimulus(rng: Xorshift32, count: number): [Uint16Array, Uint16Array] {
+  const period = 30 + rng.next() * 300;
+  const ampV = rng.next() * 10000;
+  const ampI = rng.next() * 10000;
+  const dcV = rng.int(1500);
+  const dcI = rng.int(1500);
+  const noise = Math.floor(rng.next() * 300);
+  const shift = rng.next() * 6;
+  const cv = codes(count, (n) => dcV + ampV * Math.sin((2 * Math.PI * n) / period) + rng.int(noise));
+  const ci = codes(count, (n) => dcI + ampI * Math.sin((2 * Math.PI * n) / period - shift) + rng.int(noise));
+  return [cv, ci];
+}
+
+describe('DspCore against the literal transcription of docs/dsp.md', () => {
+  it('agrees bit for bit on random stimulus, configurations, commits and block sizes', () => {
+    const rng = new Xorshift32(2024);
+    for (let trial = 0; trial < 60; trial++) {
+      const count = 500 + Math.floor(rng.next() * 3500);
+      const [cv, ci] = randomStimulus(rng, count);
+      const config = randomConfig(rng);
+      const commits: VectorCommit[] = [];
+      const nCommits = Math.floor(rng.next() * 4);
+      for (let c = 0; c < nCommits; c++) {
+        commits.push({ at_sample: Math.floor(rng.next() * (count + 1)), config: randomConfig(rng) });
+      }
+      commits.sort((a, b) => a.at_sample - b.at_sample);
+      const fast = runChunked(cv, ci, config, commits, rng);
+      const lit = literalModel(cv, ci, config, commits);
+      expect(fast.windows, `trial ${trial}`).toEqual(lit.windows);
+      expect(fast.energies).toEqual(lit.energies);
+      expect(fast.energyFinal).toBe(lit.energyFinal);
+      expectTiles(fast.windows);
+    }
+  });
+
+  it('counts crossings past 65535 as ZC_OVERFLOW and keeps the last crossing', () => {
+    // Alternating ±100 every sample crosses on every second sample: 70 000 crossings in one window.
+    const count = 140_002;
+    const cv = codes(count, (n) => (n % 2 === 0 ? -100 : 100));
+    const ci = codes(count, () => 5);
+    const config = cfg({ mode: WINDOW_MODE.FIXED, fixed_samples: 140_000, zc_hysteresis: 10 });
+    const fast = runChunked(cv, ci, config, [], new Xorshift32(5), 50_000);
+    const lit = literalModel(cv, ci, config);
+    expect(fast.windows).toEqual(lit.windows);
+    const w = fast.windows[0]!;
+    expect(w.zc_count).toBe(65535);
+    expect(w.flags & ZC_OVERFLOW).toBe(ZC_OVERFLOW);
+    expect(w.zc_first_offset).toBe(1);
+    expect(w.zc_last_offset).toBe(139_999);
+  });
+});
+
+describe('window close rules', () => {
+  const period = 200;
+  const sine = (count: number, amp = 5000, phase = -1) =>
+    codes(count, (n) => amp * Math.sin((2 * Math.PI * n) / period + phase));
+
+  it('CYCLES: a PARTIAL first window up to the first crossing, then exactly K whole cycles', () => {
+    const cv = sine(3000);
+    const { windows } = runChunked(cv, sine(3000, 2000), cfg({ cycles: 3 }));
+    const [first, ...rest] = windows;
+    expect(first!.flags).toBe(PARTIAL);
+    expect(first!.zc_count).toBe(0);
+    expect(rest.length).toBe(4);
+    for (const w of rest) {
+      expect(w.samples).toBe(3 * period);
+      expect(w.zc_count).toBe(3);
+      expect(w.zc_first_offset).toBe(0);
+      expect(w.zc_last_offset).toBe(2 * period);
+      expect(w.flags).toBe(0);
+      expect(w.zc_first_prev).toBeLessThan(0);
+      expect(w.zc_first_cur).toBeGreaterThanOrEqual(0);
+    }
+    expectTiles(windows);
+  });
+
+  it('CYCLES: no crossings → TIMEOUT windows of M samples, PARTIAL; a sine afterwards resynchronises', () => {
+    const cv = codes(5000, (n) => (n < 2000 ? 3000 : 5000 * Math.sin((2 * Math.PI * (n - 2000)) / period + 3.5)));
+    const { windows } = runChunked(cv, codes(5000, () => 100), cfg({ cycles: 2, max_samples: 600 }));
+    expect(windows.slice(0, 3).map((w) => [w.samples, w.flags])).toEqual([
+      [600, TIMEOUT | PARTIAL],
+      [600, TIMEOUT | PARTIAL],
+      [600, TIMEOUT | PARTIAL],
+    ]);
+    const synced = windows.filter((w) => w.flags === 0);
+    expect(synced.length).toBeGreaterThan(0);
+    for (const w of synced) expect(w.samples).toBe(2 * period);
+    expectTiles(windows);
+  });
+
+  it('FIXED: windows of exactly N samples whatever the crossings, never PARTIAL or TIMEOUT', () => {
+    const { windows } = runChunked(sine(5000), sine(5000), cfg({ mode: WINDOW_MODE.FIXED, fixed_samples: 777 }));
+    expect(windows.length).toBe(6);
+    for (const w of windows) {
+      expect(w.samples).toBe(777);
+      expect(w.flags).toBe(0);
+    }
+    // Crossings at n = 31.8 + 200k: 24 of them in 6·777 samples, each in the window that holds it.
+    expect(windows.map((w) => w.zc_count)).toEqual([4, 4, 4, 4, 4, 4]);
+    expect(windows[1]!.zc_first_offset).toBe(832 - 777);
+  });
+
+  it('a commit closes the open window at b with CONFIG, bumps config_seq and disarms the detector', () => {
+    const cv = sine(4000);
+    const ci = sine(4000, 1000);
+    const b = 1234;
+    const run = runChunked(cv, ci, cfg({ cycles: 2 }), [{ at_sample: b, config: cfg({ cycles: 2, v_gain: 20000 }) }]);
+    const closed = run.windows.find((w) => w.end_index === BigInt(b))!;
+    expect(closed.flags & CONFIG).toBe(CONFIG);
+    expect(closed.config_seq).toBe(0);
+    const after = run.windows.filter((w) => w.end_index > BigInt(b));
+    expect(after[0]!.flags & PARTIAL).toBe(PARTIAL);
+    expect(after.every((w) => w.config_seq === 1)).toBe(true);
+    expect(run.core.configSeq).toBe(1);
+    expectTiles(run.windows);
+  });
+
+  it('a commit at a boundary where the window is empty emits nothing; two at one sample count twice', () => {
+    const fixed = cfg({ mode: WINDOW_MODE.FIXED, fixed_samples: 100 });
+    const cv = sine(450);
+    const run = runChunked(cv, cv, fixed, [
+      { at_sample: 200, config: fixed },
+      { at_sample: 300, config: fixed },
+      { at_sample: 300, config: fixed },
+    ]);
+    expect(run.windows.map((w) => [w.samples, w.flags, w.config_seq])).toEqual([
+      [100, 0, 0],
+      [100, 0, 0],
+      [100, 0, 1],
+      [100, 0, 3],
+    ]);
+    expect(run.core.configSeq).toBe(3);
+  });
+
+  it('every sample lands in exactly one window and Σ sum_vi equals the energy delta', () => {
+    const rng = new Xorshift32(7);
+    const [cv, ci] = randomStimulus(rng, 20_000);
+    const run = runChunked(cv, ci, cfg({ cycles: 1, max_samples: 900 }), [
+      { at_sample: 7000, config: cfg({ mode: WINDOW_MODE.FIXED, fixed_samples: 333 }) },
+    ]);
+    expect(run.windows.length).toBeGreaterThan(20);
+    expectTiles(run.windows);
+    let e = 0n;
+    for (const [k, w] of run.windows.entries()) {
+      e += w.sum_vi;
+      expect(run.energies[k]).toBe(e);
+    }
+    // What is left is the open window: its samples are in E but in no record yet.
+    const closedSamples = run.windows.reduce((a, w) => a + w.samples, 0);
+    expect(run.core.sampleIndex).toBe(20_000n);
+    expect(run.windows.at(-1)!.end_index).toBe(BigInt(closedSamples));
+    const open = literalModel(cv.subarray(closedSamples), ci.subarray(closedSamples), RESET_CONFIG).energyFinal;
+    expect(run.energyFinal - e).toBe(open);
+  });
+
+  it('keeps sums exact past 2^53 in a 2^24-sample window (doubles are folded into BigInt)', () => {
+    // Code 0 with gain 65534 gives v = i = −32767: v² is odd, so a plain double sum of 2^24 of them
+    // (≈ 2^54) would lose its low bits.
+    const block = 1 << 20;
+    const zeros = new Uint16Array(block);
+    const core = new DspCore(cfg({ mode: WINDOW_MODE.FIXED, fixed_samples: 1 << 24, v_gain: 65534, i_gain: 65534 }));
+    const windows: WindowRecord[] = [];
+    for (let k = 0; k < 16; k++) windows.push(...core.process(zeros, zeros));
+    expect(windows.length).toBe(1);
+    const w = windows[0]!;
+    const count = 1n << 24n;
+    expect(w.min_v).toBe(-32767);
+    expect(w.max_i).toBe(-32767);
+    expect(w.sum_v).toBe(-32767n * count);
+    expect(w.sum_vv).toBe(32767n * 32767n * count);
+    expect(w.sum_vi).toBe(32767n * 32767n * count);
+    expect(w.flags).toBe(CLIP_V | CLIP_I);
+    expect(core.energy).toBe(w.sum_vi);
+  });
+});
+
+/** One window per sample (FIXED N=1), so each record shows one calibrated pair. */
+function perSample(cv: Uint16Array, ci: Uint16Array, over: Partial<DspConfig>): WindowRecord[] {
+  return new DspCore(cfg({ mode: WINDOW_MODE.FIXED, fixed_samples: 1, ...over })).process(cv, ci);
+}
+
+describe('calibration', () => {
+  it('offset in quarter-LSB, rounded half up', () => {
+    const cv = codes(1, () => 100);
+    const v = (offset: number) => perSample(cv, cv, { v_offset: offset })[0]!.min_v;
+    expect(v(0)).toBe(100);
+    expect(v(2)).toBe(100); // 99.5 rounds up
+    expect(v(3)).toBe(99); // 99.25
+    expect(v(-2)).toBe(101); // 100.5 rounds up
+    expect(v(-1)).toBe(100); // 100.25
+  });
+
+  it('gain in Q2.14 with SAT only when sat16 clamps', () => {
+    const one = codes(1, () => 1000);
+    expect(perSample(one, one, { v_gain: 24576 })[0]!.min_v).toBe(1500);
+    expect(perSample(one, one, { v_gain: 0 })[0]!.min_v).toBe(0);
+    // zq = 32764, offset −32768 → x1 = 65532: gain 32769 gives 32767.49 → 32767 without clamping,
+    // gain 32770 gives 32768.49 → clamped to 32767 with SAT. (Code 16383 is also a CLIP.)
+    const top = codes(1, () => 8191);
+    const atRail = perSample(top, top, { v_offset: -32768, i_offset: -32768, v_gain: 32769, i_gain: 32770 })[0]!;
+    expect(atRail.max_v).toBe(32767);
+    expect(atRail.max_i).toBe(32767);
+    expect(atRail.flags).toBe(SAT_I | CLIP_V | CLIP_I);
+    const bottom = codes(1, () => -8192);
+    const low = perSample(bottom, top, { v_offset: 32767, v_gain: 65535 })[0]!;
+    expect(low.min_v).toBe(-32768);
+    expect(low.flags & (SAT_V | CLIP_V)).toBe(SAT_V | CLIP_V);
+  });
+
+  it('CLIP flags exactly at codes 0 and 16383, per channel', () => {
+    const flagsOf = (c: number, d: number) =>
+      perSample(Uint16Array.of(c), Uint16Array.of(d), {})[0]!.flags;
+    expect(flagsOf(0, 8192)).toBe(CLIP_V);
+    expect(flagsOf(16383, 8192)).toBe(CLIP_V);
+    expect(flagsOf(8192, 0)).toBe(CLIP_I);
+    expect(flagsOf(1, 16382)).toBe(0);
+  });
+
+  it('integer phase delays the current (positive) or the voltage (negative) by whole samples', () => {
+    const impulse = codes(20, (n) => (n === 10 ? 1000 : 0));
+    const pos = perSample(impulse, impulse, { phase: 3 * 65536 });
+    expect(pos.findIndex((w) => w.min_v === 1000)).toBe(10);
+    expect(pos.findIndex((w) => w.min_i === 1000)).toBe(13);
+    const neg = perSample(impulse, impulse, { phase: -3 * 65536 });
+    expect(neg.findIndex((w) => w.min_v === 1000)).toBe(13);
+    expect(neg.findIndex((w) => w.min_i === 1000)).toBe(10);
+  });
+
+  it('fractional phase interpolates linearly between neighbours (2.25 samples)', () => {
+    const impulse = codes(20, (n) => (n === 10 ? 1000 : 0));
+    for (const sign of [1, -1]) {
+      const rows = perSample(impulse, impulse, { phase: sign * (2 * 65536 + 16384) });
+      const late = rows.map((w) => (sign > 0 ? w.min_i : w.min_v));
+      const early = rows.map((w) => (sign > 0 ? w.min_v : w.min_i));
+      expect(early[10]).toBe(1000);
+      expect(late.slice(10, 15)).toEqual([0, 0, 750, 250, 0]);
+    }
+  });
+
+  it('the delay line holds raw codes across a commit (history does not depend on calibration)', () => {
+    const ramp = codes(40, (n) => n * 10);
+    const core = new DspCore(cfg({ mode: WINDOW_MODE.FIXED, fixed_samples: 1, v_gain: 0 }));
+    core.process(ramp.subarray(0, 20), ramp.subarray(0, 20));
+    core.commit(cfg({ mode: WINDOW_MODE.FIXED, fixed_samples: 1, phase: -5 * 65536 }));
+    const rows = core.process(ramp.subarray(20), ramp.subarray(20));
+    expect(rows[0]!.min_v).toBe(150); // x0[15], written while gain was 0
+    expect(rows[0]!.flags).toBe(0);
+  });
+});
+
+describe('zero-crossing hysteresis', () => {
+  it('noise smaller than the hysteresis neither double-counts nor crosses on its own', () => {
+    const rng = new Xorshift32(11);
+    // A slow sine (≈ 3 LSB per sample at zero) with ±30 LSB noise (60 peak to peak, below h = 64):
+    // many sign changes near each crossing.
+    const count = 40_000;
+    const cv = codes(count, (n) => (n < 30_000 ? 2000 * Math.sin((2 * Math.PI * (n - 1000)) / 4000) : 0) + rng.int(30));
+    const ci = codes(count, () => 0);
+    const config = cfg({ mode: WINDOW_MODE.FIXED, fixed_samples: 10_000, zc_hysteresis: 64 });
+    const windows = runChunked(cv, ci, config).windows;
+    expect(windows.map((w) => w.zc_count)).toEqual([3, 2, 3, 0]);
+    const noHysteresis = runChunked(cv, ci, { ...config, zc_hysteresis: 0 }).windows;
+    expect(noHysteresis[0]!.zc_count).toBeGreaterThan(10);
+    expect(noHysteresis[3]!.zc_count).toBeGreaterThan(100);
+  });
+});
+
+describe('bad input', () => {
+  it('rejects codes above 14 bits with the position, after processing the samples before it', () => {
+    const core = new DspCore(cfg({ mode: WINDOW_MODE.FIXED, fixed_samples: 1 }));
+    const cv = Uint16Array.of(8192, 8193, 16384, 8192);
+    expect(() => core.process(cv, cv)).toThrow(/sample 2 .*index 2.*16384/);
+    expect(core.sampleIndex).toBe(2n);
+    expect(core.process(Uint16Array.of(8200), Uint16Array.of(8200))[0]!.end_index).toBe(3n);
+  });
+
+  it('rejects a count beyond the arrays', () => {
+    const core = new DspCore();
+    expect(() => core.process(new Uint16Array(4), new Uint16Array(3), 4)).toThrow(RangeError);
+    expect(() => core.process(new Uint16Array(4), new Uint16Array(4), 1.5)).toThrow(RangeError);
+  });
+
+  it('rejects out-of-range configuration naming the field, and leaves the core unchanged', () => {
+    expect(() => new DspCore(cfg({ cycles: 0 }))).toThrow(/cycles/);
+    const core = new DspCore();
+    expect(() => core.commit(cfg({ phase: PHASE_LIMIT }))).toThrow(DspConfigError);
+    expect(() => core.commit(cfg({ v_gain: 65536 }))).toThrow(/v_gain/);
+    expect(() => core.commit({ ...cfg({}), zc_hysteresis: 1.5 })).toThrow(/zc_hysteresis/);
+    expect(() => core.commit({ mode: 0 } as DspConfig)).toThrow(/cycles/);
+    expect(core.configSeq).toBe(0);
+    expect(core.config).toEqual(RESET_CONFIG);
+  });
+});
