@@ -14,8 +14,9 @@ function localInput(ms: number): string {
 }
 
 export function openExportDialog(fromMs: number, toMs: number): void {
-  $<HTMLInputElement>('#exp-from').value = localInput(fromMs);
-  $<HTMLInputElement>('#exp-to').value = localInput(toMs);
+  // The inputs hold whole minutes: widen the range outwards so the newest rows are not cut off.
+  $<HTMLInputElement>('#exp-from').value = localInput(Math.floor(fromMs / 60_000) * 60_000);
+  $<HTMLInputElement>('#exp-to').value = localInput(Math.ceil(toMs / 60_000) * 60_000 + 60_000);
   $<HTMLProgressElement>('#exp-progress').hidden = true;
   $('#exp-status').textContent = '';
   $<HTMLDialogElement>('#export-dialog').showModal();

@@ -1,0 +1,351 @@
+// Adapts the real host modules to the API's interfaces (deps.ts): the store's reader and CSV export become a
+// MeasurementStore; each device link with its ingest becomes an entry of a DeviceDirectory (state, counters,
+// calibration pushed with cmd_calibrate, captures assembled from capture_chunk frames); every ingest's
+// 'window' and 'link' events are merged into one live emitter.
+//
+// The CLI's `serve` calls wireApi() and passes the result to buildApp().
+
+import { EventEmitter } from 'node:events';
+import type { Frame, FrameFields } from '../protocol/codec.ts';
+import { ACK_STATUS, CAPTURE_TRIGGER } from '../protocol/definition.ts';
+import type { Ingest } from '../ingest/ingest.ts';
+import type { StoreReader } from '../store/query.ts';
+import { estimateExportRows, exportCsvChunks } from '../export/csv.ts';
+import {
+  DeviceCommandError,
+  UnknownDeviceError,
+  type Calibration,
+  type Capture,
+  type CaptureRequest,
+  type DeviceDirectory,
+  type DeviceInfo,
+  type DeviceKind,
+  type LinkEvent,
+  type LinkState,
+  type MeasurementStore,
+} from './deps.ts';
+
+/** What the API needs of a device link (server/device/link.ts's DeviceLink, or the simulated device's). */
+export interface LinkLike {
+  /** Sends a command and resolves with its ack (matched by seq); rejects on timeout or a closed link. */
+  request(name: 'cmd_calibrate' | 'cmd_capture' | 'cmd_identify', fields: Record<string, number>, opts?: { timeoutMs?: number }): Promise<Frame<'ack'>>;
+  readonly counters: { frames: number; crcErrors: number; seqGaps: number; resets: number; reconnects?: number };
+}
+
+export interface ApiDevice {
+  ingest: Ingest;
+  /** Absent when the board cannot be talked to (e.g. it sits in its bootloader). */
+  link: LinkLike | null;
+  kind: DeviceKind;
+  path: string | null;
+  name?: string;
+  /** State before any link event arrived, e.g. 'bootloader' with how to leave it. */
+  initialState?: { state: LinkState; detail: string };
+}
+
+export interface WiredApi {
+  store: MeasurementStore;
+  devices: DeviceDirectory;
+  live: EventEmitter;
+  close(): void;
+}
+
+const COMMAND_TIMEOUT_MS = 2000;
+/** A capture whose chunks have not all arrived by then is marked failed (a lost chunk is never resent). */
+const CAPTURE_TIMEOUT_MS = 15_000;
+const CAPTURES_KEPT = 16;
+const RATE_WINDOW_MS = 5000;
+
+export function storeFromReader(reader: StoreReader): MeasurementStore {
+  return {
+    history: (q) => {
+      const a = reader.history(q);
+      return { level: a.level, bucketMs: a.bucketMs, t: a.t, series: a.series };
+    },
+    exportCsv: (q) => exportCsvChunks(reader, q),
+    estimateExportRows: (q) => estimateExportRows(reader, q),
+    energy: (device, sinceMs) => reader.energy(device, sinceMs),
+  };
+}
+
+interface CaptureState extends Capture {
+  chunks: (FrameFields<'capture_chunk'> & { pairs: { v: number; i: number }[] })[];
+  received: number;
+  timer: NodeJS.Timeout;
+}
+
+/** One live device: state from link events, frames/s from counter deltas, captures from chunks. */
+class LiveDevice {
+  state: LinkState;
+  detail: string;
+  identify: FrameFields<'identify'> | undefined;
+  readonly captures = new Map<number, CaptureState>();
+  private readonly rate: { t: number; frames: number }[] = [];
+
+  constructor(
+    readonly d: ApiDevice,
+    private readonly live: EventEmitter,
+  ) {
+    this.state = d.initialState?.state ?? (d.link ? 'connected' : 'absent');
+    this.detail = d.initialState?.detail ?? '';
+    d.ingest.on('window', this.onWindow);
+    d.ingest.on('link', this.onLink);
+    d.ingest.on('identify', this.onIdentify);
+    d.ingest.on('frame', this.onFrame);
+  }
+
+  get id(): string | undefined {
+    return this.d.ingest.deviceId;
+  }
+
+  private readonly onWindow = (w: unknown) => this.live.emit('window', w);
+  private readonly onLink = (e: LinkEvent) => {
+    this.state = e.state;
+    this.detail = e.detail;
+    if (this.id) this.live.emit('link', { ...e, device: this.id });
+  };
+  private readonly onIdentify = (e: { frame: FrameFields<'identify'> }) => {
+    this.identify = e.frame;
+    if (this.state !== 'connected') {
+      this.state = 'connected';
+      this.detail = '';
+    }
+  };
+  private readonly onFrame = (f: Frame) => {
+    if (f.name === 'capture_chunk') this.onChunk(f as Frame<'capture_chunk'>);
+  };
+
+  sampleRate(): number {
+    const f = this.identify;
+    return f ? f.sample_rate_num / f.sample_rate_den : 0;
+  }
+
+  /** Frames per second over the last few seconds, from the link's frame counter. */
+  framesPerS(now: number): number {
+    const frames = this.d.link?.counters.frames ?? 0;
+    this.rate.push({ t: now, frames });
+    while (this.rate.length > 2 && now - this.rate[0]!.t > RATE_WINDOW_MS) this.rate.shift();
+    const first = this.rate[0]!;
+    const dt = now - first.t;
+    return dt > 0 ? ((frames - first.frames) * 1000) / dt : 0;
+  }
+
+  info(now: number): DeviceInfo {
+    const c = this.d.link?.counters;
+    return {
+      id: this.id ?? '',
+      name: this.d.name ?? (this.d.kind === 'simulated' ? 'simulated device' : this.d.kind === 'rtl' ? 'RTL twin' : (this.d.path ?? 'board')),
+      kind: this.d.kind,
+      path: this.d.path,
+      state: this.state,
+      detail: this.detail,
+      sampleRateHz: this.sampleRate(),
+      counters: {
+        frames: c?.frames ?? 0,
+        crcErrors: c?.crcErrors ?? 0,
+        seqGaps: c?.seqGaps ?? 0,
+        resets: c?.resets ?? 0,
+        reconnects: c?.reconnects ?? 0,
+        framesPerS: Math.round(this.framesPerS(now) * 10) / 10,
+      },
+    };
+  }
+
+  link(): LinkLike {
+    if (!this.d.link || this.state !== 'connected') {
+      throw new DeviceCommandError(`device is ${this.state}${this.detail ? `: ${this.detail}` : ''}; try again when it is connected`, 503);
+    }
+    return this.d.link;
+  }
+
+  async command(name: 'cmd_calibrate' | 'cmd_capture', fields: Record<string, number>): Promise<number> {
+    let ack: Frame<'ack'>;
+    try {
+      ack = await this.link().request(name, fields, { timeoutMs: COMMAND_TIMEOUT_MS });
+    } catch (err) {
+      if (err instanceof DeviceCommandError) throw err;
+      const msg = (err as Error).message;
+      throw new DeviceCommandError(`${name}: ${msg}`, /timeout|timed out/i.test(msg) ? 504 : 503);
+    }
+    const status = ack.fields.status;
+    if (status === ACK_STATUS.OK) return ack.fields.value;
+    if (status === ACK_STATUS.BUSY) throw new DeviceCommandError(`${name}: the device is busy (a capture in progress?); retry`, 409);
+    const why = Object.entries(ACK_STATUS).find(([, v]) => v === status)?.[0] ?? `status ${status}`;
+    throw new DeviceCommandError(`${name}: the device refused it (${why})`, 422);
+  }
+
+  startCapture(id: number): void {
+    this.captures.get(id)?.timer && clearTimeout(this.captures.get(id)!.timer);
+    const c: CaptureState = {
+      id,
+      device: this.id ?? '',
+      state: 'pending',
+      detail: 'waiting for the trigger',
+      requestedAtMs: Date.now(),
+      v: [],
+      i: [],
+      kv: this.d.ingest.deviceRef?.kv ?? 0,
+      ki: this.d.ingest.deviceRef?.ki ?? 0,
+      sampleRateHz: this.sampleRate(),
+      triggerOffset: 0,
+      chunks: [],
+      received: 0,
+      timer: setTimeout(() => {
+        if (c.state === 'pending') {
+          c.state = 'failed';
+          c.detail = `only ${c.received} chunk(s) arrived within ${CAPTURE_TIMEOUT_MS / 1000} s`;
+          c.chunks = [];
+        }
+      }, CAPTURE_TIMEOUT_MS),
+    };
+    c.timer.unref();
+    this.captures.set(id, c);
+    // Keep a bounded history: the oldest captures go first.
+    while (this.captures.size > CAPTURES_KEPT) {
+      const oldest = this.captures.keys().next().value as number;
+      clearTimeout(this.captures.get(oldest)!.timer);
+      this.captures.delete(oldest);
+    }
+  }
+
+  private onChunk(f: Frame<'capture_chunk'>): void {
+    const c = this.captures.get(f.fields.capture_id);
+    if (!c || c.state !== 'pending') return;
+    const { chunk_index: k, chunk_count: n } = f.fields;
+    if (k >= n) return;
+    if (c.chunks[k] === undefined) c.received++;
+    c.chunks[k] = { ...f.fields, pairs: f.pairs ?? [] };
+    c.detail = `${c.received} of ${n} chunks`;
+    if (c.received < n) return;
+    const pairs = c.chunks.flatMap((ch) => ch.pairs);
+    c.v = pairs.map((p) => p.v);
+    c.i = pairs.map((p) => p.i);
+    const first = c.chunks[0]!;
+    c.triggerOffset = Number(first.trigger_index - first.first_index);
+    c.state = 'complete';
+    c.detail = '';
+    c.chunks = [];
+    clearTimeout(c.timer);
+  }
+
+  close(): void {
+    this.d.ingest.off('window', this.onWindow);
+    this.d.ingest.off('link', this.onLink);
+    this.d.ingest.off('identify', this.onIdentify);
+    this.d.ingest.off('frame', this.onFrame);
+    for (const c of this.captures.values()) clearTimeout(c.timer);
+  }
+}
+
+const TRIGGERS: Record<CaptureRequest['trigger'], number> = {
+  immediate: CAPTURE_TRIGGER.IMMEDIATE,
+  v_rising: CAPTURE_TRIGGER.V_RISING,
+  v_falling: CAPTURE_TRIGGER.V_FALLING,
+  i_rising: CAPTURE_TRIGGER.I_RISING,
+  i_falling: CAPTURE_TRIGGER.I_FALLING,
+};
+
+export function wireApi(opts: { reader: StoreReader; devices: ApiDevice[]; now?: () => number }): WiredApi {
+  const now = opts.now ?? Date.now;
+  const live = new EventEmitter();
+  // One listener per browser plus one per bench/test client; ingest never waits on any of them.
+  live.setMaxListeners(0);
+  const linked = opts.devices.map((d) => new LiveDevice(d, live));
+  const reader = opts.reader;
+
+  const byId = (id: string): LiveDevice | undefined => linked.find((l) => l.id === id.toLowerCase());
+  const stored = () => {
+    try {
+      return reader.devices();
+    } catch {
+      return [];
+    }
+  };
+
+  const devices: DeviceDirectory = {
+    list() {
+      const t = now();
+      const out = linked.filter((l) => l.id !== undefined || l.state !== 'connected').map((l) => l.info(t));
+      // Devices only the database knows (seen before, not attached now) stay browsable for history.
+      for (const s of stored()) {
+        if (out.some((d) => d.id === s.id)) continue;
+        out.push({
+          id: s.id,
+          name: s.name ?? s.id,
+          kind: s.board === 0 ? 'simulated' : s.board === 3 ? 'rtl' : 'hardware',
+          path: null,
+          state: 'absent',
+          detail: s.lastSeenMs ? `not attached; last seen ${new Date(s.lastSeenMs).toISOString()}` : 'not attached',
+          sampleRateHz: s.fsNum / s.fsDen,
+          counters: { frames: 0, crcErrors: 0, seqGaps: 0, resets: 0, reconnects: 0, framesPerS: 0 },
+        });
+      }
+      return out.filter((d) => d.id !== '' || d.state === 'bootloader' || d.state === 'reconnecting' || d.state === 'disconnected');
+    },
+    get(id) {
+      return this.list().find((d) => d.id === id.toLowerCase() && d.id !== '');
+    },
+    calibration(id) {
+      const l = byId(id);
+      if (l?.identify && l.d.ingest.deviceRef) {
+        const f = l.identify;
+        const ref = l.d.ingest.deviceRef;
+        return { v_offset: f.v_offset, i_offset: f.i_offset, v_gain: f.v_gain, i_gain: f.i_gain, phase: f.phase, kv: ref.kv, ki: ref.ki };
+      }
+      const s = stored().find((d) => d.id === id.toLowerCase());
+      if (!s) throw new UnknownDeviceError(id);
+      // Not attached: the scale is stored; the registers are whatever the device last reported.
+      return { v_offset: 0, i_offset: 0, v_gain: 16384, i_gain: 16384, phase: 0, kv: s.kv, ki: s.ki };
+    },
+    async setCalibration(id, cal: Calibration) {
+      const l = byId(id);
+      if (!l) {
+        if (stored().some((d) => d.id === id.toLowerCase())) {
+          throw new DeviceCommandError(`device '${id}' is not attached: a calibration is pushed to a connected device`, 503);
+        }
+        throw new UnknownDeviceError(id);
+      }
+      const configSeq = await l.command('cmd_calibrate', {
+        v_offset: cal.v_offset,
+        i_offset: cal.i_offset,
+        v_gain: cal.v_gain,
+        i_gain: cal.i_gain,
+        phase: cal.phase,
+      });
+      l.d.ingest.setScale(cal.kv, cal.ki);
+      if (l.identify) l.identify = { ...l.identify, v_offset: cal.v_offset, i_offset: cal.i_offset, v_gain: cal.v_gain, i_gain: cal.i_gain, phase: cal.phase };
+      // A fresh identify makes the store record the registers now in force (no new epoch: same boot).
+      l.d.link?.request('cmd_identify', {}, { timeoutMs: COMMAND_TIMEOUT_MS }).catch(() => undefined);
+      return { configSeq };
+    },
+    async requestCapture(id, req) {
+      const l = byId(id);
+      if (!l) throw new UnknownDeviceError(id);
+      const depth = l.identify?.capture_depth ?? 0;
+      if (depth > 0 && req.pairs > depth) {
+        throw new DeviceCommandError(`the device captures at most ${depth} pairs; asked for ${req.pairs}`, 422);
+      }
+      const captureId = await l.command('cmd_capture', {
+        pairs: req.pairs,
+        trigger: TRIGGERS[req.trigger],
+        level: req.level,
+        pretrigger: req.pretrigger,
+      });
+      l.startCapture(captureId);
+      return { captureId };
+    },
+    capture(id, captureId) {
+      const c = byId(id)?.captures.get(captureId);
+      if (!c) return undefined;
+      const { chunks: _chunks, received: _received, timer: _timer, ...capture } = c;
+      return capture;
+    },
+  };
+
+  return {
+    store: storeFromReader(reader),
+    devices,
+    live,
+    close: () => linked.forEach((l) => l.close()),
+  };
+}

@@ -1,0 +1,177 @@
+// The dashboard in real Chromium (Debian's, driven by playwright-core) against the whole host running the
+// simulated device. Screenshots go to test/artifacts/ (git-ignored) for a human to look at.
+
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CSV_HEADER } from '../../server/export/csv.ts';
+import { startSimStack, type SimStack } from './sim-stack.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts');
+
+let stack: SimStack;
+let context: BrowserContext;
+let page: Page;
+let profile: string;
+const historyQueries: URL[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (test/setup.sh does this)`);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  stack = await startSimStack({ speed: 1 });
+  profile = mkdtempSync(join(tmpdir(), 'crabwatt-chromium-'));
+  // A persistent context on a fresh, empty profile directory: Chromium's --user-data-dir, as playwright
+  // wants it given.
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    viewport: { width: 1280, height: 800 },
+    acceptDownloads: true,
+    timezoneId: 'Europe/Berlin',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('request', (r) => {
+    const u = new URL(r.url());
+    if (u.pathname === '/api/history') historyQueries.push(u);
+  });
+  await page.goto(stack.url);
+});
+
+afterAll(async () => {
+  await context?.close();
+  await stack?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+const tileText = (q: string) => page.locator(`.tile[data-q="${q}"] .value`).innerText();
+const tileNumber = async (q: string) => Number((await tileText(q)).replace(/,/g, ''));
+const tileUnit = (q: string) => page.locator(`.tile[data-q="${q}"] .unit`).innerText();
+
+/** Power in W from a tile that may carry a prefix (kW, mW). */
+async function watts(q: string): Promise<number> {
+  const scale: Record<string, number> = { '': 1, k: 1e3, M: 1e6, m: 1e-3 };
+  const unit = await tileUnit(q);
+  return (await tileNumber(q)) * (scale[unit.slice(0, -(unit.endsWith('VA') ? 2 : 1))] ?? NaN);
+}
+
+describe('dashboard in Chromium on the simulated device', () => {
+  it('updates the live tiles with plausible mains values', async () => {
+    await page.waitForFunction(() => document.querySelector('.tile[data-q="p"] .value')?.textContent !== '—', null, { timeout: 20_000 });
+    const v = await tileNumber('vrms');
+    expect(v).toBeGreaterThan(215);
+    expect(v).toBeLessThan(245);
+    const f = await tileNumber('freq_hz');
+    expect(f).toBeGreaterThan(49.5);
+    expect(f).toBeLessThan(50.5);
+    const p = await watts('p');
+    const s = await watts('s');
+    expect(p).toBeGreaterThan(0);
+    expect(s).toBeGreaterThanOrEqual(p * 0.999);
+    const pf = await tileNumber('pf');
+    expect(pf).toBeGreaterThan(0);
+    expect(pf).toBeLessThanOrEqual(1);
+    // The tiles move: a later window brings other values (the load's noise alone changes the last digits).
+    const first = await page.locator('.tiles').innerText();
+    await page.waitForFunction((before) => document.querySelector('.tiles')!.textContent !== before, await page.locator('.tiles').textContent(), {
+      timeout: 10_000,
+    });
+    expect(await page.locator('.tiles').innerText()).not.toBe(first);
+    await page.waitForFunction(() => document.querySelector('.tile[data-q="total_wh"] .value')?.textContent !== '—', null, { timeout: 10_000 });
+  });
+
+  it('draws the live power chart and fills the device panel', async () => {
+    await page.waitForFunction(() => Number((document.querySelector('#live-chart') as HTMLElement).dataset.points ?? 0) >= 5, null, { timeout: 15_000 });
+    expect(await page.locator('#device-panel dd[data-k="kind"]').innerText()).toBe('simulated device');
+    expect(await page.locator('#device-panel dd[data-k="state"]').innerText()).toBe('connected');
+    await page.waitForFunction(() => Number(document.querySelector('#device-panel dd[data-k="fps"]')!.textContent) > 0, null, { timeout: 10_000 });
+    expect(await page.locator('#device-panel dd[data-k="crc"]').innerText()).toBe('0');
+    expect(await page.locator('#banner').isHidden()).toBe(true);
+  });
+
+  it('shows a captured waveform', async () => {
+    await page.click('#capture');
+    await page.waitForFunction(() => Number((document.querySelector('#wave-chart') as HTMLElement).dataset.pairs ?? 0) > 0, null, { timeout: 15_000 });
+    expect(await page.locator('#capture-state').innerText()).toMatch(/4096 pairs/);
+  });
+
+  it('re-queries the history when the user zooms in', async () => {
+    await page.click('button[data-span="3600000"]');
+    await page.waitForFunction(() => (document.querySelector('#history-chart') as HTMLElement).dataset.buckets !== undefined, null, { timeout: 10_000 });
+    const before = historyQueries.length;
+    const spanBefore = Number(historyQueries.at(-1)!.searchParams.get('to')) - Number(historyQueries.at(-1)!.searchParams.get('from'));
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-1280x800.png'), fullPage: true });
+    const over = page.locator('#history-chart .u-over');
+    const box = (await over.boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2, { steps: 8 });
+    await page.mouse.up();
+    await expect.poll(() => historyQueries.length, { timeout: 10_000 }).toBeGreaterThan(before);
+    const q = historyQueries.at(-1)!;
+    const span = Number(q.searchParams.get('to')) - Number(q.searchParams.get('from'));
+    expect(span).toBeLessThan(spanBefore * 0.3);
+    expect(span).toBeGreaterThan(spanBefore * 0.1);
+    await page.waitForFunction((from) => (document.querySelector('#history-chart') as HTMLElement).dataset.from === from, q.searchParams.get('from'));
+  });
+
+  it('downloads an export CSV with the documented header', async () => {
+    await page.click('button[data-span="3600000"]'); // the dialog starts from the chart's range: up to now
+    await page.click('#export-open');
+    await page.selectOption('#exp-interval', '1s');
+    await page.screenshot({ path: join(ARTIFACTS, 'export-dialog.png') });
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 20_000 }), page.click('#exp-go')]);
+    expect(download.suggestedFilename()).toMatch(/^crabwatt-[0-9a-f]{16}-.*-1s\.csv$/);
+    const path = join(ARTIFACTS, 'export.csv');
+    await download.saveAs(path);
+    const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
+    expect(lines[0]).toBe(CSV_HEADER);
+    expect(lines.length).toBeGreaterThan(1);
+    // Timestamps carry the requested zone's offset (Europe/Berlin: +01:00 or +02:00).
+    expect(lines[1]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+0[12]:00,/);
+    expect(await page.locator('#exp-status').innerText()).toMatch(/^saved /);
+    await page.click('#exp-cancel');
+  });
+
+  it('says so when the device disconnects or sits in its bootloader', async () => {
+    stack.ingest.linkEvent('reconnecting', 'serial port closed; attempt 2 in 1.0 s');
+    await page.waitForFunction(() => (document.querySelector('#banner') as HTMLElement).dataset.state === 'reconnecting');
+    expect(await page.locator('#banner').innerText()).toMatch(/Device disconnected, reconnecting…/);
+    await page.screenshot({ path: join(ARTIFACTS, 'state-reconnecting.png') });
+    stack.ingest.linkEvent('bootloader', 'found 1209:5af0 (foboot) on /dev/ttyACM0: run `crabwatt flash FILE.dfu`, or replug without holding the button');
+    await page.waitForFunction(() => (document.querySelector('#banner') as HTMLElement).dataset.state === 'bootloader');
+    expect(await page.locator('#banner').innerText()).toMatch(/Board in bootloader mode/);
+    stack.ingest.linkEvent('connected', '');
+    await page.waitForFunction(() => (document.querySelector('#banner') as HTMLElement).hidden);
+  });
+
+  it('is usable at phone width', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(300); // let the charts follow their containers
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    const tile = (await page.locator('.tile[data-q="p"]').boundingBox())!;
+    expect(tile.width).toBeGreaterThan(120);
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  it('records the live latency (window decoded → browser message) for the figure', async () => {
+    const lat = await page.evaluate(() => window.crabwatt.latenciesMs.slice());
+    expect(lat.length).toBeGreaterThan(10);
+    const sorted = [...lat].sort((a, b) => a - b);
+    const p = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
+    writeFileSync(join(ARTIFACTS, 'live-latency.json'), JSON.stringify({ samples: lat.length, p50_ms: p(0.5), p99_ms: p(0.99), max_ms: sorted.at(-1) }, null, 2));
+  });
+});
