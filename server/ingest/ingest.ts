@@ -16,19 +16,12 @@
 //   'ingest-error' Error         a frame the store refused (counted; ingest goes on)
 
 import { EventEmitter } from 'node:events';
+import { derive, type DeriveScale } from '../dsp/derive.ts';
 import type { Frame, FrameFields } from '../protocol/codec.ts';
 import type { BookedGap, Derived, DeviceRef, Store, WindowInput } from '../store/store.ts';
 
 export type DeviceKind = 'hardware' | 'simulated' | 'rtl';
 
-/** Volts and amperes per output LSB, and the sample rate, for the physics. */
-export interface DeriveScale {
-  kv: number;
-  ki: number;
-  fs: number;
-}
-
-export type DeriveFn = (win: FrameFields<'window'>, scale: DeriveScale) => Derived;
 
 export interface LiveWindow {
   device: string;
@@ -59,7 +52,6 @@ export interface LinkEvent {
 
 export interface IngestOptions {
   store: Store;
-  derive: DeriveFn;
   kind: DeviceKind;
   /** Front-end scale for a device the store has never seen (the sim knows its own; hardware uses defaults). */
   defaultScale: { kv: number; ki: number };
@@ -86,7 +78,6 @@ export class Ingest extends EventEmitter {
   readonly counters: IngestCounters = { frames: 0, windows: 0, duplicates: 0, gaps: 0, epochs: 0, beforeIdentify: 0, errors: 0 };
   lastError: string | null = null;
   private readonly store: Store;
-  private readonly deriveFn: DeriveFn;
   private readonly now: () => number;
   private readonly options: IngestOptions;
   private device: DeviceRef | undefined;
@@ -97,7 +88,6 @@ export class Ingest extends EventEmitter {
     super();
     this.options = options;
     this.store = options.store;
-    this.deriveFn = options.derive;
     this.now = options.now ?? Date.now;
   }
 
@@ -202,7 +192,7 @@ export class Ingest extends EventEmitter {
 
   private onWindow(f: FrameFields<'window'>, receivedAtMs: number): void {
     if (!this.device || !this.scale) return this.needIdentify();
-    const derived = this.deriveFn(f, this.scale);
+    const derived: Derived = derive(f, this.scale);
     const win: WindowInput = f;
     const booked = this.store.addWindow(this.device, win, derived, this.now());
     if (!booked) {

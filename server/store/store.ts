@@ -16,7 +16,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { energyScale, rawToNwh, type EnergyScale } from './energy.ts';
+import { energyNanoWattHours, validateScale, type DeriveScale } from '../dsp/derive.ts';
 import { acquireLock, databaseLockPath, type ProcessLock } from './lock.ts';
 import { migrate, QUANTITIES, ROLLUP_LEVELS, type Quantity } from './schema.ts';
 
@@ -144,7 +144,7 @@ interface DeviceState {
   fsDen: number;
   /** ms per sample as a float, only for the wall-time mapping (energy never uses it). */
   msPerSample: number;
-  scale: EnergyScale;
+  scale: DeriveScale;
   epoch: EpochState;
 }
 
@@ -159,6 +159,20 @@ export interface DeviceRef {
 
 const RECENT_WINDOWS = 256;
 const INT64_MAX = (1n << 63n) - 1n;
+
+/** The scale for the energy conversion; throws StoreError for a non-positive or non-finite one. */
+export function checkScale(kv: number, ki: number, fsNum: number, fsDen: number): DeriveScale {
+  if (!Number.isSafeInteger(fsNum) || !Number.isSafeInteger(fsDen) || fsNum <= 0 || fsDen <= 0) {
+    throw new StoreError(`sample rate must be a positive rational, got ${fsNum}/${fsDen}`);
+  }
+  const scale = { kv, ki, fs: fsNum / fsDen };
+  try {
+    validateScale(scale);
+  } catch (err) {
+    throw new StoreError((err as Error).message);
+  }
+  return scale;
+}
 
 export function deviceHex(deviceId: bigint): string {
   return deviceId.toString(16).padStart(16, '0');
@@ -297,7 +311,7 @@ export class Store {
       .safeIntegers(true)
       .get(hex) as { id: bigint; kv: number; ki: number; fs_num: bigint; fs_den: bigint; total_nwh: bigint } | undefined;
     if (!row) {
-      energyScale(identity.defaultKv, identity.defaultKi, identity.fsNum, identity.fsDen); // validates
+      checkScale(identity.defaultKv, identity.defaultKi, identity.fsNum, identity.fsDen);
       this.db
         .prepare(
           `INSERT INTO devices (device_id, name, kv, ki, fs_num, fs_den, board, adc_part, identify, calibration, created_ms, last_seen_ms)
@@ -325,7 +339,7 @@ export class Store {
       fsNum,
       fsDen,
       msPerSample: (1000 * fsDen) / fsNum,
-      scale: energyScale(r.kv, r.ki, fsNum, fsDen),
+      scale: checkScale(r.kv, r.ki, fsNum, fsDen),
       epoch: epoch ?? this.placeholderEpoch(),
     };
     this.devices.set(hex, state);
@@ -361,7 +375,7 @@ export class Store {
       state.fsNum = identity.fsNum;
       state.fsDen = identity.fsDen;
       state.msPerSample = (1000 * identity.fsDen) / identity.fsNum;
-      state.scale = energyScale(state.kv, state.ki, state.fsNum, state.fsDen);
+      state.scale = checkScale(state.kv, state.ki, state.fsNum, state.fsDen);
       this.startSegment(state);
     }
     this.db
@@ -440,7 +454,7 @@ export class Store {
   /** Energy booked for the epoch when its running raw sum is `raw`. */
   private nwhAt(state: DeviceState, raw: bigint): bigint {
     const e = state.epoch;
-    return e.segNwh + rawToNwh(raw - e.segRaw, state.scale);
+    return e.segNwh + energyNanoWattHours(raw - e.segRaw, state.scale);
   }
 
   /** A scale change takes effect from the current raw position: energy already booked stays as booked. */
@@ -456,7 +470,7 @@ export class Store {
   /** Change the front-end scale (volts and amperes per LSB) of a device from now on. */
   setScale(ref: DeviceRef, kv: number, ki: number): DeviceRef {
     const state = this.state(ref);
-    const scale = energyScale(kv, ki, state.fsNum, state.fsDen);
+    const scale = checkScale(kv, ki, state.fsNum, state.fsDen);
     this.flush();
     state.kv = kv;
     state.ki = ki;
@@ -516,9 +530,9 @@ export class Store {
     }
     if (e.lastEndIndex !== null && startIndex > e.lastEndIndex) e.discontinuity = true;
     const t = this.timeOf(state, win.end_index, nowMs);
-    const rawBefore = e.rawBooked;
-    const rawAfter = rawBefore + win.sum_vi;
-    const nwh = this.nwhAt(state, rawAfter) - this.nwhAt(state, rawBefore);
+    const rawAfter = e.rawBooked + win.sum_vi;
+    // Invariant: nwhBooked == nwhAt(rawBooked), so one conversion per window suffices.
+    const nwh = this.nwhAt(state, rawAfter) - e.nwhBooked;
     e.rawBooked = rawAfter;
     e.nwhBooked += nwh;
     e.lastEndIndex = win.end_index;
@@ -594,7 +608,7 @@ export class Store {
     let gap: BookedGap | undefined;
     if (missing !== 0n) {
       const t = beyond ? this.timeOf(state, x, nowMs) : (e.lastTms ?? nowMs);
-      const nwh = this.nwhAt(state, e.rawBooked + missing) - this.nwhAt(state, e.rawBooked);
+      const nwh = this.nwhAt(state, e.rawBooked + missing) - e.nwhBooked;
       e.rawBooked += missing;
       e.nwhBooked += nwh;
       for (const r of e.recent) if (r.endIndex >= x) r.raw += missing;

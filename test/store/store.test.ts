@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { energyScale, rawToNwh } from '../../server/store/energy.ts';
+import { energyNanoWattHours } from '../../server/dsp/derive.ts';
 import { databaseLockPath, LockHeldError } from '../../server/store/lock.ts';
 import { ROLLUP_LEVELS } from '../../server/store/schema.ts';
 import { Store, type DeviceIdentity, type DeviceRef } from '../../server/store/store.ts';
@@ -14,7 +14,8 @@ const FS = 1000; // 1 kHz keeps a day of windows small; 1 sample = 1 ms
 const KV = 0.05;
 const KI = 0.004;
 const T0 = Date.UTC(2026, 2, 28, 20, 0, 0);
-const SCALE = energyScale(KV, KI, FS, 1);
+const SCALE = { kv: KV, ki: KI, fs: FS };
+const rawToNwh = (raw: bigint, scale: typeof SCALE): bigint => energyNanoWattHours(raw, scale);
 
 function identity(bootId: number): DeviceIdentity {
   return { deviceId: 0xc0ffee00_12345678n, bootId, fsNum: FS, fsDen: 1, defaultKv: KV, defaultKi: KI };

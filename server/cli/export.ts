@@ -1,0 +1,90 @@
+// `crabwatt export`: CSV of stored measurements, streamed from the database to a file or stdout.
+
+import { createWriteStream, rmSync } from 'node:fs';
+import { finished } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
+import { CSV_HEADER, EXPORT_INTERVALS, ExportArgumentError, parseExportRequest, writeCsv } from '../export/csv.ts';
+import { QueryError, StoreReader, UnknownDeviceError } from '../store/query.ts';
+import { Store, StoreError } from '../store/store.ts';
+import { CliError, DEFAULT_DB, parseCommandArgs, str, UsageError, type Io } from './common.ts';
+
+export const EXPORT_HELP = `crabwatt export --from ISO --to ISO [--interval raw|1s|1m|15m|1h|1d] [--tz ZONE]
+                [--device ID] [--db FILE] [-o FILE]
+
+Writes stored measurements as CSV (to stdout, or to FILE with -o), streamed from the database.
+  --from, --to   ISO-8601 dates or instants; without an offset they are wall time in --tz.
+                 Buckets whose start lies in [from, to) are written (raw: windows ending in it).
+  --interval     raw windows or buckets of 1s, 1m, 15m, 1h, 1d aligned to --tz's wall clock (default 1m)
+  --tz           IANA time zone for timestamps and bucket alignment (default: this machine's, else UTC)
+  --device       16-hex-digit device id (default: the only device in the database)
+  --db           database file (default ${DEFAULT_DB})
+Header: ${CSV_HEADER}
+(units and meaning of each column: server/export/csv.ts)
+`;
+
+export function systemZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
+
+export async function exportCommand(argv: string[], io: Io, stdout: Writable = process.stdout): Promise<number> {
+  const { values } = parseCommandArgs('export', argv, {
+    from: { type: 'string' },
+    to: { type: 'string' },
+    interval: { type: 'string' },
+    tz: { type: 'string' },
+    device: { type: 'string' },
+    db: { type: 'string' },
+    output: { type: 'string', short: 'o' },
+  });
+  if (values['help']) {
+    io.out(EXPORT_HELP);
+    return 0;
+  }
+  const from = str(values, 'from');
+  const to = str(values, 'to');
+  if (!from || !to) throw new UsageError('export needs --from and --to (ISO-8601), e.g. --from 2026-03-29 --to 2026-03-30');
+  const dbPath = str(values, 'db') ?? DEFAULT_DB;
+  let store: Store;
+  try {
+    store = Store.open(dbPath, { readonly: true });
+  } catch (err) {
+    if (err instanceof StoreError) throw new CliError(err.message);
+    throw err;
+  }
+  const output = str(values, 'output');
+  try {
+    const reader = new StoreReader(store.db);
+    const req = parseExportRequest({
+      device: str(values, 'device') ?? reader.defaultDevice(),
+      from,
+      to,
+      interval: str(values, 'interval') ?? '1m',
+      tz: str(values, 'tz') ?? systemZone(),
+    });
+    reader.resolveDevice(req.device);
+    const out = output ? createWriteStream(output) : stdout;
+    try {
+      await writeCsv(reader, req, out);
+      if (output) {
+        out.end();
+        await finished(out);
+      }
+    } catch (err) {
+      if (output) {
+        out.destroy();
+        rmSync(output, { force: true });
+      }
+      throw err;
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof ExportArgumentError || err instanceof QueryError || err instanceof UnknownDeviceError) {
+      throw new UsageError(`export: ${err.message}`);
+    }
+    throw err;
+  } finally {
+    store.close();
+  }
+}
+
+export { EXPORT_INTERVALS };
