@@ -64,6 +64,8 @@ export interface SimulatedDeviceOptions {
   bootConfig?: Partial<DspConfig>;
   /** An energy frame after every this many windows (≥ 1). */
   energyEveryWindows?: number;
+  /** Where frames go from boot on (see setOutput); without one, the boot identify is dropped. */
+  output?: ByteSink;
 }
 
 interface Capture {
@@ -138,6 +140,7 @@ export class SimulatedDevice {
     // A different stream from the load's, so device identity and load do not shadow each other.
     this.rng = new XorShift32(seed ^ 0x5eedc0de);
     this.deviceId = (BigInt(this.rng.nextU32()) << 32n) | BigInt(this.rng.nextU32());
+    this.sink = options.output ?? null;
     this.boot();
   }
 
@@ -195,7 +198,7 @@ export class SimulatedDevice {
     if (!Number.isInteger(samples) || samples < 0) throw new RangeError(`advance: samples must be an integer ≥ 0, got ${samples}`);
     let left = samples;
     while (left > 0) {
-      const block = Math.min(left, this.capture ? CAPTURE_BLOCK_SAMPLES : BLOCK_SAMPLES);
+      const block = this.blockSize(left);
       this.step(block);
       left -= block;
     }
@@ -266,13 +269,17 @@ export class SimulatedDevice {
     // Behind the clock (a slow host) the simulation catches up as fast as it can, in bounded slices
     // so that commands and the host's own work still get the event loop.
     while (this.pacing && this.index < target && performance.now() - began < TICK_BUDGET_MS) {
-      const block = Math.min(target - this.index, this.capture ? CAPTURE_BLOCK_SAMPLES : BLOCK_SAMPLES);
-      this.step(block);
+      this.step(this.blockSize(target - this.index));
     }
     // A sink may have stopped (and even restarted) the device while frames went out.
     if (!this.pacing || this.timer !== null) return;
     if (this.speed === Infinity) this.timer = setTimeout(() => this.tick(), 0);
     else this.timer = setTimeout(() => this.tick(), TICK_INTERVAL_MS);
+  }
+
+  /** The next block: at most `left`, small while a capture collects, ending on a status instant. */
+  private blockSize(left: number): number {
+    return Math.min(left, this.capture ? CAPTURE_BLOCK_SAMPLES : BLOCK_SAMPLES, this.nextStatusIndex - this.index);
   }
 
   /** One block: load → raw history → capture trigger → DSP → frames. */

@@ -1,0 +1,401 @@
+import { describe, expect, it } from 'vitest';
+import { FrameDecoder, encodeFrame, encodeFrameBytes, type Frame } from '../../server/protocol/codec.ts';
+import { cobsEncode } from '../../server/protocol/cobs.ts';
+import { crc32c } from '../../server/protocol/crc32c.ts';
+import {
+  ACK_STATUS, ADC_PART, BOARD, CAPTURE_TRIGGER, PROTOCOL_VERSION, WINDOW_FLAG, WINDOW_MODE,
+} from '../../server/protocol/definition.ts';
+import { RESET_CONFIG } from '../../server/dsp/model.ts';
+import { CAPTURE_CHUNK_PAIRS, SIM_CAPTURE_DEPTH, SimulatedDevice, type SimulatedDeviceOptions } from '../../server/sim/device.ts';
+import { SAMPLE_RATE_HZ, SyntheticLoad } from '../../server/sim/load.ts';
+
+const FS = SAMPLE_RATE_HZ;
+
+/** A device whose every byte goes through the real decoder. */
+function rig(options: SimulatedDeviceOptions = {}) {
+  const decoder = new FrameDecoder();
+  const frames: Frame[] = [];
+  const sim = new SimulatedDevice({
+    seed: 5,
+    ...options,
+    output: (bytes) => {
+      frames.push(...decoder.push(bytes));
+      return true;
+    },
+  });
+  let hostSeq = 100;
+  const command = <N extends Parameters<typeof encodeFrame>[0]>(name: N, fields: Parameters<typeof encodeFrame<N>>[2]) => {
+    const seq = hostSeq++;
+    sim.receive(encodeFrame(name, seq, fields));
+    return seq;
+  };
+  const named = <N extends Frame['name']>(name: N) => frames.filter((f): f is Frame<N> => f.name === name);
+  const ackOf = (seq: number) => named('ack').find((a) => a.fields.command_seq === seq);
+  return { sim, decoder, frames, command, named, ackOf };
+}
+
+/** The raw codes the device saw, regenerated from the same seeded load. */
+function rawCodes(options: { scenario?: 'mains-230-50'; seed: number }, count: number) {
+  const load = new SyntheticLoad({ scenario: options.scenario ?? 'mains-230-50', seed: options.seed });
+  const cv = new Uint16Array(count);
+  const ci = new Uint16Array(count);
+  load.fill(cv, ci);
+  return { cv, ci };
+}
+
+describe('SimulatedDevice frames', () => {
+  it('starts with identify, numbers every frame, tiles the sample stream and snapshots energy', () => {
+    const { sim, decoder, frames, named } = rig();
+    sim.advance(3 * FS);
+
+    const first = frames[0] as Frame<'identify'>;
+    expect(first.name).toBe('identify');
+    expect(first.fields.board).toBe(BOARD.SIMULATED);
+    expect(first.fields.adc_part).toBe(ADC_PART.SIMULATED);
+    expect(first.fields.protocol_version).toBe(PROTOCOL_VERSION);
+    expect(first.fields.sample_rate_num / first.fields.sample_rate_den).toBe(FS);
+    expect(first.fields.device_id).toBe(sim.deviceId);
+    expect(first.fields.boot_id).toBe(sim.bootId);
+    expect(first.fields.mode).toBe(WINDOW_MODE.CYCLES);
+    expect(first.fields.cycles).toBe(10);
+
+    expect(frames.map((f) => f.seq)).toEqual(frames.map((_, k) => k));
+    expect(decoder.counters.seqGaps).toBe(0);
+    expect(decoder.counters.crcErrors + decoder.counters.framingErrors + decoder.counters.protocolErrors).toBe(0);
+
+    const windows = named('window');
+    // K = 10 cycles at 50 Hz: 5 windows a second (the first one partial).
+    expect(windows.length).toBeGreaterThanOrEqual(14);
+    expect(windows.length).toBeLessThanOrEqual(16);
+    let previousEnd = 0n;
+    let energy = 0n;
+    const energies = named('energy');
+    expect(energies.length).toBe(windows.length);
+    for (const [k, w] of windows.entries()) {
+      expect(w.fields.end_index - BigInt(w.fields.samples)).toBe(previousEnd);
+      previousEnd = w.fields.end_index;
+      energy += w.fields.sum_vi;
+      // The energy frame follows its window and holds E at that window's end.
+      const e = energies[k]!;
+      expect(frames[frames.indexOf(w) + 1]).toBe(e);
+      expect(e.fields.end_index).toBe(w.fields.end_index);
+      expect(e.fields.energy).toBe(energy);
+      expect(e.fields.boot_id).toBe(sim.bootId);
+    }
+    expect(windows[0]!.fields.flags & WINDOW_FLAG.PARTIAL).toBe(WINDOW_FLAG.PARTIAL);
+    expect(windows.slice(1).every((w) => w.fields.zc_count === 10)).toBe(true);
+    expect(energy).toBeGreaterThan(0n);
+
+    // Status once per second of device time.
+    const status = named('status');
+    expect(status.map((s) => s.fields.uptime_ms)).toEqual([1000, 2000, 3000]);
+    expect(status.every((s) => s.fields.boot_id === sim.bootId && s.fields.frames_dropped === 0)).toBe(true);
+  });
+
+  it('sends energy after every N-th window when asked to', () => {
+    const { sim, named } = rig({ energyEveryWindows: 3 });
+    sim.advance(3 * FS);
+    const windows = named('window');
+    const energies = named('energy');
+    expect(energies.length).toBe(Math.floor(windows.length / 3));
+    let sum = 0n;
+    for (const [k, w] of windows.entries()) {
+      sum += w.fields.sum_vi;
+      if (k % 3 === 2) {
+        const e = energies[(k - 2) / 3]!;
+        expect(e.fields.end_index).toBe(w.fields.end_index);
+        expect(e.fields.energy).toBe(sum);
+      }
+    }
+  });
+
+  it('counts frames dropped while no host listens, and their seq numbers are skipped', () => {
+    const decoder = new FrameDecoder();
+    const frames: Frame[] = [];
+    const sim = new SimulatedDevice({ seed: 1, output: (b) => void frames.push(...decoder.push(b)) });
+    sim.advance(FS / 2);
+    sim.setOutput(null);
+    sim.advance(FS);
+    const lostSince = frames.at(-1)!.seq;
+    sim.setOutput((b) => void frames.push(...decoder.push(b)));
+    sim.advance(FS);
+    const status = frames.filter((f): f is Frame<'status'> => f.name === 'status').at(-1)!;
+    expect(status.fields.frames_dropped).toBeGreaterThan(0);
+    expect(decoder.counters.seqGaps).toBe(status.fields.frames_dropped);
+    const resumed = frames.find((f) => f.seq > lostSince)!;
+    expect(resumed.seq - lostSince - 1).toBe(status.fields.frames_dropped);
+  });
+
+  it('DC boots in FIXED mode: 10 windows a second, no partial windows', () => {
+    const { sim, named } = rig({ scenario: 'dc' });
+    sim.advance(FS);
+    const windows = named('window');
+    expect(windows.length).toBe(10);
+    expect(windows.every((w) => w.fields.samples === 400_000 && w.fields.flags === 0)).toBe(true);
+  });
+});
+
+describe('SimulatedDevice commands', () => {
+  it('cmd_configure commits at the next sample, acks with config_seq, and rejects bad ranges', () => {
+    const { sim, command, ackOf, named } = rig();
+    sim.advance(FS / 2);
+    const boundary = BigInt(sim.sampleIndex);
+    const seq = command('cmd_configure', { mode: WINDOW_MODE.FIXED, cycles: 10, fixed_samples: 100_000, max_samples: FS, zc_hysteresis: 64 });
+    const ack = ackOf(seq)!;
+    expect(ack.fields.status).toBe(ACK_STATUS.OK);
+    expect(ack.fields.value).toBe(1);
+    expect(ack.fields.command_type).toBe(0x82);
+    sim.advance(FS / 2);
+    const windows = named('window');
+    const closing = windows.find((w) => w.fields.end_index === boundary)!;
+    expect(closing.fields.flags & WINDOW_FLAG.CONFIG).toBe(WINDOW_FLAG.CONFIG);
+    expect(closing.fields.config_seq).toBe(0);
+    const after = windows.filter((w) => w.fields.end_index > boundary);
+    expect(after.length).toBe(20);
+    expect(after.every((w) => w.fields.samples === 100_000 && w.fields.config_seq === 1)).toBe(true);
+
+    for (const bad of [
+      { mode: 2, cycles: 10, fixed_samples: 1000, max_samples: 1000, zc_hysteresis: 0 },
+      { mode: 0, cycles: 0, fixed_samples: 1000, max_samples: 1000, zc_hysteresis: 0 },
+      { mode: 0, cycles: 10, fixed_samples: 0, max_samples: 1000, zc_hysteresis: 0 },
+      { mode: 0, cycles: 10, fixed_samples: 1000, max_samples: (1 << 24) + 1, zc_hysteresis: 0 },
+      { mode: 0, cycles: 10, fixed_samples: 1000, max_samples: 1000, zc_hysteresis: 40000 },
+    ]) {
+      expect(ackOf(command('cmd_configure', bad))!.fields.status).toBe(ACK_STATUS.BAD_ARGS);
+    }
+    // Rejected configurations changed nothing.
+    const before = named('window').length;
+    sim.advance(FS / 10);
+    expect(named('window').slice(before).every((w) => w.fields.samples === 100_000 && w.fields.config_seq === 1)).toBe(true);
+  });
+
+  it('cmd_calibrate applies gains to the measured sums', () => {
+    const { sim, command, ackOf, named } = rig();
+    sim.advance(FS / 2);
+    const seq = command('cmd_calibrate', { v_offset: 0, i_offset: 0, v_gain: 32768, i_gain: 16384, phase: 0 });
+    expect(ackOf(seq)!.fields.status).toBe(ACK_STATUS.OK);
+    sim.advance(FS);
+    const windows = named('window').filter((w) => (w.fields.flags & (WINDOW_FLAG.PARTIAL | WINDOW_FLAG.CONFIG)) === 0);
+    const before = windows.filter((w) => w.fields.config_seq === 0);
+    const after = windows.filter((w) => w.fields.config_seq === 1);
+    expect(before.length).toBeGreaterThan(0);
+    expect(after.length).toBeGreaterThan(0);
+    const vrms = (w: Frame<'window'>) => Math.sqrt(Number(w.fields.sum_vv) / w.fields.samples);
+    expect(vrms(after[0]!) / vrms(before.at(-1)!)).toBeCloseTo(2, 1);
+    expect(ackOf(command('cmd_calibrate', { v_offset: 0, i_offset: 0, v_gain: 16384, i_gain: 16384, phase: 1023 * 65536 }))!
+      .fields.status).toBe(ACK_STATUS.BAD_ARGS);
+  });
+
+  it('cmd_identify and cmd_status are acked and answered; identify shows the committed configuration', () => {
+    const { sim, command, ackOf, frames } = rig();
+    sim.advance(FS / 10);
+    command('cmd_configure', { mode: WINDOW_MODE.CYCLES, cycles: 12, fixed_samples: 1000, max_samples: FS, zc_hysteresis: 50 });
+    const seq = command('cmd_identify', {});
+    expect(ackOf(seq)!.fields.status).toBe(ACK_STATUS.OK);
+    const identify = frames.at(-1) as Frame<'identify'>;
+    expect(identify.name).toBe('identify');
+    expect(identify.fields.cycles).toBe(12);
+    expect(identify.fields.zc_hysteresis).toBe(50);
+    expect(identify.fields.config_seq).toBe(1);
+    const statusSeq = command('cmd_status', {});
+    expect(ackOf(statusSeq)!.fields.status).toBe(ACK_STATUS.OK);
+    expect(frames.at(-1)!.name).toBe('status');
+  });
+
+  it('answers frames it cannot use: unknown type, wrong length, device-to-host types; ignores garbage', () => {
+    const { sim, frames, ackOf, decoder } = rig();
+    const count = frames.length;
+    // A CRC-valid frame of an unknown type 0x99.
+    const unknown = Uint8Array.from(encodeFrameBytes('cmd_identify', 41, {}));
+    unknown[1] = 0x99;
+    new DataView(unknown.buffer).setUint32(unknown.length - 4, crc32c(unknown.subarray(0, unknown.length - 4)), true);
+    sim.receive(Buffer.concat([Buffer.from(cobsEncode(unknown)), Buffer.from([0])]));
+    expect(ackOf(41)!.fields).toMatchObject({ command_type: 0x99, status: ACK_STATUS.UNKNOWN_COMMAND });
+
+    // cmd_status with one byte too many.
+    const body = encodeFrameBytes('cmd_status', 42, {});
+    const long = new Uint8Array(body.length + 1);
+    long.set(body.subarray(0, body.length - 4));
+    new DataView(long.buffer).setUint32(long.length - 4, crc32c(long.subarray(0, long.length - 4)), true);
+    sim.receive(Buffer.concat([Buffer.from(cobsEncode(long)), Buffer.from([0])]));
+    expect(ackOf(42)!.fields).toMatchObject({ command_type: 0x85, status: ACK_STATUS.BAD_LENGTH });
+
+    sim.receive(encodeFrame('status', 43, {
+      boot_id: 1, uptime_ms: 0, frames_dropped: 0, fifo_overflows: 0, samples_dropped: 0, adc_errors: 0, watchdog_resets: 0, config_seq: 0,
+    }));
+    expect(ackOf(43)!.fields.status).toBe(ACK_STATUS.UNKNOWN_COMMAND);
+
+    // Garbage, an oversize run and a corrupted command: no answer, no crash, and the next command works.
+    const corrupted = encodeFrame('cmd_identify', 44, {});
+    corrupted[3] ^= 0x10;
+    sim.receive(Buffer.from([1, 2, 3, 0, 0xff, 0xfe, 0]));
+    sim.receive(Buffer.alloc(5000, 7));
+    sim.receive(Buffer.from([0]));
+    sim.receive(corrupted);
+    expect(ackOf(44)).toBeUndefined();
+    const random = Buffer.alloc(20000);
+    for (let k = 0; k < random.length; k++) random[k] = (k * 2654435761) >>> 24;
+    sim.receive(random);
+    sim.receive(Buffer.from([0]));
+    const ok = encodeFrame('cmd_status', 45, {});
+    // Split at every byte: the command decoder must reassemble it.
+    for (const byte of ok) sim.receive(Buffer.from([byte]));
+    expect(ackOf(45)!.fields.status).toBe(ACK_STATUS.OK);
+    expect(frames.length).toBeGreaterThan(count);
+    expect(decoder.counters.crcErrors).toBe(0);
+  });
+});
+
+describe('SimulatedDevice captures', () => {
+  it('IMMEDIATE: the requested pairs from the running stream, exact, in 256-pair chunks', () => {
+    const { sim, command, ackOf, named } = rig({ seed: 8 });
+    sim.advance(FS / 4 + 123);
+    const armedAt = sim.sampleIndex;
+    const seq = command('cmd_capture', { pairs: 1000, trigger: CAPTURE_TRIGGER.IMMEDIATE, level: 0, pretrigger: 200 });
+    const ack = ackOf(seq)!;
+    expect(ack.fields.status).toBe(ACK_STATUS.OK);
+    sim.advance(FS / 10);
+    const chunks = named('capture_chunk');
+    expect(chunks.length).toBe(Math.ceil(1000 / CAPTURE_CHUNK_PAIRS));
+    expect(chunks.map((c) => c.fields.chunk_index)).toEqual([0, 1, 2, 3]);
+    expect(chunks.every((c) => c.fields.capture_id === ack.fields.value && c.fields.chunk_count === 4)).toBe(true);
+    expect(chunks.every((c) => c.fields.trigger_index === BigInt(armedAt))).toBe(true);
+    const pairs = chunks.flatMap((c) => c.pairs);
+    expect(pairs.length).toBe(1000);
+    const first = Number(chunks[0]!.fields.first_index);
+    expect(first).toBe(armedAt - 200);
+    // At unity calibration the calibrated sample is the centred code, exactly.
+    const { cv, ci } = rawCodes({ seed: 8 }, first + 1000);
+    for (const [k, p] of pairs.entries()) {
+      expect(p.v).toBe(cv[first + k]! - 8192);
+      expect(p.i).toBe(ci[first + k]! - 8192);
+    }
+    for (const c of chunks) expect(Number(c.fields.first_index)).toBe(first + c.fields.chunk_index * CAPTURE_CHUNK_PAIRS);
+  });
+
+  it('V_RISING at a level, with pretrigger: the trigger pair is the crossing; calibration applies', () => {
+    const { sim, command, ackOf, named } = rig({ seed: 8 });
+    sim.advance(FS / 4);
+    command('cmd_calibrate', { v_offset: 0, i_offset: 0, v_gain: 32768, i_gain: 16384, phase: 0 });
+    sim.advance(1000);
+    const seq = command('cmd_capture', { pairs: 600, trigger: CAPTURE_TRIGGER.V_RISING, level: 2000, pretrigger: 100 });
+    expect(ackOf(seq)!.fields.status).toBe(ACK_STATUS.OK);
+    sim.advance(FS / 20);
+    const chunks = named('capture_chunk');
+    expect(chunks.length).toBe(3);
+    const pairs = chunks.flatMap((c) => c.pairs);
+    const trigger = Number(chunks[0]!.fields.trigger_index);
+    const first = Number(chunks[0]!.fields.first_index);
+    expect(trigger - first).toBe(100);
+    expect(chunks[0]!.fields.config_seq).toBe(1);
+    // Gain 2 exactly doubles the centred code (phase 0, offset 0).
+    const { cv } = rawCodes({ seed: 8 }, first + 600);
+    for (const [k, p] of pairs.entries()) expect(p.v).toBe(2 * (cv[first + k]! - 8192));
+    expect(pairs[99]!.v).toBeLessThan(2000);
+    expect(pairs[100]!.v).toBeGreaterThanOrEqual(2000);
+  });
+
+  it('I_FALLING triggers on the current', () => {
+    const { sim, command, named } = rig({ seed: 8 });
+    sim.advance(FS / 4);
+    command('cmd_capture', { pairs: 64, trigger: CAPTURE_TRIGGER.I_FALLING, level: 0, pretrigger: 1 });
+    sim.advance(FS / 20);
+    const [chunk] = named('capture_chunk');
+    expect(chunk!.pairs[0]!.i).toBeGreaterThanOrEqual(0);
+    expect(chunk!.pairs[1]!.i).toBeLessThan(0);
+  });
+
+  it('a level never reached fires after a second anyway (auto trigger)', () => {
+    const { sim, command, named } = rig({ seed: 8 });
+    sim.advance(FS / 10);
+    const armedAt = sim.sampleIndex;
+    command('cmd_capture', { pairs: 10, trigger: CAPTURE_TRIGGER.V_RISING, level: 32000, pretrigger: 0 });
+    sim.advance(FS / 2);
+    expect(named('capture_chunk').length).toBe(0);
+    sim.advance(FS);
+    const [chunk] = named('capture_chunk');
+    expect(Number(chunk!.fields.trigger_index) - armedAt).toBeGreaterThanOrEqual(FS - 1);
+  });
+
+  it('rejects bad capture arguments and a second capture while one is armed', () => {
+    const { sim, command, ackOf } = rig();
+    sim.advance(FS / 10);
+    const bad = [
+      { pairs: 0, trigger: 0, level: 0, pretrigger: 0 },
+      { pairs: SIM_CAPTURE_DEPTH + 1, trigger: 0, level: 0, pretrigger: 0 },
+      { pairs: 100, trigger: 9, level: 0, pretrigger: 0 },
+      { pairs: 100, trigger: 0, level: 0, pretrigger: 100 },
+    ];
+    for (const fields of bad) expect(ackOf(command('cmd_capture', fields))!.fields.status).toBe(ACK_STATUS.BAD_ARGS);
+    expect(ackOf(command('cmd_capture', { pairs: 10, trigger: CAPTURE_TRIGGER.V_RISING, level: 30000, pretrigger: 0 }))!
+      .fields.status).toBe(ACK_STATUS.OK);
+    expect(ackOf(command('cmd_capture', { pairs: 10, trigger: 0, level: 0, pretrigger: 0 }))!.fields.status).toBe(ACK_STATUS.BUSY);
+  });
+
+  it('a full-depth capture right after boot waits for its pretrigger history', () => {
+    const { sim, command, named } = rig();
+    command('cmd_capture', { pairs: SIM_CAPTURE_DEPTH, trigger: CAPTURE_TRIGGER.IMMEDIATE, level: 0, pretrigger: 1000 });
+    sim.advance(FS / 100);
+    const chunks = named('capture_chunk');
+    expect(chunks.length).toBe(SIM_CAPTURE_DEPTH / CAPTURE_CHUNK_PAIRS);
+    expect(chunks[0]!.fields.first_index).toBe(0n);
+    expect(chunks[0]!.fields.trigger_index).toBe(1000n);
+  });
+});
+
+describe('SimulatedDevice reset and pacing', () => {
+  it('reset() opens a new epoch: new boot_id, identify first, indices, energy and seq from 0', () => {
+    const { sim, decoder, frames, named } = rig();
+    sim.advance(FS);
+    const oldBoot = sim.bootId;
+    const before = frames.length;
+    sim.reset();
+    sim.advance(FS);
+    expect(sim.bootId).not.toBe(oldBoot);
+    const after = frames.slice(before);
+    expect(after[0]!.name).toBe('identify');
+    expect(after[0]!.seq).toBe(0);
+    expect((after[0] as Frame<'identify'>).fields.boot_id).toBe(sim.bootId);
+    expect(decoder.counters.resets).toBe(1);
+    const windows = after.filter((f): f is Frame<'window'> => f.name === 'window');
+    expect(windows[0]!.fields.end_index).toBe(BigInt(windows[0]!.fields.samples));
+    const energy = after.find((f): f is Frame<'energy'> => f.name === 'energy')!;
+    expect(energy.fields.energy).toBe(windows[0]!.fields.sum_vi);
+    expect(energy.fields.boot_id).toBe(sim.bootId);
+    expect(named('status').at(-1)!.fields.uptime_ms).toBe(1000);
+  });
+
+  it('the same seed gives the same device and frames; another seed another device_id', () => {
+    const a = rig({ seed: 77 });
+    const b = rig({ seed: 77 });
+    a.sim.advance(FS / 2);
+    b.sim.advance(FS / 2);
+    expect(a.frames).toEqual(b.frames);
+    expect(rig({ seed: 78 }).sim.deviceId).not.toBe(a.sim.deviceId);
+  });
+
+  it('paced mode produces frames, never runs ahead of the scaled clock, and stops', async () => {
+    const speed = 20;
+    const { sim, frames } = rig({ speed });
+    const began = performance.now();
+    sim.start();
+    expect(sim.running).toBe(true);
+    while (!frames.some((f) => f.name === 'window')) await new Promise((r) => setTimeout(r, 10));
+    const aheadLimit = Math.floor((performance.now() - began) / 1000 * FS * speed);
+    expect(sim.sampleIndex).toBeLessThanOrEqual(aheadLimit);
+    expect(sim.sampleIndex).toBeGreaterThan(0);
+    sim.stop();
+    expect(sim.running).toBe(false);
+    const stoppedAt = sim.sampleIndex;
+    await new Promise((r) => setTimeout(r, 30));
+    expect(sim.sampleIndex).toBe(stoppedAt);
+  });
+
+  it('rejects bad options', () => {
+    expect(() => new SimulatedDevice({ speed: 0 })).toThrow(/speed/);
+    expect(() => new SimulatedDevice({ energyEveryWindows: 0 })).toThrow(/energyEveryWindows/);
+    expect(() => new SimulatedDevice({ bootConfig: { cycles: 0 } })).toThrow(/cycles/);
+    expect(() => new SimulatedDevice().advance(-1)).toThrow(RangeError);
+    expect(RESET_CONFIG.cycles).toBe(10);
+  });
+});
