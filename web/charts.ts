@@ -8,22 +8,43 @@ import { si } from './format.ts';
 const AXIS = { stroke: '#9aa7b8', grid: { stroke: '#2a3442', width: 1 }, ticks: { stroke: '#2a3442', width: 1 } };
 const COLORS = { p: '#f5a524', s: '#5aa9e6', band: 'rgba(245,165,36,0.18)', v: '#5aa9e6', i: '#f5a524', gap: 'rgba(154,167,184,0.10)' };
 
+/** Plot height from the container's --chart-h (set per breakpoint in style.css); the legend goes below. */
 function chartHeight(el: HTMLElement): number {
-  return Math.max(160, el.clientHeight || 240);
+  const h = parseFloat(getComputedStyle(el).getPropertyValue('--chart-h'));
+  return Number.isFinite(h) && h > 0 ? h : 240;
 }
 
 /** Resizes a chart with its container; returns the observer so callers could disconnect it. */
 function follow(el: HTMLElement, plot: uPlot): ResizeObserver {
-  const ro = new ResizeObserver(() => plot.setSize({ width: el.clientWidth, height: chartHeight(el) }));
+  let width = el.clientWidth;
+  let height = chartHeight(el);
+  const ro = new ResizeObserver(() => {
+    // The legend below the plot changes the container's height: react to width and breakpoint only.
+    if (el.clientWidth === width && chartHeight(el) === height) return;
+    width = el.clientWidth;
+    height = chartHeight(el);
+    plot.setSize({ width, height });
+  });
   ro.observe(el);
   return ro;
 }
 
-const siAxis = (unit: string) => (_u: uPlot, splits: number[]) =>
-  splits.map((v) => {
-    const f = si(v, unit);
-    return `${f.text} ${f.unit}`;
-  });
+const PREFIX: [number, string][] = [
+  [1e6, 'M'],
+  [1e3, 'k'],
+  [1, ''],
+  [1e-3, 'm'],
+  [1e-6, 'µ'],
+];
+
+/** Axis labels with one SI prefix for the whole axis and only the decimals the tick step needs. */
+const siAxis = (unit: string) => (_u: uPlot, splits: number[]) => {
+  const mag = Math.max(...splits.map((v) => Math.abs(v)));
+  const [scale, prefix] = PREFIX.find(([s]) => mag >= s) ?? [1, ''];
+  const step = splits.length > 1 ? Math.abs(splits[1]! - splits[0]!) / scale : 1;
+  const decimals = step > 0 ? Math.min(6, Math.max(0, -Math.floor(Math.log10(step) + 1e-9))) : 0;
+  return splits.map((v) => `${(v / scale).toFixed(decimals)} ${prefix}${unit}`);
+};
 
 // ---------------------------------------------------------------------------------------------------
 // Live power: windows arrive at up to ~1 kHz; they are merged into ≥100 ms buckets and redrawn at most
@@ -50,11 +71,12 @@ export class LiveChart {
         height: chartHeight(el),
         legend: { show: true, live: false },
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: true } },
+        // Always the whole span ending at the newest window, so the axis does not jump as data fills in.
+        scales: { x: { time: true, range: (_u, _min, max) => [max - spanMs / 1000, max] } },
         series: [
           {},
-          { label: 'P', stroke: COLORS.p, width: 2, value: (_u, v) => fmt(v, 'W') },
-          { label: 'S', stroke: COLORS.s, width: 1, dash: [4, 4], value: (_u, v) => fmt(v, 'VA') },
+          { label: 'P', stroke: COLORS.p, width: 2, points: { show: false }, value: (_u, v) => fmt(v, 'W') },
+          { label: 'S', stroke: COLORS.s, width: 1, dash: [4, 4], points: { show: false }, value: (_u, v) => fmt(v, 'VA') },
         ],
         axes: [{ ...AXIS }, { ...AXIS, size: 70, values: siAxis('W') }],
       },
@@ -262,11 +284,11 @@ export class WaveformChart {
         scales: { x: { time: false }, v: { auto: true }, i: { auto: true } },
         series: [
           { label: 't', value: (_u, v) => (v === null ? '—' : `${v.toFixed(3)} ms`) },
-          { label: 'v', scale: 'v', stroke: COLORS.v, width: 1.5, value: (_u, v) => fmt(v, 'V') },
-          { label: 'i', scale: 'i', stroke: COLORS.i, width: 1.5, value: (_u, v) => fmt(v, 'A') },
+          { label: 'v', scale: 'v', stroke: COLORS.v, width: 1.5, points: { show: false }, value: (_u, v) => fmt(v, 'V') },
+          { label: 'i', scale: 'i', stroke: COLORS.i, width: 1.5, points: { show: false }, value: (_u, v) => fmt(v, 'A') },
         ],
         axes: [
-          { ...AXIS, values: (_u, s) => s.map((v) => `${v} ms`) },
+          { ...AXIS, values: (_u, s) => s.map((v) => `${+v.toFixed(3)} ms`) },
           { ...AXIS, scale: 'v', size: 64, values: siAxis('V') },
           { ...AXIS, scale: 'i', side: 1, size: 64, values: siAxis('A'), grid: { show: false } },
         ],

@@ -136,7 +136,7 @@ function onDevices(devices: DeviceJson[]): void {
       ...devices.map((d) => {
         const o = document.createElement('option');
         o.value = d.id;
-        o.textContent = `${d.name} (${KIND_TEXT[d.kind]})`;
+        o.textContent = d.name;
         return o;
       }),
     );
