@@ -227,7 +227,7 @@ describe('SimulatedDevice commands', () => {
 
     // Garbage, an oversize run and a corrupted command: no answer, no crash, and the next command works.
     const corrupted = encodeFrame('cmd_identify', 44, {});
-    corrupted[3] ^= 0x10;
+    corrupted[3] = corrupted[3]! ^ 0x10;
     sim.receive(Buffer.from([1, 2, 3, 0, 0xff, 0xfe, 0]));
     sim.receive(Buffer.alloc(5000, 7));
     sim.receive(Buffer.from([0]));
