@@ -79,7 +79,7 @@ export function derive(w: WindowRecord, scale: DeriveScale): Derived {
 export function frequencyHz(w: WindowRecord, fs: number): number | null {
   if (w.zc_count < 2 || (w.flags & WINDOW_FLAG.ZC_OVERFLOW) !== 0) return null;
   const t = (offset: number, prev: number, cur: number): number | null =>
-    prev < cur ? offset - 1 + prev / (prev - cur) : null;
+    prev < 0 && cur >= 0 ? offset - 1 + prev / (prev - cur) : null;
   const first = t(w.zc_first_offset, w.zc_first_prev, w.zc_first_cur);
   const last = t(w.zc_last_offset, w.zc_last_prev, w.zc_last_cur);
   // A record whose crossing samples do not bracket zero is not from a conforming device.

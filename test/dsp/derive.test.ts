@@ -1,0 +1,194 @@
+import { describe, expect, it } from 'vitest';
+import { WINDOW_FLAG, WINDOW_MODE } from '../../server/protocol/definition.ts';
+import { DspCore, RESET_CONFIG, type WindowRecord } from '../../server/dsp/model.ts';
+import { derive, energyNanoWattHours, frequencyHz } from '../../server/dsp/derive.ts';
+
+const FS = 4_000_000;
+// ±400 V and ±32 A full scale over ±8192 LSB (both exact binary fractions).
+const KV = 400 / 8192;
+const KI = 32 / 8192;
+const scale = { kv: KV, ki: KI, fs: FS };
+
+interface Harmonic {
+  h: number;
+  /** RMS value of the harmonic, V or A */
+  rms: number;
+  /** phase of the harmonic at t = 0, radians */
+  phase: number;
+}
+
+/** Quantised ADC codes of Σ √2·rms·sin(h·ω·t + phase) + dc, in physical units scaled by k. */
+function quantise(count: number, freqHz: number, k: number, harmonics: Harmonic[], dc = 0): Uint16Array {
+  const out = new Uint16Array(count);
+  const w = (2 * Math.PI * freqHz) / FS;
+  for (let n = 0; n < count; n++) {
+    let x = dc;
+    for (const hm of harmonics) x += Math.SQRT2 * hm.rms * Math.sin(hm.h * w * n + hm.phase);
+    out[n] = Math.round(x / k) + 8192;
+  }
+  return out;
+}
+
+/** The synchronised windows (whole cycles) of a stimulus in CYCLES mode. */
+function wholeCycleWindows(cv: Uint16Array, ci: Uint16Array, cycles: number): WindowRecord[] {
+  const core = new DspCore({ ...RESET_CONFIG, cycles, max_samples: 1 << 24 });
+  const whole = core.process(cv, ci).filter((w) => w.flags === 0);
+  expect(whole.length).toBeGreaterThan(0);
+  return whole;
+}
+
+// Tolerances. A window spans K whole cycles to within ±1 sample out of N = K·fs/f ≈ 400 000, which
+// perturbs a mean square by at most (peak²/rms²)/N ≈ 2·2.5e−6 (→ 2.5e−6 on an RMS value); rounding to
+// 1 LSB adds 1/12 LSB² of noise power against rms² ≈ (4700 LSB)², i.e. < 1e−8. 1e−5 relative is
+// four times the bound. Frequency: each interpolated crossing is within ±0.5 LSB / slope ≈ ±2 samples
+// (0.4 LSB per sample at 4 Msps) over (K − 1)·80 000 samples: < 2e−5.
+const REL = 1e-5;
+const REL_FREQ = 2e-5;
+const close = (actual: number, expected: number, rel: number): void => {
+  expect(Math.abs(actual - expected)).toBeLessThanOrEqual(rel * Math.abs(expected));
+};
+
+describe('derive: IEEE 1459 quantities against closed forms', () => {
+  const f = 49.97;
+  const cycles = 5;
+  const count = Math.ceil((FS / f) * (3 * cycles + 1.5));
+  const V: Harmonic[] = [
+    { h: 1, rms: 230, phase: 0.4 },
+    { h: 3, rms: 11.5, phase: 1.1 },
+    { h: 5, rms: 6.9, phase: -0.7 },
+  ];
+  // Current: its own harmonics, each lagging its voltage harmonic by φh.
+  const phi = [30, 60, -45].map((d) => (d * Math.PI) / 180);
+  const Irms = [10, 3, 1.5];
+  const I: Harmonic[] = V.map((v, k) => ({ h: v.h, rms: Irms[k]!, phase: v.phase - phi[k]! }));
+
+  const vrms = Math.sqrt(V.reduce((a, v) => a + v.rms ** 2, 0));
+  const irms = Math.sqrt(I.reduce((a, i) => a + i.rms ** 2, 0));
+  const p = V.reduce((a, v, k) => a + v.rms * I[k]!.rms * Math.cos(phi[k]!), 0);
+  const s = vrms * irms;
+  const n = Math.sqrt(s * s - p * p);
+
+  const windows = wholeCycleWindows(quantise(count, f, KV, V), quantise(count, f, KI, I), cycles);
+
+  it('Vrms² = Σ Vh², Irms² = Σ Ih², P = Σ Vh·Ih·cos φh, S = Vrms·Irms, PF = P/S, N = √(S² − P²)', () => {
+    for (const w of windows) {
+      const d = derive(w, scale);
+      close(d.vrms, vrms, REL);
+      close(d.irms, irms, REL);
+      close(d.p, p, REL);
+      close(d.s, s, REL);
+      close(d.pf!, p / s, REL);
+      // δN ≈ (S·δS + P·δP)/N: the cancellation in S² − P² amplifies relative errors by (S² + P²)/N².
+      expect(Math.abs(d.n - n)).toBeLessThanOrEqual(REL * ((s * s + p * p) / n));
+      expect(Math.abs(d.v_dc)).toBeLessThan(0.01);
+      expect(Math.abs(d.i_dc)).toBeLessThan(0.001);
+    }
+  });
+
+  it('frequency from interpolated crossings; energy = P·duration', () => {
+    for (const w of windows) {
+      const d = derive(w, scale);
+      expect(w.zc_count).toBe(cycles);
+      close(d.freq_hz!, f, REL_FREQ);
+      const hours = w.samples / FS / 3600;
+      close(d.energy_wh, p * hours, REL);
+      close(Number(d.energy_nwh), p * hours * 1e9, REL);
+    }
+  });
+
+  it('the true RMS includes DC, reported beside it as v_dc and i_dc', () => {
+    const dcV = 12.5;
+    const dcI = -0.75;
+    const cv = quantise(count, f, KV, V, dcV);
+    const ci = quantise(count, f, KI, I, dcI);
+    for (const w of wholeCycleWindows(cv, ci, cycles)) {
+      const d = derive(w, scale);
+      close(d.v_dc, dcV, 1e-3);
+      close(d.i_dc, dcI, 1e-3);
+      close(d.vrms, Math.sqrt(vrms ** 2 + dcV ** 2), REL);
+      close(d.irms, Math.sqrt(irms ** 2 + dcI ** 2), REL);
+      close(d.p, p + dcV * dcI, REL);
+    }
+  });
+
+  it('a pure resistive load: PF 1, N ≈ 0; a pure reactive one: P ≈ 0, N = S, PF ≈ 0', () => {
+    const fund = (rms: number, phase: number): Harmonic[] => [{ h: 1, rms, phase }];
+    const cv = quantise(count, f, KV, fund(230, 0.2));
+    const resistive = derive(wholeCycleWindows(cv, quantise(count, f, KI, fund(8, 0.2)), cycles)[0]!, scale);
+    close(resistive.pf!, 1, REL);
+    // N = √(S² − P²) has a quantisation floor: rounding noise (1/12 LSB² per channel, uncorrelated)
+    // raises Vrms²·Irms² but not P², so S² − P² ≈ S²·ε with ε = (1/12)·(1/Vrms_lsb² + 1/Irms_lsb²).
+    const eps = (1 / 12) * ((KV / 230) ** 2 + (KI / 8) ** 2);
+    expect(resistive.n).toBeLessThan(2 * resistive.s * Math.sqrt(eps));
+    const reactive = derive(wholeCycleWindows(cv, quantise(count, f, KI, fund(8, 0.2 - Math.PI / 2)), cycles)[0]!, scale);
+    expect(Math.abs(reactive.p)).toBeLessThan(REL * reactive.s);
+    close(reactive.n, 230 * 8, REL);
+    expect(Math.abs(reactive.pf!)).toBeLessThan(REL);
+  });
+});
+
+describe('derive: edge cases', () => {
+  const base: WindowRecord = {
+    end_index: 100n, samples: 100, sum_v: 0n, sum_i: 0n, sum_vv: 0n, sum_ii: 0n, sum_vi: 0n,
+    min_v: 0, max_v: 0, min_i: 0, max_i: 0, zc_count: 0,
+    zc_first_offset: 0, zc_first_prev: 0, zc_first_cur: 0, zc_last_offset: 0, zc_last_prev: 0, zc_last_cur: 0,
+    flags: 0, config_seq: 0,
+  };
+
+  it('PF is null when S = 0; N never NaN', () => {
+    const d = derive(base, scale);
+    expect(d.pf).toBeNull();
+    expect(d.n).toBe(0);
+    expect(d.freq_hz).toBeNull();
+  });
+
+  it('frequency: linear interpolation between the samples around each crossing', () => {
+    // First crossing 1/4 of the way from sample 9 (−30) to 10 (+90): t = 9.25; last at 20 − 1 + 0.5.
+    const w = { ...base, zc_count: 3, zc_first_offset: 10, zc_first_prev: -30, zc_first_cur: 90,
+      zc_last_offset: 20, zc_last_prev: -10, zc_last_cur: 10 };
+    expect(frequencyHz(w, 1000)).toBeCloseTo((2 * 1000) / (19.5 - 9.25), 12);
+    expect(frequencyHz({ ...w, flags: WINDOW_FLAG.ZC_OVERFLOW }, 1000)).toBeNull();
+    expect(frequencyHz({ ...w, zc_count: 1 }, 1000)).toBeNull();
+    // Samples that do not bracket zero cannot come from a conforming device: no number rather than junk.
+    expect(frequencyHz({ ...w, zc_first_prev: 5 }, 1000)).toBeNull();
+  });
+
+  it('rejects a bad scale or an empty window with a clear error', () => {
+    expect(() => derive(base, { ...scale, kv: 0 })).toThrow(/scale\.kv/);
+    expect(() => derive(base, { ...scale, fs: Number.NaN })).toThrow(/scale\.fs/);
+    expect(() => derive({ ...base, samples: 0 }, scale)).toThrow(/samples/);
+  });
+});
+
+describe('energyNanoWattHours: exact, rounded once to nearest, ties to even', () => {
+  // kv·ki/fs = 0.125/1000 W per unit·sample → 1 unit = 0.125e9/1000/3600 = 625/18 nWh.
+  const s = { kv: 0.5, ki: 0.25, fs: 1000 };
+  it('rounds to nearest and ties to even, symmetric for negative energy', () => {
+    expect(energyNanoWattHours(36n, s)).toBe(1250n);
+    expect(energyNanoWattHours(1n, s)).toBe(35n); // 34.72
+    expect(energyNanoWattHours(9n, s)).toBe(312n); // 312.5 → even
+    expect(energyNanoWattHours(27n, s)).toBe(938n); // 937.5 → even
+    expect(energyNanoWattHours(-9n, s)).toBe(-312n);
+    expect(energyNanoWattHours(-1n, s)).toBe(-35n);
+    expect(energyNanoWattHours(0n, s)).toBe(0n);
+  });
+
+  it('stays exact far beyond 2^53 (the 96-bit accumulator range)', () => {
+    const e = 1n << 90n;
+    const one = { kv: 1, ki: 1, fs: 1 };
+    // 2^90·10^9/3600, remainder far from a tie: plain rounding division as the independent check.
+    expect(energyNanoWattHours(e, one)).toBe((e * 10n ** 9n + 1800n) / 3600n);
+  });
+
+  it('takes kv, ki and fs as the exact values of their doubles (0.1 is not 1/10)', () => {
+    // 0.1 as a double is 3602879701896397/2^55, slightly above 1/10.
+    const tenth = { kv: 0.1, ki: 1, fs: 1 };
+    const e = 36n * 10n ** 17n; // 1/10 of it in nWh would be exactly 10^23
+    const num = e * 3602879701896397n * 10n ** 9n;
+    const den = 3600n * 2n ** 55n;
+    const got = energyNanoWattHours(e, tenth);
+    const err = got * den - num; // nearest: |got − num/den| ≤ 1/2
+    expect(2n * (err < 0n ? -err : err) <= den).toBe(true);
+    expect(got).toBeGreaterThan(10n ** 23n);
+  });
+});
