@@ -55,7 +55,9 @@ class _Window:
 def run(codes, commits=(), config=None):
     """codes: [(cv, ci)] for n = 0, 1, ...; commits: [(b, config)] sorted by b."""
     cfg = dict(CONFIG_RESET if config is None else config)
-    commits = dict(commits)
+    by_b = {}
+    for b, c in commits:
+        by_b.setdefault(b, []).append(c)
     hist_v, hist_i = [], []
     windows, pairs = [], []
     energy = 0
@@ -64,10 +66,11 @@ def run(codes, commits=(), config=None):
     prev_v = 0
     win = None
     for n, (cv, ci) in enumerate(codes):
-        changed = n in commits
+        changed = n in by_b
         if changed:
-            cfg = dict(commits[n])
-            seq += 1
+            old_cycles = cfg["mode"] == MODE_CYCLES
+            cfg = dict(by_b[n][-1])
+            seq += len(by_b[n])
             armed = False
         hist_v.append(cv - 8192)
         hist_i.append(ci - 8192)
@@ -88,7 +91,10 @@ def run(codes, commits=(), config=None):
         if win is not None and win.samples > 0:
             by_zc = cycles_mode and zc and (win.zc_count == cfg["cycles"] or not win.start_zc)
             if changed or by_zc:
-                extra = CONFIG if changed else (PARTIAL if not win.start_zc else 0)
+                # PARTIAL: a CYCLES window (in the mode its samples were taken in) that did not
+                # begin on a crossing, however it closes.
+                win_cycles = old_cycles if changed else cycles_mode
+                extra = (CONFIG if changed else 0) | (PARTIAL if win_cycles and not win.start_zc else 0)
                 windows.append(win.record(n, energy, extra))
                 win = None
         if win is None:
@@ -118,6 +124,7 @@ def run(codes, commits=(), config=None):
         prev_v = v
         limit = cfg["max_samples"] if cycles_mode else cfg["fixed_samples"]
         if w.samples == limit:
-            windows.append(w.record(n + 1, energy, TIMEOUT if cycles_mode else 0))
+            extra = (TIMEOUT | (0 if w.start_zc else PARTIAL)) if cycles_mode else 0
+            windows.append(w.record(n + 1, energy, extra))
             win = None
     return windows, pairs, energy

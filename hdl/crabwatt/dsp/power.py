@@ -58,6 +58,12 @@ class PowerDsp(wiring.Component):
     calibrated: Out(CalibratedLayout())
     calibrated_valid: Out(1)
 
+    def __init__(self, reset_config=None):
+        """reset_config: the configuration in force from reset with config_seq 0 (docs/dsp.md's
+        reset values unless given; tests use it to start from a vector's configuration)."""
+        self._reset_config = dict(CONFIG_RESET if reset_config is None else reset_config)
+        super().__init__()
+
     def elaborate(self, platform):
         m = Module()
         en = Signal()
@@ -74,10 +80,13 @@ class PowerDsp(wiring.Component):
             return value
 
         # ---- Stage 0: configuration boundary and code centring.
-        committed = Signal(ConfigLayout(), init=CONFIG_RESET)
-        active = Signal(ConfigLayout(), init=CONFIG_RESET)
+        # Several commits before one boundary all count in config_seq; the last one's values win.
+        committed = Signal(ConfigLayout(), init=self._reset_config)
+        active = Signal(ConfigLayout(), init=self._reset_config)
+        waiting = Signal(16)            # commits not yet at a boundary
+        m.d.comb += self.commit_pending.eq(waiting != 0)
         with m.If(self.commit):
-            m.d.sync += [committed.eq(self.staging), self.commit_pending.eq(1)]
+            m.d.sync += committed.eq(self.staging)
         cfg = Signal(ConfigLayout())
         change = Signal()
         m.d.comb += [
@@ -85,16 +94,15 @@ class PowerDsp(wiring.Component):
             cfg.eq(Mux(self.commit_pending, committed, active)),
         ]
         seq = Signal(16)
-        m.d.comb += seq.eq(self.config_seq + self.commit_pending)
+        m.d.comb += seq.eq(self.config_seq + waiting)
         with m.If(accept):
             m.d.sync += self.next_index.eq(self.samples.payload.index + 1)
-            with m.If(self.commit_pending & ~self.commit):
-                m.d.sync += [active.eq(committed), self.commit_pending.eq(0),
-                             self.config_seq.eq(self.config_seq + 1)]
-            with m.Elif(self.commit_pending & self.commit):
-                # The new strobe re-arms with fresh values; the snapshot being applied now still
-                # takes effect at this boundary.
-                m.d.sync += [active.eq(committed), self.config_seq.eq(self.config_seq + 1)]
+            with m.If(self.commit_pending):
+                m.d.sync += [active.eq(committed), self.config_seq.eq(seq)]
+            # A strobe in the boundary cycle itself waits for the next boundary.
+            m.d.sync += waiting.eq(self.commit)
+        with m.Elif(self.commit):
+            m.d.sync += waiting.eq(waiting + 1)
 
         cv, ci = self.samples.payload.cv, self.samples.payload.ci
         phase = cfg.phase
@@ -179,6 +187,7 @@ class PowerDsp(wiring.Component):
         w_flags = Signal(16)
         w_start_zc = Signal()        # the window began on a crossing ("synchronised")
         w_seq = Signal(16)
+        w_cycles_mode = Signal()     # the window's samples were taken in CYCLES mode
         energy = self.energy
 
         def record(rec, end_index, energy_value, extra_flags):
@@ -214,9 +223,10 @@ class PowerDsp(wiring.Component):
         by_crossing = (mode == MODE_CYCLES) & n_zc & ((w_zc_count == cycles) | ~w_start_zc)
         close_before = Signal()
         m.d.comb += close_before.eq(nonempty & (s7["change"] | by_crossing))
+        # A CYCLES window that did not begin on a crossing is PARTIAL however it closes.
         before_flags = Signal(16)
-        m.d.comb += before_flags.eq(Mux(s7["change"], FLAG_CONFIG,
-                                        Mux(~w_start_zc, FLAG_PARTIAL, 0)))
+        m.d.comb += before_flags.eq(Mux(s7["change"], FLAG_CONFIG, 0)
+                                    | Mux(w_cycles_mode & ~w_start_zc, FLAG_PARTIAL, 0))
 
         # The window as it stands after adding this sample ("fresh" when the sample opens it).
         fresh = ~nonempty | close_before
@@ -289,7 +299,8 @@ class PowerDsp(wiring.Component):
                     rec_after.zc_first_cur).eq(a_zc_first),
                 Cat(rec_after.zc_last_offset, rec_after.zc_last_prev,
                     rec_after.zc_last_cur).eq(a_zc_last),
-                rec_after.flags.eq(a_flags | Mux(mode == MODE_CYCLES, FLAG_TIMEOUT, 0)),
+                rec_after.flags.eq(a_flags | Mux(mode == MODE_CYCLES, FLAG_TIMEOUT, 0)
+                                   | Mux((mode == MODE_CYCLES) & ~a_start_zc, FLAG_PARTIAL, 0)),
                 rec_after.config_seq.eq(s7["seq"]),
                 rec_after.energy.eq(energy_after),
             ]
@@ -307,5 +318,6 @@ class PowerDsp(wiring.Component):
                 w_min_v.eq(a_min_v), w_max_v.eq(a_max_v), w_min_i.eq(a_min_i), w_max_i.eq(a_max_i),
                 w_zc_count.eq(a_zc_count), w_zc_first.eq(a_zc_first), w_zc_last.eq(a_zc_last),
                 w_flags.eq(a_flags), w_start_zc.eq(a_start_zc), w_seq.eq(s7["seq"]),
+                w_cycles_mode.eq(mode == MODE_CYCLES),
             ]
         return m

@@ -2,57 +2,10 @@
 and random back-pressure on the window consumer."""
 import math
 
-import pytest
-
 from crabwatt.dsp import PowerDsp, CONFIG_RESET, MODE_CYCLES, MODE_FIXED
 from dsp_model import run as model_run
-from simhelpers import simulate, stream_put, stream_get_lazy, rng_for
-
-WINDOW_FIELDS = ("end_index", "samples", "sum_v", "sum_i", "sum_vv", "sum_ii", "sum_vi",
-                 "min_v", "max_v", "min_i", "max_i", "zc_count", "zc_first_offset",
-                 "zc_first_prev", "zc_first_cur", "zc_last_offset", "zc_last_prev",
-                 "zc_last_cur", "flags", "config_seq", "energy")
-
-
-def run_dut(codes, commits=(), *, rng, gap=0.3, busy=0.5):
-    """Feed codes through PowerDsp; returns (windows, calibrated pairs, final energy)."""
-    dut = PowerDsp()
-    commits = dict(commits)
-    windows, pairs = [], []
-    done = {"fed": False}
-    expected_windows = len(model_run(codes, commits.items())[0])
-
-    async def feed(ctx):
-        for n, (cv, ci) in enumerate(codes):
-            if n in commits:
-                ctx.set(dut.staging, commits[n])
-                ctx.set(dut.commit, 1)
-                await ctx.tick()
-                ctx.set(dut.commit, 0)
-            while rng.random() < gap:
-                await ctx.tick()
-            await stream_put(ctx, dut.samples, {"cv": cv, "ci": ci, "index": n})
-        done["fed"] = True
-
-    async def drain(ctx):
-        while len(windows) < expected_windows:
-            rec = await stream_get_lazy(ctx, dut.windows, rng, busy)
-            windows.append({f: getattr(rec, f) for f in WINDOW_FIELDS})
-        # Let the pipeline empty so every pair and the final energy are seen.
-        while not done["fed"]:
-            await ctx.tick()
-        await ctx.tick().repeat(PowerDsp.LATENCY + 2)
-        windows.append(("energy", ctx.get(dut.energy)))
-
-    async def monitor(ctx):
-        async for _, _, valid, pair in ctx.tick().sample(dut.calibrated_valid, dut.calibrated):
-            if valid:
-                pairs.append((pair.v, pair.i, pair.config_seq))
-
-    simulate(dut, [feed, drain], "power", processes=[monitor])
-    energy = windows.pop()[1]
-    return windows, pairs, energy
-
+from dsp_harness import run_dut
+from simhelpers import simulate, rng_for
 
 def sine_codes(n, period, amp_v, amp_i, shift_rad, rng, noise=3, dc=0):
     out = []
@@ -73,7 +26,7 @@ def cfg(**kw):
 def check(codes, commits, name, **kw):
     rng = rng_for(name)
     want_w, want_p, want_e = model_run(codes, commits)
-    got_w, got_p, got_e = run_dut(codes, commits, rng=rng, **kw)
+    got_w, got_p, got_e = run_dut(codes, commits, rng=rng, expected_windows=len(want_w), **kw)
     assert len(got_p) == len(codes)
     assert got_p == want_p
     assert got_w == want_w
