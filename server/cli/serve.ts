@@ -1,14 +1,11 @@
-// `crabwatt serve`: store + device session + ingest, and the HTTP API when server/api provides it.
+// `crabwatt serve`: store + device session + ingest + the HTTP API and dashboard.
 //
-// The API seam: serve builds a ServeRuntime and, when the module `server/api/wire.ts` exists and exports
-// `startApi(runtime, {listen, token})`, hands the runtime to it (the API owns listening and its own shutdown
-// via the returned `close`). Without it, serve prints a live one-line summary instead.
+// The API seam: serve opens the store and the device session, then hands them to server/api (wireApi adapts
+// them to the API's interfaces, buildApp makes the fastify instance); serve alone listens and shuts down.
 
-import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { buildApp } from '../api/app.ts';
 import { ListenConfigError, resolveListen } from '../api/listen.ts';
+import { wireApi } from '../api/wire.ts';
 import { SimulatedDevice } from '../sim/device.ts';
 import { SCENARIOS, type ScenarioName } from '../sim/load.ts';
 import { LockHeldError } from '../store/lock.ts';
@@ -33,30 +30,13 @@ API and dashboard (127.0.0.1:8080 by default; another address needs --token or C
 Stop with Ctrl-C: queued windows are written before exit.
 `;
 
-/** What serve hands to the API (server/api/wire.ts). */
+/** What is running, for tests. */
 export interface ServeRuntime {
   store: Store;
   reader: StoreReader;
   sessions: DeviceSession[];
-  /** Emits 'window' (LiveWindow) and 'link' (LinkEvent) of every session. */
-  live: EventEmitter;
-}
-
-export interface ApiHandle {
-  /** e.g. http://127.0.0.1:8080 */
+  /** http://host:port the API listens on. */
   address: string;
-  close(): Promise<void>;
-}
-
-type StartApi = (runtime: ServeRuntime, opts: { listen?: string | undefined; token?: string | undefined }) => Promise<ApiHandle>;
-
-const here = dirname(fileURLToPath(import.meta.url));
-
-async function loadApi(): Promise<StartApi | undefined> {
-  const wire = join(here, '..', 'api', 'wire.ts');
-  if (!existsSync(wire)) return undefined;
-  const mod = (await import(wire)) as { startApi?: StartApi };
-  return typeof mod.startApi === 'function' ? mod.startApi : undefined;
 }
 
 export interface ServeOptions {
@@ -100,7 +80,7 @@ async function openSession(
 }
 
 function summaryLine(w: LiveWindow, session: DeviceSession): string {
-  const c = session.counters();
+  const c = session.counters;
   const f = (x: number | null, digits: number): string => (x === null ? '—' : x.toFixed(digits));
   return (
     `${w.device} ${f(w.vrms, 1)} V ${f(w.irms, 3)} A ${f(w.p, 1)} W PF ${f(w.pf, 3)} ${f(w.freq_hz, 3)} Hz` +
@@ -126,14 +106,14 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   const dbPath = str(values, 'db') ?? DEFAULT_DB;
   const scenario = parseScenario(str(values, 'scenario'));
   const speed = parseNumber('speed', str(values, 'speed'), 1, (n) => n > 0, 'a positive number (1 = real time)');
+  let listen: ReturnType<typeof resolveListen>;
   try {
     // Checked before anything opens, so a bad address or missing token costs nothing.
-    resolveListen({ listen: str(values, 'listen'), token: str(values, 'token'), env: process.env });
+    listen = resolveListen({ listen: str(values, 'listen'), token: str(values, 'token'), env: process.env });
   } catch (err) {
     if (err instanceof ListenConfigError) throw new UsageError(err.message);
     throw err;
   }
-  const startApi = await loadApi();
 
   let store: Store;
   try {
@@ -142,9 +122,9 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     if (err instanceof LockHeldError) throw new CliError(err.message);
     throw err;
   }
-  const live = new EventEmitter();
   let session: DeviceSession | undefined;
-  let api: ApiHandle | undefined;
+  let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  let wired: ReturnType<typeof wireApi> | undefined;
   let summaryTimer: NodeJS.Timeout | undefined;
   const retentionTimer = setInterval(() => store.applyRetention(Date.now()), 3_600_000);
   retentionTimer.unref();
@@ -152,17 +132,23 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     store.applyRetention(Date.now());
     session = await openSession(device, store, io, scenario, speed);
     const s = session;
-    s.ingest.on('window', (w) => live.emit('window', w));
-    s.ingest.on('link', (ev) => live.emit('link', ev));
     s.ingest.on('ingest-error', (err: Error) => io.err(`crabwatt: ingest: ${err.message}\n`));
-    const runtime: ServeRuntime = { store, reader: new StoreReader(store.db), sessions: [s], live };
-    if (startApi) {
-      api = await startApi(runtime, { listen: str(values, 'listen'), token: str(values, 'token') });
-      io.err(`crabwatt: dashboard and API on ${api.address} (database ${dbPath})\n`);
-    } else {
-      io.err(`crabwatt: storing into ${dbPath}; the HTTP API is not part of this build\n`);
+    const reader = new StoreReader(store.db);
+    wired = wireApi({ reader, devices: [{ ingest: s.ingest, link: s, kind: s.kind, path: s.path }] });
+    app = await buildApp({ store: wired.store, devices: wired.devices, live: wired.live, token: listen.token });
+    let address: string;
+    try {
+      address = await app.listen({ host: listen.host, port: listen.port });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') throw new CliError(`${listen.host}:${listen.port} is in use: choose another with --listen HOST:PORT`);
+      if (code === 'EADDRNOTAVAIL') throw new CliError(`${listen.host} is not an address of this machine: fix --listen`);
+      throw err;
     }
-    if (!startApi || values['summary']) {
+    io.err(`crabwatt: dashboard and API on ${address} (database ${dbPath}, device ${s.path})\n`);
+    s.start();
+    const runtime: ServeRuntime = { store, reader, sessions: [s], address };
+    if (values['summary']) {
       let latest: LiveWindow | undefined;
       s.ingest.on('window', (w: LiveWindow) => (latest = w));
       const tty = process.stderr.isTTY === true;
@@ -181,7 +167,8 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   } finally {
     if (summaryTimer) clearInterval(summaryTimer);
     clearInterval(retentionTimer);
-    await api?.close();
+    await app?.close();
+    wired?.close();
     await session?.close();
     store.close();
     if (process.stderr.isTTY) io.err('\n');

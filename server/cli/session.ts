@@ -22,9 +22,11 @@ export interface DeviceSession extends EventEmitter {
   readonly ingest: Ingest;
   readonly state: LinkState;
   readonly detail: string;
-  counters(): SessionCounters;
+  readonly counters: SessionCounters;
   /** Send a host→device command; resolves with the ack frame (rejects after timeoutMs without one). */
-  request<N extends FrameName>(name: N, fields: FrameFields<N>, timeoutMs?: number): Promise<Frame<'ack'>>;
+  request<N extends FrameName>(name: N, fields: FrameFields<N>, opts?: { timeoutMs?: number }): Promise<Frame<'ack'>>;
+  /** Begin reading the device; listeners attached before this see the first identify. */
+  start(): void;
   close(): Promise<void>;
 }
 
@@ -59,10 +61,13 @@ export class SimSession extends EventEmitter implements DeviceSession {
       for (const frame of this.decoder.push(bytes)) this.onFrame(frame, now);
       return true;
     });
+  }
+
+  start(): void {
     this.state = 'connected';
-    this.sendCommand('cmd_identify', {});
-    sim.start();
     this.ingest.linkEvent('connected', this.detail);
+    this.sendCommand('cmd_identify', {});
+    this.sim.start();
   }
 
   private onFrame(frame: Frame, receivedAtMs: number): void {
@@ -84,11 +89,12 @@ export class SimSession extends EventEmitter implements DeviceSession {
     return seq;
   }
 
-  counters(): SessionCounters {
+  get counters(): SessionCounters {
     return { ...this.decoder.counters, reconnects: 0 };
   }
 
-  request<N extends FrameName>(name: N, fields: FrameFields<N>, timeoutMs = 2000): Promise<Frame<'ack'>> {
+  request<N extends FrameName>(name: N, fields: FrameFields<N>, opts: { timeoutMs?: number } = {}): Promise<Frame<'ack'>> {
+    const timeoutMs = opts.timeoutMs ?? 2000;
     return new Promise((resolve, reject) => {
       const seq = this.seq;
       const timer = setTimeout(() => {
