@@ -155,8 +155,8 @@ export async function startPtySim(sim: SimulatedDevice, options: PtySimOptions =
     port.write(bytes);
     return true;
   });
-  // The pty holds what is written before the host opens it, so this reaches the host as its first frame.
-  sim.hostConnected();
+  // No identify on connection here: the device cannot see the host open its end, and opening a
+  // serial port flushes what was queued before. The host asks with cmd_identify, as with hardware.
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once('exit', () => resolve());
