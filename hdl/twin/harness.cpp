@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <ctime>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -19,6 +20,7 @@
 #include <fcntl.h>
 #include <memory>
 #include <pty.h>
+#include <sys/ioctl.h>
 #include <string>
 #include <termios.h>
 #include <unistd.h>
@@ -34,7 +36,9 @@ constexpr uint64_t kSysClkHz = CW_TWIN_SYS_CLK_HZ;
 constexpr double kSampleRateHz = 4e6;
 
 volatile std::sig_atomic_t g_stop = 0;
+volatile std::sig_atomic_t g_release = 0;
 void on_signal(int) { g_stop = 1; }
+void on_release(int) { g_release = 1; }
 
 struct Options {
     std::string stimulus;
@@ -42,6 +46,7 @@ struct Options {
     std::string rx_file;       // bytes to send to the device at start (tests); pty input otherwise
     bool loop = false;
     bool pty = true;
+    bool hold = false;         // no samples until SIGUSR1 (the host configures the DSP first)
     double drain_ms = 50.0;
     double max_seconds = 0;    // simulated seconds; 0 = no limit
     // Cycles between pairs: the default gives 4 Msps. The vectors compress mains cycles ~1000x (about
@@ -53,7 +58,7 @@ struct Options {
 [[noreturn]] void usage(const char *msg) {
     std::fprintf(stderr,
                  "crabwatt-twin: %s\n"
-                 "usage: crabwatt-twin --stimulus FILE.bin [--loop] [--tx-file FILE] [--rx-file FILE]\n"
+                 "usage: crabwatt-twin --stimulus FILE.bin [--loop] [--hold] [--tx-file FILE] [--rx-file FILE]\n"
                  "                     [--no-pty] [--drain-ms MS] [--max-seconds S] [--sample-period-cycles N]\n", msg);
     std::exit(2);
 }
@@ -70,6 +75,7 @@ Options parse(int argc, char **argv) {
         else if (a == "--tx-file") o.tx_file = value();
         else if (a == "--rx-file") o.rx_file = value();
         else if (a == "--loop") o.loop = true;
+        else if (a == "--hold") o.hold = true;
         else if (a == "--no-pty") o.pty = false;
         else if (a == "--drain-ms") o.drain_ms = std::atof(value().c_str());
         else if (a == "--max-seconds") o.max_seconds = std::atof(value().c_str());
@@ -115,10 +121,10 @@ int main(int argc, char **argv) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
+    std::signal(SIGUSR1, on_release);
 
-    int master = -1;
+    int master = -1, slave = -1;
     if (opt.pty) {
-        int slave = -1;
         char name[256];
         struct termios raw;
         cfmakeraw(&raw);
@@ -168,10 +174,12 @@ int main(int argc, char **argv) {
     const uint64_t max_cycles = opt.max_seconds > 0 ? uint64_t(opt.max_seconds * double(kSysClkHz)) : 0;
     uint64_t cycle = 0, sample = 0, end_cycle = 0, tx_bytes = 0;
     auto t0 = std::chrono::steady_clock::now();
+    std::clock_t cpu0 = std::clock();
 
     // Each cycle: the inputs are set together with the falling edge (one eval settles both), the
     // handshakes are read from the settled outputs, then the rising edge. Two evals per cycle.
     while (!g_stop) {
+        bool holding = opt.hold && !g_release;
         bool stim_done = !opt.loop && sample >= pairs;
         if (stim_done && end_cycle == 0) end_cycle = cycle + drain_cycles;
         if (end_cycle && cycle >= end_cycle) break;
@@ -179,7 +187,7 @@ int main(int argc, char **argv) {
 
         top->clk = 0;
         top->sample_valid = 0;
-        if (!stim_done && cycle % opt.sample_period_cycles == 0) {
+        if (!holding && !stim_done && cycle % opt.sample_period_cycles == 0) {
             size_t k = size_t(sample % pairs);
             top->sample_cv = stim[2 * k];
             top->sample_ci = stim[2 * k + 1];
@@ -226,24 +234,33 @@ int main(int argc, char **argv) {
         std::fwrite(tx_pending.data(), 1, tx_pending.size(), tx_file);
         std::fclose(tx_file);
     } else if (master >= 0) {
-        // Give the reader a moment to take the last bytes.
-        for (int tries = 0; !tx_pending.empty() && tries < 200; tries++) {
-            ssize_t n = write(master, tx_pending.data(), tx_pending.size());
-            if (n > 0) tx_pending.erase(tx_pending.begin(), tx_pending.begin() + n);
-            else usleep(5000);
+        // Hand over the last bytes and wait (up to 2 s) until the reader has taken them: closing the
+        // master would hang up the slave and discard what it still holds.
+        for (int tries = 0; tries < 400; tries++) {
+            if (!tx_pending.empty()) {
+                ssize_t n = write(master, tx_pending.data(), tx_pending.size());
+                if (n > 0) tx_pending.erase(tx_pending.begin(), tx_pending.begin() + n);
+            }
+            int unread = 0;
+            if (tx_pending.empty() && (ioctl(slave, FIONREAD, &unread) != 0 || unread == 0)) break;
+            usleep(5000);
         }
     }
     double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     // Two measures of speed: simulated clock time per wall second, and ADC samples per wall second
     // against a real device's 4 Msps (they agree at the default sample spacing).
+    // CPU time is also reported: on a shared machine it is the repeatable figure.
+    double cpu_s = double(std::clock() - cpu0) / CLOCKS_PER_SEC;
     double sim_s = double(cycle) / double(kSysClkHz);
     double sample_s = double(sample) / kSampleRateHz;
     std::fprintf(stderr,
                  "crabwatt-twin: %llu cycles (%.2f MHz simulated clock), %llu sample pairs, %llu bytes out, "
-                 "%.3f s wall; clock %.4f of real time, samples %.4f of real time\n",
+                 "%.3f s wall, %.3f s CPU; clock %.4f of real time (%.4f per CPU second), "
+                 "samples %.4f of real time\n",
                  (unsigned long long)cycle, wall_s > 0 ? double(cycle) / wall_s / 1e6 : 0.0,
-                 (unsigned long long)sample, (unsigned long long)tx_bytes, wall_s,
-                 wall_s > 0 ? sim_s / wall_s : 0.0, wall_s > 0 ? sample_s / wall_s : 0.0);
+                 (unsigned long long)sample, (unsigned long long)tx_bytes, wall_s, cpu_s,
+                 wall_s > 0 ? sim_s / wall_s : 0.0, cpu_s > 0 ? sim_s / cpu_s : 0.0,
+                 wall_s > 0 ? sample_s / wall_s : 0.0);
     top->final();
     return 0;
 }

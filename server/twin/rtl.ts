@@ -1,0 +1,161 @@
+// The RTL digital twin as a device: builds the Verilator model of the whole SoC with the real firmware
+// (hdl/twin/build.sh, cached in build/twin/rtl), starts it on a stimulus, and hands back the
+// pseudo-terminal its UART is wired to, so the host ingests it through the normal serial path.
+//
+//   const twin = await startRtlTwin({ vector: 'test/vectors/pure-sine.json' });
+//   // open twin.path like /dev/ttyACM0 …
+//   await twin.close();
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readVector, stimulusBytes } from './stimulus.ts';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const DEFAULT_VECTOR = join(REPO_ROOT, 'test/vectors/pure-sine.json');
+
+export class RtlTwinError extends Error {
+  override name = 'RtlTwinError';
+}
+
+export interface RtlTwinOptions {
+  /** Test vector whose ADC codes feed the twin (default test/vectors/pure-sine.json). */
+  vector?: string;
+  /** Repeat the stimulus forever (default true); otherwise the twin stops after it, see drainMs. */
+  loop?: boolean;
+  /** Hold the samples until startSamples() (default false), e.g. to configure the DSP first. */
+  hold?: boolean;
+  /** Cycles of the twin's 12 MHz clock between sample pairs (default 3, i.e. 4 Msps). */
+  samplePeriodCycles?: number;
+  /** Simulated milliseconds to run after the last pair when not looping (default 50). */
+  drainMs?: number;
+  /** Build (or check) the twin first (default true). */
+  build?: boolean;
+  /** Where build and run progress lines go (default: dropped). */
+  log?: (line: string) => void;
+  /** Build directory (default build/twin/rtl). */
+  buildDir?: string;
+}
+
+export interface TwinExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The harness's closing report (cycles, bytes, speed), when it printed one. */
+  report: string | null;
+}
+
+export interface RtlTwin {
+  /** The pseudo-terminal to open as the device's serial port. */
+  readonly path: string;
+  /** Let the samples flow (only with hold: true). */
+  startSamples(): void;
+  /** Resolves when the harness has ended. */
+  readonly exited: Promise<TwinExit>;
+  /** Stops the twin (if it still runs) and resolves with how it ended. */
+  close(): Promise<TwinExit>;
+}
+
+function run(cmd: string, args: string[], log: (line: string) => void, what: string): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(cmd, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      reject(new RtlTwinError(`${what}: cannot start ${cmd}: ${(e as Error).message}`));
+      return;
+    }
+    const tail: string[] = [];
+    const onData = (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n')) {
+        if (!line) continue;
+        log(line);
+        tail.push(line);
+        if (tail.length > 30) tail.shift();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('error', (e) => reject(new RtlTwinError(`${what}: cannot start ${cmd}: ${e.message}`)));
+    child.on('close', (code) => {
+      if (code === 0) resolvePromise();
+      else reject(new RtlTwinError(`${what} failed (exit ${code}):\n${tail.join('\n')}`));
+    });
+  });
+}
+
+/** Builds the firmware and the Verilator model if they are stale; returns the harness binary. */
+export async function buildRtlTwin(opts: Pick<RtlTwinOptions, 'log' | 'buildDir'> = {}): Promise<string> {
+  const log = opts.log ?? (() => {});
+  const dir = resolve(REPO_ROOT, opts.buildDir ?? 'build/twin/rtl');
+  await run('make', ['-C', 'firmware', '--no-print-directory'], log,
+    'building the firmware (needs Debian gcc-riscv64-unknown-elf and picolibc-riscv64-unknown-elf)');
+  await run('bash', ['hdl/twin/build.sh', 'firmware/build/firmware.bin', dir], log,
+    'building the RTL twin (needs Debian verilator and build/venv from hdl/venv.sh)');
+  return join(dir, 'crabwatt-twin');
+}
+
+/** Starts the twin; resolves once its pseudo-terminal exists. */
+export async function startRtlTwin(opts: RtlTwinOptions = {}): Promise<RtlTwin> {
+  const log = opts.log ?? (() => {});
+  const dir = resolve(REPO_ROOT, opts.buildDir ?? 'build/twin/rtl');
+  const binary = opts.build === false ? join(dir, 'crabwatt-twin') : await buildRtlTwin({ log, buildDir: dir });
+  if (!existsSync(binary)) throw new RtlTwinError(`no twin at ${binary}: build it with buildRtlTwin() first`);
+  const period = opts.samplePeriodCycles ?? 3;
+  if (!Number.isInteger(period) || period < 1) throw new RtlTwinError('samplePeriodCycles must be an integer >= 1');
+  const drainMs = opts.drainMs ?? 50;
+  if (!(drainMs >= 0)) throw new RtlTwinError('drainMs must be >= 0');
+
+  const vector = readVector(opts.vector ?? DEFAULT_VECTOR);
+  mkdirSync(dir, { recursive: true });
+  const stimulusPath = join(dir, `stimulus-${process.pid}-${Date.now()}.bin`);
+  writeFileSync(stimulusPath, stimulusBytes(vector.cv, vector.ci));
+
+  const args = ['--stimulus', stimulusPath, '--sample-period-cycles', String(period), '--drain-ms', String(drainMs)];
+  if (opts.loop ?? true) args.push('--loop');
+  if (opts.hold) args.push('--hold');
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+
+  let report: string | null = null;
+  child.stderr!.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) {
+      if (!line) continue;
+      if (line.startsWith('crabwatt-twin: ') && line.includes('cycles')) report = line;
+      log(line);
+    }
+  });
+  const exited = new Promise<TwinExit>((resolveExit) => {
+    child.on('close', (code, signal) => {
+      rmSync(stimulusPath, { force: true });
+      resolveExit({ code, signal, report });
+    });
+  });
+
+  const path = await new Promise<string>((resolvePath, reject) => {
+    let buffered = '';
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const match = /^pty: (\S+)$/m.exec(buffered);
+      if (match) {
+        child.stdout!.off('data', onData);
+        resolvePath(match[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.on('error', (e) => reject(new RtlTwinError(`cannot start the twin ${binary}: ${e.message}`)));
+    void exited.then((e) => reject(new RtlTwinError(`the twin ended before opening its pty (exit ${e.code}, ${e.signal})`)));
+  });
+
+  return {
+    path,
+    exited,
+    startSamples() {
+      if (!opts.hold) throw new RtlTwinError('startSamples() is only for a twin started with hold: true');
+      child.kill('SIGUSR1');
+    },
+    async close() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
