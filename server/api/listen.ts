@@ -31,13 +31,14 @@ export function isLoopback(host: string): boolean {
   return isIP(h) === 4 && h.startsWith('127.');
 }
 
-/** Parses HOST:PORT, [v6]:PORT or :PORT (loopback). */
+/** Parses HOST:PORT, [v6]:PORT or :PORT (loopback); port 0 means any free port. */
 export function parseListen(spec: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(spec.trim());
   if (!m) throw new ListenConfigError(`--listen must be HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080); got '${spec}'`);
   const host = m[1] ?? (m[2] === '' ? DEFAULT_HOST : m[2]!);
   const port = Number(m[3]);
-  if (port < 1 || port > 65535) throw new ListenConfigError(`port ${port} is outside 1..65535`);
+  // Port 0 asks the system for a free port (tests, or several instances side by side).
+  if (port > 65535) throw new ListenConfigError(`port ${port} is outside 0..65535`);
   return { host, port };
 }
 

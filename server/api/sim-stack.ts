@@ -1,4 +1,4 @@
-// The whole host in one process for the browser tests and the latency figure: the simulated device's
+// The whole host in one process, for the browser tests and the latency figure (bench.ts): the simulated device's
 // bytes go through the real FrameDecoder (COBS, CRC, seq) into the real Ingest and Store, and buildApp
 // serves them. The link is a minimal in-process one (the serial DeviceLink adds ports and reconnects,
 // which these tests do not exercise); commands are encoded with the real codec and acks matched by seq.
@@ -8,13 +8,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../server/api/app.ts';
-import { wireApi, type LinkLike } from '../../server/api/wire.ts';
-import { Ingest } from '../../server/ingest/ingest.ts';
-import { encodeFrame, FrameDecoder, type Frame } from '../../server/protocol/codec.ts';
-import { SimulatedDevice } from '../../server/sim/device.ts';
-import { StoreReader } from '../../server/store/query.ts';
-import { Store } from '../../server/store/store.ts';
+import { buildApp } from './app.ts';
+import { wireApi, type LinkLike } from './wire.ts';
+import { Ingest } from '../ingest/ingest.ts';
+import { encodeFrame, FrameDecoder, type Frame } from '../protocol/codec.ts';
+import type { DspConfig } from '../dsp/model.ts';
+import { SimulatedDevice } from '../sim/device.ts';
+import { StoreReader } from '../store/query.ts';
+import { Store } from '../store/store.ts';
 
 class InProcessLink implements LinkLike {
   private seq = 0;
@@ -63,10 +64,12 @@ export interface SimStack {
   close(): Promise<void>;
 }
 
-export async function startSimStack(opts: { speed?: number; token?: string; port?: number } = {}): Promise<SimStack> {
+export async function startSimStack(
+  opts: { speed?: number; token?: string; port?: number; bootConfig?: Partial<DspConfig> } = {},
+): Promise<SimStack> {
   const dir = mkdtempSync(join(tmpdir(), 'crabwatt-web-'));
   const store = Store.open(join(dir, 'crabwatt.sqlite'), { flushIntervalMs: 200 });
-  const sim = new SimulatedDevice({ scenario: 'mains-230-50', seed: 7, speed: opts.speed ?? 1 });
+  const sim = new SimulatedDevice({ scenario: 'mains-230-50', seed: 7, speed: opts.speed ?? 1, ...(opts.bootConfig ? { bootConfig: opts.bootConfig } : {}) });
   const link = new InProcessLink(sim);
   const ingest = new Ingest({
     store,
@@ -98,7 +101,7 @@ export async function startSimStack(opts: { speed?: number; token?: string; port
   };
 }
 
-// `npx tsx test/web/sim-stack.ts [port]`: the dashboard on the simulated device, for looking at by hand.
+// `npx tsx server/api/sim-stack.ts [port]`: the dashboard on the simulated device, for looking at by hand.
 if (import.meta.url === `file://${process.argv[1]}`) {
   const stack = await startSimStack({ port: Number(process.argv[2] ?? 8080) });
   console.log(`dashboard at ${stack.url}`);
