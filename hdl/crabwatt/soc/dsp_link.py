@@ -1,53 +1,61 @@
-"""Joins the DSP core (`crabwatt.dsp.PowerDsp`) to the SoC: configuration registers and commit,
-window records into the result FIFO, and the sample counters.
+"""Joins the measurement path to the SoC: the DSP core (`crabwatt.dsp.PowerDsp`) with its
+configuration registers and commit, window records into the result FIFO, the capture buffer
+(`crabwatt.capture.CaptureBuffer`) on the calibrated pairs, and the health counters.
 
 The result FIFO drops whole records instead of waiting, so the DSP's window stream is always ready
-and the DSP never stalls (docs/dsp.md: the DSP must never wait for the CPU or the link).
+and the DSP never stalls (the DSP must never wait for the CPU or the link).
 """
 
 from amaranth import *
-from amaranth.lib import wiring
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In
 
-from ..dsp import PowerDsp
+from ..capture import CaptureBuffer
+from ..dsp import PowerDsp, SampleLayout
 
 __all__ = ['DspLink']
 
 
-class DspLink(Elaboratable):
-    """`connect(m, soc, pair, valid)` feeds `pair` (cv, ci codes) into the DSP in cycles where `valid`
-    is high, numbering the samples from 0. A pair arriving while the DSP cannot take it is counted
-    in `samples_dropped` (it never happens with an always-ready result FIFO; the counter proves it)."""
+class DspLink(wiring.Component):
+    """`samples` come from the ADC front end (or the twin's harness) with their 64-bit index;
+    `samples_dropped` and `adc_errors` are that source's counters, shown in the COUNTERS block.
+    Call `attach(soc)` before elaboration."""
 
-    capture_depth = 0     # no capture buffer in this link yet
+    samples: In(stream.Signature(SampleLayout()))
+    samples_dropped: In(32)
+    adc_errors: In(32)
 
-    def __init__(self):
-        self.dsp = PowerDsp()
-        self._wiring = None
+    def __init__(self, *, capture_depth: int = 4096):
+        self.capture_depth = capture_depth
+        self._soc = None
+        super().__init__()
 
-    def connect(self, m, soc, pair, valid):
-        self._wiring = (soc, pair, valid)
+    def attach(self, soc):
+        self._soc = soc
 
     def elaborate(self, platform):
+        if self._soc is None:
+            raise RuntimeError('DspLink.attach(soc) was not called')
+        soc = self._soc
         m = Module()
-        m.submodules.dsp = dsp = self.dsp
-        soc, pair, valid = self._wiring
-        index = Signal(64)
-        dropped = Signal(32)
-        m.d.comb += [
-            dsp.samples.payload.cv.eq(pair.cv), dsp.samples.payload.ci.eq(pair.ci),
-            dsp.samples.payload.index.eq(index), dsp.samples.valid.eq(valid),
-        ]
-        with m.If(valid & dsp.samples.ready):
-            m.d.sync += index.eq(index + 1)
-        with m.If(valid & ~dsp.samples.ready & (dropped != 0xFFFF_FFFF)):
-            m.d.sync += dropped.eq(dropped + 1)
-
+        m.submodules.dsp = dsp = PowerDsp()
+        m.submodules.capture = cap = CaptureBuffer(depth=self.capture_depth)
+        wiring.connect(m, wiring.flipped(self.samples), dsp.samples)
         m.d.comb += [
             dsp.staging.eq(soc.dsp_config), dsp.commit.eq(soc.dsp_commit),
             soc.dsp_config_seq.eq(dsp.config_seq), soc.dsp_commit_pending.eq(dsp.commit_pending),
             soc.sample_index.eq(dsp.next_index),
             dsp.windows.ready.eq(1),
             soc.window.eq(dsp.windows.payload), soc.window_valid.eq(dsp.windows.valid),
-            soc.samples_dropped.eq(dropped),
+            soc.samples_dropped.eq(self.samples_dropped), soc.adc_errors.eq(self.adc_errors),
+
+            cap.sample.eq(dsp.calibrated), cap.sample_valid.eq(dsp.calibrated_valid),
+            cap.pairs.eq(soc.capture_config.pairs), cap.trigger.eq(soc.capture_config.trigger),
+            cap.level.eq(soc.capture_config.level), cap.pretrigger.eq(soc.capture_config.pretrigger),
+            cap.arm.eq(soc.capture_arm),
+            soc.capture_status.eq(Cat(cap.armed, cap.triggered, cap.done)),
+            soc.capture_trigger_index.eq(cap.trigger_index), soc.capture_first_index.eq(cap.first_index),
+            soc.capture_config_seq.eq(cap.config_seq),
+            cap.read_addr.eq(soc.capture_read_addr), soc.capture_read_data.eq(cap.read_data),
         ]
         return m

@@ -13,10 +13,9 @@ import sys
 
 from amaranth import *
 from amaranth.back import verilog
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from . import regmap
 from .soc import SoC
 from .sysctl import ResetController
 
@@ -30,9 +29,6 @@ SYS_CLK_HZ = 12_000_000
 SAMPLE_PERIOD_CYCLES = 3
 BOARD_RTL_TWIN = 3
 ADC_PART_SIMULATED = 0
-
-SamplePair = data.StructLayout({'cv': unsigned(14), 'ci': unsigned(14)})
-
 
 class TwinTop(wiring.Component):
     # Flat ports (no `__` in the names, which Verilator mangles).
@@ -48,7 +44,7 @@ class TwinTop(wiring.Component):
     reboot: Out(1)
 
     def __init__(self, image: bytes, *, dsp_factory=None):
-        """`dsp_factory()`, when given, returns the DSP adapter (see `crabwatt.soc.dsp_link`)."""
+        """`dsp_factory()`, when given, returns the measurement path (`crabwatt.soc.dsp_link.DspLink`)."""
         self._image, self._dsp_factory = image, dsp_factory
         super().__init__()
 
@@ -61,10 +57,10 @@ class TwinTop(wiring.Component):
         m.d.comb += [ClockSignal('soc').eq(ClockSignal('sync')),
                      ResetSignal('soc').eq(ResetSignal('sync') | resets.soc_reset)]
 
-        dsp = self._dsp_factory() if self._dsp_factory is not None else None
+        link = self._dsp_factory() if self._dsp_factory is not None else None
         soc = SoC(
             image=self._image, sys_clk_hz=SYS_CLK_HZ, board=BOARD_RTL_TWIN, adc_part=ADC_PART_SIMULATED,
-            capture_depth=dsp.capture_depth if dsp is not None else 0,
+            capture_depth=link.capture_depth if link is not None else 0,
             device_id=0x5457_494E_0000_0001)   # "TWIN", serial 1
         m.submodules.soc = DomainRenamer('soc')(soc)
         m.d.comb += [resets.fire.eq(soc.wdt_fire), soc.reset_cause_watchdog.eq(resets.cause_watchdog),
@@ -76,11 +72,22 @@ class TwinTop(wiring.Component):
             self.uart_rx_ready.eq(soc.uart_rx.ready),
         ]
 
-        if dsp is not None:
-            m.submodules.dsp = DomainRenamer('soc')(dsp)
-            sample = Signal(SamplePair)
-            m.d.comb += [sample.cv.eq(self.sample_cv), sample.ci.eq(self.sample_ci)]
-            dsp.connect(m, soc, sample, self.sample_valid)
+        if link is not None:
+            link.attach(soc)
+            m.submodules.dsp = DomainRenamer('soc')(link)
+            # The harness is the ADC: it numbers nothing, so the samples are numbered here, and a pair
+            # the DSP cannot take is counted as dropped (as the ADC front end does on the board).
+            index = Signal(64)
+            dropped = Signal(32)
+            m.d.comb += [
+                link.samples.payload.cv.eq(self.sample_cv), link.samples.payload.ci.eq(self.sample_ci),
+                link.samples.payload.index.eq(index), link.samples.valid.eq(self.sample_valid),
+                link.samples_dropped.eq(dropped),
+            ]
+            with m.If(self.sample_valid & link.samples.ready):
+                m.d.soc += index.eq(index + 1)
+            with m.If(self.sample_valid & ~link.samples.ready & (dropped != 0xFFFF_FFFF)):
+                m.d.soc += dropped.eq(dropped + 1)
         return m
 
 
