@@ -1,0 +1,227 @@
+import { EventEmitter } from 'node:events';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DeviceCommandError } from '../../server/api/deps.ts';
+import { wireApi, type ApiDevice, type LinkLike } from '../../server/api/wire.ts';
+import type { Frame } from '../../server/protocol/codec.ts';
+import { ACK_STATUS, CAPTURE_TRIGGER } from '../../server/protocol/definition.ts';
+import type { Ingest } from '../../server/ingest/ingest.ts';
+import type { StoreReader } from '../../server/store/query.ts';
+
+const ID = '0123456789abcdef';
+
+const identify = {
+  device_id: 0x0123456789abcdefn,
+  boot_id: 7,
+  board: 0,
+  adc_part: 0,
+  protocol_version: 1,
+  gateware_version: 0,
+  firmware_version: 0,
+  sample_rate_num: 4_000_000,
+  sample_rate_den: 1,
+  capture_depth: 4096,
+  config_seq: 0,
+  mode: 0,
+  cycles: 10,
+  fixed_samples: 0,
+  max_samples: 4_000_000,
+  zc_hysteresis: 64,
+  v_offset: 3,
+  i_offset: -2,
+  v_gain: 16000,
+  i_gain: 16500,
+  phase: 65536,
+};
+
+class FakeIngest extends EventEmitter {
+  deviceId: string | undefined = undefined;
+  deviceRef: { kv: number; ki: number } | undefined = undefined;
+  scales: [number, number][] = [];
+  setScale(kv: number, ki: number) {
+    this.scales.push([kv, ki]);
+    this.deviceRef = { kv, ki };
+  }
+  identifyNow() {
+    this.deviceId = ID;
+    this.deviceRef = { kv: 0.05, ki: 0.004 };
+    this.emit('identify', { device: ID, frame: identify });
+  }
+}
+
+class FakeLink implements LinkLike {
+  counters = { frames: 0, crcErrors: 1, seqGaps: 2, resets: 3, reconnects: 4 };
+  sent: { name: string; fields: Record<string, number> }[] = [];
+  answer: (name: string) => Promise<Frame<'ack'>> = async (name) => ack(name, ACK_STATUS.OK, 5);
+  request(name: 'cmd_calibrate' | 'cmd_capture' | 'cmd_identify', fields: Record<string, number>) {
+    this.sent.push({ name, fields });
+    return this.answer(name);
+  }
+}
+
+function ack(name: string, status: number, value: number): Frame<'ack'> {
+  return { name: 'ack', type: 6, seq: 0, fields: { command_seq: 0, command_type: name === 'cmd_capture' ? 0x84 : 0x83, status, value } } as Frame<'ack'>;
+}
+
+function chunk(captureId: number, index: number, count: number, first: bigint, trigger: bigint, pairs: { v: number; i: number }[]): Frame {
+  return {
+    name: 'capture_chunk',
+    type: 4,
+    seq: 0,
+    fields: { capture_id: captureId, chunk_index: index, chunk_count: count, first_index: first, trigger_index: trigger, config_seq: 0 },
+    pairs,
+  } as unknown as Frame;
+}
+
+function reader(stored: { id: string; lastSeenMs: number | null }[] = []): StoreReader {
+  return {
+    devices: () =>
+      stored.map((s) => ({ id: s.id, name: null, kv: 0.1, ki: 0.01, fsNum: 4e6, fsDen: 1, board: 1, adcPart: 1, totalNwh: 0n, createdMs: 0, lastSeenMs: s.lastSeenMs, epochs: 1 })),
+  } as unknown as StoreReader;
+}
+
+function setup(stored: { id: string; lastSeenMs: number | null }[] = []) {
+  const ingest = new FakeIngest();
+  const link = new FakeLink();
+  const dev: ApiDevice = { ingest: ingest as unknown as Ingest, link, kind: 'simulated', path: '/dev/pts/9' };
+  let now = 1_000_000;
+  const wired = wireApi({ reader: reader(stored), devices: [dev], now: () => now });
+  return { ingest, link, wired, advance: (ms: number) => (now += ms) };
+}
+
+afterEach(() => vi.useRealTimers());
+
+describe('wireApi device directory', () => {
+  it('lists a device once it identified itself, with counters and frames/s', () => {
+    const { ingest, link, wired, advance } = setup();
+    expect(wired.devices.list()).toEqual([]);
+    ingest.identifyNow();
+    wired.devices.list();
+    link.counters.frames = 50;
+    advance(2000);
+    const [d] = wired.devices.list();
+    expect(d).toMatchObject({ id: ID, kind: 'simulated', state: 'connected', path: '/dev/pts/9', sampleRateHz: 4e6 });
+    expect(d!.counters).toEqual({ frames: 50, crcErrors: 1, seqGaps: 2, resets: 3, reconnects: 4, framesPerS: 25 });
+  });
+
+  it('lists devices only the database knows as absent, for their history', () => {
+    const { wired } = setup([{ id: 'feedfeedfeedfeed', lastSeenMs: Date.UTC(2026, 0, 1) }]);
+    const [d] = wired.devices.list();
+    expect(d).toMatchObject({ id: 'feedfeedfeedfeed', state: 'absent', kind: 'hardware' });
+    expect(d!.detail).toMatch(/last seen 2026-01-01/);
+    expect(wired.devices.get('FEEDFEEDFEEDFEED')?.id).toBe('feedfeedfeedfeed');
+  });
+
+  it('follows link events and forwards them and windows to the live stream', () => {
+    const { ingest, wired } = setup();
+    ingest.identifyNow();
+    const got: unknown[] = [];
+    wired.live.on('link', (e) => got.push(e));
+    wired.live.on('window', (w) => got.push(w));
+    ingest.emit('link', { device: ID, state: 'reconnecting', detail: 'port closed' });
+    ingest.emit('window', { device: ID, p: 1 });
+    expect(wired.devices.get(ID)).toMatchObject({ state: 'reconnecting', detail: 'port closed' });
+    expect(got).toEqual([{ device: ID, state: 'reconnecting', detail: 'port closed' }, { device: ID, p: 1 }]);
+    wired.close();
+    ingest.emit('window', { device: ID, p: 2 });
+    expect(got).toHaveLength(2);
+  });
+
+  it('reads the calibration from identify and the stored scale', () => {
+    const { ingest, wired } = setup();
+    ingest.identifyNow();
+    expect(wired.devices.calibration(ID)).toEqual({ v_offset: 3, i_offset: -2, v_gain: 16000, i_gain: 16500, phase: 65536, kv: 0.05, ki: 0.004 });
+  });
+});
+
+describe('wireApi calibration writes', () => {
+  const cal = { v_offset: 1, i_offset: 2, v_gain: 16384, i_gain: 16384, phase: -10, kv: 0.06, ki: 0.005 };
+
+  it('pushes cmd_calibrate, then the scale, then asks for identify', async () => {
+    const { ingest, link, wired } = setup();
+    ingest.identifyNow();
+    expect(await wired.devices.setCalibration(ID, cal)).toEqual({ configSeq: 5 });
+    expect(link.sent[0]).toEqual({ name: 'cmd_calibrate', fields: { v_offset: 1, i_offset: 2, v_gain: 16384, i_gain: 16384, phase: -10 } });
+    expect(link.sent[1]!.name).toBe('cmd_identify');
+    expect(ingest.scales).toEqual([[0.06, 0.005]]);
+    expect(wired.devices.calibration(ID)).toEqual(cal);
+  });
+
+  it.each([
+    [ACK_STATUS.BAD_ARGS, 422],
+    [ACK_STATUS.BUSY, 409],
+    [ACK_STATUS.UNKNOWN_COMMAND, 422],
+  ])('turns ack status %i into HTTP %i and keeps the old scale', async (status, http) => {
+    const { ingest, link, wired } = setup();
+    ingest.identifyNow();
+    link.answer = async (name) => ack(name, status, 0);
+    const err = await wired.devices.setCalibration(ID, cal).catch((e) => e);
+    expect(err).toBeInstanceOf(DeviceCommandError);
+    expect(err.statusCode).toBe(http);
+    expect(ingest.scales).toEqual([]);
+  });
+
+  it('reports a device that does not answer as 504', async () => {
+    const { ingest, link, wired } = setup();
+    ingest.identifyNow();
+    link.answer = async () => {
+      throw new Error('no ack within 2000 ms (timeout)');
+    };
+    await expect(wired.devices.setCalibration(ID, cal)).rejects.toMatchObject({ statusCode: 504 });
+  });
+
+  it('refuses while the link is down (503) and for a device that is not attached', async () => {
+    const { ingest, link, wired } = setup([{ id: 'feedfeedfeedfeed', lastSeenMs: null }]);
+    ingest.identifyNow();
+    ingest.emit('link', { device: ID, state: 'reconnecting', detail: 'unplugged' });
+    await expect(wired.devices.setCalibration(ID, cal)).rejects.toMatchObject({ statusCode: 503, message: /reconnecting: unplugged/ });
+    await expect(wired.devices.setCalibration('feedfeedfeedfeed', cal)).rejects.toMatchObject({ statusCode: 503 });
+    await expect(wired.devices.setCalibration('0000000000000000', cal)).rejects.toMatchObject({ name: 'UnknownDeviceError' });
+    expect(link.sent).toEqual([]);
+  });
+});
+
+describe('wireApi captures', () => {
+  const pairs = (from: number, n: number) => Array.from({ length: n }, (_, k) => ({ v: from + k, i: -(from + k) }));
+
+  it('arms with the trigger enum and assembles chunks in any order, once each', async () => {
+    const { ingest, link, wired } = setup();
+    ingest.identifyNow();
+    const { captureId } = await wired.devices.requestCapture(ID, { pairs: 600, trigger: 'i_falling', level: -100, pretrigger: 100 });
+    expect(captureId).toBe(5);
+    expect(link.sent[0]).toEqual({ name: 'cmd_capture', fields: { pairs: 600, trigger: CAPTURE_TRIGGER.I_FALLING, level: -100, pretrigger: 100 } });
+    expect(wired.devices.capture(ID, 5)).toMatchObject({ state: 'pending' });
+    ingest.emit('frame', chunk(5, 2, 3, 1512n, 1100n, pairs(512, 88)));
+    ingest.emit('frame', chunk(5, 0, 3, 1000n, 1100n, pairs(0, 256)));
+    ingest.emit('frame', chunk(5, 0, 3, 1000n, 1100n, pairs(0, 256))); // a repeat changes nothing
+    ingest.emit('frame', chunk(9, 1, 3, 1256n, 1100n, pairs(0, 256))); // another capture's chunk is ignored
+    expect(wired.devices.capture(ID, 5)).toMatchObject({ state: 'pending', detail: '2 of 3 chunks' });
+    ingest.emit('frame', chunk(5, 1, 3, 1256n, 1100n, pairs(256, 256)));
+    const c = wired.devices.capture(ID, 5)!;
+    expect(c.state).toBe('complete');
+    expect(c.v).toEqual(pairs(0, 600).map((p) => p.v));
+    expect(c.i[599]).toBe(-599);
+    expect(c.triggerOffset).toBe(100);
+    expect(c).toMatchObject({ kv: 0.05, ki: 0.004, sampleRateHz: 4e6 });
+    expect(c).not.toHaveProperty('chunks');
+  });
+
+  it('refuses more pairs than the device holds, before sending anything', async () => {
+    const { ingest, link, wired } = setup();
+    ingest.identifyNow();
+    await expect(wired.devices.requestCapture(ID, { pairs: 5000, trigger: 'immediate', level: 0, pretrigger: 0 })).rejects.toMatchObject({
+      statusCode: 422,
+      message: /at most 4096/,
+    });
+    expect(link.sent).toEqual([]);
+  });
+
+  it('marks a capture whose chunks stop arriving as failed', async () => {
+    vi.useFakeTimers();
+    const { ingest, wired } = setup();
+    ingest.identifyNow();
+    await wired.devices.requestCapture(ID, { pairs: 600, trigger: 'immediate', level: 0, pretrigger: 0 });
+    ingest.emit('frame', chunk(5, 0, 3, 0n, 0n, pairs(0, 256)));
+    vi.advanceTimersByTime(16_000);
+    expect(wired.devices.capture(ID, 5)).toMatchObject({ state: 'failed', detail: 'only 1 chunk(s) arrived within 15 s' });
+  });
+});
