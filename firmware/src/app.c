@@ -212,8 +212,7 @@ static uint8_t calibrate(const struct cw_cmd_calibrate *c, uint32_t *value)
     return CW_ACK_OK;
 }
 
-/* A new capture replaces one still waiting or still being sent: a trigger that never comes must
- * not lock the host out of capturing again. */
+/* One capture at a time: a second request while one is armed or still being sent gets BUSY. */
 static uint8_t capture(app_t *app, const struct cw_cmd_capture *c, uint32_t *value)
 {
     hal_identity_t id;
@@ -222,14 +221,20 @@ static uint8_t capture(app_t *app, const struct cw_cmd_capture *c, uint32_t *val
         c->pretrigger >= c->pairs) {
         return CW_ACK_BAD_ARGS;
     }
+    if (app->capture.active) {
+        return CW_ACK_BUSY;
+    }
     hal_capture_arm(c->pairs, c->trigger, c->level, c->pretrigger);
     if (app->next_capture_id == 0) {
         app->next_capture_id = 1; /* 0 never names a capture */
     }
     app->capture = (app_capture_t){
         .active = true,
+        .forced = c->trigger == CW_CAPTURE_TRIGGER_IMMEDIATE,
+        .armed_ms = hal_uptime_ms(),
         .id = app->next_capture_id++,
         .pairs = c->pairs,
+        .pretrigger = c->pretrigger,
         .chunk_count = (uint16_t)((c->pairs + APP_CHUNK_PAIRS - 1u) / APP_CHUNK_PAIRS),
     };
     *value = app->capture.id;
@@ -322,6 +327,11 @@ static void send_capture(app_t *app)
     }
     if (!c->done) {
         if (!hal_capture_done(&c->info)) {
+            if (!c->forced && hal_uptime_ms() - c->armed_ms >= APP_CAPTURE_AUTO_TRIGGER_MS) {
+                /* The buffer has been recording all along, so the pretrigger pairs are there. */
+                hal_capture_arm(c->pairs, CW_CAPTURE_TRIGGER_IMMEDIATE, 0, c->pretrigger);
+                c->forced = true;
+            }
             return;
         }
         c->done = true;

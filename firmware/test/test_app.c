@@ -78,16 +78,19 @@ static struct cw_ack ack_of(const sent_frame_t *f)
     return a;
 }
 
-/* Runs one command to completion and returns its ack; *before* gets the frames sent ahead of it. */
+/* Runs one command to completion and returns its ack; *before* gets the frames sent ahead of it
+ * (the answer of cmd_identify/cmd_status; a periodic status may follow the ack). */
 static struct cw_ack command(uint8_t type, uint32_t seq, const void *body, size_t len, size_t *before)
 {
     take_frames(HAL_LINK_UART);
     send_command(HAL_LINK_UART, type, seq, body, len);
     app_poll(&app);
     size_t n = take_frames(HAL_LINK_UART);
-    CHECK(n >= 1);
-    if (before) *before = n - 1;
-    struct cw_ack a = ack_of(&sent[n - 1]);
+    size_t at = 0;
+    while (at < n && sent[at].type != CW_TYPE_ACK) at++;
+    CHECK(at < n);
+    if (before) *before = at;
+    struct cw_ack a = ack_of(&sent[at < n ? at : 0]);
     CHECK_EQ(a.command_seq, seq);
     CHECK_EQ(a.command_type, type);
     return a;
@@ -544,7 +547,7 @@ TEST(app_capture_waits_for_room_instead_of_dropping)
     CHECK_EQ(app.frames_dropped, 0);
 }
 
-TEST(app_capture_rejects_bad_arguments_and_supersedes)
+TEST(app_capture_rejects_bad_arguments_and_is_busy_while_running)
 {
     boot();
     const struct cw_cmd_capture bad[] = {
@@ -559,22 +562,48 @@ TEST(app_capture_rejects_bad_arguments_and_supersedes)
     CHECK_EQ(fake.capture.arms, 0);
     struct cw_cmd_capture c = {.pairs = 300, .trigger = CW_CAPTURE_TRIGGER_I_FALLING, .pretrigger = 299};
     CHECK_EQ(command(CW_TYPE_CMD_CAPTURE, 10, &c, sizeof c, NULL).value, 1);
-    /* The trigger never comes; a second request replaces the first. */
-    c.pairs = 10;
-    c.pretrigger = 0;
-    struct cw_ack a = command(CW_TYPE_CMD_CAPTURE, 11, &c, sizeof c, NULL);
+    CHECK_EQ(command(CW_TYPE_CMD_CAPTURE, 11, &c, sizeof c, NULL).status, CW_ACK_BUSY);
+    CHECK_EQ(fake.capture.arms, 1);
+    fill_capture(300);
+    for (int k = 0; k < 3; k++) app_poll(&app);
+    CHECK_EQ(take_frames(HAL_LINK_UART), 2);
+    CHECK(!app.capture.active);
+    struct cw_ack a = command(CW_TYPE_CMD_CAPTURE, 12, &c, sizeof c, NULL);
     CHECK_EQ(a.status, CW_ACK_OK);
     CHECK_EQ(a.value, 2);
+}
+
+/* A trigger level the signal never reaches: after APP_CAPTURE_AUTO_TRIGGER_MS the capture is taken
+ * anyway (re-armed as IMMEDIATE with the same pairs and pretrigger), once. */
+TEST(app_capture_auto_triggers_after_a_second)
+{
+    boot();
+    fake.uptime_ms = 5000;
+    struct cw_cmd_capture c = {.pairs = 100, .trigger = CW_CAPTURE_TRIGGER_V_RISING, .level = 30000, .pretrigger = 20};
+    CHECK_EQ(command(CW_TYPE_CMD_CAPTURE, 1, &c, sizeof c, NULL).status, CW_ACK_OK);
+    fake.uptime_ms = 5000 + APP_CAPTURE_AUTO_TRIGGER_MS - 1;
+    app_poll(&app);
+    CHECK_EQ(fake.capture.arms, 1);
+    fake.uptime_ms = 5000 + APP_CAPTURE_AUTO_TRIGGER_MS;
+    app_poll(&app);
     CHECK_EQ(fake.capture.arms, 2);
-    fill_capture(10);
+    CHECK_EQ(fake.capture.trigger, CW_CAPTURE_TRIGGER_IMMEDIATE);
+    CHECK_EQ(fake.capture.pairs, 100);
+    CHECK_EQ(fake.capture.pretrigger, 20);
+    fake.uptime_ms += 5000;
+    app_poll(&app);
+    CHECK_EQ(fake.capture.arms, 2);
+    fill_capture(100);
     app_poll(&app);
     size_t n = take_frames(HAL_LINK_UART);
-    CHECK_EQ(n, 1);
-    struct cw_capture_chunk h;
-    memcpy(&h, sent[0].body, sizeof h);
-    CHECK_EQ(h.capture_id, 2);
-    CHECK_EQ(h.chunk_count, 1);
-    CHECK_EQ(sent[0].body_len, sizeof h + 40);
+    CHECK(n >= 1);
+    CHECK_EQ(sent[n - 1].type, CW_TYPE_CAPTURE_CHUNK);
+    /* An IMMEDIATE capture is never re-armed. */
+    c.trigger = CW_CAPTURE_TRIGGER_IMMEDIATE;
+    CHECK_EQ(command(CW_TYPE_CMD_CAPTURE, 2, &c, sizeof c, NULL).status, CW_ACK_OK);
+    fake.uptime_ms += 10 * APP_CAPTURE_AUTO_TRIGGER_MS;
+    app_poll(&app);
+    CHECK_EQ(fake.capture.arms, 3);
 }
 
 TEST(app_answers_on_the_link_the_host_speaks_on)
