@@ -180,14 +180,14 @@ function bucketFunction(interval: Exclude<ExportInterval, 'raw'>, tz: string, of
 
 const fmt = (x: number | null): string => (x === null ? '' : String(x));
 
-const P = QUANTITIES.indexOf('p');
+const IDX = Object.fromEntries(QUANTITIES.map((q, k) => [q, k])) as Record<(typeof QUANTITIES)[number], number>;
+const [VRMS, IRMS, P, S, PF, N, FREQ, VDC, IDC] = [IDX.vrms, IDX.irms, IDX.p, IDX.s, IDX.pf, IDX.n, IDX.freq_hz, IDX.v_dc, IDX.i_dc];
 
 function csvLine(time: string, b: Bucket, coverage: number | null): string {
-  const q = (name: (typeof QUANTITIES)[number]): string => fmt(b.mean(QUANTITIES.indexOf(name)));
   return (
-    `${time},${q('vrms')},${q('irms')},${q('p')},${fmt(b.minOf(P))},${fmt(b.maxOf(P))},${q('s')},${q('pf')},${q('n')},` +
-    `${q('freq_hz')},${q('v_dc')},${q('i_dc')},${nwhToWhString(b.energyNwh)},${b.samples},` +
-    `${coverage === null ? '' : String(coverage)},${b.flags}\n`
+    `${time},${fmt(b.mean(VRMS))},${fmt(b.mean(IRMS))},${fmt(b.mean(P))},${fmt(b.minOf(P))},${fmt(b.maxOf(P))},` +
+    `${fmt(b.mean(S))},${fmt(b.mean(PF))},${fmt(b.mean(N))},${fmt(b.mean(FREQ))},${fmt(b.mean(VDC))},${fmt(b.mean(IDC))},` +
+    `${nwhToWhString(b.energyNwh)},${b.samples},${coverage === null ? '' : String(coverage)},${b.flags}\n`
   );
 }
 

@@ -1,7 +1,7 @@
 // Folding rows (windows or rollup buckets) into wider buckets: sample-weighted means, min of mins, max of
 // maxes, exact integer energy. One implementation serves the history query and the CSV export.
 
-import { QUANTITIES } from './schema.ts';
+import { QUANTITIES, STATS_BYTES } from './schema.ts';
 
 const Q = QUANTITIES.length;
 
@@ -62,6 +62,29 @@ export class Bucket {
     }
   }
 
+  /** Add one window: its quantities (in QUANTITIES order, null when undefined) weigh by its samples. */
+  addWindow(samples: number, energyNwh: bigint, flags: number, values: ArrayLike<number | null>): void {
+    this.rows++;
+    this.samples += samples;
+    this.windows++;
+    this.energyNwh += energyNwh;
+    this.flags |= flags;
+    for (let k = 0; k < Q; k++) {
+      const v = values[k];
+      if (v === null || v === undefined || !Number.isFinite(v)) continue;
+      this.wsum[k]! += v * samples;
+      this.weight[k]! += samples;
+      if (!(v >= this.min[k]!)) this.min[k] = v;
+      if (!(v <= this.max[k]!)) this.max[k] = v;
+    }
+  }
+
+  /** Energy that no window carried (a booked gap): counts in the bucket's energy only. */
+  addEnergy(energyNwh: bigint): void {
+    this.rows++;
+    this.energyNwh += energyNwh;
+  }
+
   /** Sample-weighted mean of quantity k, null when no window in the bucket defined it. */
   mean(k: number): number | null {
     const w = this.weight[k]!;
@@ -77,28 +100,46 @@ export class Bucket {
   }
 }
 
-/** Column list and row decoder for the rollups table, in QUANTITIES order. */
-export const ROLLUP_SELECT = `t_start_ms, samples, windows, energy_nwh, flags, ${QUANTITIES.map(
-  (q) => `${q}_wsum, ${q}_weight, ${q}_min, ${q}_max`,
-).join(', ')}`;
+/** Column list of the rollups table for rollupRowInto. */
+export const ROLLUP_SELECT = 't_start_ms, samples, windows, energy_nwh, flags, stats';
+
+/** The stats BLOB of a bucket (layout: schema.ts). */
+export function statsBlob(b: { wsum: Float64Array; weight: Float64Array; min: Float64Array; max: Float64Array }): Buffer {
+  const buf = Buffer.allocUnsafe(STATS_BYTES);
+  for (let k = 0; k < Q; k++) {
+    const o = 32 * k;
+    buf.writeDoubleLE(b.wsum[k]!, o);
+    buf.writeDoubleLE(b.weight[k]!, o + 8);
+    buf.writeDoubleLE(b.min[k]!, o + 16);
+    buf.writeDoubleLE(b.max[k]!, o + 24);
+  }
+  return buf;
+}
+
+/** Decode a stats BLOB into a row's arrays. */
+export function statsInto(blob: Uint8Array, row: { wsum: Float64Array; weight: Float64Array; min: Float64Array; max: Float64Array }): void {
+  if (blob.length !== STATS_BYTES) throw new Error(`rollup stats blob has ${blob.length} bytes, expected ${STATS_BYTES}`);
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  for (let k = 0; k < Q; k++) {
+    const o = 32 * k;
+    row.wsum[k] = view.getFloat64(o, true);
+    row.weight[k] = view.getFloat64(o + 8, true);
+    row.min[k] = view.getFloat64(o + 16, true);
+    row.max[k] = view.getFloat64(o + 24, true);
+  }
+}
 
 /** Column list for the windows table. */
 export const WINDOW_SELECT = `t_end_ms, samples, energy_nwh, flags, ${QUANTITIES.join(', ')}`;
 
-/** Fill `row` from a raw rollups row (from ROLLUP_SELECT with .raw()); reuses its arrays. */
+/** Fill `row` from a raw rollups row (ROLLUP_SELECT with .raw()); reuses its arrays. */
 export function rollupRowInto(raw: unknown[], row: FoldRow): FoldRow {
-  row.tMs = Number(raw[0]);
-  row.samples = Number(raw[1]);
-  row.windows = Number(raw[2]);
+  row.tMs = raw[0] as number;
+  row.samples = raw[1] as number;
+  row.windows = raw[2] as number;
   row.energyNwh = BigInt(raw[3] as number | bigint);
-  row.flags = Number(raw[4]);
-  for (let k = 0; k < Q; k++) {
-    const base = 5 + 4 * k;
-    row.wsum[k] = Number(raw[base]);
-    row.weight[k] = Number(raw[base + 1]);
-    row.min[k] = raw[base + 2] === null ? NaN : Number(raw[base + 2]);
-    row.max[k] = raw[base + 3] === null ? NaN : Number(raw[base + 3]);
-  }
+  row.flags = raw[4] as number;
+  statsInto(raw[5] as Uint8Array, row);
   return row;
 }
 

@@ -16,7 +16,9 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { energyNanoWattHours, validateScale, type DeriveScale } from '../dsp/derive.ts';
+import { validateScale, type DeriveScale } from '../dsp/derive.ts';
+import { NwhConverter } from './energy.ts';
+import { Bucket, statsBlob, statsInto } from './fold.ts';
 import { acquireLock, databaseLockPath, type ProcessLock } from './lock.ts';
 import { migrate, QUANTITIES, ROLLUP_LEVELS, type Quantity } from './schema.ts';
 
@@ -145,8 +147,21 @@ interface DeviceState {
   /** ms per sample as a float, only for the wall-time mapping (energy never uses it). */
   msPerSample: number;
   scale: DeriveScale;
+  converter: NwhConverter;
+  /** The rollup bucket each level is filling now: windows arrive in time order, so almost every window lands there. */
+  open: RollupBucket[];
   epoch: EpochState;
 }
+
+/** A rollup bucket's additions since the last flush. */
+class RollupBucket extends Bucket {
+  device = 0;
+  levelMs = 0;
+  tStartMs = 0;
+}
+
+const LEVEL_MS: readonly number[] = ROLLUP_LEVELS.map((l) => l.ms);
+const QUANTITY_NAMES: readonly Quantity[] = [...QUANTITIES];
 
 /** An opaque handle for a device attached to the store. */
 export interface DeviceRef {
@@ -183,20 +198,6 @@ function checkInt64(name: string, value: bigint): bigint {
   return value;
 }
 
-interface RollupDelta {
-  device: number;
-  level: number;
-  t: number;
-  samples: number;
-  windows: number;
-  energy: bigint;
-  flags: number;
-  wsum: Float64Array;
-  weight: Float64Array;
-  min: Float64Array;
-  max: Float64Array;
-}
-
 export class Store {
   readonly db: Database.Database;
   readonly path: string;
@@ -205,7 +206,11 @@ export class Store {
   private readonly devices = new Map<string, DeviceState>();
   private readonly windowQueue: unknown[][] = [];
   private readonly gapQueue: unknown[][] = [];
-  private readonly rollupQueue = new Map<string, RollupDelta>();
+  /** Buckets left behind by the time (no window will come for them from this process), not yet written. */
+  private readonly rollupQueue: RollupBucket[] = [];
+  private readonly values = new Array<number | null>(QUANTITIES.length);
+  /** Written buckets, reset, for reuse: at fast ingest a bucket per window would churn the GC. */
+  private readonly bucketPool: RollupBucket[] = [];
   private readonly dirtyDeviceTotals = new Set<DeviceState>();
   private readonly flushIntervalMs: number;
   private readonly flushRows: number;
@@ -253,15 +258,6 @@ export class Store {
   private prepareWriteStatements() {
     const db = this.db;
     const q = QUANTITIES;
-    const rollupCols = q.flatMap((n) => [`${n}_wsum`, `${n}_weight`, `${n}_min`, `${n}_max`]);
-    const rollupUpdates = q
-      .flatMap((n) => [
-        `${n}_wsum = ${n}_wsum + excluded.${n}_wsum`,
-        `${n}_weight = ${n}_weight + excluded.${n}_weight`,
-        `${n}_min = CASE WHEN ${n}_min IS NULL OR excluded.${n}_min < ${n}_min THEN coalesce(excluded.${n}_min, ${n}_min) ELSE ${n}_min END`,
-        `${n}_max = CASE WHEN ${n}_max IS NULL OR excluded.${n}_max > ${n}_max THEN coalesce(excluded.${n}_max, ${n}_max) ELSE ${n}_max END`,
-      ])
-      .join(', ');
     return {
       insertWindow: db.prepare(
         `INSERT OR IGNORE INTO windows (device, epoch, end_index, t_end_ms, samples, sum_v, sum_i, sum_vv, sum_ii, sum_vi,
@@ -271,12 +267,12 @@ export class Store {
       insertGap: db.prepare(
         'INSERT INTO energy_gaps (device, epoch, at_index, t_ms, raw, energy_nwh, reason) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
-      upsertRollup: db.prepare(
-        `INSERT INTO rollups (device, level, t_start_ms, samples, windows, energy_nwh, flags, ${rollupCols.join(', ')})
-         VALUES (${Array(7 + rollupCols.length).fill('?').join(', ')})
-         ON CONFLICT (device, level, t_start_ms) DO UPDATE SET
-           samples = samples + excluded.samples, windows = windows + excluded.windows,
-           energy_nwh = energy_nwh + excluded.energy_nwh, flags = flags | excluded.flags, ${rollupUpdates}`,
+      rollupAt: db
+        .prepare('SELECT samples, windows, energy_nwh, flags, stats FROM rollups WHERE device = ? AND level = ? AND t_start_ms = ?')
+        .safeIntegers(true)
+        .raw(true),
+      putRollup: db.prepare(
+        'INSERT OR REPLACE INTO rollups (device, level, t_start_ms, samples, windows, energy_nwh, flags, stats) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       updateEpoch: db.prepare(
         `UPDATE epochs SET anchor_index = ?, anchor_ms = ?, first_end_index = ?, last_end_index = ?, last_t_ms = ?,
@@ -340,6 +336,8 @@ export class Store {
       fsDen,
       msPerSample: (1000 * fsDen) / fsNum,
       scale: checkScale(r.kv, r.ki, fsNum, fsDen),
+      converter: new NwhConverter(checkScale(r.kv, r.ki, fsNum, fsDen)),
+      open: [],
       epoch: epoch ?? this.placeholderEpoch(),
     };
     this.devices.set(hex, state);
@@ -376,6 +374,7 @@ export class Store {
       state.fsDen = identity.fsDen;
       state.msPerSample = (1000 * identity.fsDen) / identity.fsNum;
       state.scale = checkScale(state.kv, state.ki, state.fsNum, state.fsDen);
+      state.converter = new NwhConverter(state.scale);
       this.startSegment(state);
     }
     this.db
@@ -454,7 +453,7 @@ export class Store {
   /** Energy booked for the epoch when its running raw sum is `raw`. */
   private nwhAt(state: DeviceState, raw: bigint): bigint {
     const e = state.epoch;
-    return e.segNwh + energyNanoWattHours(raw - e.segRaw, state.scale);
+    return e.segNwh + state.converter.nwh(raw - e.segRaw);
   }
 
   /** A scale change takes effect from the current raw position: energy already booked stays as booked. */
@@ -475,6 +474,7 @@ export class Store {
     state.kv = kv;
     state.ki = ki;
     state.scale = scale;
+    state.converter = new NwhConverter(scale);
     this.db.prepare('UPDATE devices SET kv = ?, ki = ? WHERE id = ?').run(kv, ki, state.id);
     if (state.epoch.id !== -1) this.startSegment(state);
     this.flush();
@@ -551,7 +551,9 @@ export class Store {
       ...QUANTITIES.map((q) => derived[q]),
       nwh,
     ]);
-    this.addToRollups(state.id, t - 1, win.samples, 1, nwh, win.flags, derived);
+    const values = this.values;
+    for (let k = 0; k < values.length; k++) values[k] = derived[QUANTITY_NAMES[k]!];
+    for (let level = 0; level < LEVEL_MS.length; level++) this.bucketFor(state, level, t - 1).addWindow(win.samples, nwh, win.flags, values);
     this.counters.windows++;
     const booked: BookedWindow = {
       device: state.hex, epoch: e.id, end_index: win.end_index, t_end_ms: t, energy_nwh: nwh,
@@ -614,7 +616,7 @@ export class Store {
       for (const r of e.recent) if (r.endIndex >= x) r.raw += missing;
       const reason = beyond || e.discontinuity ? 'windows_lost' : 'mismatch';
       this.gapQueue.push([state.id, e.id, x, t, missing.toString(), nwh, reason]);
-      this.addToRollups(state.id, t - 1, 0, 0, nwh, 0, undefined);
+      for (let level = 0; level < LEVEL_MS.length; level++) this.bucketFor(state, level, t - 1).addEnergy(nwh);
       this.dirtyDeviceTotals.add(state);
       this.counters.gaps++;
       gap = { device: state.hex, epoch: e.id, at_index: x, t_ms: t, raw: missing, energy_nwh: nwh, total_nwh: e.totalAtStart + e.nwhBooked };
@@ -635,36 +637,35 @@ export class Store {
     e.dirty = true;
   }
 
-  private addToRollups(
-    device: number, tMs: number, samples: number, windows: number, nwh: bigint, flags: number, derived: Derived | undefined,
-  ): void {
-    for (const level of ROLLUP_LEVELS) {
-      const start = Math.floor(tMs / level.ms) * level.ms;
-      const key = `${device}:${level.ms}:${start}`;
-      let d = this.rollupQueue.get(key);
-      if (!d) {
-        d = {
-          device, level: level.ms, t: start, samples: 0, windows: 0, energy: 0n, flags: 0,
-          wsum: new Float64Array(QUANTITIES.length), weight: new Float64Array(QUANTITIES.length),
-          min: new Float64Array(QUANTITIES.length).fill(NaN), max: new Float64Array(QUANTITIES.length).fill(NaN),
-        };
-        this.rollupQueue.set(key, d);
-      }
-      d.samples += samples;
-      d.windows += windows;
-      d.energy += nwh;
-      d.flags |= flags;
-      if (derived) {
-        for (let k = 0; k < QUANTITIES.length; k++) {
-          const v = derived[QUANTITIES[k]!];
-          if (v === null || !Number.isFinite(v)) continue;
-          d.wsum[k]! += v * samples;
-          d.weight[k]! += samples;
-          if (!(v >= d.min[k]!)) d.min[k] = v;
-          if (!(v <= d.max[k]!)) d.max[k] = v;
-        }
-      }
+  /** The bucket of a level that holds instant tMs; the open one is retired to the queue when time moved on. */
+  private bucketFor(state: DeviceState, level: number, tMs: number): RollupBucket {
+    const ms = LEVEL_MS[level]!;
+    const start = Math.floor(tMs / ms) * ms;
+    const open = state.open[level];
+    if (open && open.tStartMs === start) return open;
+    if (open && open.rows > 0) this.rollupQueue.push(open);
+    const fresh = this.bucketPool.pop() ?? new RollupBucket();
+    fresh.device = state.id;
+    fresh.levelMs = ms;
+    fresh.tStartMs = start;
+    state.open[level] = fresh;
+    return fresh;
+  }
+
+  /** Merge a bucket's additions into its stored row (read, fold, replace: SQL cannot fold the stats BLOB). */
+  private writeBucket(b: RollupBucket): void {
+    const s = this.stmts!;
+    const existing = s.rollupAt.get(b.device, b.levelMs, b.tStartMs) as [bigint, bigint, bigint, bigint, Uint8Array] | undefined;
+    if (existing) {
+      const row = {
+        tMs: b.tStartMs, samples: Number(existing[0]), windows: Number(existing[1]), energyNwh: existing[2], flags: Number(existing[3]),
+        wsum: new Float64Array(QUANTITIES.length), weight: new Float64Array(QUANTITIES.length),
+        min: new Float64Array(QUANTITIES.length), max: new Float64Array(QUANTITIES.length),
+      };
+      statsInto(existing[4], row);
+      b.add(row);
     }
+    s.putRollup.run(b.device, b.levelMs, b.tStartMs, b.samples, b.windows, b.energyNwh, b.flags, statsBlob(b));
   }
 
   private armTimer(): void {
@@ -689,12 +690,13 @@ export class Store {
       this.timer = undefined;
     }
     const dirtyEpochs = [...this.devices.values()].filter((d) => d.epoch.dirty && d.epoch.id !== -1);
-    if (this.windowQueue.length === 0 && this.gapQueue.length === 0 && this.rollupQueue.size === 0 && dirtyEpochs.length === 0) return;
+    const openBuckets = [...this.devices.values()].flatMap((d) => d.open.filter((b) => b.rows > 0));
+    if (this.windowQueue.length === 0 && this.gapQueue.length === 0 && this.rollupQueue.length === 0 && openBuckets.length === 0 && dirtyEpochs.length === 0) return;
     const s = this.stmts;
     const windows = this.windowQueue.splice(0);
     const gaps = this.gapQueue.splice(0);
-    const rollups = [...this.rollupQueue.values()];
-    this.rollupQueue.clear();
+    const retired = this.rollupQueue.splice(0);
+    const rollups = retired.concat(openBuckets);
     const totals = [...this.dirtyDeviceTotals];
     this.dirtyDeviceTotals.clear();
     const nowMs = Date.now();
@@ -702,14 +704,7 @@ export class Store {
       this.db.transaction(() => {
         for (const row of windows) s.insertWindow.run(row);
         for (const row of gaps) s.insertGap.run(row);
-        for (const d of rollups) {
-          const cols: unknown[] = [d.device, d.level, d.t, d.samples, d.windows, d.energy, d.flags];
-          for (let k = 0; k < QUANTITIES.length; k++) {
-            const weight = d.weight[k]!;
-            cols.push(d.wsum[k], weight, weight > 0 ? d.min[k] : null, weight > 0 ? d.max[k] : null);
-          }
-          s.upsertRollup.run(cols);
-        }
+        for (const b of rollups) this.writeBucket(b);
         for (const dev of dirtyEpochs) {
           const e = dev.epoch;
           s.updateEpoch.run(
@@ -726,10 +721,17 @@ export class Store {
       for (const dev of this.devices.values()) {
         const epoch = this.loadLatestEpoch(dev.id);
         if (epoch) dev.epoch = epoch;
+        dev.open = [];
       }
       throw new StoreError(`could not write to ${this.path}: ${(err as Error).message}`);
     }
     for (const dev of dirtyEpochs) dev.epoch.dirty = false;
+    // The open buckets keep collecting, now as additions to what was just written.
+    for (const b of openBuckets) b.reset();
+    for (const b of retired) {
+      b.reset();
+      if (this.bucketPool.length < 4096) this.bucketPool.push(b);
+    }
     this.counters.flushes++;
   }
 
