@@ -1,0 +1,317 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { DeviceLink, DeviceLinkError, type DeviceLinkOptions } from '../../server/device/link.ts';
+import type { DiscoveredDevice } from '../../server/device/discovery.ts';
+import { encodeFrame, type Frame } from '../../server/protocol/codec.ts';
+import { MAX_ENCODED_FRAME_BYTES } from '../../server/protocol/layout.ts';
+import { makeFrame, randomBytes, randomInt, seededRng } from '../protocol/fixtures.ts';
+import { MockDevice } from './mock-device.ts';
+
+const PATH = '/dev/ttyMOCK0';
+const links: DeviceLink[] = [];
+
+function makeLink(device: MockDevice, options: Partial<DeviceLinkOptions> = {}): DeviceLink {
+  const link = new DeviceLink({
+    path: PATH,
+    binding: device.binding,
+    identifyOnConnect: false,
+    reconnect: { initialDelayMs: 5, maxDelayMs: 20, jitter: 0 },
+    ...options,
+  });
+  links.push(link);
+  // Transient errors (failed reconnect attempts) are reported as 'error' events; kept for assertions.
+  link.on('error', (e) => linkErrors.push(e));
+  return link;
+}
+const linkErrors: Error[] = [];
+
+afterEach(async () => {
+  await Promise.all(links.splice(0).map((l) => l.close()));
+  linkErrors.length = 0;
+});
+
+/** The next emission of an event. (events.once would reject on the 'error' events of reconnect attempts.) */
+function nextEvent(link: DeviceLink, event: 'connected' | 'disconnected' | 'reconnecting'): Promise<unknown[]> {
+  return new Promise((resolve) => link.once(event, (...args: unknown[]) => resolve(args)));
+}
+
+/** Wait until `count` frames were emitted by the link. */
+async function collect(link: DeviceLink, count: number): Promise<Frame[]> {
+  const frames: Frame[] = [];
+  if (count === 0) return frames;
+  await new Promise<void>((resolve) => {
+    const on = (f: Frame) => {
+      frames.push(f);
+      if (frames.length === count) {
+        link.off('frame', on);
+        resolve();
+      }
+    };
+    link.on('frame', on);
+  });
+  return frames;
+}
+
+const windowFrame = (seq: number) => {
+  const spec = makeFrame('window', seq, 'random', seededRng(seq + 1));
+  return encodeFrame('window', seq, spec.fields);
+};
+
+describe('DeviceLink over MockBinding', () => {
+  it('delivers frames decoded, whatever the read chunking', async () => {
+    const device = new MockDevice(PATH);
+    const link = makeLink(device);
+    await link.open();
+    expect(link.connected).toBe(true);
+    const stream = Buffer.concat(Array.from({ length: 50 }, (_, k) => windowFrame(k)));
+    const got = collect(link, 50);
+    const rng = seededRng(40);
+    for (let at = 0; at < stream.length; ) {
+      const n = randomInt(rng, 1, 300);
+      device.emit(stream.subarray(at, at + n));
+      at += n;
+    }
+    const frames = await got;
+    expect(frames.map((f) => f.seq)).toEqual(Array.from({ length: 50 }, (_, k) => k));
+    expect(frames[7]).toEqual(new (await import('../../server/protocol/codec.ts')).FrameDecoder().push(windowFrame(7))[0]);
+    expect(link.counters).toMatchObject({ frames: 50, seqGaps: 0, crcErrors: 0, bytes: stream.length });
+  });
+
+  it('survives garbage, bit flips and an endless run without delimiters; counts them; good frames still arrive', async () => {
+    const device = new MockDevice(PATH);
+    const link = makeLink(device);
+    const errors: string[] = [];
+    link.on('decode-error', (e) => errors.push(e.error));
+    await link.open();
+    const rng = seededRng(41);
+    device.emit(Buffer.alloc(1024 * 1024, 0x41)); // 1 MiB of 'A', no delimiter
+    device.emit(Buffer.alloc(1));
+    const garbage = Buffer.from(randomBytes(rng, 5000));
+    for (let at = 0; at < garbage.length; ) {
+      const n = randomInt(rng, 1, 64);
+      device.emit(garbage.subarray(at, at + n));
+      at += n;
+    }
+    const flipped = Buffer.from(windowFrame(0));
+    flipped[20]! ^= 0x04;
+    device.emit(Buffer.concat([Buffer.alloc(1), flipped]));
+    const got = collect(link, 2);
+    device.emit(Buffer.concat([windowFrame(1), windowFrame(2)]));
+    expect((await got).map((f) => f.seq)).toEqual([1, 2]);
+    expect(link.connected).toBe(true);
+    // Every non-empty run of garbage between zeros is one rejected chunk (the last one runs into
+    // the delimiter sent before the flipped frame).
+    const garbageChunks = garbage.toString('latin1').split('\0').filter((s) => s.length > 0);
+    const c = link.counters;
+    expect(c.oversize).toBe(1 + garbageChunks.filter((s) => s.length > MAX_ENCODED_FRAME_BYTES).length);
+    expect(c.crcErrors + c.framingErrors + c.protocolErrors).toBe(
+      garbageChunks.filter((s) => s.length <= MAX_ENCODED_FRAME_BYTES).length + 1,
+    );
+    expect(c.crcErrors).toBeGreaterThanOrEqual(1);
+    expect(c.frames).toBe(2);
+    expect(errors).toContain('oversize');
+    expect(errors).toContain('crc');
+  });
+
+  it('reports sequence gaps and device resets', async () => {
+    const device = new MockDevice(PATH);
+    const link = makeLink(device);
+    const resets: number[] = [];
+    link.on('reset', (r) => resets.push(r.bootId));
+    await link.open();
+    const status = (seq: number, boot_id: number) =>
+      encodeFrame('status', seq, {
+        boot_id, uptime_ms: 0, frames_dropped: 0, fifo_overflows: 0, samples_dropped: 0, adc_errors: 0, watchdog_resets: 0, config_seq: 0,
+      });
+    const got = collect(link, 4);
+    device.emit(Buffer.concat([status(0, 1), windowFrame(1), windowFrame(5), status(0, 2)]));
+    await got;
+    expect(link.counters).toMatchObject({ seqGaps: 3, resets: 1 });
+    expect(resets).toEqual([2]);
+  });
+});
+
+describe('DeviceLink reconnection', () => {
+  it('after an unplug: disconnected, reconnecting with capped exponential backoff, then connected again', async () => {
+    const device = new MockDevice(PATH);
+    const link = makeLink(device, { reconnect: { initialDelayMs: 2, maxDelayMs: 8, factor: 2, jitter: 0.5 }, random: () => 0 });
+    const events: string[] = [];
+    const delays: number[] = [];
+    link.on('disconnected', (e) => events.push(`disconnected ${e.path}`));
+    link.on('reconnecting', (e) => {
+      delays.push(e.delayMs);
+      // Replug after the fifth failed attempt.
+      if (e.attempt === 6) device.plugIn();
+    });
+    link.on('connected', (e) => events.push(`connected ${e.path}`));
+    await link.open();
+    device.unplug();
+    await nextEvent(link, 'disconnected');
+    expect(link.connected).toBe(false);
+    await nextEvent(link, 'connected');
+    // jitter 0.5 with random() = 0 scales each delay by 0.5: 2, 4, 8, 8… → 1, 2, 4, 4…
+    expect(delays).toEqual([1, 2, 4, 4, 4, 4]);
+    expect(events).toEqual([`connected ${PATH}`, `disconnected ${PATH}`, `connected ${PATH}`]);
+    expect(link.counters.reconnects).toBe(1);
+    const got = collect(link, 1);
+    device.emit(windowFrame(9));
+    expect((await got)[0]!.seq).toBe(9);
+  });
+
+  it('spreads delays with jitter inside the declared band, never above the cap', async () => {
+    const device = new MockDevice(PATH);
+    const rng = seededRng(42);
+    const link = makeLink(device, { reconnect: { initialDelayMs: 1, maxDelayMs: 6, factor: 3, jitter: 0.25 }, random: rng });
+    const delays: number[] = [];
+    link.on('reconnecting', (e) => {
+      delays.push(e.delayMs);
+      if (e.attempt === 8) device.plugIn();
+    });
+    await link.open();
+    device.unplug();
+    await nextEvent(link, 'connected');
+    const bases = [1, 3, 6, 6, 6, 6, 6, 6];
+    delays.forEach((d, k) => {
+      expect(d).toBeGreaterThanOrEqual(Math.floor(bases[k]! * 0.75));
+      expect(d).toBeLessThanOrEqual(6);
+    });
+  });
+
+  it('stays down when reconnect is disabled, and says why', async () => {
+    const device = new MockDevice(PATH);
+    const link = makeLink(device, { reconnect: false });
+    await link.open();
+    const gone = nextEvent(link, 'disconnected');
+    device.unplug();
+    const [event] = (await gone) as [{ reason: string }];
+    expect(event.reason).toMatch(/EIO/);
+    expect(link.connected).toBe(false);
+    expect(() => link.send('cmd_status', {})).toThrow(DeviceLinkError);
+  });
+
+  it('waitForDevice: open() waits for the port to appear; close() ends the wait', async () => {
+    const device = new MockDevice(PATH);
+    device.unplug(); // nothing there yet
+    const link = makeLink(device, { waitForDevice: true });
+    link.on('reconnecting', (e) => {
+      if (e.attempt === 3) device.plugIn();
+    });
+    await link.open();
+    expect(link.connected).toBe(true);
+
+    const absent = new MockDevice('/dev/ttyMOCK1');
+    absent.unplug();
+    const waiting = makeLink(absent, { path: '/dev/ttyMOCK1', waitForDevice: true });
+    const opened = waiting.open().catch((e: unknown) => e);
+    await nextEvent(waiting, 'reconnecting');
+    await waiting.close();
+    expect(await opened).toMatchObject({ code: 'closed' });
+    expect(linkErrors.some((e) => /ttyMOCK1 does not exist/.test(e.message))).toBe(true);
+  });
+});
+
+describe('DeviceLink commands', () => {
+  it('request() resolves with the ack that names its seq; commands carry increasing seqs', async () => {
+    const device = new MockDevice(PATH);
+    const link = makeLink(device);
+    await link.open();
+    const ack = await link.request('cmd_configure', { mode: 1, cycles: 10, fixed_samples: 4000, max_samples: 4_000_000, zc_hysteresis: 64 });
+    expect(ack.fields).toEqual({ command_seq: 0, command_type: 0x82, status: 0, value: 42 });
+    const ack2 = await link.request('cmd_status', {});
+    expect(ack2.fields.command_seq).toBe(1);
+    expect(device.commands.map((c) => [c.name, c.seq])).toEqual([['cmd_configure', 0], ['cmd_status', 1]]);
+    expect(device.commands[0]!.fields).toEqual({ mode: 1, cycles: 10, fixed_samples: 4000, max_samples: 4_000_000, zc_hysteresis: 64 });
+  });
+
+  it('ignores acks for other commands, and rejects with a timeout', async () => {
+    const device = new MockDevice(PATH);
+    device.autoAck = false;
+    device.onCommand = (cmd) => {
+      // Wrong seq, then right seq but wrong type: neither may satisfy the request.
+      device.send('ack', device.nextSeq(), { command_seq: cmd.seq + 1, command_type: cmd.type, status: 0, value: 0 });
+      device.send('ack', device.nextSeq(), { command_seq: cmd.seq, command_type: 0x84, status: 0, value: 0 });
+    };
+    const link = makeLink(device);
+    await link.open();
+    const err = await link.request('cmd_identify', {}, { timeoutMs: 30 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DeviceLinkError);
+    expect((err as DeviceLinkError).code).toBe('timeout');
+    expect((err as Error).message).toMatch(/cmd_identify/);
+  });
+
+  it('passes a non-OK status through to the caller', async () => {
+    const device = new MockDevice(PATH);
+    device.autoAck = false;
+    device.onCommand = (cmd) =>
+      device.send('ack', device.nextSeq(), { command_seq: cmd.seq, command_type: cmd.type, status: 1, value: 0 });
+    const link = makeLink(device);
+    await link.open();
+    const ack = await link.request('cmd_capture', { pairs: 0, trigger: 0, level: 0, pretrigger: 0 });
+    expect(ack.fields.status).toBe(1);
+  });
+
+  it('rejects pending requests at once when the device goes away', async () => {
+    const device = new MockDevice(PATH);
+    device.autoAck = false;
+    const link = makeLink(device, { reconnect: false });
+    await link.open();
+    const pending = link.request('cmd_status', {}, { timeoutMs: 60_000 });
+    device.unplug();
+    await expect(pending).rejects.toMatchObject({ code: 'disconnected' });
+  });
+
+  it('validates commands before using a seq', async () => {
+    const device = new MockDevice(PATH);
+    const link = makeLink(device);
+    await link.open();
+    expect(() => link.send('cmd_capture', { pairs: 70000, trigger: 0, level: 0, pretrigger: 0 })).toThrow(/cmd_capture\.pairs/);
+    expect(link.send('cmd_status', {})).toBe(0);
+  });
+
+  it('asks the device to identify itself on connect', async () => {
+    const device = new MockDevice(PATH);
+    const link = makeLink(device, { identifyOnConnect: true });
+    const acked = collect(link, 1);
+    await link.open();
+    expect((await acked)[0]!.name).toBe('ack');
+    expect(device.commands.map((c) => c.name)).toEqual(['cmd_identify']);
+  });
+});
+
+describe('DeviceLink auto-detection', () => {
+  const entry = (over: Partial<DiscoveredDevice>): DiscoveredDevice => ({
+    path: null, stablePath: null, vid: 0x1209, pid: 0x5af1, serialNumber: null, manufacturer: null, mode: 'crabwatt', source: 'sysfs', ...over,
+  });
+
+  it('opens the first crabwatt port', async () => {
+    const device = new MockDevice(PATH);
+    const link = makeLink(device, {
+      path: 'auto',
+      discover: async () => [entry({ path: '/dev/ttyUSB0', vid: 0x0403, pid: 0x6001, mode: 'unknown' }), entry({ path: PATH })],
+    });
+    await link.open();
+    expect(link.path).toBe(PATH);
+  });
+
+  it('says the board is in bootloader mode, and how to leave it', async () => {
+    const device = new MockDevice(PATH);
+    const link = makeLink(device, { path: 'auto', discover: async () => [entry({ pid: 0x5af0, mode: 'bootloader' })] });
+    const err = await link.open().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'bootloader' });
+    expect((err as Error).message).toMatch(/bootloader mode.*dfu-util.*without holding the button/s);
+  });
+
+  it('says nothing was found, naming the ports that are there', async () => {
+    const device = new MockDevice(PATH);
+    const link = makeLink(device, {
+      path: 'auto',
+      discover: async () => [entry({ path: '/dev/ttyUSB0', vid: 0x0403, pid: 0x6001, mode: 'unknown' })],
+    });
+    await expect(link.open()).rejects.toMatchObject({ code: 'not-found', message: expect.stringMatching(/ttyUSB0.*--device sim/) });
+  });
+
+  it('explains a port that will not open', async () => {
+    const device = new MockDevice(PATH);
+    const link = makeLink(device, { path: '/dev/ttyNOPE' });
+    await expect(link.open()).rejects.toMatchObject({ code: 'open-failed', message: expect.stringMatching(/ttyNOPE/) });
+  });
+});
