@@ -289,21 +289,25 @@ static void handle_command(app_t *app, const frame_view_t *cmd)
     send_ack(app, cmd->seq, cmd->type, status, value);
 }
 
+_Static_assert(sizeof(struct cw_cmd_configure) <= FRAME_RX_KEEP_BYTES - CW_HEADER_BYTES &&
+                   sizeof(struct cw_cmd_calibrate) <= FRAME_RX_KEEP_BYTES - CW_HEADER_BYTES &&
+                   sizeof(struct cw_cmd_capture) <= FRAME_RX_KEEP_BYTES - CW_HEADER_BYTES,
+               "the receiver keeps every command body whole");
+
 static void receive(app_t *app)
 {
     for (int link = 0; link < HAL_LINK_COUNT; link++) {
-        frame_rx_t *rx = &app->rx[link];
         for (unsigned n = 0; n < APP_RX_BYTES_PER_POLL; n++) {
             int byte = hal_link_rx(link);
             if (byte < 0) {
                 break;
             }
-            size_t len = frame_rx_push(rx, (uint8_t)byte);
-            if (len == 0) {
+            frame_view_t cmd;
+            int status = frame_rx_push(&app->rx[link], (uint8_t)byte, &cmd);
+            if (status < 0) {
                 continue;
             }
-            frame_view_t cmd;
-            if (frame_decode(rx->buf, len, &cmd) != FRAME_OK) {
+            if (status != FRAME_OK) {
                 /* Not answerable: a damaged frame's seq cannot be trusted, and a host speaking
                  * another protocol version could not read our ack. */
                 app->rx_errors++;

@@ -71,29 +71,89 @@ frame_status_t frame_decode(uint8_t *chunk, size_t len, frame_view_t *view)
     return chunk[0] == CW_PROTOCOL_VERSION ? FRAME_OK : FRAME_ERR_VERSION;
 }
 
+_Static_assert(FRAME_RX_KEEP_BYTES >= CW_HEADER_BYTES, "the receiver must keep at least a header");
+
+static void rx_restart(frame_rx_t *rx)
+{
+    rx->crc = CRC32C_INIT;
+    rx->decoded = 0;
+    rx->encoded = 0;
+    rx->run_left = 0;
+    rx->zero_after_run = false;
+    rx->zero_pending = false;
+}
+
 void frame_rx_init(frame_rx_t *rx)
 {
-    rx->len = 0;
-    rx->discarding = 0;
+    rx_restart(rx);
     rx->oversize = 0;
 }
 
-size_t frame_rx_push(frame_rx_t *rx, uint8_t byte)
+/* One decoded byte: the byte four places back leaves the CRC delay line into the CRC. */
+static void rx_emit(frame_rx_t *rx, uint8_t byte)
+{
+    uint8_t *slot = &rx->last4[rx->decoded & 3u];
+    if (rx->decoded >= 4) {
+        rx->crc = crc32c_update(rx->crc, slot, 1);
+    }
+    *slot = byte;
+    if (rx->decoded < FRAME_RX_KEEP_BYTES) {
+        rx->head[rx->decoded] = byte;
+    }
+    rx->decoded++;
+}
+
+static frame_status_t rx_finish(frame_rx_t *rx, frame_view_t *view)
+{
+    if (rx->encoded > CW_MAX_ENCODED_FRAME_BYTES) {
+        rx->oversize++;
+        return FRAME_ERR_OVERSIZE;
+    }
+    if (rx->run_left != 0) {
+        return FRAME_ERR_COBS;
+    }
+    /* The last run's implied zero is not part of the frame (zero_pending is simply dropped). */
+    if (rx->decoded < CW_HEADER_BYTES + CW_CRC_BYTES) {
+        return FRAME_ERR_SHORT;
+    }
+    uint8_t crc_bytes[4];
+    for (size_t k = 0; k < 4; k++) {
+        crc_bytes[k] = rx->last4[(rx->decoded - 4 + k) & 3u];
+    }
+    if (crc32c_final(rx->crc) != get_u32le(crc_bytes)) {
+        return FRAME_ERR_CRC;
+    }
+    view->type = rx->head[1];
+    view->seq = get_u32le(rx->head + 2);
+    view->body = rx->head + CW_HEADER_BYTES;
+    view->body_len = rx->decoded - CW_HEADER_BYTES - CW_CRC_BYTES;
+    return rx->head[0] == CW_PROTOCOL_VERSION ? FRAME_OK : FRAME_ERR_VERSION;
+}
+
+int frame_rx_push(frame_rx_t *rx, uint8_t byte, frame_view_t *view)
 {
     if (byte == 0) {
-        size_t len = rx->discarding ? 0 : rx->len;
-        rx->len = 0;
-        rx->discarding = 0;
-        return len;
+        int result = rx->encoded == 0 ? -1 : (int)rx_finish(rx, view);
+        rx_restart(rx);
+        return result;
     }
-    if (rx->discarding) {
-        return 0;
+    /* Past the longest frame only the count goes on, until the delimiter. */
+    if (++rx->encoded > CW_MAX_ENCODED_FRAME_BYTES) {
+        return -1;
     }
-    if (rx->len == sizeof rx->buf) {
-        rx->discarding = 1;
-        rx->oversize++;
-        return 0;
+    if (rx->run_left == 0) {
+        /* A code byte: the previous run's implied zero is real now that another run follows. */
+        if (rx->zero_pending) {
+            rx_emit(rx, 0);
+        }
+        rx->run_left = (uint8_t)(byte - 1u);
+        rx->zero_after_run = byte != 0xFF;
+        rx->zero_pending = rx->run_left == 0 && rx->zero_after_run;
+        return -1;
     }
-    rx->buf[rx->len++] = byte;
-    return 0;
+    rx_emit(rx, byte);
+    if (--rx->run_left == 0) {
+        rx->zero_pending = rx->zero_after_run;
+    }
+    return -1;
 }
