@@ -385,6 +385,10 @@ static void pump(app_t *app)
 
 /* --- the loop --- */
 
+/* Before any host has spoken, and after the link it spoke on went away (USB unplugged), frames go
+ * to USB when it is up, else to the UART. */
+static int default_link(void) { return hal_link_up(HAL_LINK_USB) ? HAL_LINK_USB : HAL_LINK_UART; }
+
 void app_init(app_t *app, uint32_t boot_id)
 {
     memset(app, 0, sizeof *app);
@@ -393,7 +397,7 @@ void app_init(app_t *app, uint32_t boot_id)
         frame_rx_init(&app->rx[link]);
     }
     app->boot_id = boot_id;
-    app->link = hal_link_default();
+    app->link = default_link();
     app->pump_link = app->link;
     app->next_capture_id = 1;
     app->last_status_ms = hal_uptime_ms();
@@ -404,8 +408,11 @@ void app_init(app_t *app, uint32_t boot_id)
 void app_poll(app_t *app)
 {
     hal_watchdog_kick();
+    if (app->link_chosen && !hal_link_up(app->link)) {
+        app->link_chosen = false;
+    }
     if (!app->link_chosen) {
-        app->link = hal_link_default();
+        app->link = default_link();
     }
     receive(app);
     drain_results(app);

@@ -43,7 +43,7 @@ typedef struct {
     txring_t tx;
     frame_rx_t rx[HAL_LINK_COUNT];
     int link;           /* where frames go: the link the last valid command came from */
-    bool link_chosen;   /* a host has spoken; until then follow hal_link_default() */
+    bool link_chosen;   /* a host has spoken on `link` and it is still up */
     int pump_link;      /* the link the pump is writing the current frame to */
     bool pump_mid_frame;
     uint32_t seq;       /* seq of the next frame generated (dropped frames use theirs up too) */

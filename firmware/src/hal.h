@@ -39,7 +39,7 @@ enum { HAL_LINK_UART = 0, HAL_LINK_USB = 1, HAL_LINK_COUNT = 2 };
 int hal_link_rx(int link);            /* next received byte, or -1 */
 size_t hal_link_tx_free(int link);    /* bytes hal_link_tx() accepts right now */
 void hal_link_tx(int link, uint8_t byte);
-int hal_link_default(void);           /* where to talk before any host has spoken */
+bool hal_link_up(int link);           /* the UART always is; USB once the host has configured it */
 
 /* --- DSP configuration (docs/dsp.md) --- */
 typedef struct {

@@ -73,9 +73,9 @@ void hal_link_tx(int link, uint8_t byte)
     }
 }
 
-int hal_link_default(void)
+bool hal_link_up(int link)
 {
-    return (CW_USB_STATUS & CW_USB_STATUS_CONFIGURED_MASK) ? HAL_LINK_USB : HAL_LINK_UART;
+    return link != HAL_LINK_USB || (CW_USB_STATUS & CW_USB_STATUS_CONFIGURED_MASK) != 0;
 }
 
 /* --- DSP --- */

@@ -25,7 +25,6 @@ void fake_reset(void)
     for (int k = 0; k < HAL_LINK_COUNT; k++) {
         fake.link[k].tx_free = 1u << 16;
     }
-    fake.default_link = HAL_LINK_UART;
 }
 
 void fake_link_receive(int link, const uint8_t *data, size_t len)
@@ -83,7 +82,7 @@ void hal_link_tx(int link, uint8_t byte)
     l->tx_free--;
 }
 
-int hal_link_default(void) { return fake.default_link; }
+bool hal_link_up(int link) { return link != HAL_LINK_USB || fake.usb_up; }
 
 void hal_dsp_get_config(hal_dsp_config_t *cfg) { *cfg = fake.dsp; }
 bool hal_dsp_commit_pending(void) { return fake.commit_pending; }

@@ -30,7 +30,7 @@ typedef struct {
     hal_identity_t identity;
 
     fake_link_t link[HAL_LINK_COUNT];
-    int default_link;
+    bool usb_up;
 
     hal_dsp_config_t dsp;
     bool commit_pending;

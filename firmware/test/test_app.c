@@ -634,8 +634,8 @@ TEST(app_answers_on_the_link_the_host_speaks_on)
     boot();
     app_poll(&app);
     CHECK_EQ(take_frames(HAL_LINK_UART), 2);
-    /* USB comes up: with no host heard yet, frames follow the default link. */
-    fake.default_link = HAL_LINK_USB;
+    /* USB comes up: with no host heard yet, frames go there. */
+    fake.usb_up = true;
     fake.uptime_ms = APP_STATUS_PERIOD_MS;
     app_poll(&app);
     CHECK_EQ(take_frames(HAL_LINK_USB), 1);
@@ -660,6 +660,7 @@ TEST(app_switches_links_only_between_frames)
     fake_result_push(w, CW_WINDOW_RECORD_WORDS);
     fake.link[HAL_LINK_UART].tx_free = 10; /* the UART takes part of the window frame */
     app_poll(&app);
+    fake.usb_up = true; /* USB enumerates and a host speaks on it */
     send_command(HAL_LINK_USB, CW_TYPE_CMD_IDENTIFY, 1, NULL, 0);
     fake.link[HAL_LINK_UART].tx_free = 1u << 16;
     for (int k = 0; k < 5; k++) app_poll(&app);
@@ -668,4 +669,22 @@ TEST(app_switches_links_only_between_frames)
     CHECK_EQ(sent[0].type, CW_TYPE_WINDOW);
     CHECK_EQ(take_frames(HAL_LINK_USB), 3);
     CHECK_EQ(read_pos[HAL_LINK_UART], fake.link[HAL_LINK_UART].tx_len);
+}
+
+TEST(app_falls_back_to_the_uart_when_usb_goes_away)
+{
+    boot();
+    fake.usb_up = true;
+    app_poll(&app);
+    send_command(HAL_LINK_USB, CW_TYPE_CMD_STATUS, 1, NULL, 0);
+    app_poll(&app);
+    app_poll(&app);
+    CHECK(take_frames(HAL_LINK_USB) >= 2);
+    fake.usb_up = false; /* unplugged */
+    fake.uptime_ms = APP_STATUS_PERIOD_MS;
+    app_poll(&app);
+    size_t n = take_frames(HAL_LINK_UART);
+    CHECK(n >= 1);
+    CHECK_EQ(sent[n - 1].type, CW_TYPE_STATUS);
+    CHECK_EQ(take_frames(HAL_LINK_USB), 0);
 }
