@@ -1,0 +1,174 @@
+"""SocTop: the full design for an OrangeCrab (r0.1 or r0.2, 25F) with the AD7357 wing.
+
+    48 MHz osc --> EHXPLLL --> adc    72 MHz  AD7357 SCLK and serial capture
+                          |--> sync   48 MHz  power-on domain: reset controller only
+                          |           (soc    same clock, also reset by the watchdog: CPU, DSP, capture)
+                          |           (usb_io same clock: LUNA's pin-level PHY)
+                          `--> usb    12 MHz  LUNA's USB protocol engine
+
+    AD7357 --> AdcFrontEnd --> DspLink (PowerDsp, CaptureBuffer) --> SoC (VexRiscv, ROM, RAM, CSRs)
+                                                                      |--> UartPhy  Feather TX/RX pins
+                                                                      `--> LUNA USBSerialDevice (CDC-ACM)
+
+A watchdog reset restarts the whole measurement path with the CPU, so the new boot starts a new
+energy epoch from sample 0, which is what a new boot_id tells the host.
+"""
+
+from amaranth import *
+from amaranth.build import Attrs, Pins, Resource, Subsignal
+from amaranth.lib import io, wiring
+from amaranth.lib.cdc import ResetSynchronizer
+
+from ..top import ADC_CLK_HZ, SYS_CLK_HZ, AdcFrontEnd, adc_wing_resource
+from . import regmap
+from .dsp_link import DspLink
+from .soc import SoC
+from .sysctl import ResetController
+from .uart import UartPhy
+
+__all__ = ['SocTop', 'BOARD_IDS', 'USB_CLK_HZ']
+
+USB_CLK_HZ = 12_000_000
+#: BOARD enum of the protocol (server/protocol/definition.ts).
+BOARD_IDS = {'r0.1': 1, 'r0.2': 2}
+ADC_PART_AD7357 = 1
+USB_VID = 0x1209
+USB_PID_CRABWATT = 0x5AF1
+UART_BAUD = 115_200
+
+
+def feather_uart_resource():
+    """The Feather header's TX (io 1) and RX (io 0) pins."""
+    return Resource('feather_uart', 0,
+                    Subsignal('tx', Pins('1', dir='o', conn=('io', 0))),
+                    Subsignal('rx', Pins('0', dir='i', conn=('io', 0))),
+                    Attrs(IO_TYPE='LVCMOS33'))
+
+
+class SocClocks(Elaboratable):
+    """EHXPLLL from the 48 MHz oscillator: VCO 576 MHz; CLKOP 72 MHz (adc, also the feedback),
+    CLKOS 48 MHz (sync, soc, usb_io), CLKOS2 12 MHz (usb). Every domain is held in reset until the
+    PLL locks. `soc_reset` adds the watchdog's reset to the `soc` domain."""
+
+    def __init__(self):
+        self.soc_reset = Signal()
+
+    def elaborate(self, platform):
+        m = Module()
+        for name in ('sync', 'soc', 'adc', 'usb', 'usb_io'):
+            m.domains += ClockDomain(name)
+        clk48 = platform.request('clk', 0, dir='-')
+        m.submodules.clk_buf = clk_buf = io.Buffer('i', clk48)
+        locked, clk_adc, clk_sys, clk_usb = Signal(), Signal(), Signal(), Signal()
+        m.submodules.pll = Instance(
+            'EHXPLLL',
+            a_FREQUENCY_PIN_CLKI='48', a_FREQUENCY_PIN_CLKOP='72', a_FREQUENCY_PIN_CLKOS='48',
+            a_FREQUENCY_PIN_CLKOS2='12',
+            a_ICP_CURRENT='12', a_LPF_RESISTOR='8', a_MFG_ENABLE_FILTEROPAMP='1', a_MFG_GMCREF_SEL='2',
+            p_PLLRST_ENA='DISABLED', p_INTFB_WAKE='DISABLED', p_STDBY_ENABLE='DISABLED',
+            p_DPHASE_SOURCE='DISABLED', p_OUTDIVIDER_MUXA='DIVA', p_OUTDIVIDER_MUXB='DIVB',
+            p_OUTDIVIDER_MUXC='DIVC', p_OUTDIVIDER_MUXD='DIVD',
+            p_CLKI_DIV=2, p_CLKFB_DIV=3, p_FEEDBK_PATH='CLKOP',
+            p_CLKOP_ENABLE='ENABLED', p_CLKOP_DIV=8, p_CLKOP_CPHASE=7, p_CLKOP_FPHASE=0,
+            p_CLKOS_ENABLE='ENABLED', p_CLKOS_DIV=12, p_CLKOS_CPHASE=11, p_CLKOS_FPHASE=0,
+            p_CLKOS2_ENABLE='ENABLED', p_CLKOS2_DIV=48, p_CLKOS2_CPHASE=47, p_CLKOS2_FPHASE=0,
+            i_CLKI=clk_buf.i, i_CLKFB=clk_adc, i_RST=0, i_STDBY=0,
+            i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
+            i_PLLWAKESYNC=0, i_ENCLKOP=0, i_ENCLKOS=0, i_ENCLKOS2=0,
+            o_CLKOP=clk_adc, o_CLKOS=clk_sys, o_CLKOS2=clk_usb, o_LOCK=locked)
+        m.d.comb += [
+            ClockSignal('adc').eq(clk_adc), ClockSignal('sync').eq(clk_sys), ClockSignal('soc').eq(clk_sys),
+            ClockSignal('usb_io').eq(clk_sys), ClockSignal('usb').eq(clk_usb),
+        ]
+        for name in ('sync', 'adc', 'usb', 'usb_io'):
+            m.submodules[f'rst_{name}'] = ResetSynchronizer(~locked, domain=name)
+        m.submodules.rst_soc = ResetSynchronizer(~locked | self.soc_reset, domain='soc')
+        platform.add_clock_constraint(clk_adc, ADC_CLK_HZ)
+        platform.add_clock_constraint(clk_sys, SYS_CLK_HZ)
+        platform.add_clock_constraint(clk_usb, USB_CLK_HZ)
+        return m
+
+
+def _usb_serial(bus):
+    """LUNA's CDC-ACM device, plus `host_active`: start-of-frame packets arrive and the bus is not
+    suspended, i.e. a host has the port enabled. (LUNA keeps the configuration state inside.)"""
+    from luna.gateware.usb.devices.acm import USBSerialDevice
+
+    class CrabwattSerial(USBSerialDevice):
+        def __init__(self):
+            super().__init__(bus=bus, idVendor=USB_VID, idProduct=USB_PID_CRABWATT,
+                             manufacturer_string='crabwatt', product_string='crabwatt energy monitor')
+            self.host_active = Signal()
+
+        def elaborate(self, platform):
+            m = super().elaborate(platform)
+            usb = m.submodules.usb
+            # A full-speed host sends a SOF every 1 ms; 3 ms without one means no host.
+            limit = 3 * USB_CLK_HZ // 1000
+            silence = Signal(range(limit + 1), init=limit)
+            with m.If(usb.sof_detected):
+                m.d.usb += silence.eq(0)
+            with m.Elif(silence != limit):
+                m.d.usb += silence.eq(silence + 1)
+            m.d.comb += self.host_active.eq(~usb.suspended & (silence != limit))
+            return m
+
+    return CrabwattSerial()
+
+
+class SocTop(Elaboratable):
+    def __init__(self, *, board: str, image: bytes, usb: bool = True):
+        if board not in BOARD_IDS:
+            raise ValueError(f'unknown board {board!r}: use one of {", ".join(BOARD_IDS)}')
+        self._board, self._image, self._usb = board, image, usb
+
+    def elaborate(self, platform):
+        m = Module()
+        platform.add_resources([adc_wing_resource(), feather_uart_resource()])
+        m.submodules.clocks = clocks = SocClocks()
+
+        m.submodules.resets = resets = ResetController()      # sync: power-on reset only
+        m.d.comb += clocks.soc_reset.eq(resets.soc_reset)
+
+        link = DspLink(capture_depth=4096)
+        soc = SoC(image=self._image, sys_clk_hz=SYS_CLK_HZ, board=BOARD_IDS[self._board],
+                  adc_part=ADC_PART_AD7357, capture_depth=link.capture_depth, uart_baud=UART_BAUD,
+                  usb=self._usb)
+        link.attach(soc)
+        m.submodules.soc = DomainRenamer('soc')(soc)
+        m.submodules.link = DomainRenamer('soc')(link)
+        m.submodules.adc = adc = DomainRenamer({'sync': 'soc'})(AdcFrontEnd())
+        wiring.connect(m, adc.samples, link.samples)
+        m.d.comb += [link.samples_dropped.eq(adc.samples_dropped), link.adc_errors.eq(adc.adc_errors)]
+        m.d.comb += [resets.fire.eq(soc.wdt_fire), soc.reset_cause_watchdog.eq(resets.cause_watchdog),
+                     soc.wdt_resets.eq(resets.wdt_resets)]
+
+        # UART on the Feather pins.
+        m.submodules.uart = uart = DomainRenamer('soc')(UartPhy())
+        pins = platform.request('feather_uart', 0, dir='-')
+        m.submodules.tx_buf = tx_buf = io.Buffer('o', pins.tx)
+        m.submodules.rx_buf = rx_buf = io.Buffer('i', pins.rx)
+        m.d.comb += [uart.divisor.eq(soc.uart_divisor), tx_buf.o.eq(uart.tx_pin), uart.rx_pin.eq(rx_buf.i)]
+        wiring.connect(m, soc.uart_tx, uart.tx)
+        wiring.connect(m, uart.rx, soc.uart_rx)
+
+        # USB CDC-ACM: LUNA runs in usb/usb_io; the SoC's byte channel crosses with async FIFOs.
+        if self._usb:
+            m.submodules.usb_serial = serial = _usb_serial(platform.request('usb', 0))
+            m.d.comb += [
+                serial.connect.eq(1),
+                serial.tx.payload.eq(soc.usb_tx.payload), serial.tx.valid.eq(soc.usb_tx.valid),
+                soc.usb_tx.ready.eq(serial.tx.ready),
+                # With `last` low LUNA sends only full 64-byte packets. Every protocol frame ends with
+                # its 0x00 delimiter, so ending the USB transfer there sends each frame at once.
+                serial.tx.first.eq(0), serial.tx.last.eq(soc.usb_tx.payload == 0),
+                soc.usb_rx.payload.eq(serial.rx.payload), soc.usb_rx.valid.eq(serial.rx.valid),
+                serial.rx.ready.eq(soc.usb_rx.ready),
+                soc.usb_configured.eq(serial.host_active),
+            ]
+
+        # Return to the bootloader: PROGRAMN low reconfigures the FPGA from flash (foboot).
+        program = platform.request('program', 0, dir='-')
+        m.submodules.program_buf = program_buf = io.Buffer('o', program)
+        m.d.comb += program_buf.o.eq(soc.reboot)
+        return m
