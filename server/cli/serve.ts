@@ -6,6 +6,8 @@
 import { buildApp } from '../api/app.ts';
 import { ListenConfigError, resolveListen } from '../api/listen.ts';
 import { wireApi } from '../api/wire.ts';
+import { listDevices } from '../device/discovery.ts';
+import { DeviceLinkError } from '../device/link.ts';
 import { SimulatedDevice } from '../sim/device.ts';
 import { SCENARIOS, type ScenarioName } from '../sim/load.ts';
 import { LockHeldError } from '../store/lock.ts';
@@ -14,7 +16,7 @@ import { StoreReader } from '../store/query.ts';
 import { Store } from '../store/store.ts';
 import type { LiveWindow } from '../ingest/ingest.ts';
 import { CliError, DEFAULT_DB, parseCommandArgs, parseNumber, str, UsageError, type Io } from './common.ts';
-import { SimSession, type DeviceSession } from './session.ts';
+import { DeviceSession, HARDWARE_DEFAULT_SCALE, simulatedSession } from './session.ts';
 
 export const SERVE_HELP = `crabwatt serve [--device auto|sim|rtl|PATH] [--db FILE] [--listen HOST:PORT] [--token T]
                [--scenario mains-230-50|mains-120-60|dc] [--speed X] [--summary]
@@ -67,16 +69,28 @@ function parseScenario(text: string | undefined): ScenarioName {
 async function openSession(
   device: string, store: Store, io: Io, scenario: ScenarioName, speed: number,
 ): Promise<DeviceSession> {
-  const sim = (): DeviceSession => new SimSession(new SimulatedDevice({ scenario, speed }), store, scenario);
+  const sim = (): DeviceSession => simulatedSession(store, new SimulatedDevice({ scenario, speed }), scenario);
+  const board = (path: string, extra: Partial<ConstructorParameters<typeof DeviceSession>[0]> = {}): DeviceSession =>
+    new DeviceSession({ kind: 'hardware', path, store, defaultScale: HARDWARE_DEFAULT_SCALE, ...extra });
   if (device === 'sim') return sim();
-  if (device === 'auto') {
-    io.err('crabwatt: no crabwatt board found: running the simulated device (use --device PATH for a board)\n');
-    return sim();
-  }
   if (device === 'rtl') {
-    throw new CliError('the RTL twin is not available in this build: build it with `npm run gateware`, or use --device sim');
+    throw new CliError('the RTL twin has no launcher in this build yet; run it yourself and pass its pty with --device /dev/pts/N');
   }
-  throw new CliError(`serial devices (${device}) need the device link (server/device), which this build lacks; use --device sim`);
+  if (device !== 'auto') return board(device);
+  const found = await listDevices();
+  const ours = found.filter((d) => d.mode === 'crabwatt' && d.path);
+  if (ours.length > 0) {
+    const d = ours[0]!;
+    if (ours.length > 1) io.err(`crabwatt: ${ours.length} boards found, using ${d.path} (choose with --device PATH)\n`);
+    return board(d.stablePath ?? d.path!);
+  }
+  if (found.some((d) => d.mode === 'bootloader')) {
+    const detail = 'the board is in its bootloader (foboot): flash it with `crabwatt flash FILE.dfu`, or unplug and plug it in without holding the button';
+    io.err(`crabwatt: ${detail}; waiting for it to come back as a crabwatt device\n`);
+    return board('auto', { waitForDevice: true, initialState: { state: 'bootloader', detail } });
+  }
+  io.err('crabwatt: no crabwatt board found: running the simulated device (use --device PATH for a board)\n');
+  return sim();
 }
 
 function summaryLine(w: LiveWindow, session: DeviceSession): string {
@@ -134,7 +148,10 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     const s = session;
     s.ingest.on('ingest-error', (err: Error) => io.err(`crabwatt: ingest: ${err.message}\n`));
     const reader = new StoreReader(store.db);
-    wired = wireApi({ reader, devices: [{ ingest: s.ingest, link: s, kind: s.kind, path: s.path }] });
+    wired = wireApi({
+      reader,
+      devices: [{ ingest: s.ingest, link: s, kind: s.kind, path: s.path, ...(s.initialState ? { initialState: s.initialState } : {}) }],
+    });
     app = await buildApp({ store: wired.store, devices: wired.devices, live: wired.live, token: listen.token });
     let address: string;
     try {
@@ -146,7 +163,12 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
       throw err;
     }
     io.err(`crabwatt: dashboard and API on ${address} (database ${dbPath}, device ${s.path})\n`);
-    s.start();
+    try {
+      await s.start();
+    } catch (err) {
+      if (err instanceof DeviceLinkError || err instanceof LockHeldError) throw new CliError(err.message);
+      throw err;
+    }
     const runtime: ServeRuntime = { store, reader, sessions: [s], address };
     if (values['summary']) {
       let latest: LiveWindow | undefined;

@@ -1,117 +1,135 @@
-// A device session: one device source (hardware link, simulated device, RTL twin) feeding one Ingest.
-// This is the seam between `serve` and the API: the API reads link state and counters here, sends commands
-// through `send`, and listens to `ingest` for live windows.
+// A device session: one DeviceLink (a board's tty, or the simulated device behind serialport's MockBinding)
+// feeding one Ingest. The simulated device goes through the same link, delimiter parser and decoder as a
+// board, so the host code path is the same for both. Serve hands sessions to the API (server/api/wire.ts),
+// which reads link state and counters, sends commands with `request`, and listens to `ingest`.
 
 import { EventEmitter } from 'node:events';
-import { FrameDecoder, encodeFrame, type DecoderCounters, type Frame, type FrameFields } from '../protocol/codec.ts';
-import type { FrameName } from '../protocol/definition.ts';
+import type { Frame, FrameFields } from '../protocol/codec.ts';
+import { DeviceLink, type CommandName, type LinkCounters, type SerialBinding } from '../device/link.ts';
 import { Ingest, type DeviceKind, type LinkEvent } from '../ingest/ingest.ts';
 import type { SimulatedDevice } from '../sim/device.ts';
+import { attachToMockBinding, type MockAttachment } from '../sim/transport.ts';
+import { acquireLock, deviceLockPath, type ProcessLock } from '../store/lock.ts';
 import type { Store } from '../store/store.ts';
 
 export type LinkState = LinkEvent['state'];
 
-export interface SessionCounters extends DecoderCounters {
-  reconnects: number;
+/** Default front-end scale of the AD7357 wing (±400 V and ±32 A over ±8192 LSB) until calibrated. */
+export const HARDWARE_DEFAULT_SCALE = { kv: 400 / 8192, ki: 32 / 8192 };
+
+export interface SessionOptions {
+  kind: DeviceKind;
+  /** Port path, 'auto', or the MockBinding path of the simulated device. */
+  path: string;
+  store: Store;
+  defaultScale: { kv: number; ki: number };
+  binding?: SerialBinding;
+  /** Keep looking for the board instead of failing when it is absent (a board in its bootloader). */
+  waitForDevice?: boolean;
+  initialState?: { state: LinkState; detail: string };
+  name?: string;
+  /** Shown for the simulated device, which has no real path. */
+  label?: string;
+  sim?: { device: SimulatedDevice; attachment: MockAttachment };
 }
 
-export interface DeviceSession extends EventEmitter {
+export class DeviceSession extends EventEmitter {
   readonly kind: DeviceKind;
-  /** Serial path, or `sim:<scenario>` for the in-process simulated device. */
   readonly path: string;
   readonly ingest: Ingest;
-  readonly state: LinkState;
-  readonly detail: string;
-  readonly counters: SessionCounters;
-  /** Send a host→device command; resolves with the ack frame (rejects after timeoutMs without one). */
-  request<N extends FrameName>(name: N, fields: FrameFields<N>, opts?: { timeoutMs?: number }): Promise<Frame<'ack'>>;
-  /** Begin reading the device; listeners attached before this see the first identify. */
-  start(): void;
-  close(): Promise<void>;
-}
+  readonly link: DeviceLink;
+  state: LinkState;
+  detail: string;
+  readonly initialState: { state: LinkState; detail: string } | undefined;
+  private readonly options: SessionOptions;
+  private lock: ProcessLock | undefined;
 
-/**
- * The simulated device, in process: its bytes go through the real FrameDecoder (COBS, CRC, sequence
- * tracking) into ingest, and commands go back as encoded frames, as over a port.
- */
-export class SimSession extends EventEmitter implements DeviceSession {
-  readonly kind: DeviceKind = 'simulated';
-  readonly path: string;
-  readonly ingest: Ingest;
-  state: LinkState = 'disconnected';
-  detail = 'simulated device (no board attached)';
-  private readonly decoder = new FrameDecoder();
-  private readonly sim: SimulatedDevice;
-  private seq = 0;
-  private readonly pending = new Map<number, { resolve: (f: Frame<'ack'>) => void; timer: NodeJS.Timeout }>();
-
-  constructor(sim: SimulatedDevice, store: Store, scenario: string) {
+  constructor(options: SessionOptions) {
     super();
-    this.sim = sim;
-    this.path = `sim:${scenario}`;
+    this.options = options;
+    this.kind = options.kind;
+    this.path = options.label ?? options.path;
+    this.initialState = options.initialState;
+    this.state = options.initialState?.state ?? 'disconnected';
+    this.detail = options.initialState?.detail ?? '';
+    this.link = new DeviceLink({
+      path: options.path,
+      ...(options.binding ? { binding: options.binding } : {}),
+      ...(options.waitForDevice ? { waitForDevice: true } : {}),
+    });
     this.ingest = new Ingest({
-      store,
-      kind: 'simulated',
-      defaultScale: { kv: sim.kv, ki: sim.ki },
-      requestIdentify: () => this.sendCommand('cmd_identify', {}),
-      name: `simulated ${scenario}`,
+      store: options.store,
+      kind: options.kind,
+      defaultScale: options.defaultScale,
+      requestIdentify: () => {
+        if (this.state === 'connected') this.link.request('cmd_identify', {}).catch(() => undefined);
+      },
+      ...(options.name ? { name: options.name } : {}),
     });
-    sim.setOutput((bytes) => {
-      const now = Date.now();
-      for (const frame of this.decoder.push(bytes)) this.onFrame(frame, now);
-      return true;
-    });
+    this.link.on('frame', (frame) => this.ingest.handleFrame(frame));
+    this.link.on('connected', ({ path }) => this.setState('connected', `connected on ${path}`));
+    this.link.on('disconnected', ({ reason }) => this.setState('disconnected', reason));
+    this.link.on('reconnecting', ({ attempt, delayMs }) =>
+      this.setState('reconnecting', `reconnecting (attempt ${attempt}, next in ${Math.round(delayMs)} ms)`),
+    );
+    // The link recovers by itself; errors only inform.
+    this.link.on('error', (err) => this.emit('link-error', err));
   }
 
-  start(): void {
-    this.state = 'connected';
-    this.ingest.linkEvent('connected', this.detail);
-    this.sendCommand('cmd_identify', {});
-    this.sim.start();
+  private setState(state: LinkState, detail: string): void {
+    this.state = state;
+    this.detail = detail;
+    this.ingest.linkEvent(state, detail);
   }
 
-  private onFrame(frame: Frame, receivedAtMs: number): void {
-    this.ingest.handleFrame(frame, receivedAtMs);
-    if (frame.name === 'ack') {
-      const waiter = this.pending.get(frame.fields.command_seq);
-      if (waiter) {
-        clearTimeout(waiter.timer);
-        this.pending.delete(frame.fields.command_seq);
-        waiter.resolve(frame);
-      }
+  get counters(): LinkCounters {
+    return this.link.counters;
+  }
+
+  request<N extends CommandName>(name: N, fields: FrameFields<N>, opts: { timeoutMs?: number } = {}): Promise<Frame<'ack'>> {
+    return this.link.request(name, fields, opts);
+  }
+
+  /**
+   * Open the link (a serial path is locked first, so two hosts never read one device) and, for the simulated
+   * device, start it. Listeners attached before this see the first identify.
+   */
+  async start(): Promise<void> {
+    if (this.kind !== 'simulated' && this.options.path !== 'auto') {
+      this.lock = acquireLock(deviceLockPath(this.options.path), `device ${this.options.path}`);
     }
-  }
-
-  private sendCommand<N extends FrameName>(name: N, fields: FrameFields<N>): number {
-    const seq = this.seq;
-    this.seq = (this.seq + 1) >>> 0;
-    this.sim.receive(encodeFrame(name, seq, fields));
-    return seq;
-  }
-
-  get counters(): SessionCounters {
-    return { ...this.decoder.counters, reconnects: 0 };
-  }
-
-  request<N extends FrameName>(name: N, fields: FrameFields<N>, opts: { timeoutMs?: number } = {}): Promise<Frame<'ack'>> {
-    const timeoutMs = opts.timeoutMs ?? 2000;
-    return new Promise((resolve, reject) => {
-      const seq = this.seq;
-      const timer = setTimeout(() => {
-        this.pending.delete(seq);
-        reject(new Error(`no ack for ${name} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(seq, { resolve, timer });
-      this.sendCommand(name, fields);
-    });
+    try {
+      await this.link.open();
+    } catch (err) {
+      this.lock?.release();
+      this.lock = undefined;
+      throw err;
+    }
+    this.options.sim?.device.start();
   }
 
   async close(): Promise<void> {
-    this.sim.stop();
-    this.sim.setOutput(null);
-    for (const { timer } of this.pending.values()) clearTimeout(timer);
-    this.pending.clear();
-    this.state = 'disconnected';
-    this.ingest.linkEvent('disconnected', 'stopped');
+    this.options.sim?.device.stop();
+    await this.link.close();
+    this.options.sim?.attachment.detach();
+    this.lock?.release();
+    this.lock = undefined;
+    this.setState('disconnected', 'stopped');
   }
+}
+
+/** The simulated device behind a MockBinding port, read through DeviceLink like a board. */
+export function simulatedSession(store: Store, device: SimulatedDevice, scenario: string): DeviceSession {
+  const path = `/dev/crabwatt-sim-${process.pid}-${device.deviceId.toString(16)}`;
+  const attachment = attachToMockBinding(device, path);
+  return new DeviceSession({
+    kind: 'simulated',
+    path,
+    label: `sim:${scenario}`,
+    store,
+    binding: attachment.binding,
+    defaultScale: { kv: device.kv, ki: device.ki },
+    name: `simulated ${scenario}`,
+    sim: { device, attachment },
+  });
 }
