@@ -20,7 +20,7 @@ import type { DeviceDirectory, DeviceInfo } from './deps.ts';
 import { storeFromReader } from './wire.ts';
 
 export const BENCH_DEVICE = 'bebebebebebebebe';
-const BENCH_DATA_VERSION = '1';
+const BENCH_DATA_VERSION = '2';
 const YEAR_START_MS = Date.UTC(2025, 0, 1);
 
 export interface ApiFigures {
@@ -37,7 +37,11 @@ export interface ApiBenchOptions {
   log?: (line: string) => void;
 }
 
-/** Generates (or reuses) a database holding `days` of 1 s rollups and the coarser levels folded from them. */
+/**
+ * Generates (or reuses) a database holding `days` of 1 s rollups and the coarser levels folded from them, with
+ * the store's schema (migrate) and stats layout (one float64 BLOB per bucket: see server/store/schema.ts).
+ * One prepared INSERT in large transactions; the coarser buckets are accumulated on the way.
+ */
 export function ensureYearDb(path: string, days: number, log: (s: string) => void = () => {}): number {
   const rows = days * 86_400;
   if (existsSync(path)) {
@@ -50,53 +54,113 @@ export function ensureYearDb(path: string, days: number, log: (s: string) => voi
     } finally {
       db.close();
     }
-    for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
   }
+  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true });
   log(`generating ${days} days of 1 s rollups into ${path} (once)…`);
   const t0 = performance.now();
   const db = new Database(path);
-  db.pragma('journal_mode = WAL');
+  // A scratch database: no journal, no fsync. Readers open it read-only afterwards.
+  db.pragma('journal_mode = OFF');
   db.pragma('synchronous = OFF');
-  db.pragma('cache_size = -262144');
   migrate(db);
   db.prepare(
     `INSERT INTO devices (id, device_id, name, kv, ki, fs_num, fs_den, board, adc_part, total_nwh, created_ms, last_seen_ms)
      VALUES (1, ?, 'bench', 0.05, 0.004, 4000000, 1, 0, 0, 0, ?, ?)`,
   ).run(BENCH_DEVICE, YEAR_START_MS, YEAR_START_MS + rows * 1000);
-  // A daily load curve with faster wiggles; 4 M samples per second. Ten minutes a day are missing (a gap).
-  const defined = ['vrms', 'irms', 'p', 's', 'pf', 'freq_hz'];
-  const cols = QUANTITIES.flatMap((q) => [`${q}_wsum`, `${q}_weight`, `${q}_min`, `${q}_max`]);
-  const vals = QUANTITIES.flatMap((q) =>
-    defined.includes(q) ? [`${q} * 4000000`, '4000000', `${q} * 0.999`, `${q} * 1.001`] : ['0', '0', 'NULL', 'NULL'],
+  const insert = db.prepare(
+    'INSERT INTO rollups (device, level, t_start_ms, samples, windows, energy_nwh, flags, stats) VALUES (1, ?, ?, ?, ?, ?, 0, ?)',
   );
-  db.exec(`
-    WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < ${rows - 1}),
-    base AS (
-      SELECT i, 600 + 450 * sin(i * 7.2722e-5) + 120 * sin(i * 0.37) AS p, 230 + 3 * sin(i * 1.3e-3) AS vrms
-      FROM k WHERE (i % 86400) NOT BETWEEN 43200 AND 43799
-    ),
-    q AS (
-      SELECT i, p, vrms, p * 1.05 / vrms AS irms, p * 1.05 AS s, 1 / 1.05 AS pf, 50 + 0.02 * sin(i * 0.01) AS freq_hz FROM base
-    )
-    INSERT INTO rollups (device, level, t_start_ms, samples, windows, energy_nwh, flags, ${cols.join(', ')})
-    SELECT 1, 1000, ${YEAR_START_MS} + i * 1000, 4000000, 5, CAST(p * 277777.7778 AS INTEGER), 0, ${vals.join(', ')} FROM q;
-  `);
-  log(`  1 s level: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const agg = QUANTITIES.flatMap((q) => [`sum(${q}_wsum)`, `sum(${q}_weight)`, `min(${q}_min)`, `max(${q}_max)`]);
-  for (let k = 1; k < ROLLUP_LEVELS.length; k++) {
-    const from = ROLLUP_LEVELS[k - 1]!.ms;
-    const to = ROLLUP_LEVELS[k]!.ms;
-    db.exec(`
-      INSERT INTO rollups (device, level, t_start_ms, samples, windows, energy_nwh, flags, ${cols.join(', ')})
-      SELECT 1, ${to}, (t_start_ms / ${to}) * ${to}, sum(samples), sum(windows), sum(energy_nwh), 0, ${agg.join(', ')}
-      FROM rollups WHERE device = 1 AND level = ${from} GROUP BY t_start_ms / ${to};
-    `);
+  const Q = QUANTITIES.length;
+  const qi = (name: string) => QUANTITIES.indexOf(name as (typeof QUANTITIES)[number]);
+  const defined = ['vrms', 'irms', 'p', 's', 'pf', 'freq_hz'].map(qi);
+  // Stats of one bucket as 4 float64 per quantity [wsum, weight, min, max]; little-endian like the host.
+  const one = new Float64Array(Q * 4);
+  const oneBlob = Buffer.from(one.buffer);
+  const values = new Float64Array(Q);
+  const SAMPLES = 4_000_000;
+  const coarse = ROLLUP_LEVELS.slice(1).map((l) => ({
+    ms: l.ms,
+    start: NaN,
+    samples: 0,
+    windows: 0,
+    energy: 0,
+    stats: new Float64Array(Q * 4),
+  }));
+  const resetStats = (st: Float64Array) => {
+    for (let q = 0; q < Q; q++) {
+      st[4 * q] = 0;
+      st[4 * q + 1] = 0;
+      st[4 * q + 2] = NaN;
+      st[4 * q + 3] = NaN;
+    }
+  };
+  const flush = (c: (typeof coarse)[number]) => {
+    if (c.samples > 0) insert.run(c.ms, c.start, c.samples, c.windows, c.energy, Buffer.from(c.stats.buffer));
+    c.samples = 0;
+    c.windows = 0;
+    c.energy = 0;
+    c.stats = new Float64Array(Q * 4);
+    resetStats(c.stats);
+  };
+  for (const c of coarse) resetStats(c.stats);
+  resetStats(one);
+  let total = 0;
+  const BATCH = 1_000_000;
+  const run = db.transaction((from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      const t = YEAR_START_MS + i * 1000;
+      for (const c of coarse) {
+        const start = t - (t % c.ms);
+        if (start !== c.start) {
+          flush(c);
+          c.start = start;
+        }
+      }
+      // Ten minutes a day are missing: a gap the history must show.
+      const sod = i % 86_400;
+      if (sod >= 43_200 && sod < 43_800) continue;
+      // A daily load curve with faster wiggles.
+      const p = 600 + 450 * Math.sin(i * 7.2722e-5) + 120 * Math.sin(i * 0.37);
+      const vrms = 230 + 3 * Math.sin(i * 1.3e-3);
+      values[qi('p')] = p;
+      values[qi('vrms')] = vrms;
+      values[qi('irms')] = (p * 1.05) / vrms;
+      values[qi('s')] = p * 1.05;
+      values[qi('pf')] = 1 / 1.05;
+      values[qi('freq_hz')] = 50 + 0.02 * Math.sin(i * 0.01);
+      for (const q of defined) {
+        const v = values[q]!;
+        one[4 * q] = v * SAMPLES;
+        one[4 * q + 1] = SAMPLES;
+        one[4 * q + 2] = v * 0.999;
+        one[4 * q + 3] = v * 1.001;
+      }
+      const energy = Math.round(p * 277_777.7778); // nWh in one second at p watts
+      total += energy;
+      insert.run(1000, t, SAMPLES, 5, energy, oneBlob);
+      for (const c of coarse) {
+        c.samples += SAMPLES;
+        c.windows += 5;
+        c.energy += energy;
+        for (const q of defined) {
+          const st = c.stats;
+          st[4 * q] = st[4 * q]! + one[4 * q]!;
+          st[4 * q + 1] = st[4 * q + 1]! + SAMPLES;
+          st[4 * q + 2] = Number.isNaN(st[4 * q + 2]!) ? one[4 * q + 2]! : Math.min(st[4 * q + 2]!, one[4 * q + 2]!);
+          st[4 * q + 3] = Number.isNaN(st[4 * q + 3]!) ? one[4 * q + 3]! : Math.max(st[4 * q + 3]!, one[4 * q + 3]!);
+        }
+      }
+    }
+  });
+  for (let from = 0; from < rows; from += BATCH) {
+    run(from, Math.min(rows, from + BATCH));
+    if ((from / BATCH) % 5 === 4) log(`  ${((from + BATCH) / 1e6).toFixed(0)} M rows, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   }
-  db.prepare('UPDATE devices SET total_nwh = (SELECT sum(energy_nwh) FROM rollups WHERE level = 86400000) WHERE id = 1').run();
+  db.transaction(() => coarse.forEach(flush))();
+  db.prepare('UPDATE devices SET total_nwh = ? WHERE id = 1').run(total);
   db.prepare("INSERT OR REPLACE INTO settings (key, value) VALUES ('bench', ?)").run(`${BENCH_DATA_VERSION}:${days}`);
-  db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
-  log(`  all levels: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  log(`  done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return rows;
 }
 
