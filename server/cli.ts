@@ -3,7 +3,9 @@
 // CliErrors (printed without a stack trace), anything else is a bug and prints its stack.
 
 import { CliError, processIo, type Io } from './cli/common.ts';
+import { devicesCommand } from './cli/devices.ts';
 import { exportCommand } from './cli/export.ts';
+import { replayCommand } from './cli/replay.ts';
 import { serveCommand } from './cli/serve.ts';
 import { flashCommand, genHeaderCommand, vectorsCommand } from './cli/tools.ts';
 
@@ -11,7 +13,9 @@ type Command = (argv: string[], io: Io) => Promise<number> | number;
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
   serve: { run: (a, io) => serveCommand(a, io), summary: 'run the host: device → database → API and dashboard (npm start)' },
+  devices: { run: (a, io) => devicesCommand(a, io), summary: 'attached boards (and their mode) and stored devices' },
   export: { run: exportCommand, summary: 'stored measurements as CSV (--from --to --interval --tz)' },
+  replay: { run: (a, io) => replayCommand(a, io), summary: 'a CSV of ADC codes through the exact model, JSON lines out' },
   vectors: { run: vectorsCommand, summary: 'regenerate the shared DSP test vectors' },
   'gen-header': { run: genHeaderCommand, summary: "write the firmware's C protocol header" },
   flash: { run: (a, io) => flashCommand(a, io), summary: 'write a .dfu image to the board with dfu-util' },
