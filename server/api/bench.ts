@@ -301,9 +301,8 @@ async function measureLatency(seconds: number): Promise<ApiFigures['latency']> {
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const { startSimStack } = await import('./sim-stack.ts');
-  // Two-cycle windows: 25 windows/s gives enough samples for a p99 in a short run.
-  const stack = await startSimStack({ speed: 1, bootConfig: { cycles: 2 } });
+  const { serveSimulated } = await import('./serve-in-process.ts');
+  const stack = await serveSimulated();
   const profile = mkdtempSync(join(tmpdir(), 'crabwatt-bench-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium',
@@ -337,7 +336,7 @@ export async function measureApi(opts: ApiBenchOptions = {}): Promise<ApiFigures
   log('export…');
   const exp = await measureExport(dbPath, rows);
   log('latency…');
-  const latency = await measureLatency(opts.latencySeconds ?? 20);
+  const latency = await measureLatency(opts.latencySeconds ?? 30);
   return { rows_1s: rows, history, export: exp, latency };
 }
 

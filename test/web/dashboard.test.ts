@@ -7,12 +7,12 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CSV_HEADER } from '../../server/export/csv.ts';
-import { startSimStack, type SimStack } from '../../server/api/sim-stack.ts';
+import { serveSimulated, type ServedSim } from '../../server/api/serve-in-process.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts');
 
-let stack: SimStack;
+let stack: ServedSim;
 let context: BrowserContext;
 let page: Page;
 let profile: string;
@@ -21,7 +21,7 @@ const historyQueries: URL[] = [];
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (test/setup.sh does this)`);
   mkdirSync(ARTIFACTS, { recursive: true });
-  stack = await startSimStack({ speed: 1 });
+  stack = await serveSimulated(); // `crabwatt serve --device sim`, in this process
   profile = mkdtempSync(join(tmpdir(), 'crabwatt-chromium-'));
   // A persistent context on a fresh, empty profile directory: Chromium's --user-data-dir, as playwright
   // wants it given.
@@ -145,14 +145,14 @@ describe('dashboard in Chromium on the simulated device', () => {
   });
 
   it('says so when the device disconnects or sits in its bootloader', async () => {
-    stack.ingest.linkEvent('reconnecting', 'serial port closed; attempt 2 in 1.0 s');
+    stack.runtime.sessions[0]!.ingest.linkEvent('reconnecting', 'serial port closed; attempt 2 in 1.0 s');
     await page.waitForFunction(() => (document.querySelector('#banner') as HTMLElement).dataset.state === 'reconnecting');
     expect(await page.locator('#banner').innerText()).toMatch(/Device disconnected, reconnecting…/);
     await page.screenshot({ path: join(ARTIFACTS, 'state-reconnecting.png') });
-    stack.ingest.linkEvent('bootloader', 'found 1209:5af0 (foboot) on /dev/ttyACM0: run `crabwatt flash FILE.dfu`, or replug without holding the button');
+    stack.runtime.sessions[0]!.ingest.linkEvent('bootloader', 'found 1209:5af0 (foboot) on /dev/ttyACM0: run `crabwatt flash FILE.dfu`, or replug without holding the button');
     await page.waitForFunction(() => (document.querySelector('#banner') as HTMLElement).dataset.state === 'bootloader');
     expect(await page.locator('#banner').innerText()).toMatch(/Board in bootloader mode/);
-    stack.ingest.linkEvent('connected', '');
+    stack.runtime.sessions[0]!.ingest.linkEvent('connected', '');
     await page.waitForFunction(() => (document.querySelector('#banner') as HTMLElement).hidden);
   });
 
