@@ -10,8 +10,11 @@
 //   status         once per second of device time (sample index, not host clock) and on cmd_status
 //   capture_chunk  the pairs of a completed capture, ≤ 256 per chunk
 //   ack            one per command, with the command's seq
-// Every generated frame takes the next u32 seq, also when it is dropped because no host is listening
-// (the output sink is absent or refuses it), and the drop is counted in status.frames_dropped.
+// Every generated frame takes the next u32 seq, also when it is dropped, and the drop is counted in
+// status.frames_dropped, as the firmware does: when no host is listening (the output sink is absent
+// or refuses it), or when the frames would exceed what the link carries (`linkBytesPerS` of device
+// time, default 1 MB/s, about what USB full-speed CDC-ACM delivers; windows of a few samples would
+// otherwise produce more than any real link could).
 //
 // Time: the device's clock is its sample index. In paced mode (start()) the sample index follows the
 // wall clock from the moment of start, computed from the elapsed time since then (not accumulated per
@@ -25,7 +28,7 @@ import { ADC_PART, BOARD, CAPTURE_TRIGGER, PROTOCOL_VERSION, ACK_STATUS, WINDOW_
 import type { FrameName } from '../protocol/definition.ts';
 import { decodePayload, encodeFrame, type Frame, type FrameFields, type CapturePair } from '../protocol/codec.ts';
 import { cobsDecode } from '../protocol/cobs.ts';
-import { MAX_ENCODED_FRAME_BYTES } from '../protocol/layout.ts';
+import { MAX_ENCODED_FRAME_BYTES, layoutOf } from '../protocol/layout.ts';
 import { DELAY_LINE_LENGTH, DspConfigError, DspCore, RESET_CONFIG, validateConfig, type DspConfig } from '../dsp/model.ts';
 import { SAMPLE_RATE_HZ, SyntheticLoad, XorShift32, type ScenarioName } from './load.ts';
 
@@ -66,7 +69,16 @@ export interface SimulatedDeviceOptions {
   energyEveryWindows?: number;
   /** Where frames go from boot on (see setOutput); without one, the boot identify is dropped. */
   output?: ByteSink;
+  /** Link throughput in bytes per second of device time (Infinity: unlimited). */
+  linkBytesPerS?: number;
 }
+
+/** USB full-speed bulk carries 1.2 MB/s at best; CDC-ACM on a soft core delivers about this much. */
+export const DEFAULT_LINK_BYTES_PER_S = 1_000_000;
+/** The firmware's transmit ring (firmware/src/txring.h): frames that find no room in it are dropped. */
+export const TX_RING_BYTES = 8192;
+/** Capture chunks wait for room, leaving this much for live frames (firmware APP_CAPTURE_RESERVE_BYTES). */
+const CAPTURE_RESERVE_BYTES = 1024;
 
 interface Capture {
   id: number;
@@ -78,6 +90,8 @@ interface Capture {
   armedAt: number;
   /** Sample index of the trigger once it has fired. */
   triggerIndex: number | null;
+  /** Once all samples are in: the chunks still to send, oldest first (encoded when sent, for their seq). */
+  chunks: { fields: FrameFields<'capture_chunk'>; pairs: CapturePair[] }[] | null;
 }
 
 type Counters = {
@@ -106,6 +120,10 @@ export class SimulatedDevice {
   private nextStatusIndex = STATUS_INTERVAL_SAMPLES;
   private counters: Counters = { frames_dropped: 0, fifo_overflows: 0, samples_dropped: 0, adc_errors: 0, watchdog_resets: 0 };
   private sink: ByteSink | null = null;
+  private readonly linkBytesPerSample: number;
+  /** Bytes waiting in the transmit ring, as of device time ringAt (it drains at the link's rate). */
+  private ringBytes = 0;
+  private ringAt = 0;
 
   private readonly cv = new Uint16Array(BLOCK_SAMPLES);
   private readonly ci = new Uint16Array(BLOCK_SAMPLES);
@@ -141,6 +159,9 @@ export class SimulatedDevice {
     this.rng = new XorShift32(seed ^ 0x5eedc0de);
     this.deviceId = (BigInt(this.rng.nextU32()) << 32n) | BigInt(this.rng.nextU32());
     this.sink = options.output ?? null;
+    const linkRate = options.linkBytesPerS ?? DEFAULT_LINK_BYTES_PER_S;
+    if (!(linkRate > 0)) throw new RangeError(`linkBytesPerS must be > 0 (Infinity for unlimited), got ${options.linkBytesPerS}`);
+    this.linkBytesPerSample = linkRate / SAMPLE_RATE_HZ;
     this.boot();
   }
 
@@ -255,6 +276,8 @@ export class SimulatedDevice {
     this.nextStatusIndex = STATUS_INTERVAL_SAMPLES;
     this.counters = { frames_dropped: 0, fifo_overflows: 0, samples_dropped: 0, adc_errors: 0, watchdog_resets: 0 };
     this.capture = null;
+    this.ringBytes = 0;
+    this.ringAt = 0;
     this.rxBytes = 0;
     this.rxDiscarding = false;
     this.sendIdentify();
@@ -295,13 +318,15 @@ export class SimulatedDevice {
     this.index += count;
     for (let w = 0; w < windows.length; w++) {
       const record = windows[w]!;
-      this.send('window', record);
+      const at = Number(record.end_index);
+      this.send('window', record, undefined, at);
       if (++this.windowsSinceEnergy >= this.energyEveryWindows) {
         this.windowsSinceEnergy = 0;
-        this.send('energy', { end_index: record.end_index, energy: energies[w]!, boot_id: this.bootIdValue });
+        this.send('energy', { end_index: record.end_index, energy: energies[w]!, boot_id: this.bootIdValue }, undefined, at);
       }
     }
     if (this.capture?.triggerIndex != null) this.maybeFinishCapture();
+    if (this.capture?.chunks) this.pumpCapture();
     while (this.index >= this.nextStatusIndex) {
       this.sendStatus();
       this.nextStatusIndex += STATUS_INTERVAL_SAMPLES;
@@ -323,11 +348,37 @@ export class SimulatedDevice {
   // -------------------------------------------------------------------------------------------
   // Frames out
 
-  private send<N extends FrameName>(name: N, fields: FrameFields<N>, pairs?: readonly CapturePair[]): void {
+  /** Encode with the next seq and put it on the link as of device time `at` (default: now). */
+  private send<N extends FrameName>(name: N, fields: FrameFields<N>, pairs?: readonly CapturePair[], at = this.index): void {
     const seq = this.seq;
     this.seq = (this.seq + 1) >>> 0;
-    const bytes = encodeFrame(name, seq, fields, pairs);
-    const accepted = this.sink ? this.sink(bytes) !== false : false;
+    // A frame that cannot fit even at its smallest encoding (COBS adds ≥ 1 byte, the delimiter 1) is
+    // dropped without being encoded: at thousands of windows a second most of them are.
+    const layout = layoutOf(name);
+    const rawBytes = layout.minFrameBytes + (layout.tail ? layout.tail.recordBytes * (pairs?.length ?? 0) : 0);
+    if (this.sink && this.ringRoom(at) < rawBytes + 2) {
+      this.counters.frames_dropped = (this.counters.frames_dropped + 1) >>> 0;
+      return;
+    }
+    this.transmit(encodeFrame(name, seq, fields, pairs), at);
+  }
+
+  /** Bytes free in the transmit ring at device time `at`. */
+  private ringRoom(at: number): number {
+    if (at > this.ringAt) {
+      this.ringBytes = Math.max(0, this.ringBytes - (at - this.ringAt) * this.linkBytesPerSample);
+      this.ringAt = at;
+    }
+    return TX_RING_BYTES - this.ringBytes;
+  }
+
+  /** A whole frame goes into the ring or is dropped (and counted); the DSP never waits for the link. */
+  private transmit(bytes: Buffer, at: number): void {
+    let accepted = false;
+    if (this.sink && this.ringRoom(at) >= bytes.length) {
+      accepted = this.sink(bytes) !== false;
+      if (accepted) this.ringBytes += bytes.length;
+    }
     if (!accepted) this.counters.frames_dropped = (this.counters.frames_dropped + 1) >>> 0;
   }
 
@@ -395,13 +446,14 @@ export class SimulatedDevice {
 
   private handleCommand(frame: Frame): void {
     switch (frame.name) {
+      // The answer goes before the ack (as in the firmware), so a host that waits for the ack has it.
       case 'cmd_identify':
-        this.ack(frame.seq, frame.type, ACK_STATUS.OK);
         this.sendIdentify();
+        this.ack(frame.seq, frame.type, ACK_STATUS.OK);
         return;
       case 'cmd_status':
-        this.ack(frame.seq, frame.type, ACK_STATUS.OK);
         this.sendStatus();
+        this.ack(frame.seq, frame.type, ACK_STATUS.OK);
         return;
       case 'cmd_configure':
       case 'cmd_calibrate': {
@@ -435,6 +487,7 @@ export class SimulatedDevice {
       this.ack(frame.seq, frame.type, ACK_STATUS.BAD_ARGS);
       return;
     }
+    // One capture at a time, until its last chunk has gone out (as the firmware does).
     if (this.capture) {
       this.ack(frame.seq, frame.type, ACK_STATUS.BUSY);
       return;
@@ -451,9 +504,11 @@ export class SimulatedDevice {
       // IMMEDIATE: the trigger is the next sample, so the pretrigger pairs are already in the history
       // (just after boot there may be fewer: then the trigger waits until there are).
       triggerIndex: trigger === CAPTURE_TRIGGER.IMMEDIATE ? Math.max(this.index, pretrigger) : null,
+      chunks: null,
     };
     this.ack(frame.seq, frame.type, ACK_STATUS.OK, this.capture.id);
     if (this.capture.triggerIndex !== null) this.maybeFinishCapture();
+    if (this.capture?.chunks) this.pumpCapture();
   }
 
   /**
@@ -488,9 +543,10 @@ export class SimulatedDevice {
     if (start + count - cap.armedAt >= CAPTURE_AUTO_TRIGGER_SAMPLES) cap.triggerIndex = start + count - 1;
   }
 
-  /** Send the capture once all its samples have been produced. */
+  /** Once all its samples have been produced, calibrate the capture and queue its chunks. */
   private maybeFinishCapture(): void {
     const cap = this.capture!;
+    if (cap.chunks) return;
     const first = cap.triggerIndex! - cap.pretrigger;
     const end = first + cap.pairs;
     if (end > this.index) return;
@@ -513,15 +569,37 @@ export class SimulatedDevice {
     for (let k = history; k < records.length; k++) pairs.push({ v: records[k]!.min_v, i: records[k]!.min_i });
     const chunkCount = Math.ceil(cap.pairs / CAPTURE_CHUNK_PAIRS);
     const configSeq = this.core.configSeq;
+    cap.chunks = [];
     for (let c = 0; c < chunkCount; c++) {
-      this.send('capture_chunk', {
-        capture_id: cap.id,
-        chunk_index: c,
-        chunk_count: chunkCount,
-        first_index: BigInt(first + c * CAPTURE_CHUNK_PAIRS),
-        trigger_index: BigInt(cap.triggerIndex!),
-        config_seq: configSeq,
-      }, pairs.slice(c * CAPTURE_CHUNK_PAIRS, (c + 1) * CAPTURE_CHUNK_PAIRS));
+      cap.chunks.push({
+        fields: {
+          capture_id: cap.id,
+          chunk_index: c,
+          chunk_count: chunkCount,
+          first_index: BigInt(first + c * CAPTURE_CHUNK_PAIRS),
+          trigger_index: BigInt(cap.triggerIndex!),
+          config_seq: configSeq,
+        },
+        pairs: pairs.slice(c * CAPTURE_CHUNK_PAIRS, (c + 1) * CAPTURE_CHUNK_PAIRS),
+      });
+    }
+  }
+
+  /**
+   * Capture chunks wait for room in the transmit ring instead of being dropped (the capture buffer
+   * holds them), keeping a reserve so that live frames still flow meanwhile.
+   */
+  private pumpCapture(): void {
+    const cap = this.capture!;
+    const chunks = cap.chunks!;
+    while (chunks.length > 0) {
+      const { fields, pairs } = chunks[0]!;
+      // Encoded with the seq it would take, which it takes only once it goes out.
+      const size = encodeFrame('capture_chunk', this.seq, fields, pairs).length;
+      if (this.sink && this.ringRoom(this.index) < size + CAPTURE_RESERVE_BYTES) return;
+      // Without a host the chunks are dropped like any frame, so the capture ends.
+      chunks.shift();
+      this.send('capture_chunk', fields, pairs);
     }
     this.capture = null;
   }

@@ -15,10 +15,12 @@ const FS = SAMPLE_RATE_HZ;
 function rig(options: SimulatedDeviceOptions = {}) {
   const decoder = new FrameDecoder();
   const frames: Frame[] = [];
+  const received = { bytes: 0 };
   const sim = new SimulatedDevice({
     seed: 5,
     ...options,
     output: (bytes) => {
+      received.bytes += bytes.length;
       frames.push(...decoder.push(bytes));
       return true;
     },
@@ -31,7 +33,7 @@ function rig(options: SimulatedDeviceOptions = {}) {
   };
   const named = <N extends Frame['name']>(name: N) => frames.filter((f): f is Frame<N> => f.name === name);
   const ackOf = (seq: number) => named('ack').find((a) => a.fields.command_seq === seq);
-  return { sim, decoder, frames, command, named, ackOf };
+  return { sim, decoder, frames, received, command, named, ackOf };
 }
 
 /** The raw codes the device saw, regenerated from the same seeded load. */
@@ -126,6 +128,35 @@ describe('SimulatedDevice frames', () => {
     expect(resumed.seq - lostSince - 1).toBe(status.fields.frames_dropped);
   });
 
+  it('drops whole frames beyond the link rate and counts them; the seq numbers show the gaps', () => {
+    const { sim, command, frames, received, named } = rig();
+    sim.advance(FS / 10);
+    const bytesBefore = received.bytes;
+    // 40 000 windows/s, each with its energy frame: several MB/s, far beyond the link's 1 MB/s.
+    command('cmd_configure', { mode: WINDOW_MODE.FIXED, cycles: 10, fixed_samples: 100, max_samples: FS, zc_hysteresis: 64 });
+    sim.advance(FS / 2);
+    const floodBytes = received.bytes - bytesBefore;
+    command('cmd_configure', { mode: WINDOW_MODE.FIXED, cycles: 10, fixed_samples: 400_000, max_samples: FS, zc_hysteresis: 64 });
+    sim.advance(FS);
+    // Half a second at 1 MB/s, plus what the 8 KiB transmit ring held at the start.
+    expect(floodBytes).toBeLessThanOrEqual(0.5e6 + 8192);
+    expect(floodBytes).toBeGreaterThan(0.45e6);
+    const status = named('status').at(-1)!;
+    const receivedBefore = frames.filter((f) => f.seq < status.seq).length;
+    expect(status.fields.frames_dropped).toBeGreaterThan(10_000);
+    expect(status.fields.frames_dropped).toBe(status.seq - receivedBefore);
+    // Snapshots are absolute, so the flood cost window detail, not energy: once it is over, each
+    // snapshot is the previous one plus the window it follows.
+    // (Its ack may itself have been lost in the flood, like any frame; its windows say config_seq 2.)
+    const calm = frames.slice(frames.findIndex((f) => f.name === 'window' && f.fields.config_seq === 2));
+    const pairs = calm.flatMap((f, k) => (f.name === 'energy' && calm[k - 1]?.name === 'window' ? [[calm[k - 1], f]] : [])) as
+      [Frame<'window'>, Frame<'energy'>][];
+    expect(pairs.length).toBeGreaterThanOrEqual(3);
+    for (let k = 1; k < pairs.length; k++) {
+      expect(pairs[k]![1].fields.energy - pairs[k - 1]![1].fields.energy).toBe(pairs[k]![0].fields.sum_vi);
+    }
+  });
+
   it('DC boots in FIXED mode: 10 windows a second, no partial windows', () => {
     const { sim, named } = rig({ scenario: 'dc' });
     sim.advance(FS);
@@ -192,14 +223,16 @@ describe('SimulatedDevice commands', () => {
     command('cmd_configure', { mode: WINDOW_MODE.CYCLES, cycles: 12, fixed_samples: 1000, max_samples: FS, zc_hysteresis: 50 });
     const seq = command('cmd_identify', {});
     expect(ackOf(seq)!.fields.status).toBe(ACK_STATUS.OK);
-    const identify = frames.at(-1) as Frame<'identify'>;
+    // The answer comes just before the ack.
+    expect(frames.at(-1)).toBe(ackOf(seq));
+    const identify = frames.at(-2) as Frame<'identify'>;
     expect(identify.name).toBe('identify');
     expect(identify.fields.cycles).toBe(12);
     expect(identify.fields.zc_hysteresis).toBe(50);
     expect(identify.fields.config_seq).toBe(1);
     const statusSeq = command('cmd_status', {});
     expect(ackOf(statusSeq)!.fields.status).toBe(ACK_STATUS.OK);
-    expect(frames.at(-1)!.name).toBe('status');
+    expect(frames.at(-2)!.name).toBe('status');
   });
 
   it('answers frames it cannot use: unknown type, wrong length, device-to-host types; ignores garbage', () => {
@@ -335,11 +368,14 @@ describe('SimulatedDevice captures', () => {
   it('a full-depth capture right after boot waits for its pretrigger history', () => {
     const { sim, command, named } = rig();
     command('cmd_capture', { pairs: SIM_CAPTURE_DEPTH, trigger: CAPTURE_TRIGGER.IMMEDIATE, level: 0, pretrigger: 1000 });
-    sim.advance(FS / 100);
+    // 16 kB of chunks leave at the link's 1 MB/s, waiting for room instead of being dropped.
+    sim.advance(FS / 10);
     const chunks = named('capture_chunk');
     expect(chunks.length).toBe(SIM_CAPTURE_DEPTH / CAPTURE_CHUNK_PAIRS);
     expect(chunks[0]!.fields.first_index).toBe(0n);
     expect(chunks[0]!.fields.trigger_index).toBe(1000n);
+    sim.advance(FS);
+    expect(named('status').at(-1)!.fields.frames_dropped).toBe(0);
   });
 });
 
