@@ -125,11 +125,24 @@ function divRoundHalfEven(num: bigint, den: bigint): bigint {
  * per-window conversions can be off by 0.5 nWh per window: convert sums of sum_vi, not sums of results.
  */
 export function energyNanoWattHours(sumVi: bigint, scale: DeriveScale): bigint {
-  validateScale(scale);
-  const kv = exactFraction(scale.kv);
-  const ki = exactFraction(scale.ki);
-  const fs = exactFraction(scale.fs);
-  const num = sumVi * kv.num * ki.num * 1_000_000_000n * fs.den;
-  const den = kv.den * ki.den * fs.num * 3600n;
-  return divRoundHalfEven(num, den);
+  let f = lastFactors;
+  if (f === undefined || f.kv !== scale.kv || f.ki !== scale.ki || f.fs !== scale.fs) {
+    validateScale(scale);
+    const kv = exactFraction(scale.kv);
+    const ki = exactFraction(scale.ki);
+    const fs = exactFraction(scale.fs);
+    f = lastFactors = {
+      kv: scale.kv, ki: scale.ki, fs: scale.fs,
+      num: kv.num * ki.num * 1_000_000_000n * fs.den,
+      den: kv.den * ki.den * fs.num * 3600n,
+    };
+  }
+  return divRoundHalfEven(sumVi * f.num, f.den);
 }
+
+/**
+ * The exact factors of the last scale converted. A host converts every window of a device with the same scale,
+ * and deriving three exact fractions costs more per window than storing it (a NaN scale never matches, so it
+ * is validated and rejected every time).
+ */
+let lastFactors: { kv: number; ki: number; fs: number; num: bigint; den: bigint } | undefined;

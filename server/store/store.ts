@@ -16,8 +16,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { validateScale, type DeriveScale } from '../dsp/derive.ts';
-import { NwhConverter } from './energy.ts';
+import { energyNanoWattHours, validateScale, type DeriveScale } from '../dsp/derive.ts';
 import { Bucket, statsBlob, statsInto } from './fold.ts';
 import { acquireLock, databaseLockPath, type ProcessLock } from './lock.ts';
 import { migrate, QUANTITIES, ROLLUP_LEVELS, type Quantity } from './schema.ts';
@@ -147,7 +146,6 @@ interface DeviceState {
   /** ms per sample as a float, only for the wall-time mapping (energy never uses it). */
   msPerSample: number;
   scale: DeriveScale;
-  converter: NwhConverter;
   /** The rollup bucket each level is filling now: windows arrive in time order, so almost every window lands there. */
   open: RollupBucket[];
   epoch: EpochState;
@@ -187,6 +185,12 @@ export function checkScale(kv: number, ki: number, fsNum: number, fsDen: number)
     throw new StoreError((err as Error).message);
   }
   return scale;
+}
+
+/** Keep the last RECENT_WINDOWS (end_index, R) pairs; trimmed in bulk so that each push costs O(1). */
+function remember(e: EpochState, endIndex: bigint, raw: bigint): void {
+  e.recent.push({ endIndex, raw });
+  if (e.recent.length > 2 * RECENT_WINDOWS) e.recent.splice(0, e.recent.length - RECENT_WINDOWS);
 }
 
 export function deviceHex(deviceId: bigint): string {
@@ -336,7 +340,6 @@ export class Store {
       fsDen,
       msPerSample: (1000 * fsDen) / fsNum,
       scale: checkScale(r.kv, r.ki, fsNum, fsDen),
-      converter: new NwhConverter(checkScale(r.kv, r.ki, fsNum, fsDen)),
       open: [],
       epoch: epoch ?? this.placeholderEpoch(),
     };
@@ -374,7 +377,6 @@ export class Store {
       state.fsDen = identity.fsDen;
       state.msPerSample = (1000 * identity.fsDen) / identity.fsNum;
       state.scale = checkScale(state.kv, state.ki, state.fsNum, state.fsDen);
-      state.converter = new NwhConverter(state.scale);
       this.startSegment(state);
     }
     this.db
@@ -453,7 +455,7 @@ export class Store {
   /** Energy booked for the epoch when its running raw sum is `raw`. */
   private nwhAt(state: DeviceState, raw: bigint): bigint {
     const e = state.epoch;
-    return e.segNwh + state.converter.nwh(raw - e.segRaw);
+    return e.segNwh + energyNanoWattHours(raw - e.segRaw, state.scale);
   }
 
   /** A scale change takes effect from the current raw position: energy already booked stays as booked. */
@@ -474,7 +476,6 @@ export class Store {
     state.kv = kv;
     state.ki = ki;
     state.scale = scale;
-    state.converter = new NwhConverter(scale);
     this.db.prepare('UPDATE devices SET kv = ?, ki = ? WHERE id = ?').run(kv, ki, state.id);
     if (state.epoch.id !== -1) this.startSegment(state);
     this.flush();
@@ -538,15 +539,14 @@ export class Store {
     e.lastEndIndex = win.end_index;
     e.firstEndIndex ??= win.end_index;
     e.lastTms = t;
-    e.recent.push({ endIndex: win.end_index, raw: rawAfter });
-    if (e.recent.length > RECENT_WINDOWS) e.recent.splice(0, e.recent.length - RECENT_WINDOWS);
+    remember(e, win.end_index, rawAfter);
     e.dirty = true;
     this.dirtyDeviceTotals.add(state);
 
     this.windowQueue.push([
       state.id, e.id, win.end_index, t, win.samples,
-      checkInt64('sum_v', win.sum_v), checkInt64('sum_i', win.sum_i), checkInt64('sum_vv', win.sum_vv),
-      checkInt64('sum_ii', win.sum_ii), checkInt64('sum_vi', win.sum_vi),
+      // i64 sums fit by their wire type; the u64 ones are checked (Σ v² ≤ 2^54 from a conforming device).
+      win.sum_v, win.sum_i, checkInt64('sum_vv', win.sum_vv), checkInt64('sum_ii', win.sum_ii), win.sum_vi,
       win.min_v, win.max_v, win.min_i, win.max_i, win.zc_count, win.flags, win.config_seq,
       ...QUANTITIES.map((q) => derived[q]),
       nwh,
@@ -633,7 +633,7 @@ export class Store {
     e.lastTms = this.timeOf(state, x, nowMs);
     e.lastEndIndex = x;
     e.firstEndIndex ??= x;
-    e.recent.push({ endIndex: x, raw: e.rawBooked });
+    remember(e, x, e.rawBooked);
     e.dirty = true;
   }
 
