@@ -26,7 +26,7 @@ export interface RtlTwinOptions {
   loop?: boolean;
   /** Hold the samples until startSamples() (default false), e.g. to configure the DSP first. */
   hold?: boolean;
-  /** Cycles of the twin's 12 MHz clock between sample pairs (default 3, i.e. 4 Msps). */
+  /** Cycles of the twin's system clock between sample pairs (default: the harness's, i.e. 4 Msps). */
   samplePeriodCycles?: number;
   /** Simulated milliseconds to run after the last pair when not looping (default 50). */
   drainMs?: number;
@@ -101,8 +101,10 @@ export async function startRtlTwin(opts: RtlTwinOptions = {}): Promise<RtlTwin> 
   const dir = resolve(REPO_ROOT, opts.buildDir ?? 'build/twin/rtl');
   const binary = opts.build === false ? join(dir, 'crabwatt-twin') : await buildRtlTwin({ log, buildDir: dir });
   if (!existsSync(binary)) throw new RtlTwinError(`no twin at ${binary}: build it with buildRtlTwin() first`);
-  const period = opts.samplePeriodCycles ?? 3;
-  if (!Number.isInteger(period) || period < 1) throw new RtlTwinError('samplePeriodCycles must be an integer >= 1');
+  const period = opts.samplePeriodCycles;
+  if (period !== undefined && (!Number.isInteger(period) || period < 1)) {
+    throw new RtlTwinError('samplePeriodCycles must be an integer >= 1');
+  }
   const drainMs = opts.drainMs ?? 50;
   if (!(drainMs >= 0)) throw new RtlTwinError('drainMs must be >= 0');
 
@@ -111,7 +113,8 @@ export async function startRtlTwin(opts: RtlTwinOptions = {}): Promise<RtlTwin> 
   const stimulusPath = join(dir, `stimulus-${process.pid}-${Date.now()}.bin`);
   writeFileSync(stimulusPath, stimulusBytes(vector.cv, vector.ci));
 
-  const args = ['--stimulus', stimulusPath, '--sample-period-cycles', String(period), '--drain-ms', String(drainMs)];
+  const args = ['--stimulus', stimulusPath, '--drain-ms', String(drainMs)];
+  if (period !== undefined) args.push('--sample-period-cycles', String(period));
   if (opts.loop ?? true) args.push('--loop');
   if (opts.hold) args.push('--hold');
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
