@@ -428,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--check', action='store_true', help='fail if the files differ instead of writing them')
     a = p.parse_args(argv)
     stale = []
-    for path, text in ((a.header, c_header()), (a.doc, markdown())):
+    from .docs import page
+    for path, text in ((a.header, c_header()), (a.doc, page())):
         if path is None:
             continue
         if a.check:

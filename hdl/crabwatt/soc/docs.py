@@ -1,0 +1,80 @@
+"""docs/soc.md: the SoC's description (below) followed by the generated memory and register map."""
+
+from . import regmap
+
+NARRATIVE = '''\
+## Structure
+
+```
+48 MHz osc --> EHXPLLL --> adc    72 MHz   AD7357 SCLK and serial capture (crabwatt.adc)
+                      |--> sync   48 MHz   power-on domain: the reset controller only
+                      |           (soc     same clock, also reset by the watchdog)
+                      |           (usb_io  same clock: LUNA's pin-level PHY)
+                      `--> usb    12 MHz   LUNA's USB protocol engine
+
+AD7357 --> AdcFrontEnd --> DspLink: PowerDsp --> windows --> result FIFO --+
+                                    `--> calibrated --> CaptureBuffer ------+--> CSR bank <--> VexRiscv
+                                                                                  |  UART  --> Feather TX/RX
+                                                                                  `  USB   --> LUNA CDC-ACM
+```
+
+| module (`hdl/crabwatt/soc/`) | role |
+| --- | --- |
+| `regmap.py` | this map, defined once; generates `firmware/include/crabwatt_csr.h` and this page |
+| `cpu.py` | VexRiscv from `pythondata-cpu-vexriscv` (`VexRiscv.v`: rv32im, 4 KiB I and D caches) |
+| `wishbone.py`, `memory.py`, `csr.py` | the bus, boot ROM (two read ports) and RAM in block RAM, the CSR decoder |
+| `channel.py`, `uart.py` | byte FIFOs between the CPU and a link; the 8N1 UART |
+| `result.py` | window records into 32-bit FIFO words, written whole or dropped and counted |
+| `sysctl.py` | uptime and cycle counters, watchdog, the reset controller that survives watchdog resets |
+| `dsp_link.py` | joins `PowerDsp` and `CaptureBuffer` to the CSRs |
+| `top.py` | `SocTop`: clocks, pins, LUNA, the whole board design |
+| `twin.py` | the top of the Verilator twin |
+| `dfu.py` | the DFU file suffix |
+
+The DSP never waits: its window stream is always accepted, and a record that finds the FIFO without
+room for all of it is dropped and counted in `RESULT.OVERFLOWS`. The firmware polls; there are no
+interrupts. A watchdog reset restarts the CPU and the measurement path together (a new boot starts a
+new energy epoch at sample 0, which the new `boot_id` tells the host); `SYS.WDT_RESETS` and
+`SYS.RESET_CAUSE` live in the power-on domain and survive it. Block RAM that the firmware places in
+`.noinit` keeps its contents across a watchdog reset.
+
+USB: LUNA's `USBSerialDevice` (CDC-ACM, VID:PID 1209:5af1) in the `usb`/`usb_io` domains, with async
+FIFOs to the CPU. LUNA sends only full 64-byte packets unless a transfer ends, so every 0x00 byte (the
+protocol's frame delimiter) ends one: each frame leaves as soon as it is complete. `USB.STATUS.CONFIGURED`
+means a host is driving the bus (start-of-frame packets within 3 ms, not suspended); the firmware then
+sends on USB, otherwise on the UART.
+
+## The RTL digital twin
+
+The same SoC, DSP and capture RTL with the real firmware (`firmware/build/firmware.bin`), compiled by
+Verilator (`hdl/twin/build.sh`, cached in `build/twin/rtl`). The C++ harness (`hdl/twin/harness.cpp`)
+is the ADC: it feeds the 14-bit code pairs of a test vector (`test/vectors/*.json`, converted by
+`server/twin/stimulus.ts`) into the DSP, one pair every 2 cycles of the twin's 8 MHz clock (4 Msps).
+The serial link is the **UART taken at its byte FIFOs** (no bit timing): bytes go to a pseudo-terminal
+(`openpty`; the harness prints `pty: /dev/pts/N`), so the host opens it like `/dev/ttyACM0`.
+
+- `crabwatt serve --device rtl` starts it through `startRtlTwin()` (`server/twin/rtl.ts`): it builds
+  the firmware and the twin when they are stale and resolves with `{ path, close() }`.
+- `npx vitest run test/twin` is the end-to-end test: vector → gateware → firmware → bytes → pty →
+  serialport → `FrameDecoder`; the windows and energy snapshots must equal the model's exactly.
+- `npx tsx server/twin/bench.ts [--seconds S]` reports the speed as a fraction of real time.
+
+The twin's clock is 8 MHz rather than the board's 48 MHz only because Verilator simulates this SoC at
+about 0.85 MHz of clock per CPU second on this machine; 8 MHz makes that about 1/10 of real time. The
+firmware reads the clock from `IDENT.SYS_CLK_HZ`, so its timers stay right, and it gets fewer cycles
+per sample than on the board, a harder case. Not in the twin: the AD7357 serial interface (tested in
+`hdl/tests/test_adc.py`), the UART's bit timing (tested in `hdl/tests/test_soc.py`) and USB.
+
+## Bitstream and flashing
+
+`npm run gateware -- --board r0.1|r0.2` builds the firmware and the full design with YoWASP (yosys,
+nextpnr-ecp5, ecppack from PyPI), and writes `crabwatt.bit`, `crabwatt.dfu` (bitstream plus the DFU
+suffix for the foboot bootloader, 1209:5af0, written by `dfu.py`) and `report.json`. `dfu-util -a 0
+-D crabwatt.dfu` flashes it with the board in bootloader mode; the firmware can also return to the
+bootloader by writing `SYS.REBOOT`, which drives PROGRAMN low.
+'''
+
+
+def page() -> str:
+    head, _, rest = regmap.markdown().partition('\n## Memory map\n')
+    return head + '\n' + NARRATIVE + '\n## Memory map\n' + rest
