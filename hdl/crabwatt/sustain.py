@@ -153,10 +153,10 @@ def build_bench(out):
     (out / "sustain.v").write_text(verilog.convert(bench, name="sustain", ports=bench.ports()))
     (out / "harness.cpp").write_text(HARNESS)
     subprocess.run(
-        ["verilator", "--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "--x-initial", "fast",
+        ["verilator", "--cc", "--exe", "--build", "-O2", "--x-assign", "fast", "--x-initial", "fast",
          "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", "sustain", "-j", "1",
          "--Mdir", str(out / "obj"), "sustain.v", "harness.cpp",
-         "-CFLAGS", "-O2", "-o", "sustain"],
+         "-CFLAGS", "-O1", "-o", "sustain"],
         cwd=out, check=True, stdout=subprocess.DEVNULL)
     return out / "obj" / "sustain"
 
