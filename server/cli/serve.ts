@@ -131,7 +131,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
 
   let store: Store;
   try {
-    store = Store.open(dbPath);
+    store = Store.open(dbPath, { onFlushError: (err) => io.err(`crabwatt: ${err.message}\n`) });
   } catch (err) {
     if (err instanceof LockHeldError) throw new CliError(err.message);
     throw err;
@@ -140,7 +140,13 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   let wired: ReturnType<typeof wireApi> | undefined;
   let summaryTimer: NodeJS.Timeout | undefined;
-  const retentionTimer = setInterval(() => store.applyRetention(Date.now()), 3_600_000);
+  const retentionTimer = setInterval(() => {
+    try {
+      store.applyRetention(Date.now());
+    } catch (err) {
+      io.err(`crabwatt: retention: ${(err as Error).message}\n`);
+    }
+  }, 3_600_000);
   retentionTimer.unref();
   try {
     store.applyRetention(Date.now());

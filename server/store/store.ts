@@ -39,6 +39,8 @@ export interface StoreOptions {
   windowRetentionMs?: number | null;
   /** Retention per rollup level name in ms; absent or null keeps that level forever. */
   rollupRetentionMs?: Partial<Record<string, number | null>>;
+  /** A timed flush that failed (disk full, I/O error): the batch is dropped, the ledger reloaded. */
+  onFlushError?: (err: Error) => void;
 }
 
 export interface DeviceIdentity {
@@ -223,6 +225,7 @@ export class Store {
   private readonly rollupRetentionMs: Partial<Record<string, number | null>>;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly onFlushError: (err: Error) => void;
   private readonly stmts;
 
   private constructor(path: string, options: StoreOptions) {
@@ -232,6 +235,7 @@ export class Store {
     this.reanchorMs = options.reanchorMs ?? 2000;
     this.windowRetentionMs = options.windowRetentionMs === undefined ? 14 * 86_400_000 : options.windowRetentionMs;
     this.rollupRetentionMs = options.rollupRetentionMs ?? {};
+    this.onFlushError = options.onFlushError ?? ((err) => process.emitWarning(err.message, 'CrabwattStoreWarning'));
     const readonly = options.readonly ?? false;
     if (!readonly) mkdirSync(dirname(resolve(path)), { recursive: true });
     this.lock = options.lock === false || readonly ? undefined : acquireLock(databaseLockPath(path), `database ${path}`);
@@ -672,7 +676,12 @@ export class Store {
     if (this.timer || this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.flush();
+      try {
+        this.flush();
+      } catch (err) {
+        // No caller to throw to from a timer: report, and keep the process (and the device link) alive.
+        this.onFlushError(err as Error);
+      }
     }, this.flushIntervalMs);
     this.timer.unref?.();
   }
