@@ -161,7 +161,8 @@ class RollupBucket extends Bucket {
 }
 
 const LEVEL_MS: readonly number[] = ROLLUP_LEVELS.map((l) => l.ms);
-const QUANTITY_NAMES: readonly Quantity[] = [...QUANTITIES];
+// addWindow copies the derived values in this order, unrolled for speed: keep it in step with QUANTITIES.
+if (QUANTITIES.join() !== 'vrms,irms,p,s,pf,n,freq_hz,v_dc,i_dc') throw new Error('store.ts: QUANTITIES changed, update addWindow');
 
 /** An opaque handle for a device attached to the store. */
 export interface DeviceRef {
@@ -547,16 +548,24 @@ export class Store {
     e.dirty = true;
     this.dirtyDeviceTotals.add(state);
 
+    const values = this.values;
+    values[0] = derived.vrms;
+    values[1] = derived.irms;
+    values[2] = derived.p;
+    values[3] = derived.s;
+    values[4] = derived.pf;
+    values[5] = derived.n;
+    values[6] = derived.freq_hz;
+    values[7] = derived.v_dc;
+    values[8] = derived.i_dc;
     this.windowQueue.push([
       state.id, e.id, win.end_index, t, win.samples,
       // i64 sums fit by their wire type; the u64 ones are checked (Σ v² ≤ 2^54 from a conforming device).
       win.sum_v, win.sum_i, checkInt64('sum_vv', win.sum_vv), checkInt64('sum_ii', win.sum_ii), win.sum_vi,
       win.min_v, win.max_v, win.min_i, win.max_i, win.zc_count, win.flags, win.config_seq,
-      ...QUANTITIES.map((q) => derived[q]),
+      values[0], values[1], values[2], values[3], values[4], values[5], values[6], values[7], values[8],
       nwh,
     ]);
-    const values = this.values;
-    for (let k = 0; k < values.length; k++) values[k] = derived[QUANTITY_NAMES[k]!];
     for (let level = 0; level < LEVEL_MS.length; level++) this.bucketFor(state, level, t - 1).addWindow(win.samples, nwh, win.flags, values);
     this.counters.windows++;
     const booked: BookedWindow = {
