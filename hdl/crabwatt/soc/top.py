@@ -59,7 +59,9 @@ class SocClocks(Elaboratable):
             m.domains += ClockDomain(name)
         clk48 = platform.request('clk', 0, dir='-')
         m.submodules.clk_buf = clk_buf = io.Buffer('i', clk48)
-        locked, clk_adc, clk_sys, clk_usb = Signal(), Signal(), Signal(), Signal()
+        # Named: the clock constraints and the report find these nets by name.
+        locked = Signal(name='pll_locked')
+        clk_adc, clk_sys, clk_usb = Signal(name='clk_adc'), Signal(name='clk_sys'), Signal(name='clk_usb')
         m.submodules.pll = Instance(
             'EHXPLLL',
             a_FREQUENCY_PIN_CLKI='48', a_FREQUENCY_PIN_CLKOP='72', a_FREQUENCY_PIN_CLKOS='48',
