@@ -75,7 +75,7 @@ export class LiveChart {
         scales: { x: { time: true, range: (_u, _min, max) => [max - spanMs / 1000, max] } },
         series: [
           {},
-          { label: 'P', stroke: COLORS.p, width: 2, points: { show: false }, value: (_u, v) => fmt(v, 'W') },
+          { label: 'P', stroke: COLORS.p, fill: 'rgba(245,165,36,0.10)', width: 2, points: { show: false }, value: (_u, v) => fmt(v, 'W') },
           { label: 'S', stroke: COLORS.s, width: 1, dash: [4, 4], points: { show: false }, value: (_u, v) => fmt(v, 'VA') },
         ],
         axes: [{ ...AXIS }, { ...AXIS, size: 70, values: siAxis('W') }],

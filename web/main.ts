@@ -33,6 +33,8 @@ interface State {
   devices: DeviceJson[];
   device: string | null;
   wsUp: boolean;
+  /** The server wants a token this page does not have (or has wrong). */
+  authNeeded: boolean;
   lastWindowAt: number;
   latencies: number[];
   histFrom: number;
@@ -45,6 +47,7 @@ const state: State = {
   devices: [],
   device: localStorage.getItem('crabwatt.device'),
   wsUp: false,
+  authNeeded: false,
   lastWindowAt: 0,
   latencies: [],
   histFrom: Date.now() - 3600_000,
@@ -197,7 +200,9 @@ function renderBanner(): void {
     banner.append(strong, document.createTextNode(detail));
   };
   const d = current();
-  if (!state.wsUp) {
+  if (state.authNeeded) {
+    show('bad', 'This server needs a token.', ' Open the dashboard as http://HOST:PORT/?token=YOUR_TOKEN (the token given to `crabwatt serve --token`).', 'token');
+  } else if (!state.wsUp) {
     show('bad', 'Disconnected from the server, reconnecting…', ' Live values resume by themselves when it is back.', 'server-down');
   } else if (state.devices.length === 0) {
     show('warn', 'No device.', ' Plug in a crabwatt board (USB 1209:5af1), or start the server with --device sim.', 'no-device');
@@ -225,6 +230,7 @@ function connect(): void {
   ws.onopen = () => {
     retryMs = 500;
     state.wsUp = true;
+    state.authNeeded = false;
     renderBanner();
   };
   ws.onmessage = (ev) => {
@@ -243,6 +249,13 @@ function connect(): void {
   };
   ws.onclose = () => {
     state.wsUp = false;
+    // A refused upgrade looks like any close: ask over HTTP whether it was the token.
+    fetch(withToken('/api/devices'))
+      .then((r) => {
+        state.authNeeded = r.status === 401;
+        renderBanner();
+      })
+      .catch(() => undefined);
     renderBanner();
     setTimeout(connect, retryMs);
     retryMs = Math.min(5000, retryMs * 2);

@@ -96,6 +96,17 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route for ${req.method} ${req.url.split('?')[0]}` }),
   );
 
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'crabwatt', version: '0.1.0', description: 'Energy monitor: live windows, history, export, calibration, captures.' },
+      components: opts.token !== undefined ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifyWebsocket, { options: { maxPayload: 4096 } });
+
+  // After the WebSocket plugin: its own onRequest hook must run first to mark upgrade requests, or a refused
+  // upgrade's socket is never destroyed and keeps the server from closing.
   if (opts.token !== undefined) {
     const expected = digest(opts.token);
     app.addHook('onRequest', async (req, reply) => {
@@ -109,14 +120,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     });
   }
 
-  await app.register(fastifySwagger, {
-    openapi: {
-      info: { title: 'crabwatt', version: '0.1.0', description: 'Energy monitor: live windows, history, export, calibration, captures.' },
-      components: opts.token !== undefined ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},
-    },
-  });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
-  await app.register(fastifyWebsocket, { options: { maxPayload: 4096 } });
 
   const hub = new LiveHub(opts.live, devices, opts.liveHub);
   app.decorate('liveHub', hub);

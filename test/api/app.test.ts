@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import type { WebSocket } from 'ws';
+import WebSocket from 'ws';
 import { buildApp } from '../../server/api/app.ts';
 import { DeviceCommandError } from '../../server/api/deps.ts';
 import { DEVICE, T0, fakes, liveWindow } from './fakes.ts';
@@ -338,6 +338,15 @@ describe('token', () => {
     await expect(secured.injectWS('/api/live')).rejects.toThrow(/401/);
     const ws = await secured.injectWS(`/api/live?token=${token}`);
     ws.terminate();
+  });
+
+  it('closes the socket of a refused upgrade on a real port, so the server can still shut down', async () => {
+    const url = await secured.listen({ host: '127.0.0.1', port: 0 });
+    const refused = new WebSocket(`${url.replace('http', 'ws')}/api/live`);
+    const err = await new Promise<Error>((resolve) => refused.on('error', resolve));
+    expect(err.message).toMatch(/401/);
+    await secured.close(); // hangs forever if the upgrade socket was left open
+    secured = await buildApp({ ...fakes(), token }); // for afterEach
   });
 
   it('leaves the dashboard shell public (it carries no data)', async () => {

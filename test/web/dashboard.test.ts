@@ -175,3 +175,27 @@ describe('dashboard in Chromium on the simulated device', () => {
     writeFileSync(join(ARTIFACTS, 'live-latency.json'), JSON.stringify({ samples: lat.length, p50_ms: p(0.5), p99_ms: p(0.99), max_ms: sorted.at(-1) }, null, 2));
   });
 });
+
+describe('dashboard on a server that needs a token', () => {
+  const token = 'a-long-enough-test-token';
+  let secured: ServedSim;
+  beforeAll(async () => {
+    secured = await serveSimulated(['--token', token]);
+  });
+  afterAll(async () => secured?.close());
+
+  it('says a token is needed, and works once the address carries it', async () => {
+    const p = await context.newPage();
+    try {
+      await p.goto(secured.url);
+      await p.waitForFunction(() => (document.querySelector('#banner') as HTMLElement).dataset.state === 'token', null, { timeout: 15_000 });
+      expect(await p.locator('#banner').innerText()).toMatch(/needs a token/);
+      await p.goto(`${secured.url}/?token=${token}`);
+      await p.waitForFunction(() => document.querySelector('.tile[data-q="p"] .value')?.textContent !== '—', null, { timeout: 20_000 });
+      expect(new URL(p.url()).searchParams.has('token')).toBe(false); // not left in the address bar
+      expect(await p.locator('#banner').isHidden()).toBe(true);
+    } finally {
+      await p.close();
+    }
+  });
+});
