@@ -74,7 +74,10 @@ async function openSession(
     new DeviceSession({ kind: 'hardware', path, store, defaultScale: HARDWARE_DEFAULT_SCALE, ...extra });
   if (device === 'sim') return sim();
   if (device === 'rtl') {
-    throw new CliError('the RTL twin has no launcher in this build yet; run it yourself and pass its pty with --device /dev/pts/N');
+    throw new CliError(
+      'serve does not launch the RTL twin itself: build it (hdl/twin), start `crabwatt-twin --stimulus FILE.bin`, ' +
+        'and pass the pseudo-terminal it prints ("pty: /dev/pts/N") with --device /dev/pts/N',
+    );
   }
   if (device !== 'auto') return board(device);
   const found = await listDevices();
