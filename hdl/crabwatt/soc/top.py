@@ -48,7 +48,7 @@ def feather_uart_resource():
 class SocClocks(Elaboratable):
     """EHXPLLL from the 48 MHz oscillator: VCO 576 MHz; CLKOP 72 MHz (adc, also the feedback),
     CLKOS 48 MHz (sync, soc, usb_io), CLKOS2 12 MHz (usb). Every domain is held in reset until the
-    PLL locks. `soc_reset` adds the watchdog's reset to the `soc` domain."""
+    PLL locks. `soc_reset` (the watchdog's) also resets `soc` and `adc`."""
 
     def __init__(self):
         self.soc_reset = Signal()
@@ -82,9 +82,12 @@ class SocClocks(Elaboratable):
             ClockSignal('adc').eq(clk_adc), ClockSignal('sync').eq(clk_sys), ClockSignal('soc').eq(clk_sys),
             ClockSignal('usb_io').eq(clk_sys), ClockSignal('usb').eq(clk_usb),
         ]
-        for name in ('sync', 'adc', 'usb', 'usb_io'):
+        for name in ('sync', 'usb', 'usb_io'):
             m.submodules[f'rst_{name}'] = ResetSynchronizer(~locked, domain=name)
-        m.submodules.rst_soc = ResetSynchronizer(~locked | self.soc_reset, domain='soc')
+        # The ADC capture restarts with the rest of the measurement path: both sides of its async FIFO
+        # reset together, and the sample index starts again at 0.
+        for name in ('soc', 'adc'):
+            m.submodules[f'rst_{name}'] = ResetSynchronizer(~locked | self.soc_reset, domain=name)
         platform.add_clock_constraint(clk_adc, ADC_CLK_HZ)
         platform.add_clock_constraint(clk_sys, SYS_CLK_HZ)
         platform.add_clock_constraint(clk_usb, USB_CLK_HZ)
