@@ -8,7 +8,7 @@
 //   energy         after every `energyEveryWindows`-th window (default 1: after every window), E at that
 //                  window's end_index, so Σ window.sum_vi between two snapshots equals their difference
 //   status         once per second of device time (sample index, not host clock) and on cmd_status
-//   capture_chunk  the pairs of a completed capture, ≤ 256 per chunk
+//   capture_chunk  the pairs of a completed capture, ≤ 256 per chunk, as fast as the link has room
 //   ack            one per command, with the command's seq
 // Every generated frame takes the next u32 seq, also when it is dropped, and the drop is counted in
 // status.frames_dropped, as the firmware does: when no host is listening (the output sink is absent
@@ -51,6 +51,13 @@ const STATUS_INTERVAL_SAMPLES = SAMPLE_RATE_HZ;
 /** Longest a paced tick computes before yielding to the event loop (ms of host time). */
 const TICK_BUDGET_MS = 40;
 const TICK_INTERVAL_MS = 5;
+
+function checkSpeed(speed: number): number {
+  if (typeof speed !== 'number' || !(speed > 0)) {
+    throw new RangeError(`speed must be > 0 (Infinity for as fast as possible), got ${String(speed)}`);
+  }
+  return speed;
+}
 
 /** Where the device's bytes go. Returning false means the link refused the frame (it is dropped). */
 export type ByteSink = (bytes: Buffer) => boolean | void;
@@ -106,7 +113,7 @@ export class SimulatedDevice {
   readonly load: SyntheticLoad;
   readonly deviceId: bigint;
   readonly energyEveryWindows: number;
-  speed: number;
+  private speedValue: number;
 
   private readonly rng: XorShift32;
   private readonly bootConfigValue: DspConfig;
@@ -146,8 +153,7 @@ export class SimulatedDevice {
     const scenario = options.scenario ?? 'mains-230-50';
     const seed = options.seed ?? 1;
     this.load = new SyntheticLoad({ scenario, seed, pins: options.pins });
-    this.speed = options.speed ?? 1;
-    if (!(this.speed > 0)) throw new RangeError(`speed must be > 0 (Infinity for as fast as possible), got ${options.speed}`);
+    this.speedValue = checkSpeed(options.speed ?? 1);
     this.energyEveryWindows = options.energyEveryWindows ?? 1;
     if (!Number.isInteger(this.energyEveryWindows) || this.energyEveryWindows < 1) {
       throw new RangeError(`energyEveryWindows must be an integer ≥ 1, got ${options.energyEveryWindows}`);
@@ -225,6 +231,18 @@ export class SimulatedDevice {
     }
   }
 
+  /** Device seconds per wall-clock second while paced (Infinity: as fast as possible). */
+  get speed(): number {
+    return this.speedValue;
+  }
+
+  /** Change the pace from now on, without a jump in device time. */
+  setSpeed(speed: number): void {
+    this.speedValue = checkSpeed(speed);
+    this.paceStartMs = performance.now();
+    this.paceStartIndex = this.index;
+  }
+
   /** Run paced by the wall clock (scaled by `speed`) until stop(). */
   start(): void {
     if (this.pacing) return;
@@ -286,9 +304,9 @@ export class SimulatedDevice {
   private tick(): void {
     this.timer = null;
     const began = performance.now();
-    const target = this.speed === Infinity
+    const target = this.speedValue === Infinity
       ? Number.POSITIVE_INFINITY
-      : this.paceStartIndex + Math.floor((began - this.paceStartMs) / 1000 * SAMPLE_RATE_HZ * this.speed);
+      : this.paceStartIndex + Math.floor((began - this.paceStartMs) / 1000 * SAMPLE_RATE_HZ * this.speedValue);
     // Behind the clock (a slow host) the simulation catches up as fast as it can, in bounded slices
     // so that commands and the host's own work still get the event loop.
     while (this.pacing && this.index < target && performance.now() - began < TICK_BUDGET_MS) {
@@ -296,7 +314,7 @@ export class SimulatedDevice {
     }
     // A sink may have stopped (and even restarted) the device while frames went out.
     if (!this.pacing || this.timer !== null) return;
-    if (this.speed === Infinity) this.timer = setTimeout(() => this.tick(), 0);
+    if (this.speedValue === Infinity) this.timer = setTimeout(() => this.tick(), 0);
     else this.timer = setTimeout(() => this.tick(), TICK_INTERVAL_MS);
   }
 

@@ -420,6 +420,14 @@ describe('SimulatedDevice reset and pacing', () => {
     const aheadLimit = Math.floor((performance.now() - began) / 1000 * FS * speed);
     expect(sim.sampleIndex).toBeLessThanOrEqual(aheadLimit);
     expect(sim.sampleIndex).toBeGreaterThan(0);
+    // A new pace counts from the change, not from the start.
+    const changedAt = performance.now();
+    const indexAtChange = sim.sampleIndex;
+    sim.setSpeed(2);
+    expect(sim.speed).toBe(2);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(sim.sampleIndex - indexAtChange).toBeLessThanOrEqual(Math.floor((performance.now() - changedAt) / 1000 * FS * 2));
+    expect(() => sim.setSpeed(-1)).toThrow(/speed/);
     sim.stop();
     expect(sim.running).toBe(false);
     const stoppedAt = sim.sampleIndex;
