@@ -3,6 +3,7 @@
 // CliErrors (printed without a stack trace), anything else is a bug and prints its stack.
 
 import { CliError, processIo, type Io } from './cli/common.ts';
+import { benchCommand } from './cli/bench.ts';
 import { devicesCommand } from './cli/devices.ts';
 import { exportCommand } from './cli/export.ts';
 import { replayCommand } from './cli/replay.ts';
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   replay: { run: (a, io) => replayCommand(a, io), summary: 'a CSV of ADC codes through the exact model, JSON lines out' },
   vectors: { run: vectorsCommand, summary: 'regenerate the shared DSP test vectors' },
   'gen-header': { run: genHeaderCommand, summary: "write the firmware's C protocol header" },
+  bench: { run: benchCommand, summary: 'measure ingest, model and simulator figures (--json)' },
   flash: { run: (a, io) => flashCommand(a, io), summary: 'write a .dfu image to the board with dfu-util' },
 };
 
