@@ -13,7 +13,7 @@
 import { SerialPort } from 'serialport';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame, FrameDecoder, type AnyFrame } from '../../server/protocol/codec.ts';
-import { ACK_STATUS } from '../../server/protocol/definition.ts';
+import { ACK_STATUS, CAPTURE_TRIGGER } from '../../server/protocol/definition.ts';
 import { readVector } from '../../server/twin/stimulus.ts';
 import { buildRtlTwin, REPO_ROOT, startRtlTwin, type RtlTwin } from '../../server/twin/rtl.ts';
 
@@ -41,7 +41,7 @@ afterEach(async () => {
 const jsonable = (fields: Record<string, unknown>) =>
   Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v]));
 
-async function runVector(name: string) {
+async function openTwin(name: string) {
   const vector = readVector(`${REPO_ROOT}/test/vectors/${name}.json`);
   const twin = await startRtlTwin({
     vector: `${REPO_ROOT}/test/vectors/${name}.json`, build: false, loop: false, hold: true,
@@ -69,6 +69,18 @@ async function runVector(name: string) {
   port.write(encodeFrame('cmd_identify', 1, {}));
   await waitFor(() => frames.some((f) => f.name === 'identify'), 'identify');
   const device = frames.find((f) => f.name === 'identify')!.fields as Record<string, unknown>;
+  const finish = async () => {
+    twin.startSamples();
+    const exit = await twin.exited;
+    await new Promise((r) => setTimeout(r, 100));    // the last bytes' 'data' event
+    expect(exit.code).toBe(0);
+    return exit.report;
+  };
+  return { vector, port, frames, decoder, waitFor, device, finish };
+}
+
+async function runVector(name: string) {
+  const { vector, port, frames, decoder, waitFor, device, finish } = await openTwin(name);
   const c = vector.config;
   const differs = (keys: readonly string[]) => keys.some((k) => device[k] !== c[k]);
   const commands: Buffer[] = [];
@@ -95,11 +107,8 @@ async function runVector(name: string) {
     seqOffset = Number((ack()!.fields as { value: number }).value);
   }
 
-  twin.startSamples();
-  const exit = await twin.exited;
-  await new Promise((r) => setTimeout(r, 100));    // the last bytes' 'data' event
-  expect(exit.code).toBe(0);
-  return { vector, frames, decoder, seqOffset, report: exit.report };
+  const report = await finish();
+  return { vector, frames, decoder, seqOffset, report };
 }
 
 describe('RTL twin end to end', () => {
@@ -124,5 +133,42 @@ describe('RTL twin end to end', () => {
     }
     const statuses = frames.filter((f) => f.name === 'status').map((f) => f.fields as Record<string, number>);
     for (const s of statuses) expect(s).toMatchObject({ frames_dropped: 0, fifo_overflows: 0, samples_dropped: 0 });
+  }, 5 * 60_000);
+
+  // With the reset calibration (gain 1, offset 0, phase 0) a calibrated pair is the centred code
+  // exactly (docs/dsp.md), so the captured pairs can be checked against the stimulus itself.
+  it('capture: a triggered raw capture returns the stimulus around the trigger', async () => {
+    const { vector, port, frames, decoder, waitFor, device, finish } = await openTwin('pure-sine');
+    expect(device).toMatchObject({ v_gain: 16384, i_gain: 16384, v_offset: 0, i_offset: 0, phase: 0 });
+    expect(Number(device.capture_depth)).toBeGreaterThanOrEqual(512);
+    const pairs = 600;
+    const pretrigger = 100;
+    port.write(encodeFrame('cmd_capture', 7, { pairs, trigger: CAPTURE_TRIGGER.V_RISING, level: 0, pretrigger }));
+    const ack = () => frames.find((f) => f.name === 'ack' && (f.fields as { command_seq: number }).command_seq === 7);
+    await waitFor(() => ack() !== undefined, 'the ack of cmd_capture');
+    expect(ack()!.fields).toMatchObject({ status: ACK_STATUS.OK });
+    const captureId = (ack()!.fields as { value: number }).value;
+    await finish();
+
+    expect(decoder.counters).toMatchObject({ crcErrors: 0, framingErrors: 0, seqGaps: 0 });
+    const chunks = frames.filter((f) => f.name === 'capture_chunk' &&
+      (f.fields as { capture_id: number }).capture_id === captureId);
+    expect(chunks.length).toBeGreaterThan(1);
+    const got: { v: number; i: number }[] = [];
+    const first = (chunks[0]!.fields as { first_index: bigint }).first_index;
+    const trigger = (chunks[0]!.fields as { trigger_index: bigint }).trigger_index;
+    chunks.forEach((c, k) => {
+      const f = c.fields as { chunk_index: number; chunk_count: number; first_index: bigint; trigger_index: bigint };
+      expect(f).toMatchObject({ chunk_index: k, chunk_count: chunks.length, trigger_index: trigger });
+      expect(f.first_index).toBe(first + BigInt(got.length));
+      got.push(...(c as unknown as { pairs: { v: number; i: number }[] }).pairs);
+    });
+    expect(got.length).toBe(pairs);
+    expect(trigger - first).toBe(BigInt(pretrigger));
+    const n0 = Number(first);
+    expect(got).toEqual(got.map((_, k) => ({ v: vector.cv[n0 + k]! - 8192, i: vector.ci[n0 + k]! - 8192 })));
+    // V_RISING at level 0: previous < 0 <= trigger pair.
+    expect(got[pretrigger - 1]!.v).toBeLessThan(0);
+    expect(got[pretrigger]!.v).toBeGreaterThanOrEqual(0);
   }, 5 * 60_000);
 });
