@@ -11,7 +11,8 @@
 //   GET  /api/devices/:id/captures/:captureId      fetch it (state pending until every chunk arrived)
 //   GET  /api/history?device&from&to&points&fields min/max/mean buckets, gaps as null
 //   GET  /api/export.csv?device&from&to&interval&tz streamed CSV, as `crabwatt export`
-//   GET  /api/export/estimate?...                  rows the export will have (for progress)
+//   GET  /api/export/estimate?...                  rows the export will have at most (for progress; a
+//                                                  separate call, so an export never pays for the count)
 //   GET  /api/live?device=                          WebSocket: windows, link events, device counters
 //   GET  /docs                                      OpenAPI (Swagger UI); /docs/json is the document
 
@@ -266,7 +267,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     },
     async (req, reply) => {
       const q = exportQuery(req.query);
-      const rows = store.estimateExportRows(q);
       // Pull the first piece before any header goes out, so an error the store raises on the query itself
       // still becomes a proper 4xx response instead of a truncated 200.
       const iterable = store.exportCsv(q);
@@ -278,7 +278,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       reply
         .type('text/csv; charset=utf-8')
         .header('content-disposition', `attachment; filename="crabwatt-${q.device}-${stamp(q.fromMs)}-${stamp(q.toMs)}-${q.interval}.csv"`)
-        .header('x-estimated-rows', String(rows))
         .header('cache-control', 'no-store');
       return reply.send(Readable.from(chunked(first, it), { objectMode: false, highWaterMark: 4 }));
     },

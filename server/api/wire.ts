@@ -55,6 +55,7 @@ const COMMAND_TIMEOUT_MS = 2000;
 const CAPTURE_TIMEOUT_MS = 15_000;
 const CAPTURES_KEPT = 16;
 const RATE_WINDOW_MS = 5000;
+const RATE_STEP_MS = 250;
 
 export function storeFromReader(reader: StoreReader): MeasurementStore {
   return {
@@ -123,7 +124,10 @@ class LiveDevice {
   /** Frames per second over the last few seconds, from the link's frame counter. */
   framesPerS(now: number): number {
     const frames = this.d.link?.counters.frames ?? 0;
-    this.rate.push({ t: now, frames });
+    // One sample per RATE_STEP_MS at most, so a burst of API calls cannot grow the history.
+    const last = this.rate[this.rate.length - 1];
+    if (!last || now - last.t >= RATE_STEP_MS) this.rate.push({ t: now, frames });
+    else last.frames = frames;
     while (this.rate.length > 2 && now - this.rate[0]!.t > RATE_WINDOW_MS) this.rate.shift();
     const first = this.rate[0]!;
     const dt = now - first.t;
@@ -283,7 +287,7 @@ export function wireApi(opts: { reader: StoreReader; devices: ApiDevice[]; now?:
       return out.filter((d) => d.id !== '' || d.state === 'bootloader' || d.state === 'reconnecting' || d.state === 'disconnected');
     },
     get(id) {
-      return this.list().find((d) => d.id === id.toLowerCase() && d.id !== '');
+      return devices.list().find((d) => d.id === id.toLowerCase() && d.id !== '');
     },
     calibration(id) {
       const l = byId(id);
