@@ -13,13 +13,13 @@ import { SCENARIOS, type ScenarioName } from '../sim/load.ts';
 import { LockHeldError } from '../store/lock.ts';
 import { nwhToWhString } from '../store/energy.ts';
 import { StoreReader } from '../store/query.ts';
-import { Store } from '../store/store.ts';
+import { Store, StoreError } from '../store/store.ts';
 import type { LiveWindow } from '../ingest/ingest.ts';
 import { CliError, DEFAULT_DB, parseCommandArgs, parseNumber, str, UsageError, type Io } from './common.ts';
 import { DeviceSession, HARDWARE_DEFAULT_SCALE, simulatedSession } from './session.ts';
 
 export const SERVE_HELP = `crabwatt serve [--device auto|sim|rtl|PATH] [--db FILE] [--listen HOST:PORT] [--token T]
-               [--scenario mains-230-50|mains-120-60|dc] [--speed X] [--summary]
+               [--scenario mains-230-50|mains-120-60|dc] [--speed X] [--keep-windows-days N] [--summary]
 
 Runs the host: reads the device, stores windows, rollups and exact energy in the database, and serves the
 API and dashboard (127.0.0.1:8080 by default; another address needs --token or CRABWATT_TOKEN).
@@ -28,7 +28,9 @@ API and dashboard (127.0.0.1:8080 by default; another address needs --token or C
   --db       database file (default ${DEFAULT_DB}); one serve per database and per device
   --scenario load of the simulated device (default mains-230-50)
   --speed    simulated device time per wall-clock second (default 1 = real time)
-  --summary  print a live one-line summary even when the API runs
+  --keep-windows-days  raw windows older than this are deleted hourly (default 14; 0 keeps them);
+             rollups (1 s … 1 d) and the energy counters are kept forever
+  --summary  print a live one-line summary beside the API
 Stop with Ctrl-C: queued windows are written before exit.
 `;
 
@@ -114,6 +116,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     scenario: { type: 'string' },
     speed: { type: 'string' },
     summary: { type: 'boolean' },
+    'keep-windows-days': { type: 'string' },
   });
   if (values['help']) {
     io.out(SERVE_HELP);
@@ -123,6 +126,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   const dbPath = str(values, 'db') ?? DEFAULT_DB;
   const scenario = parseScenario(str(values, 'scenario'));
   const speed = parseNumber('speed', str(values, 'speed'), 1, (n) => n > 0, 'a positive number (1 = real time)');
+  const keepWindowsDays = parseNumber('keep-windows-days', str(values, 'keep-windows-days'), 14, (n) => n >= 0, 'days ≥ 0 (0 keeps them forever)');
   let listen: ReturnType<typeof resolveListen>;
   try {
     // Checked before anything opens, so a bad address or missing token costs nothing.
@@ -134,9 +138,12 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
 
   let store: Store;
   try {
-    store = Store.open(dbPath, { onFlushError: (err) => io.err(`crabwatt: ${err.message}\n`) });
+    store = Store.open(dbPath, {
+      onFlushError: (err) => io.err(`crabwatt: ${err.message}\n`),
+      windowRetentionMs: keepWindowsDays === 0 ? null : keepWindowsDays * 86_400_000,
+    });
   } catch (err) {
-    if (err instanceof LockHeldError) throw new CliError(err.message);
+    if (err instanceof LockHeldError || err instanceof StoreError) throw new CliError(err.message);
     throw err;
   }
   let session: DeviceSession | undefined;

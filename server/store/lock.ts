@@ -7,7 +7,7 @@
 // holds the owner's pid and host name, and a lock left by a dead process (kill -9, power loss) is detected
 // by probing the pid and taken over.
 
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, realpathSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
@@ -115,8 +115,17 @@ export function databaseLockPath(dbPath: string): string {
   return `${resolve(dbPath)}.lock`;
 }
 
-/** A lock file per serial device path, in the system's temporary directory (shared by all users' processes). */
+/**
+ * A lock file per serial device, in the system's temporary directory. Keyed by the real path, so
+ * /dev/serial/by-id/… and the /dev/ttyACM0 it points to are one device.
+ */
 export function deviceLockPath(devicePath: string, lockDir = join(tmpdir(), 'crabwatt-locks')): string {
-  const key = resolve(devicePath).replace(/[^A-Za-z0-9._-]/g, '_');
+  let real = resolve(devicePath);
+  try {
+    real = realpathSync(devicePath);
+  } catch {
+    // not there (yet): the open will fail with its own message
+  }
+  const key = real.replace(/[^A-Za-z0-9._-]/g, '_');
   return join(lockDir, `${key}.lock`);
 }

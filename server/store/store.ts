@@ -19,7 +19,7 @@ import { dirname, resolve } from 'node:path';
 import { energyNanoWattHours, validateScale, type DeriveScale } from '../dsp/derive.ts';
 import { Bucket, statsBlob, statsInto } from './fold.ts';
 import { acquireLock, databaseLockPath, type ProcessLock } from './lock.ts';
-import { migrate, QUANTITIES, ROLLUP_LEVELS, type Quantity } from './schema.ts';
+import { migrate, QUANTITIES, ROLLUP_LEVELS, SCHEMA_VERSION, SchemaTooNewError, type Quantity } from './schema.ts';
 
 export class StoreError extends Error {
   override readonly name = 'StoreError';
@@ -249,12 +249,26 @@ export class Store {
         // loss can drop the last transactions, and never corrupts.
         this.db.pragma('synchronous = NORMAL');
         migrate(this.db);
+      } else {
+        const version = Number(this.db.pragma('user_version', { simple: true }));
+        if (version !== SCHEMA_VERSION) {
+          throw new StoreError(
+            `database ${path} has schema version ${version}, this crabwatt reads ${SCHEMA_VERSION}: ` +
+              (version < SCHEMA_VERSION ? 'run `crabwatt serve` on it once to upgrade it' : 'upgrade crabwatt'),
+          );
+        }
       }
     } catch (err) {
       this.lock?.release();
-      if (readonly && (err as { code?: string }).code === 'SQLITE_CANTOPEN') {
+      (this as { db?: Database.Database }).db?.close();
+      const code = (err as { code?: string }).code;
+      if (readonly && code === 'SQLITE_CANTOPEN') {
         throw new StoreError(`cannot open database ${path}: no such file (run \`crabwatt serve --db ${path}\` first)`);
       }
+      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+        throw new StoreError(`${path} is not a crabwatt database or is damaged (${(err as Error).message}): move it aside or choose another --db`);
+      }
+      if (err instanceof SchemaTooNewError) throw new StoreError(err.message);
       throw err;
     }
     this.stmts = readonly ? undefined : this.prepareWriteStatements();

@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { energyNanoWattHours } from '../../server/dsp/derive.ts';
-import { databaseLockPath, LockHeldError } from '../../server/store/lock.ts';
+import { acquireLock, databaseLockPath, deviceLockPath, LockHeldError } from '../../server/store/lock.ts';
 import { ROLLUP_LEVELS } from '../../server/store/schema.ts';
 import { Store, type DeviceIdentity, type DeviceRef } from '../../server/store/store.ts';
 import { StoreReader } from '../../server/store/query.ts';
@@ -184,6 +184,25 @@ describe('Store', () => {
     reader.close();
     store.close();
     Store.open(path).close();
+  });
+
+  it('refuses a file that is not a crabwatt database with a clear message', () => {
+    writeFileSync(path, 'this is not SQLite, just some text that is long enough to have a header'.repeat(20));
+    expect(() => Store.open(path)).toThrow(/not a crabwatt database or is damaged/);
+    // The failed open released its lock.
+    expect(existsSync(databaseLockPath(path))).toBe(false);
+  });
+
+  it('locks a serial device by its real path, so an alias cannot open it twice', () => {
+    const target = join(dir, 'ttyACM7');
+    writeFileSync(target, '');
+    const alias = join(dir, 'usb-crabwatt-if00');
+    symlinkSync(target, alias);
+    expect(deviceLockPath(alias, dir)).toBe(deviceLockPath(target, dir));
+    const held = acquireLock(deviceLockPath(target, dir), `device ${target}`);
+    expect(() => acquireLock(deviceLockPath(alias, dir), `device ${alias}`)).toThrow(LockHeldError);
+    held.release();
+    acquireLock(deviceLockPath(alias, dir), `device ${alias}`).release();
   });
 
   it('takes over a lock left by a dead process', () => {
