@@ -25,8 +25,22 @@ const YEAR_START_MS = Date.UTC(2025, 0, 1);
 
 export interface ApiFigures {
   rows_1s: number;
-  history: { points: number; level: string; buckets: number; p50_ms: number; max_ms: number; goal_ms: 50; met: boolean };
-  export: { rows: number; seconds: number; rows_per_s: number; bytes: number; peak_rss_mb: number; goal_rows_per_s: 1_000_000; goal_peak_mb: 150; met: boolean };
+  /** Wall time through app.inject (validation, store, serialisation); cpu_p50_ms is this process's CPU time. */
+  history: { points: number; level: string; buckets: number; p50_ms: number; max_ms: number; cpu_p50_ms: number; goal_ms: 50; met: boolean };
+  /** Over HTTP from a child server process; rows_per_cpu_s divides by that server's CPU time (robust to a loaded machine). */
+  export: {
+    rows: number;
+    seconds: number;
+    rows_per_s: number;
+    server_cpu_s: number;
+    rows_per_cpu_s: number;
+    bytes: number;
+    idle_rss_mb: number;
+    peak_rss_mb: number;
+    goal_rows_per_s: 1_000_000;
+    goal_peak_mb: 150;
+    met: boolean;
+  };
   latency: { samples: number; p50_ms: number; p99_ms: number; max_ms: number; client: string; goal_p99_ms: 100; met: boolean } | { skipped: string };
 }
 
@@ -200,14 +214,21 @@ async function measureHistory(dbPath: string, rows: number): Promise<ApiFigures[
   const { app, db } = await benchApp(dbPath);
   const url = `/api/history?device=${BENCH_DEVICE}&from=${YEAR_START_MS}&to=${YEAR_START_MS + rows * 1000}&points=2000&fields=p,vrms,irms`;
   const times: number[] = [];
+  const cpuTimes: number[] = [];
   let level = '';
   let buckets = 0;
   for (let k = 0; k < 25; k++) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const r = await app.inject({ method: 'GET', url });
     const dt = performance.now() - t0;
+    const c = process.cpuUsage(c0);
     if (r.statusCode !== 200) throw new Error(`history answered ${r.statusCode}: ${r.body}`);
-    if (k >= 5) times.push(dt); // the first runs warm the page cache and the JIT
+    if (k >= 5) {
+      // The first runs warm the page cache and the JIT.
+      times.push(dt);
+      cpuTimes.push((c.user + c.system) / 1000);
+    }
     const h = r.json() as { level: string; t: number[] };
     level = h.level;
     buckets = h.t.length;
@@ -215,8 +236,18 @@ async function measureHistory(dbPath: string, rows: number): Promise<ApiFigures[
   await app.close();
   db.close();
   times.sort((a, b) => a - b);
+  cpuTimes.sort((a, b) => a - b);
   const p50 = quantile(times, 0.5);
-  return { points: 2000, level, buckets, p50_ms: round(p50), max_ms: round(times.at(-1)!), goal_ms: 50, met: p50 <= 50 };
+  return {
+    points: 2000,
+    level,
+    buckets,
+    p50_ms: round(p50),
+    max_ms: round(times.at(-1)!),
+    cpu_p50_ms: round(quantile(cpuTimes, 0.5)),
+    goal_ms: 50,
+    met: p50 <= 50,
+  };
 }
 
 /** Serves the export from a child process (so its peak RSS is the server's alone) and reads it here. */
@@ -244,7 +275,8 @@ async function measureExport(dbPath: string, rows: number): Promise<ApiFigures['
       buf = buf.slice(nl + 1);
     }
   });
-  const port = Number(JSON.parse(await next()).port);
+  const ready = JSON.parse(await next()) as { port: number; idle_rss_mb: number };
+  const port = ready.port;
   const t0 = performance.now();
   const { bytes, newlines } = await new Promise<{ bytes: number; newlines: number }>((resolve, reject) => {
     const q = `device=${BENCH_DEVICE}&from=${YEAR_START_MS}&to=${YEAR_START_MS + rows * 1000}&interval=1s&tz=Europe/Berlin`;
@@ -264,14 +296,17 @@ async function measureExport(dbPath: string, rows: number): Promise<ApiFigures['
   });
   const seconds = (performance.now() - t0) / 1000;
   child.kill('SIGTERM');
-  const peak = JSON.parse(await next()) as { peak_rss_mb: number };
+  const peak = JSON.parse(await next()) as { peak_rss_mb: number; cpu_s: number };
   const dataRows = newlines - 1;
   const rate = dataRows / seconds;
   return {
     rows: dataRows,
     seconds: round(seconds),
     rows_per_s: Math.round(rate),
+    server_cpu_s: round(peak.cpu_s),
+    rows_per_cpu_s: Math.round(dataRows / peak.cpu_s),
     bytes,
+    idle_rss_mb: ready.idle_rss_mb,
     peak_rss_mb: peak.peak_rss_mb,
     goal_rows_per_s: 1_000_000,
     goal_peak_mb: 150,
@@ -288,9 +323,11 @@ async function exportServer(dbPath: string): Promise<void> {
   const { app } = await benchApp(dbPath);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address();
-  process.stdout.write(`${JSON.stringify({ port: typeof addr === 'object' && addr ? addr.port : 0 })}\n`);
+  const cpu0 = process.cpuUsage();
+  process.stdout.write(`${JSON.stringify({ port: typeof addr === 'object' && addr ? addr.port : 0, idle_rss_mb: peakRssMb() })}\n`);
   process.on('SIGTERM', () => {
-    process.stdout.write(`${JSON.stringify({ peak_rss_mb: peakRssMb() })}\n`);
+    const cpu = process.cpuUsage(cpu0);
+    process.stdout.write(`${JSON.stringify({ peak_rss_mb: peakRssMb(), cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`);
     process.exit(0);
   });
 }
