@@ -2,10 +2,11 @@
 // pairs of raw 14-bit codes (cv, ci) at fs = 4 Msps. It feeds the simulated device; nothing on the
 // host's measurement path knows it exists.
 //
-// Why it is fast (≥ 100 M pairs/s on one core, so the whole simulated device stays ≥ 10× real time):
+// Why it is fast (about 150 M pairs/s on one core, a quarter of the simulated device's time; the
+// exact DSP model takes the rest):
 // - every waveform is one period stored in a small table indexed by a 32-bit phase accumulator, read
-//   with linear interpolation (4096 entries: the interpolation error is < 3e-7 of full scale, far
-//   below one LSB);
+//   with linear interpolation (4096 entries: 3e-7 of the amplitude for the fundamental, 1e-5 of the
+//   peak for the narrowest shape, the SMPS pulse: far below one LSB either way);
 // - the current table is the sum of the active appliances' current shapes, rebuilt only when an
 //   appliance switches or an inrush envelope moves, never per sample;
 // - slow quantities (frequency drift, voltage wander and sag, inrush decay) are evaluated once per
@@ -14,7 +15,8 @@
 //
 // Determinism: the output for sample n depends only on (scenario, seed, pins) and n, never on how a
 // caller splits its fill() calls, because every slow quantity changes only on segment boundaries
-// that are fixed multiples of SEGMENT_SAMPLES from sample 0.
+// that are fixed multiples of SEGMENT_SAMPLES from sample 0, and the phase and noise generator
+// advance exactly once per sample.
 
 export const SAMPLE_RATE_HZ = 4_000_000;
 /** Samples between two updates of the slow quantities (1.024 ms at 4 Msps). */
@@ -191,7 +193,7 @@ class Schedule {
     return 1 + -Math.log(1 - this.rng.next()) * mean;
   }
 
-  /** State at time tS; time only moves forward. Returns seconds since the appliance switched on. */
+  /** State at time tS (time only moves forward) and the seconds since the last switch. */
   advance(tS: number): { on: boolean; sinceSwitchS: number } {
     while (tS >= this.nextSwitchS) {
       this.on = !this.on;
