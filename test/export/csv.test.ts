@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CSV_HEADER, exportCsvChunks, ExportArgumentError, parseExportRequest, type ExportRequest } from '../../server/export/csv.ts';
+import { CSV_HEADER, estimateExportRows, exportCsvChunks, ExportArgumentError, parseExportRequest, type ExportRequest } from '../../server/export/csv.ts';
 import { StoreReader } from '../../server/store/query.ts';
 import { Store, type DeviceRef } from '../../server/store/store.ts';
 import { derivedFor, makeWindow, tempDir } from '../store/helpers.ts';
@@ -117,6 +117,17 @@ describe('CSV export', () => {
       '2026-03-28T16:00:15.000-04:00',
     ]);
     expect(col(lines[0]!, 'coverage')).toBe('');
+  });
+
+  it('estimates the rows an export will write, closely enough for a progress bar', () => {
+    for (const interval of ['1s', '15m', '1h', '1d'] as const) {
+      const req = { device: dev.hex, fromMs: SPRING_START - 86_400_000, toMs: SPRING_START + SPAN_MS + 86_400_000, interval, tz: 'UTC' };
+      const actual = csv(req).length - 1;
+      const estimate = estimateExportRows(reader, req);
+      if (interval === '1s' || interval === '15m') expect(estimate, interval).toBe(actual);
+      expect(estimate, interval).toBeGreaterThanOrEqual(actual * 0.6);
+      expect(estimate, interval).toBeLessThanOrEqual(actual * 1.5);
+    }
   });
 
   it('streams in chunks rather than one string', () => {

@@ -232,6 +232,42 @@ describe('Store', () => {
   });
 });
 
+describe('StoreReader.chooseLevel', () => {
+  it('reads the coarsest level that still gives every bucket a row', () => {
+    expect(StoreReader.chooseLevel(365 * 86_400_000, 2000).level).toBe('1h');
+    expect(StoreReader.chooseLevel(86_400_000, 1000).level).toBe('1m');
+    expect(StoreReader.chooseLevel(3_600_000, 1000).level).toBe('1s');
+    expect(StoreReader.chooseLevel(60_000, 1000).level).toBe('raw');
+    expect(StoreReader.chooseLevel(10 * 365 * 86_400_000, 1000).level).toBe('1d');
+  });
+});
+
+describe('Store.setScale', () => {
+  it('books energy before a calibration change with the old scale and after it with the new, exactly', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const store = Store.open(join(dir, 's.sqlite'));
+      let dev = store.attachDevice(identity(7), T0);
+      const a: Fed = { sumVi: 0n, energy: 0n, endIndex: 0n };
+      feed(store, dev, a, 300, 21);
+      dev = store.setScale(dev, KV * 2, KI);
+      const b: Fed = { sumVi: 0n, energy: a.energy, endIndex: a.endIndex };
+      feed(store, dev, b, 300, 22);
+      store.flush();
+      const expected = rawToNwh(a.sumVi, SCALE) + rawToNwh(b.sumVi, { ...SCALE, kv: KV * 2 });
+      expect(store.totalNwh(dev)).toBe(expected);
+      expect(sums(store).windows).toBe(expected);
+      store.close();
+      // The new scale is the device's from now on, also after a restart.
+      const again = Store.open(join(dir, 's.sqlite'));
+      expect(again.attachDevice(identity(7), T0).kv).toBe(KV * 2);
+      again.close();
+    } finally {
+      cleanup();
+    }
+  });
+});
+
 describe('StoreReader.history', () => {
   it('folds into at most `points` buckets from the right level, with gaps as null', () => {
     const { dir, cleanup } = tempDir();
