@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CSV_HEADER } from '../../server/export/csv.ts';
+import { buildApp } from '../../server/api/app.ts';
 import { serveSimulated, type ServedSim } from '../../server/api/serve-in-process.ts';
+import { fakes } from '../api/fakes.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts');
@@ -196,6 +198,26 @@ describe('dashboard on a server that needs a token', () => {
       expect(await p.locator('#banner').isHidden()).toBe(true);
     } finally {
       await p.close();
+    }
+  });
+});
+
+describe('dashboard with no device at all', () => {
+  it('says there is no device and how to get one', async () => {
+    const f = fakes();
+    f.devices.list = () => [];
+    f.devices.get = () => undefined;
+    const app = await buildApp(f);
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    const p = await context.newPage();
+    try {
+      await p.goto(url);
+      await p.waitForFunction(() => (document.querySelector('#banner') as HTMLElement).dataset.state === 'no-device', null, { timeout: 15_000 });
+      expect(await p.locator('#banner').innerText()).toMatch(/No device\..*--device sim/);
+      await p.screenshot({ path: join(ARTIFACTS, 'state-no-device.png') });
+    } finally {
+      await p.close();
+      await app.close();
     }
   });
 });
