@@ -72,7 +72,15 @@ export class LiveChart {
         legend: { show: true, live: false },
         cursor: { drag: { x: false, y: false } },
         // Always the whole span ending at the newest window, so the axis does not jump as data fills in.
-        scales: { x: { time: true, range: (_u, _min, max) => [max - spanMs / 1000, max] } },
+        scales: {
+          x: {
+            time: true,
+            range: (_u, _min, max) => {
+              const end = max === null || max === undefined || !Number.isFinite(max) ? Date.now() / 1000 : max;
+              return [end - spanMs / 1000, end];
+            },
+          },
+        },
         series: [
           {},
           { label: 'P', stroke: COLORS.p, fill: 'rgba(245,165,36,0.10)', width: 2, points: { show: false }, value: (_u, v) => fmt(v, 'W') },
