@@ -30,6 +30,7 @@ import { FRAMES } from '../protocol/definition.ts';
 import { MAX_ENCODED_FRAME_BYTES, layoutOf } from '../protocol/layout.ts';
 import { BoundedDelimiterParser } from './bounded-delimiter.ts';
 import { listDevices, type DiscoveredDevice } from './discovery.ts';
+import { nativeBinding } from './native-binding.ts';
 
 export type SerialBinding = OpenOptions['binding'];
 
@@ -69,7 +70,8 @@ export const DEFAULT_BACKOFF: BackoffOptions = { initialDelayMs: 250, maxDelayMs
 export interface DeviceLinkOptions {
   /** A serial port path (tty, pty, or a MockBinding path) or 'auto' (first board with our VID:PID). */
   path: string;
-  /** Serial binding; default serialport's native binding for this OS. Tests pass MockBinding. */
+  /** Serial binding; default serialport's native binding (with the end-of-file repair of
+   *  native-binding.ts). Tests pass MockBinding. */
   binding?: SerialBinding;
   /** Irrelevant for USB CDC-ACM; the Feather UART runs at 3 Mbaud. */
   baudRate?: number;
@@ -258,7 +260,7 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
 
   private async connect(): Promise<void> {
     const path = await this.resolvePath();
-    const binding = this.options.binding ?? (await import('serialport')).SerialPort.binding;
+    const binding = this.options.binding ?? (await nativeBinding());
     const port = new SerialPortStream({ binding, path, baudRate: this.options.baudRate ?? 3_000_000, autoOpen: false });
     // Registered before open so an early failure is never an unhandled 'error' event.
     port.on('error', (error) => this.onPortTrouble(port, error));
@@ -285,6 +287,12 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
     });
     port.pipe(parser);
     port.on('close', (error: Error | null) => this.onPortGone(port, error ? error.message : 'port closed'));
+    // A read of zero bytes ends the stream without closing the port: that is how a pseudo-terminal
+    // reports its other side closing (and some drivers a vanished device). Release the fd ourselves.
+    port.on('end', () => {
+      this.onPortGone(port, 'the other end closed the connection');
+      if (port.isOpen) port.close();
+    });
 
     this.port = port;
     this.portPath = path;
@@ -324,6 +332,7 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
     this.port = undefined;
     port.unpipe();
     port.removeAllListeners('close');
+    port.removeAllListeners('end');
     this.decoder.discardPartial();
     this.failPending(new DeviceLinkError('disconnected', `${this.portPath} went away before the ack: ${reason}`));
     this.emit('disconnected', { path: this.portPath ?? this.options.path, reason });
