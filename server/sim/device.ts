@@ -29,7 +29,7 @@ import type { FrameName } from '../protocol/definition.ts';
 import { decodePayload, encodeFrame, type Frame, type FrameFields, type CapturePair } from '../protocol/codec.ts';
 import { cobsDecode } from '../protocol/cobs.ts';
 import { MAX_ENCODED_FRAME_BYTES, layoutOf } from '../protocol/layout.ts';
-import { DELAY_LINE_LENGTH, DspConfigError, DspCore, RESET_CONFIG, validateConfig, type DspConfig } from '../dsp/model.ts';
+import { CODE_MID, DELAY_LINE_LENGTH, DspConfigError, DspCore, RESET_CONFIG, validateConfig, type DspConfig } from '../dsp/model.ts';
 import { SAMPLE_RATE_HZ, SyntheticLoad, XorShift32, type ScenarioName } from './load.ts';
 
 /** major << 16 | minor << 8 | patch of the (simulated) gateware and firmware. */
@@ -87,19 +87,41 @@ export const TX_RING_BYTES = 8192;
 /** Capture chunks wait for room, leaving this much for live frames (firmware APP_CAPTURE_RESERVE_BYTES). */
 const CAPTURE_RESERVE_BYTES = 1024;
 
+/**
+ * A capture in progress, with the gateware's semantics (hdl/crabwatt/capture.py): after arming at
+ * sample A the buffer records calibrated pairs; the trigger may fire at a sample s once Q pretrigger
+ * pairs have been recorded since arming (s − A ≥ Q) — at once for IMMEDIATE, or when the channel
+ * crosses `level` between two consecutive pairs (rising: prev < level ≤ cur; falling: prev ≥ level >
+ * cur), which needs a predecessor recorded since arming (s > A).
+ */
 interface Capture {
   id: number;
   pairs: number;
   trigger: number;
+  level: number;
   pretrigger: number;
-  /** Raw-code threshold equivalent to the level (level triggers only). */
-  rawThreshold: number;
   armedAt: number;
-  /** Sample index of the trigger once it has fired. */
+  /** The firmware re-arms as IMMEDIATE when the level has not been crossed for a second. */
+  autoAt: number;
+  /** Sample index of the trigger pair once known. */
   triggerIndex: number | null;
+  /** The configuration the trigger pair was calibrated with, once it has gone through. */
+  triggerConfig: { config: DspConfig; configSeq: number } | null;
+  /** The watched channel's calibrated value at the last sample scanned (null: none since arming). */
+  previous: number | null;
+  /** Calibrates the watched stream while armed, when the calibration is not the identity. */
+  calibrator: { core: DspCore; config: DspConfig } | null;
   /** Once all samples are in: the chunks still to send, oldest first (encoded when sent, for their seq). */
   chunks: { fields: FrameFields<'capture_chunk'>; pairs: CapturePair[] }[] | null;
 }
+
+/** At unit gains, zero offsets and no phase shift the calibrated sample is the centred code (docs/dsp.md). */
+function isIdentityCalibration(c: DspConfig): boolean {
+  return c.phase === 0 && c.v_offset === 0 && c.i_offset === 0 && c.v_gain === RESET_CONFIG.v_gain && c.i_gain === RESET_CONFIG.i_gain;
+}
+
+const sameCalibration = (a: DspConfig, b: DspConfig): boolean =>
+  a.phase === b.phase && a.v_offset === b.v_offset && a.i_offset === b.i_offset && a.v_gain === b.v_gain && a.i_gain === b.i_gain;
 
 type Counters = {
   frames_dropped: number;
@@ -330,7 +352,7 @@ export class SimulatedDevice {
     const start = this.index;
     this.load.fill(cv, ci, count);
     this.remember(cv, ci, count);
-    if (this.capture) this.scanTrigger(start, count);
+    if (this.capture) this.trackCapture(start, count);
     const windows = this.core.process(cv, ci, count);
     const energies = this.core.lastEnergies;
     this.index += count;
@@ -343,7 +365,7 @@ export class SimulatedDevice {
         this.send('energy', { end_index: record.end_index, energy: energies[w]!, boot_id: this.bootIdValue }, undefined, at);
       }
     }
-    if (this.capture?.triggerIndex != null) this.maybeFinishCapture();
+    if (this.capture) this.maybeFinishCapture();
     if (this.capture?.chunks) this.pumpCapture();
     while (this.index >= this.nextStatusIndex) {
       this.sendStatus();
@@ -511,82 +533,112 @@ export class SimulatedDevice {
       return;
     }
     this.captureIdCounter = (this.captureIdCounter + 1) & 0xffff || 1;
-    const onCurrent = trigger === CAPTURE_TRIGGER.I_RISING || trigger === CAPTURE_TRIGGER.I_FALLING;
+    const immediate = trigger === CAPTURE_TRIGGER.IMMEDIATE;
     this.capture = {
       id: this.captureIdCounter,
       pairs,
       trigger,
+      level,
       pretrigger,
-      rawThreshold: this.rawThreshold(level, onCurrent),
       armedAt: this.index,
-      // IMMEDIATE: the trigger is the next sample, so the pretrigger pairs are already in the history
-      // (just after boot there may be fewer: then the trigger waits until there are).
-      triggerIndex: trigger === CAPTURE_TRIGGER.IMMEDIATE ? Math.max(this.index, pretrigger) : null,
+      autoAt: this.index + CAPTURE_AUTO_TRIGGER_SAMPLES,
+      triggerIndex: immediate ? this.index + pretrigger : null,
+      triggerConfig: null,
+      previous: null,
+      calibrator: null,
       chunks: null,
     };
     this.ack(frame.seq, frame.type, ACK_STATUS.OK, this.capture.id);
-    if (this.capture.triggerIndex !== null) this.maybeFinishCapture();
-    if (this.capture?.chunks) this.pumpCapture();
   }
 
   /**
-   * The level, given in calibrated output LSB, mapped back to a centred raw code through the staged
-   * offset and gain, so that the trigger can watch the raw stream without calibrating every sample.
-   * (The phase delay is ignored: the trigger instant may differ from the calibrated data's crossing by
-   * the channel's phase delay and a rounding LSB; the captured pairs themselves are exact.)
+   * Follow the capture through the block [start, start + count), whose raw codes are in the ring and
+   * whose configuration is `this.staged` (commits apply at block starts): find the trigger, note the
+   * trigger pair's configuration.
    */
-  private rawThreshold(level: number, onCurrent: boolean): number {
-    const gain = onCurrent ? this.staged.i_gain : this.staged.v_gain;
-    const offset = onCurrent ? this.staged.i_offset : this.staged.v_offset;
-    if (gain === 0) return level <= 0 ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
-    return (level * 65536 / gain + offset) / 4;
+  private trackCapture(start: number, count: number): void {
+    const cap = this.capture!;
+    const end = start + count;
+    if (cap.triggerIndex === null) this.scanTrigger(cap, start, end);
+    if (cap.triggerIndex !== null && cap.triggerConfig === null && cap.triggerIndex < end) {
+      cap.triggerConfig = { config: { ...this.staged }, configSeq: this.core.configSeq };
+    }
   }
 
-  /** Look for the trigger among the block's samples [start, start + count) (already in the ring). */
-  private scanTrigger(start: number, count: number): void {
-    const cap = this.capture!;
-    if (cap.triggerIndex !== null) return;
-    const ring = cap.trigger === CAPTURE_TRIGGER.I_RISING || cap.trigger === CAPTURE_TRIGGER.I_FALLING ? this.ringI : this.ringV;
+  /** The level trigger, on calibrated values, exactly as the gateware compares them. */
+  private scanTrigger(cap: Capture, start: number, end: number): void {
+    const onCurrent = cap.trigger === CAPTURE_TRIGGER.I_RISING || cap.trigger === CAPTURE_TRIGGER.I_FALLING;
     const rising = cap.trigger === CAPTURE_TRIGGER.V_RISING || cap.trigger === CAPTURE_TRIGGER.I_RISING;
-    const threshold = cap.rawThreshold + 8192;
-    // A crossing needs a predecessor seen while armed, and the pretrigger pairs must exist since boot.
-    for (let n = Math.max(start, cap.armedAt + 1, cap.pretrigger); n < start + count; n++) {
-      const prev = ring[(n - 1) % RAW_RING_SAMPLES]!;
-      const cur = ring[n % RAW_RING_SAMPLES]!;
-      if (rising ? prev < threshold && cur >= threshold : prev >= threshold && cur < threshold) {
+    const values = this.calibratedChannel(cap, start, end - start, onCurrent);
+    const level = cap.level;
+    const earliest = cap.armedAt + Math.max(1, cap.pretrigger);
+    const last = Math.min(end, cap.autoAt);
+    let previous = cap.previous;
+    for (let n = start; n < last; n++) {
+      const cur = values[n - start]!;
+      if (previous !== null && n >= earliest && (rising ? previous < level && cur >= level : previous >= level && cur < level)) {
         cap.triggerIndex = n;
         return;
       }
+      previous = cur;
     }
-    if (start + count - cap.armedAt >= CAPTURE_AUTO_TRIGGER_SAMPLES) cap.triggerIndex = start + count - 1;
+    cap.previous = previous;
+    if (end > cap.autoAt) cap.triggerIndex = cap.autoAt + cap.pretrigger;
+  }
+
+  /**
+   * The watched channel's calibrated samples for the block. At identity calibration they are the
+   * centred codes; otherwise the same model computes them, one sample per window, from a core primed
+   * with the delay line's history and replaced whenever the calibration changes (the delay lines hold
+   * raw codes, so a fresh core primed from the raw history is what the gateware has after a commit).
+   */
+  private calibratedChannel(cap: Capture, start: number, count: number, onCurrent: boolean): Int32Array {
+    const out = new Int32Array(count);
+    const raw = onCurrent ? this.ringI : this.ringV;
+    if (isIdentityCalibration(this.staged)) {
+      cap.calibrator = null;
+      for (let k = 0; k < count; k++) out[k] = raw[(start + k) % RAW_RING_SAMPLES]! - CODE_MID;
+      return out;
+    }
+    if (!cap.calibrator || !sameCalibration(cap.calibrator.config, this.staged)) {
+      const core = new DspCore({ ...this.staged, mode: WINDOW_MODE.FIXED, fixed_samples: 1 });
+      const { cv, ci } = this.rawSpan(start - (DELAY_LINE_LENGTH - 1), start);
+      core.process(cv, ci);
+      cap.calibrator = { core, config: { ...this.staged } };
+    }
+    const { cv, ci } = this.rawSpan(start, start + count);
+    const records = cap.calibrator.core.process(cv, ci);
+    for (let k = 0; k < count; k++) out[k] = onCurrent ? records[k]!.min_i : records[k]!.min_v;
+    return out;
+  }
+
+  /** Raw codes of samples [from, to) from the ring; before index 0 the delay line holds zeros. */
+  private rawSpan(from: number, to: number): { cv: Uint16Array; ci: Uint16Array } {
+    const cv = new Uint16Array(to - from);
+    const ci = new Uint16Array(to - from);
+    for (let n = from; n < to; n++) {
+      cv[n - from] = n < 0 ? CODE_MID : this.ringV[n % RAW_RING_SAMPLES]!;
+      ci[n - from] = n < 0 ? CODE_MID : this.ringI[n % RAW_RING_SAMPLES]!;
+    }
+    return { cv, ci };
   }
 
   /** Once all its samples have been produced, calibrate the capture and queue its chunks. */
   private maybeFinishCapture(): void {
     const cap = this.capture!;
-    if (cap.chunks) return;
-    const first = cap.triggerIndex! - cap.pretrigger;
+    if (cap.chunks || cap.triggerIndex === null || cap.triggerConfig === null) return;
+    const first = cap.triggerIndex - cap.pretrigger;
     const end = first + cap.pairs;
     if (end > this.index) return;
-    // Calibrate exactly as the pipeline does by running the same model, one sample per window, over
-    // the delay line's history and the captured samples. Before index 0 the delay line holds zeros.
+    // Calibrated as the pipeline does, by the same model (one sample per window) over the delay
+    // line's history and the captured samples, with the trigger pair's configuration.
     const history = DELAY_LINE_LENGTH - 1;
-    const from = first - history;
-    const total = end - from;
-    const cv = new Uint16Array(total);
-    const ci = new Uint16Array(total);
-    for (let k = 0; k < total; k++) {
-      const n = from + k;
-      cv[k] = n < 0 ? 8192 : this.ringV[n % RAW_RING_SAMPLES]!;
-      ci[k] = n < 0 ? 8192 : this.ringI[n % RAW_RING_SAMPLES]!;
-    }
-    const inForce = this.core.config;
-    const calibrator = new DspCore({ ...inForce, mode: WINDOW_MODE.FIXED, fixed_samples: 1 });
+    const { cv, ci } = this.rawSpan(first - history, end);
+    const calibrator = new DspCore({ ...cap.triggerConfig.config, mode: WINDOW_MODE.FIXED, fixed_samples: 1 });
     const records = calibrator.process(cv, ci);
     const pairs: CapturePair[] = [];
     for (let k = history; k < records.length; k++) pairs.push({ v: records[k]!.min_v, i: records[k]!.min_i });
     const chunkCount = Math.ceil(cap.pairs / CAPTURE_CHUNK_PAIRS);
-    const configSeq = this.core.configSeq;
     cap.chunks = [];
     for (let c = 0; c < chunkCount; c++) {
       cap.chunks.push({
@@ -595,8 +647,8 @@ export class SimulatedDevice {
           chunk_index: c,
           chunk_count: chunkCount,
           first_index: BigInt(first + c * CAPTURE_CHUNK_PAIRS),
-          trigger_index: BigInt(cap.triggerIndex!),
-          config_seq: configSeq,
+          trigger_index: BigInt(cap.triggerIndex),
+          config_seq: cap.triggerConfig.configSeq,
         },
         pairs: pairs.slice(c * CAPTURE_CHUNK_PAIRS, (c + 1) * CAPTURE_CHUNK_PAIRS),
       });

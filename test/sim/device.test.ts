@@ -280,7 +280,7 @@ describe('SimulatedDevice commands', () => {
 });
 
 describe('SimulatedDevice captures', () => {
-  it('IMMEDIATE: the requested pairs from the running stream, exact, in 256-pair chunks', () => {
+  it('IMMEDIATE: the requested pairs from the running stream after arming, exact, in 256-pair chunks', () => {
     const { sim, command, ackOf, named } = rig({ seed: 8 });
     sim.advance(FS / 4 + 123);
     const armedAt = sim.sampleIndex;
@@ -292,11 +292,12 @@ describe('SimulatedDevice captures', () => {
     expect(chunks.length).toBe(Math.ceil(1000 / CAPTURE_CHUNK_PAIRS));
     expect(chunks.map((c) => c.fields.chunk_index)).toEqual([0, 1, 2, 3]);
     expect(chunks.every((c) => c.fields.capture_id === ack.fields.value && c.fields.chunk_count === 4)).toBe(true);
-    expect(chunks.every((c) => c.fields.trigger_index === BigInt(armedAt))).toBe(true);
+    // As in the gateware, the pretrigger pairs are recorded after arming: the trigger comes 200 later.
+    expect(chunks.every((c) => c.fields.trigger_index === BigInt(armedAt + 200))).toBe(true);
     const pairs = chunks.flatMap((c) => c.pairs);
     expect(pairs.length).toBe(1000);
     const first = Number(chunks[0]!.fields.first_index);
-    expect(first).toBe(armedAt - 200);
+    expect(first).toBe(armedAt);
     // At unity calibration the calibrated sample is the centred code, exactly.
     const { cv, ci } = rawCodes({ seed: 8 }, first + 1000);
     for (const [k, p] of pairs.entries()) {
@@ -311,6 +312,7 @@ describe('SimulatedDevice captures', () => {
     sim.advance(FS / 4);
     command('cmd_calibrate', { v_offset: 0, i_offset: 0, v_gain: 32768, i_gain: 16384, phase: 0 });
     sim.advance(1000);
+    const armedAtLevel = sim.sampleIndex;
     const seq = command('cmd_capture', { pairs: 600, trigger: CAPTURE_TRIGGER.V_RISING, level: 2000, pretrigger: 100 });
     expect(ackOf(seq)!.fields.status).toBe(ACK_STATUS.OK);
     sim.advance(FS / 20);
@@ -320,12 +322,37 @@ describe('SimulatedDevice captures', () => {
     const trigger = Number(chunks[0]!.fields.trigger_index);
     const first = Number(chunks[0]!.fields.first_index);
     expect(trigger - first).toBe(100);
+    expect(first).toBeGreaterThanOrEqual(armedAtLevel);
     expect(chunks[0]!.fields.config_seq).toBe(1);
     // Gain 2 exactly doubles the centred code (phase 0, offset 0).
     const { cv } = rawCodes({ seed: 8 }, first + 600);
     for (const [k, p] of pairs.entries()) expect(p.v).toBe(2 * (cv[first + k]! - 8192));
     expect(pairs[99]!.v).toBeLessThan(2000);
     expect(pairs[100]!.v).toBeGreaterThanOrEqual(2000);
+  });
+
+  it('triggers on calibrated values: I_RISING through phase delay, offset and gain', () => {
+    const { sim, command, named } = rig({ seed: 8 });
+    sim.advance(FS / 4);
+    // Current delayed by 3.5 samples, offset and gain on the current only.
+    command('cmd_calibrate', { v_offset: 0, i_offset: 40, v_gain: 16384, i_gain: 20000, phase: 3 * 65536 + 32768 });
+    sim.advance(5000);
+    const armedAt = sim.sampleIndex;
+    command('cmd_capture', { pairs: 300, trigger: CAPTURE_TRIGGER.I_RISING, level: 500, pretrigger: 50 });
+    sim.advance(FS / 20);
+    const chunks = named('capture_chunk');
+    expect(chunks.length).toBe(2);
+    const pairs = chunks.flatMap((c) => c.pairs);
+    const first = Number(chunks[0]!.fields.first_index);
+    expect(first).toBeGreaterThanOrEqual(armedAt);
+    expect(Number(chunks[0]!.fields.trigger_index) - first).toBe(50);
+    expect(pairs[49]!.i).toBeLessThan(500);
+    expect(pairs[50]!.i).toBeGreaterThanOrEqual(500);
+    // The crossing is the first since the pretrigger pairs were in (none earlier in the capture).
+    for (let k = 1; k < 50; k++) expect(pairs[k - 1]!.i < 500 && pairs[k]!.i >= 500).toBe(false);
+    // The voltage is not delayed and stays at unity calibration: the centred codes.
+    const { cv } = rawCodes({ seed: 8 }, first + 300);
+    for (const [k, p] of pairs.entries()) expect(p.v).toBe(cv[first + k]! - 8192);
   });
 
   it('I_FALLING triggers on the current', () => {
@@ -365,7 +392,7 @@ describe('SimulatedDevice captures', () => {
     expect(ackOf(command('cmd_capture', { pairs: 10, trigger: 0, level: 0, pretrigger: 0 }))!.fields.status).toBe(ACK_STATUS.BUSY);
   });
 
-  it('a full-depth capture right after boot waits for its pretrigger history', () => {
+  it('a full-depth capture with pretrigger: trigger after the pretrigger pairs, chunks wait for link room', () => {
     const { sim, command, named } = rig();
     command('cmd_capture', { pairs: SIM_CAPTURE_DEPTH, trigger: CAPTURE_TRIGGER.IMMEDIATE, level: 0, pretrigger: 1000 });
     // 16 kB of chunks leave at the link's 1 MB/s, waiting for room instead of being dropped.
