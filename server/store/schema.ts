@@ -70,7 +70,7 @@ const MIGRATIONS: readonly string[] = [
     seg_nwh INTEGER NOT NULL DEFAULT 0,      -- nwh_booked when the segment began
     nwh_booked INTEGER NOT NULL DEFAULT 0,   -- energy booked in this epoch
     total_nwh_at_start INTEGER NOT NULL,     -- device total when the epoch opened
-    reason TEXT NOT NULL                     -- why it opened: first, boot_id, index_backwards, energy_backwards
+    reason TEXT NOT NULL                     -- why it opened: first, boot_id, index_backwards
   );
   CREATE INDEX epochs_device ON epochs(device, id);
 

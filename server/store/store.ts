@@ -525,10 +525,14 @@ export class Store {
     return Math.max(t, e.lastTms ?? -Infinity);
   }
 
-  private isStoredWindow(state: DeviceState, endIndex: bigint): boolean {
-    if (state.epoch.recent.some((r) => r.endIndex === endIndex)) return true;
+  /**
+   * Is this window already stored in the current epoch? Same end and same Σ v·i: after a reset whose identify
+   * was missed, a fixed-length window can end at an index the old boot also used, but not with the same sums.
+   */
+  private isStoredWindow(state: DeviceState, endIndex: bigint, sumVi: bigint): boolean {
     this.flush();
-    return this.w.windowAt.get(state.id, state.epoch.id, endIndex) !== undefined;
+    const row = this.w.windowAt.get(state.id, state.epoch.id, endIndex) as { sum_vi: bigint } | undefined;
+    return row !== undefined && row.sum_vi === sumVi;
   }
 
   /** Book a window. Returns undefined for a duplicate (already stored). */
@@ -540,7 +544,7 @@ export class Store {
     checkInt64('end_index', win.end_index);
     let e = state.epoch;
     if (e.lastEndIndex !== null && startIndex < e.lastEndIndex) {
-      if (win.end_index <= e.lastEndIndex && this.isStoredWindow(state, win.end_index)) {
+      if (win.end_index <= e.lastEndIndex && this.isStoredWindow(state, win.end_index, win.sum_vi)) {
         this.counters.duplicates++;
         return undefined;
       }
@@ -603,12 +607,10 @@ export class Store {
     const e = state.epoch;
     const x = snap.end_index;
     if (e.lastEnergyIndex !== null && x <= e.lastEnergyIndex) {
-      if (x === e.lastEnergyIndex && snap.energy === e.lastEnergy) return undefined; // a repeat
-      if (e.lastEndIndex !== null && x <= e.lastEndIndex && this.isStoredWindow(state, x)) {
-        return undefined; // an old snapshot replayed with its windows
-      }
-      this.openEpoch(state, snap.boot_id, 'energy_backwards', nowMs);
-      return this.addEnergy(ref, snap, nowMs);
+      // An old snapshot of the same boot: a repeat or a replay, never news. (A reset carries a new boot_id in
+      // this very frame, and a missed one shows first in the windows, whose index then goes back.)
+      if (!(x === e.lastEnergyIndex && snap.energy === e.lastEnergy)) this.counters.unreconciledSnapshots++;
+      return undefined;
     }
     // Where does R stand at x?
     let rawAtX: bigint;
