@@ -110,6 +110,15 @@ export function validateConfig(config: DspConfig): void {
 
 const { CLIP_V, CLIP_I, SAT_V, SAT_I, PARTIAL, TIMEOUT, CONFIG, ZC_OVERFLOW } = WINDOW_FLAG;
 const RING_MASK = DELAY_LINE_LENGTH - 1;
+/** Per-code flags of a raw code (any Uint16 value): CLIP at the rails, BAD_CODE above 14 bits. */
+const BAD_CODE = 1 << 15;
+function codeFlags(clip: number): Uint16Array {
+  const table = new Uint16Array(65536).fill(BAD_CODE, CODE_MAX + 1);
+  table[0] = table[CODE_MAX] = clip;
+  return table;
+}
+const CODE_FLAGS_V = codeFlags(CLIP_V);
+const CODE_FLAGS_I = codeFlags(CLIP_I);
 
 /**
  * The DSP core: feed it blocks of raw 14-bit code pairs, get the windows that closed.
@@ -331,14 +340,13 @@ export class DspCore {
     for (let k = from; k < to; k++) {
       const cvk = cv[k]!;
       const cik = ci[k]!;
-      if ((cvk | cik) > CODE_MAX) {
+      // Flags of this sample, OR-ed into whichever window ends up holding it; one lookup per channel
+      // also catches codes above 14 bits.
+      let sf = CODE_FLAGS_V[cvk]! | CODE_FLAGS_I[cik]!;
+      if (sf >= BAD_CODE) {
         badSample = k;
         break;
       }
-      // Flags of this sample, OR-ed into whichever window ends up holding it.
-      let sf = 0;
-      if (cvk === 0 || cvk === CODE_MAX) sf = CLIP_V;
-      if (cik === 0 || cik === CODE_MAX) sf |= CLIP_I;
 
       histV[ring] = cvk - CODE_MID;
       histI[ring] = cik - CODE_MID;
