@@ -308,14 +308,18 @@ export class Store {
   }
 
   private get w() {
+    this.assertWritable();
+    return this.stmts!;
+  }
+
+  private assertWritable(): void {
     if (!this.stmts) throw new StoreError('the store is open read-only');
     if (this.closed) throw new StoreError('the store is closed');
-    return this.stmts;
   }
 
   /** Register (or find) a device from its identify frame; opens a new epoch when boot_id changed. */
   attachDevice(identity: DeviceIdentity, nowMs: number): DeviceRef {
-    const w = this.w;
+    this.assertWritable();
     const hex = deviceHex(identity.deviceId);
     const existing = this.devices.get(hex);
     if (existing) {
@@ -323,7 +327,6 @@ export class Store {
       if (existing.epoch.bootId !== identity.bootId) this.openEpoch(existing, identity.bootId, 'boot_id', nowMs);
       return this.ref(existing);
     }
-    void w;
     this.flush();
     let row = this.db
       .prepare('SELECT id, kv, ki, fs_num, fs_den, total_nwh FROM devices WHERE device_id = ?')
@@ -537,7 +540,7 @@ export class Store {
 
   /** Book a window. Returns undefined for a duplicate (already stored). */
   addWindow(ref: DeviceRef, win: WindowInput, derived: Derived, nowMs: number): BookedWindow | undefined {
-    const w = this.w;
+    this.assertWritable();
     const state = this.state(ref);
     const startIndex = win.end_index - BigInt(win.samples);
     if (win.samples <= 0 || startIndex < 0n) throw new StoreError(`window ending at ${win.end_index} has ${win.samples} samples`);
@@ -592,7 +595,6 @@ export class Store {
     };
     if (this.windowQueue.length >= this.flushRows) this.flush();
     else this.armTimer();
-    void w;
     return booked;
   }
 
@@ -601,7 +603,7 @@ export class Store {
    * accumulator shows, else undefined.
    */
   addEnergy(ref: DeviceRef, snap: EnergyInput, nowMs: number): BookedGap | undefined {
-    this.w;
+    this.assertWritable();
     const state = this.state(ref);
     if (snap.boot_id !== state.epoch.bootId) this.openEpoch(state, snap.boot_id, 'boot_id', nowMs);
     const e = state.epoch;
