@@ -5,7 +5,8 @@
 // Exports (stable, used by codec.ts and the simulated device):
 //   cobsMaxEncodedBytes(n)   worst-case encoded length of n bytes (without the delimiter)
 //   cobsEncode(data)         encoded bytes, no 0x00 inside, delimiter NOT appended
-//   cobsDecode(data)         { ok: true, data } or { ok: false, detail } for a delimiter-stripped chunk
+//   cobsDecode(data, out?)   { ok: true, data } or { ok: false, detail } for a delimiter-stripped chunk;
+//                            decodes into `out` (at least data.length bytes) when given, to spare an allocation
 
 /** Longest run of non-zero bytes one code byte can describe. */
 const MAX_RUN = 254;
@@ -40,10 +41,11 @@ export function cobsEncode(data: Uint8Array): Uint8Array {
 
 export type CobsResult = { ok: true; data: Uint8Array } | { ok: false; detail: string };
 
-export function cobsDecode(data: Uint8Array): CobsResult {
+export function cobsDecode(data: Uint8Array, into?: Uint8Array): CobsResult {
   if (data.length === 0) return { ok: false, detail: 'empty chunk' };
   // Decoded output is never longer than the input.
-  const out = new Uint8Array(data.length);
+  if (into && into.length < data.length) throw new RangeError(`cobsDecode: output of ${into.length} bytes for ${data.length}`);
+  const out = into ?? new Uint8Array(data.length);
   let i = 0;
   let o = 0;
   while (i < data.length) {

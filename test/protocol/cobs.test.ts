@@ -54,6 +54,14 @@ describe('COBS', () => {
     if (!r.ok) expect(r.detail).toMatch(/0x00/);
   });
 
+  it('decodes into a caller buffer when given one, and refuses one too small', () => {
+    const into = new Uint8Array(8).fill(0xee);
+    const r = cobsDecode(Buffer.from('0311220233', 'hex'), into);
+    expect(r.ok && hex(r.data)).toBe('11220033');
+    expect(r.ok && r.data.buffer).toBe(into.buffer);
+    expect(() => cobsDecode(Buffer.from('0311220233', 'hex'), new Uint8Array(2))).toThrow(RangeError);
+  });
+
   it('never throws on random bytes', () => {
     const rng = seededRng(2);
     for (let k = 0; k < 5000; k++) cobsDecode(randomBytes(rng, randomInt(rng, 0, 64)));
