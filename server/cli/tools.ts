@@ -2,7 +2,7 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { writeVectors } from '../dsp/vectors.ts';
 import { C_HEADER_PATH, writeCHeader } from '../protocol/c-header.ts';
 import { USB_PID_BOOTLOADER, USB_VID } from '../protocol/definition.ts';
@@ -24,7 +24,7 @@ export function vectorsCommand(argv: string[], io: Io): number {
   }
   const dir = resolve(str(values, 'dir') ?? 'test/vectors');
   const written = writeVectors(dir);
-  for (const file of written) io.out(`${file}\n`);
+  for (const name of written) io.out(`${join(dir, name)}\n`);
   return 0;
 }
 

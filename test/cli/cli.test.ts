@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,8 @@ import { main } from '../../server/cli.ts';
 import type { Io } from '../../server/cli/common.ts';
 import { flashCommand } from '../../server/cli/tools.ts';
 import { CSV_HEADER } from '../../server/export/csv.ts';
+import { renderVectors } from '../../server/dsp/vectors.ts';
+import { generateCHeader } from '../../server/protocol/c-header.ts';
 import { Store } from '../../server/store/store.ts';
 import { derivedFor, makeWindow, tempDir } from '../store/helpers.ts';
 
@@ -68,6 +70,20 @@ describe('crabwatt CLI', () => {
       expect(await main([cmd, '--help'], io), cmd).toBe(0);
       expect(io.stdout(), cmd).toContain(`crabwatt ${cmd}`);
     }
+  });
+
+  it('gen-header and vectors write what their generators produce', async () => {
+    const header = join(dir, 'protocol.h');
+    const io = capture();
+    expect(await main(['gen-header', '--output', header], io)).toBe(0);
+    expect(readFileSync(header, 'utf8')).toBe(generateCHeader());
+    const vectors = join(dir, 'vectors');
+    expect(await main(['vectors', '--dir', vectors], io)).toBe(0);
+    const written = io.stdout().trim().split('\n').filter((l) => l.startsWith(vectors));
+    expect(written.length).toBeGreaterThan(3);
+    const expected = renderVectors();
+    expect(written.length).toBe(expected.size);
+    for (const file of written) expect(readFileSync(file, 'utf8'), file).toBe(expected.get(basename(file)));
   });
 
   it('turns bad options into a usage error with exit code 2', async () => {
