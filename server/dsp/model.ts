@@ -76,6 +76,21 @@ export const RESET_CONFIG: Readonly<DspConfig> = Object.freeze({
   phase: 0,
 });
 
+/**
+ * A code outside 0 … 16383. The samples before it were processed: the windows they closed (and E at
+ * their ends) travel with the error so that nothing is lost.
+ */
+export class DspInputError extends RangeError {
+  constructor(
+    message: string,
+    readonly windows: WindowRecord[],
+    readonly energies: bigint[],
+  ) {
+    super(message);
+    this.name = 'DspInputError';
+  }
+}
+
 export class DspConfigError extends RangeError {
   constructor(readonly field: string, message: string) {
     super(`DSP configuration: ${field} ${message}`);
@@ -204,11 +219,18 @@ export class DspCore {
   }
 
   /**
-   * Run `count` sample pairs (default: the whole arrays) of raw codes (0 … 16383) through the core.
-   * Returns the windows that closed, oldest first; `lastEnergies` holds E at each one's end.
-   * A code out of range throws a RangeError naming its position; the samples before it are processed.
+   * Run `count` sample pairs (default: the whole arrays, which must then be equally long) of raw codes
+   * (0 … 16383) through the core. Returns the windows that closed, oldest first; `lastEnergies` holds
+   * E at each one's end. A code out of range throws a DspInputError naming its position; the samples
+   * before it are processed and their windows are in the error.
    */
-  process(cv: Uint16Array, ci: Uint16Array, count: number = Math.min(cv.length, ci.length)): WindowRecord[] {
+  process(cv: Uint16Array, ci: Uint16Array, count?: number): WindowRecord[] {
+    if (count === undefined) {
+      if (cv.length !== ci.length) {
+        throw new RangeError(`process: cv has ${cv.length} samples but ci has ${ci.length}; pass a count`);
+      }
+      count = cv.length;
+    }
     if (!Number.isInteger(count) || count < 0 || count > cv.length || count > ci.length) {
       throw new RangeError(
         `process: count ${count} must be an integer in 0 … ${Math.min(cv.length, ci.length)} (the shorter array)`,
@@ -455,8 +477,10 @@ export class DspCore {
     this.zcLastCur = zcLastCur;
     this.fold();
     if (badSample >= 0) {
-      throw new RangeError(
+      throw new DspInputError(
         `sample ${badSample} of the block (index ${n}): code (${cv[badSample]}, ${ci[badSample]}) is outside 0 … ${CODE_MAX}`,
+        out,
+        this.lastEnergies,
       );
     }
   }

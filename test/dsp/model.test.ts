@@ -3,6 +3,7 @@ import { WINDOW_FLAG, WINDOW_MODE } from '../../server/protocol/definition.ts';
 import {
   DspConfigError,
   DspCore,
+  DspInputError,
   PHASE_LIMIT,
   RESET_CONFIG,
   type DspConfig,
@@ -358,11 +359,25 @@ describe('bad input', () => {
     const cv = Uint16Array.of(8192, 8193, 16384, 8192);
     expect(() => core.process(cv, cv)).toThrow(/sample 2 .*index 2.*16384/);
     expect(core.sampleIndex).toBe(2n);
-    expect(core.process(Uint16Array.of(8200), Uint16Array.of(8200))[0]!.end_index).toBe(3n);
+    // The windows closed before the bad code are not lost: they travel with the error.
+    const err = (() => {
+      try {
+        core.process(Uint16Array.of(8192, 65535), Uint16Array.of(8192, 8192));
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(DspInputError);
+    expect((err as DspInputError).windows.map((w) => w.end_index)).toEqual([3n]);
+    expect((err as DspInputError).energies).toEqual([core.energy]);
+    expect(core.sampleIndex).toBe(3n);
+    expect(core.process(Uint16Array.of(8200), Uint16Array.of(8200))[0]!.end_index).toBe(4n);
   });
 
-  it('rejects a count beyond the arrays', () => {
+  it('rejects a count beyond the arrays, and arrays of different lengths without a count', () => {
     const core = new DspCore();
+    expect(() => core.process(new Uint16Array(4), new Uint16Array(3))).toThrow(/pass a count/);
+    expect(core.process(new Uint16Array(4).fill(8192), new Uint16Array(3).fill(8192), 3)).toEqual([]);
     expect(() => core.process(new Uint16Array(4), new Uint16Array(3), 4)).toThrow(RangeError);
     expect(() => core.process(new Uint16Array(4), new Uint16Array(4), 1.5)).toThrow(RangeError);
   });
