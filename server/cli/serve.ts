@@ -169,6 +169,13 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
       devices: [{ ingest: s.ingest, link: s, kind: s.kind, path: s.path, ...(s.initialState ? { initialState: s.initialState } : {}) }],
     });
     app = await buildApp({ store: wired.store, devices: wired.devices, live: wired.live, token: listen.token });
+    // The device first: a missing or busy device is reported before the dashboard is announced.
+    try {
+      await s.start();
+    } catch (err) {
+      if (err instanceof DeviceLinkError || err instanceof LockHeldError) throw new CliError(err.message);
+      throw err;
+    }
     let address: string;
     try {
       address = await app.listen({ host: listen.host, port: listen.port });
@@ -179,12 +186,6 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
       throw err;
     }
     io.err(`crabwatt: dashboard and API on ${address} (database ${dbPath}, device ${s.path})\n`);
-    try {
-      await s.start();
-    } catch (err) {
-      if (err instanceof DeviceLinkError || err instanceof LockHeldError) throw new CliError(err.message);
-      throw err;
-    }
     const runtime: ServeRuntime = { store, reader, sessions: [s], address };
     if (values['summary']) {
       let latest: LiveWindow | undefined;

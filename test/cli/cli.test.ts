@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -149,6 +149,15 @@ describe('crabwatt CLI', () => {
     await expect(flashCommand([image], io, fake)).rejects.toThrow(/hold its button/);
     await expect(flashCommand([image], io, join(dir, 'no-such-dfu-util'))).rejects.toThrow(/apt-get install dfu-util/);
     await expect(flashCommand([join(dir, 'missing.dfu')], io, fake)).rejects.toThrow(/no such file/);
+  });
+
+  it('serve explains a serial device that is not there, and leaves no locks behind', async () => {
+    const io = capture();
+    const absent = join(dir, 'ttyACM-absent');
+    const code = await main(['serve', '--device', absent, '--db', join(dir, 'absent.sqlite'), '--listen', '127.0.0.1:1'], io);
+    expect(code).toBe(1);
+    expect(io.stderr()).toMatch(/does not exist \(unplugged\?\)/);
+    expect(existsSync(`${join(dir, 'absent.sqlite')}.lock`)).toBe(false);
   });
 
   it('serve stores measurements, and a second serve on the same database is refused', async () => {
