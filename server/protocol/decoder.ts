@@ -107,6 +107,13 @@ export class FrameDecoder {
   }
 
   pushChunk(chunk: Uint8Array): Frame[] {
+    if (this.partialBytes === 0 && !this.discarding && chunk.indexOf(0) === -1) {
+      // The usual case after a DelimiterParser: one whole chunk, decoded where it lies.
+      const out: Frame[] = [];
+      this.counters.bytes += chunk.length + 1;
+      if (chunk.length > 0) this.decodeChunk(chunk, out);
+      return out;
+    }
     const out = this.push(chunk);
     this.counters.bytes += 1;
     this.finishChunk(chunk, chunk.length, chunk.length, out);
