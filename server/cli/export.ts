@@ -74,6 +74,8 @@ export async function exportCommand(argv: string[], io: Io, stdout: Writable = p
         out.destroy();
         rmSync(output, { force: true });
       }
+      // The reader of a pipe went away (`| head`): it has what it wanted, nothing failed.
+      if ((err as NodeJS.ErrnoException).code === 'EPIPE') return 0;
       throw err;
     }
     return 0;

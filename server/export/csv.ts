@@ -15,7 +15,6 @@
 //   coverage    samples / nominal samples of the bucket (1 = no loss; empty for raw)
 //   flags       OR of the windows' WINDOW_FLAG bits (docs/dsp.md)
 
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { DateTime, IANAZone } from 'luxon';
 import { nwhToWhString } from '../store/energy.ts';
@@ -255,12 +254,38 @@ export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkC
   yield chunk;
 }
 
-/** Write the export to a stream, respecting back-pressure. Resolves with the bytes written. */
+/**
+ * Write the export to a stream, respecting back-pressure. Resolves with the bytes written; rejects with the
+ * stream's error (e.g. EPIPE when the reader of a pipe went away), and then stops reading the database.
+ */
 export async function writeCsv(reader: StoreReader, req: ExportRequest, out: Writable): Promise<number> {
-  let bytes = 0;
-  for (const chunk of exportCsvChunks(reader, req)) {
-    bytes += Buffer.byteLength(chunk);
-    if (!out.write(chunk)) await once(out, 'drain');
+  let failure: Error | undefined;
+  const onError = (err: Error): void => {
+    failure ??= err;
+  };
+  out.on('error', onError);
+  try {
+    let bytes = 0;
+    for (const chunk of exportCsvChunks(reader, req)) {
+      if (failure) throw failure;
+      bytes += Buffer.byteLength(chunk);
+      if (!out.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            out.off('drain', done);
+            out.off('error', done);
+            out.off('close', done);
+            resolve();
+          };
+          out.once('drain', done);
+          out.once('error', done);
+          out.once('close', done);
+        });
+      }
+    }
+    if (failure) throw failure;
+    return bytes;
+  } finally {
+    out.off('error', onError);
   }
-  return bytes;
 }

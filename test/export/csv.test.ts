@@ -1,6 +1,7 @@
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CSV_HEADER, estimateExportRows, exportCsvChunks, ExportArgumentError, parseExportRequest, type ExportRequest } from '../../server/export/csv.ts';
+import { CSV_HEADER, estimateExportRows, exportCsvChunks, ExportArgumentError, parseExportRequest, writeCsv, type ExportRequest } from '../../server/export/csv.ts';
 import { StoreReader } from '../../server/store/query.ts';
 import { Store, type DeviceRef } from '../../server/store/store.ts';
 import { derivedFor, makeWindow, tempDir } from '../store/helpers.ts';
@@ -134,6 +135,22 @@ describe('CSV export', () => {
     const chunks = [...exportCsvChunks(reader, { device: dev.hex, fromMs: SPRING_START, toMs: SPRING_START + SPAN_MS, interval: '1s', tz: 'UTC' }, 4096)];
     expect(chunks.length).toBeGreaterThan(100);
     expect(chunks.join('').split('\n').length - 2).toBe(SPAN_MS / (WINDOW_SAMPLES));
+  });
+
+  it('stops with the stream error when the reader goes away, without hanging', async () => {
+    let writes = 0;
+    const out = new Writable({
+      highWaterMark: 1024,
+      write(_chunk, _enc, cb) {
+        writes++;
+        // The first chunk is taken; then the pipe breaks.
+        if (writes === 1) setTimeout(cb, 5);
+        else cb(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+      },
+    });
+    const req = { device: dev.hex, fromMs: SPRING_START, toMs: SPRING_START + SPAN_MS, interval: '1s' as const, tz: 'UTC' };
+    await expect(writeCsv(reader, req, out)).rejects.toThrow(/EPIPE/);
+    expect(writes).toBeLessThanOrEqual(3);
   });
 
   it('rejects bad arguments with a clear error', () => {
