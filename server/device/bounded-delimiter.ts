@@ -1,7 +1,8 @@
 // @serialport/parser-delimiter keeps everything since the last delimiter in memory, so a line that
 // never sends 0x00 (wrong baud rate, a board printing text) would grow its buffer without end.
-// This subclass caps it: a run longer than maxChunkBytes is dropped up to the next delimiter and
-// reported once, exactly as FrameDecoder does for raw bytes.
+// This subclass caps what it keeps between writes: an unfinished run longer than maxChunkBytes is
+// dropped up to the next delimiter and reported once. (A long run that starts and ends inside one
+// write, at most one port read, is passed on whole; FrameDecoder rejects it as oversize.)
 //
 // Exports (stable): BoundedDelimiterParser, BoundedDelimiterOptions.
 

@@ -11,7 +11,7 @@
 //                                      resolves with the ack whose command_seq is the command's seq,
 //                                      whatever its status (the caller reads ack.fields.status);
 //                                      rejects with DeviceLinkError 'timeout' or 'disconnected'
-//   link.counters                      decoder counters + reconnects
+//   link.counters                      decoder counters (bytes: all bytes read) + reconnects
 //   events: 'frame' (Frame), 'connected' ({path}), 'disconnected' ({path, reason}),
 //           'reconnecting' ({attempt, delayMs}), 'error' (Error), 'decode-error' (DecodeFailure),
 //           'gap' (SeqGap), 'reset' (DeviceReset)
@@ -44,6 +44,7 @@ export type DeviceLinkErrorCode =
   | 'not-connected' // send() while no port is open
   | 'disconnected' // a request's port went away before its ack
   | 'timeout' // no ack in time
+  | 'version' // the device speaks another protocol version: its frames are all rejected
   | 'closed'; // the link was closed
 
 export class DeviceLinkError extends Error {
@@ -133,6 +134,9 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
   private port: SerialPortStream | undefined;
   private portPath: string | undefined;
   private parserOversize = 0;
+  /** Every byte read from any port of this link, also those the parser dropped. */
+  private bytesRead = 0;
+  private versionReported = false;
   private reconnects = 0;
   private everConnected = false;
   private attempt = 0;
@@ -149,7 +153,14 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
     this.options = options;
     this.backoff = options.reconnect === false ? false : { ...DEFAULT_BACKOFF, ...options.reconnect };
     this.decoder = new FrameDecoder({
-      onError: (failure) => this.emit('decode-error', failure),
+      onError: (failure) => {
+        this.emit('decode-error', failure);
+        // Unlike noise, a version mismatch rejects every frame until someone acts: say it once per connection.
+        if (failure.error === 'version' && !this.versionReported) {
+          this.versionReported = true;
+          this.emitError(new DeviceLinkError('version', `${this.portPath}: ${failure.detail}`));
+        }
+      },
       onGap: (gap) => this.emit('gap', gap),
       onReset: (reset) => this.emit('reset', reset),
     });
@@ -157,7 +168,7 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
 
   get counters(): LinkCounters {
     const c = this.decoder.counters;
-    return { ...c, oversize: c.oversize + this.parserOversize, reconnects: this.reconnects };
+    return { ...c, oversize: c.oversize + this.parserOversize, bytes: this.bytesRead, reconnects: this.reconnects };
   }
 
   get connected(): boolean {
@@ -285,6 +296,9 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
     parser.on('data', (chunk: Buffer) => {
       for (const frame of this.decoder.pushChunk(chunk)) this.deliver(frame);
     });
+    port.on('data', (bytes: Buffer) => {
+      this.bytesRead += bytes.length;
+    });
     port.pipe(parser);
     port.on('close', (error: Error | null) => this.onPortGone(port, error ? error.message : 'port closed'));
     // A read of zero bytes ends the stream without closing the port: that is how a pseudo-terminal
@@ -297,6 +311,7 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
     this.port = port;
     this.portPath = path;
     this.decoder.discardPartial();
+    this.versionReported = false;
     if (this.everConnected) this.reconnects++;
     this.everConnected = true;
     this.attempt = 0;

@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeviceLink, DeviceLinkError, type DeviceLinkOptions } from '../../server/device/link.ts';
 import type { DiscoveredDevice } from '../../server/device/discovery.ts';
-import { encodeFrame, type Frame } from '../../server/protocol/codec.ts';
+import { cobsEncode } from '../../server/protocol/cobs.ts';
+import { encodeFrame, encodeFrameBytes, type Frame } from '../../server/protocol/codec.ts';
+import { crc32c } from '../../server/protocol/crc32c.ts';
 import { MAX_ENCODED_FRAME_BYTES } from '../../server/protocol/layout.ts';
 import { makeFrame, randomBytes, randomInt, seededRng } from '../protocol/fixtures.ts';
 import { MockDevice } from './mock-device.ts';
@@ -108,8 +110,27 @@ describe('DeviceLink over MockBinding', () => {
     );
     expect(c.crcErrors).toBeGreaterThanOrEqual(1);
     expect(c.frames).toBe(2);
+    // bytes counts everything read, the dropped 1 MiB run included.
+    expect(c.bytes).toBe(1024 * 1024 + 1 + garbage.length + 1 + flipped.length + 2 * windowFrame(1).length);
     expect(errors).toContain('oversize');
     expect(errors).toContain('crc');
+  });
+
+  it('says once per connection that the device speaks another protocol version', async () => {
+    const device = new MockDevice(PATH);
+    const link = makeLink(device);
+    await link.open();
+    const v2 = Buffer.from(encodeFrameBytes('ack', 0, { command_seq: 0, command_type: 0x81, status: 0, value: 0 }));
+    v2[0] = 2;
+    v2.writeUInt32LE(crc32c(v2.subarray(0, -4)), v2.length - 4);
+    const wire = Buffer.concat([Buffer.from(cobsEncode(v2)), Buffer.alloc(1)]);
+    const got = collect(link, 1);
+    device.emit(Buffer.concat([wire, wire, wire, windowFrame(1)]));
+    await got;
+    expect(link.counters.protocolErrors).toBe(3);
+    const versionErrors = linkErrors.filter((e) => e instanceof DeviceLinkError && e.code === 'version');
+    expect(versionErrors.length).toBe(1);
+    expect(versionErrors[0]!.message).toMatch(/protocol version 2.*reflash/);
   });
 
   it('reports sequence gaps and device resets', async () => {
