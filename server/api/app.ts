@@ -65,7 +65,7 @@ const BAD_REQUEST_ERRORS = new Set(['QueryError', 'ExportArgumentError']);
 /**
  * Characters per CSV chunk handed to the socket: large enough to amortise the per-write cost, and below V8's
  * large-object size (~128 KiB) so that spent chunks die young in the scavenger instead of piling up in the
- * large-object space until a full GC, which is what keeps the export's memory flat.
+ * large-object space until a full GC.
  */
 const CSV_CHUNK_CHARS = 64 * 1024;
 
@@ -301,7 +301,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   return app;
 }
 
-/** Joins the store's lines into large chunks; the stream's pull pacing gives backpressure to the store. */
+/**
+ * Joins the store's lines into large chunks; the stream's pull pacing gives backpressure to the store. When
+ * the client goes away the stream returns this generator, and the finally hands that on to the store's
+ * iterator so it releases its SQLite statement (and connection) at once.
+ */
 async function* chunked(
   first: IteratorResult<string>,
   it: AsyncIterator<string> | Iterator<string>,
@@ -309,22 +313,25 @@ async function* chunked(
   let parts: string[] = [];
   let size = 0;
   let r = first;
-  while (!r.done) {
-    if (size === 0 && r.value.length >= CSV_CHUNK_CHARS) {
-      yield r.value; // already a whole chunk (the store's export makes them): no copy
+  try {
+    while (!r.done) {
+      if (size === 0 && r.value.length >= CSV_CHUNK_CHARS) {
+        yield r.value; // already a whole chunk (the store's export makes them): no copy
+      } else {
+        parts.push(r.value);
+        size += r.value.length;
+        if (size >= CSV_CHUNK_CHARS) {
+          yield parts.join('');
+          parts = [];
+          size = 0;
+        }
+      }
       r = await it.next();
-      continue;
     }
-    parts.push(r.value);
-    size += r.value.length;
-    if (size >= CSV_CHUNK_CHARS) {
-      yield parts.join('');
-      parts = [];
-      size = 0;
-    }
-    r = await it.next();
+    if (parts.length > 0) yield parts.join('');
+  } finally {
+    if (!r.done) await it.return?.();
   }
-  if (parts.length > 0) yield parts.join('');
 }
 
 function registerWeb(app: FastifyInstance, webRoot: string): void {

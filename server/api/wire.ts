@@ -6,10 +6,11 @@
 // The CLI's `serve` calls wireApi() and passes the result to buildApp().
 
 import { EventEmitter } from 'node:events';
+import Database from 'better-sqlite3';
 import type { Frame, FrameFields } from '../protocol/codec.ts';
 import { ACK_STATUS, CAPTURE_TRIGGER } from '../protocol/definition.ts';
 import type { Ingest } from '../ingest/ingest.ts';
-import type { StoreReader } from '../store/query.ts';
+import { StoreReader } from '../store/query.ts';
 import { estimateExportRows, exportCsvChunks } from '../export/csv.ts';
 import {
   DeviceCommandError,
@@ -57,13 +58,32 @@ const CAPTURES_KEPT = 16;
 const RATE_WINDOW_MS = 5000;
 const RATE_STEP_MS = 250;
 
-export function storeFromReader(reader: StoreReader): MeasurementStore {
+/**
+ * An export reads for as long as the client downloads, and better-sqlite3 refuses every other statement on a
+ * connection while one of its iterators is open: on the writer's connection that would stall ingest for the
+ * whole download. So each export gets its own read-only connection (WAL lets it read beside the writer),
+ * closed when the export ends or the client goes away.
+ */
+function* exportOnOwnConnection(dbPath: string, q: Parameters<typeof exportCsvChunks>[1]): Generator<string> {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    yield* exportCsvChunks(new StoreReader(db), q);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The store's reader as the API's MeasurementStore. Give `dbPath` whenever the reader shares its connection
+ * with a writer (as in `serve`), so exports read on their own connection.
+ */
+export function storeFromReader(reader: StoreReader, dbPath?: string): MeasurementStore {
   return {
     history: (q) => {
       const a = reader.history(q);
       return { level: a.level, bucketMs: a.bucketMs, t: a.t, series: a.series };
     },
-    exportCsv: (q) => exportCsvChunks(reader, q),
+    exportCsv: (q) => (dbPath ? exportOnOwnConnection(dbPath, q) : exportCsvChunks(reader, q)),
     estimateExportRows: (q) => estimateExportRows(reader, q),
     energy: (device, sinceMs) => reader.energy(device, sinceMs),
   };
@@ -249,7 +269,13 @@ const TRIGGERS: Record<CaptureRequest['trigger'], number> = {
   i_falling: CAPTURE_TRIGGER.I_FALLING,
 };
 
-export function wireApi(opts: { reader: StoreReader; devices: ApiDevice[]; now?: () => number }): WiredApi {
+export function wireApi(opts: {
+  reader: StoreReader;
+  /** The database file, so exports read on their own connection (see storeFromReader). */
+  dbPath?: string;
+  devices: ApiDevice[];
+  now?: () => number;
+}): WiredApi {
   const now = opts.now ?? Date.now;
   const live = new EventEmitter();
   // One listener per browser plus one per bench/test client; ingest never waits on any of them.
@@ -347,7 +373,7 @@ export function wireApi(opts: { reader: StoreReader; devices: ApiDevice[]; now?:
   };
 
   return {
-    store: storeFromReader(reader),
+    store: storeFromReader(reader, opts.dbPath),
     devices,
     live,
     close: () => linked.forEach((l) => l.close()),

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import WebSocket from 'ws';
@@ -149,6 +150,33 @@ describe('export', () => {
     expect(lines[0]).toBe('timestamp,vrms,irms,p');
     expect(lines).toHaveLength(5001);
     expect(f.store.exportCalls[0]).toEqual({ device: DEVICE, fromMs: T0, toMs: T0 + 60_000, interval: '1s', tz: 'Europe/Berlin' });
+  });
+
+  it('releases the store’s iterator when the client goes away mid-download', async () => {
+    let released = false;
+    let produced = 0;
+    f.store.exportCsv = function* () {
+      try {
+        for (;;) {
+          produced++;
+          yield `${'x'.repeat(70_000)}\n`;
+        }
+      } finally {
+        released = true;
+      }
+    };
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve, reject) => {
+      const req = http.get(`${url}/api/export.csv?${q()}`, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', (e) => (e.message.includes('socket hang up') ? undefined : reject(e)));
+    });
+    await expect.poll(() => released, { timeout: 5000 }).toBe(true);
+    expect(produced).toBeLessThan(1000); // pulled as the socket drained, not run to exhaustion
   });
 
   it('reads times without an offset as wall-clock times in tz', async () => {
