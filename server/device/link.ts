@@ -215,6 +215,7 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
   send<N extends CommandName>(name: N, fields: FrameFields<N>): number {
     const port = this.port;
     if (!port?.isOpen) throw new DeviceLinkError('not-connected', `cannot send ${name}: no device connected`);
+    if (layoutOf(name).def.direction !== 'host-to-device') throw new TypeError(`${name} is not a host command`);
     const seq = this.nextSeq;
     const bytes = encodeFrame(name, seq, fields); // throws on bad values before the seq is used
     this.nextSeq = (seq + 1) % SEQ_MODULUS;

@@ -285,6 +285,7 @@ describe('DeviceLink commands', () => {
     const link = makeLink(device);
     await link.open();
     expect(() => link.send('cmd_capture', { pairs: 70000, trigger: 0, level: 0, pretrigger: 0 })).toThrow(/cmd_capture\.pairs/);
+    expect(() => link.send('window' as 'cmd_status', {})).toThrow(/not a host command/);
     expect(link.send('cmd_status', {})).toBe(0);
   });
 
