@@ -81,7 +81,7 @@ export async function exportCommand(argv: string[], io: Io, stdout: Writable = p
     return 0;
   } catch (err) {
     if (err instanceof ExportArgumentError || err instanceof QueryError || err instanceof UnknownDeviceError) {
-      throw new UsageError(`export: ${err.message}`);
+      throw new UsageError(err.message);
     }
     throw err;
   } finally {

@@ -39,8 +39,16 @@ export async function replayCommand(argv: string[], io: Io, stdin: Readable = pr
   const vScale = parseNumber('v-scale', need('v-scale'), 0, positive, 'volts per code > 0');
   const iScale = parseNumber('i-scale', need('i-scale'), 0, positive, 'amperes per code > 0');
   const hysteresisText = str(values, 'hysteresis');
-  if (input !== '-' && !existsSync(input)) throw new UsageError(`replay: no such file '${input}'`);
+  if (input !== '-' && !existsSync(input)) throw new UsageError(`no such file '${input}'`);
   const source = input === '-' ? stdin : createReadStream(input);
+  // An output error (EPIPE when `| head` has what it wanted) fails the next write instead of arriving as an
+  // unhandled 'error' event.
+  let outputError: Error | undefined;
+  const onOutputError = (err: Error): void => {
+    outputError ??= err;
+  };
+  stdout.on('error', onOutputError);
+  const write = streamWriter(stdout);
   try {
     await replay({
       input: source,
@@ -51,12 +59,17 @@ export async function replayCommand(argv: string[], io: Io, stdin: Readable = pr
       ...(hysteresisText !== undefined
         ? { hysteresis: parseNumber('hysteresis', hysteresisText, 0, (n) => Number.isInteger(n) && n >= 0, 'an integer ≥ 0') }
         : {}),
-      write: streamWriter(stdout),
+      write: (line: string) => {
+        if (outputError) throw outputError;
+        return write(line);
+      },
     });
   } catch (err) {
-    if (err instanceof ReplayInputError || err instanceof RangeError) throw new CliError(`replay: ${err.message}`);
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return 0;
+    if (err instanceof ReplayInputError || err instanceof RangeError) throw new CliError(err.message);
     throw err;
   } finally {
+    stdout.off('error', onOutputError);
     if (input !== '-') (source as ReturnType<typeof createReadStream>).destroy();
   }
   return 0;

@@ -61,8 +61,8 @@ export async function flashCommand(argv: string[], io: Io, dfuUtil = 'dfu-util')
   }
   if (positionals.length !== 1) throw new UsageError('flash needs exactly one FILE.dfu (see `crabwatt flash --help`)');
   const file = positionals[0]!;
-  if (!existsSync(file) || !statSync(file).isFile()) throw new UsageError(`flash: no such file '${file}'`);
-  if (!file.endsWith('.dfu')) throw new UsageError(`flash: '${file}' is not a .dfu image (build one with \`npm run gateware\`)`);
+  if (!existsSync(file) || !statSync(file).isFile()) throw new UsageError(`no such file '${file}'`);
+  if (!file.endsWith('.dfu')) throw new UsageError(`'${file}' is not a .dfu image (build one with \`npm run gateware\`)`);
   const { code, output } = await new Promise<{ code: number | null; output: string }>((resolvePromise, reject) => {
     let output = '';
     const child = spawn(dfuUtil, ['-a', '0', '-D', file], { stdio: ['ignore', 'pipe', 'pipe'] });
