@@ -308,6 +308,13 @@ describe('StoreReader.history', () => {
       const energy = reader.energy(dev.hex, T0);
       expect(energy.sinceNwh).toBe(store.totalNwh(dev));
       expect(energy.totalNwh).toBe(store.totalNwh(dev));
+      // From the middle of an hour: the partial hour from 1 s buckets, the rest from 1 h buckets, exactly.
+      const since = T0 + 1_800_000 + 500;
+      const fromSecond = Math.ceil(since / 1000) * 1000;
+      const expectedSince = BigInt(
+        store.db.prepare('SELECT sum(energy_nwh) FROM windows WHERE t_end_ms - 1 >= ?').pluck().safeIntegers(true).get(fromSecond) as bigint,
+      );
+      expect(reader.energy(dev.hex, since).sinceNwh).toBe(expectedSince);
       store.close();
     } finally {
       cleanup();
