@@ -298,7 +298,7 @@ export class WaveformChart {
         axes: [
           { ...AXIS, values: (_u, s) => s.map((v) => `${+v.toFixed(3)} ms`) },
           { ...AXIS, scale: 'v', size: 64, values: siAxis('V') },
-          { ...AXIS, scale: 'i', side: 1, size: 64, values: siAxis('A'), grid: { show: false } },
+          { ...AXIS, scale: 'i', side: 1, size: 76, values: siAxis('A'), grid: { show: false } },
         ],
       },
       [[], [], []],
