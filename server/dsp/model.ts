@@ -125,6 +125,15 @@ export function validateConfig(config: DspConfig): void {
 
 const { CLIP_V, CLIP_I, SAT_V, SAT_I, PARTIAL, TIMEOUT, CONFIG, ZC_OVERFLOW } = WINDOW_FLAG;
 const RING_MASK = DELAY_LINE_LENGTH - 1;
+// Slots of DspCore.wide.
+const W_N = 0;
+const W_START = 1;
+const W_SV = 2;
+const W_SI = 3;
+const W_SVV = 4;
+const W_SII = 5;
+const W_SVI = 6;
+const W_COUNT = 7;
 /** Per-code flags of a raw code (any Uint16 value): CLIP at the rails, BAD_CODE above 14 bits. */
 const BAD_CODE = 1 << 15;
 function codeFlags(clip: number): Uint16Array {
@@ -147,21 +156,20 @@ export class DspCore {
   private readonly histV = new Int32Array(DELAY_LINE_LENGTH);
   private readonly histI = new Int32Array(DELAY_LINE_LENGTH);
   private ring = 0;
-  private n = 0;
+  /**
+   * The values that outgrow int32 (sample indices, the double partial sums) live in a Float64Array:
+   * as plain fields V8 would first store them as small integers and later change the field's
+   * representation, which deoptimises run() at an unpredictable moment (measured: half the speed).
+   */
+  private readonly wide = new Float64Array(W_COUNT);
   private armed = false;
   private prevV = 0;
   private energyClosed = 0n;
 
   // The open window. Sums are split into an exact BigInt part and a double part (see EXACT).
   private cnt = 0;
-  private winStart = 0;
   private synced = false;
   private flags = 0;
-  private sv = 0;
-  private si = 0;
-  private svv = 0;
-  private sii = 0;
-  private svi = 0;
   private bigSv = 0n;
   private bigSi = 0n;
   private bigSvv = 0n;
@@ -199,13 +207,13 @@ export class DspCore {
 
   /** Index of the next sample to be processed. */
   get sampleIndex(): bigint {
-    return BigInt(this.n);
+    return BigInt(this.wide[W_N]!);
   }
 
   /** E: Σ v·i over every sample processed since construction (the 96-bit accumulator). */
   get energy(): bigint {
     // With no open window the partial sums are stale leftovers of the last closed one.
-    return this.cnt === 0 ? this.energyClosed : this.energyClosed + this.bigSvi + BigInt(this.svi);
+    return this.cnt === 0 ? this.energyClosed : this.energyClosed + this.bigSvi + BigInt(this.wide[W_SVI]!);
   }
 
   /**
@@ -247,7 +255,7 @@ export class DspCore {
 
   private applyPending(out: WindowRecord[]): void {
     for (const next of this.pending) {
-      if (this.cnt > 0) this.closeFromState(this.n, CONFIG, out);
+      if (this.cnt > 0) this.closeFromState(this.wide[W_N]!, CONFIG, out);
       this.cfg = next;
       this.seq = (this.seq + 1) & 0xffff;
       this.armed = false;
@@ -256,8 +264,9 @@ export class DspCore {
   }
 
   private closeFromState(end: number, extraFlags: number, out: WindowRecord[]): void {
-    this.emit(out, end, this.flags | extraFlags, this.cnt, this.synced, this.sv, this.si, this.svv, this.sii,
-      this.svi, this.minV, this.maxV, this.minI, this.maxI, this.zcCount, this.zcFirstOff, this.zcFirstPrev,
+    const w = this.wide;
+    this.emit(out, end, this.flags | extraFlags, this.cnt, this.synced, w[W_SV]!, w[W_SI]!, w[W_SVV]!, w[W_SII]!,
+      w[W_SVI]!, this.minV, this.maxV, this.minI, this.maxI, this.zcCount, this.zcFirstOff, this.zcFirstPrev,
       this.zcFirstCur, this.zcLastOff, this.zcLastPrev, this.zcLastCur);
     this.cnt = 0;
   }
@@ -334,18 +343,18 @@ export class DspCore {
     const fI = cfg.phase > 0 ? f : 0;
 
     let ring = this.ring;
-    let n = this.n;
+    let n = this.wide[W_N]!;
     let armed = this.armed;
     let prevV = this.prevV;
     let cnt = this.cnt;
-    let winStart = this.winStart;
+    let winStart = this.wide[W_START]!;
     let synced = this.synced;
     let flags = this.flags;
-    let sv = this.sv;
-    let si = this.si;
-    let svv = this.svv;
-    let sii = this.sii;
-    let svi = this.svi;
+    let sv = this.wide[W_SV]!;
+    let si = this.wide[W_SI]!;
+    let svv = this.wide[W_SVV]!;
+    let sii = this.wide[W_SII]!;
+    let svi = this.wide[W_SVI]!;
     let minV = this.minV;
     let maxV = this.maxV;
     let minI = this.minI;
@@ -452,18 +461,18 @@ export class DspCore {
       }
     }
     this.ring = ring;
-    this.n = n;
+    this.wide[W_N] = n;
     this.armed = armed;
     this.prevV = prevV;
     this.cnt = cnt;
-    this.winStart = winStart;
+    this.wide[W_START] = winStart;
     this.synced = synced;
     this.flags = flags;
-    this.sv = sv;
-    this.si = si;
-    this.svv = svv;
-    this.sii = sii;
-    this.svi = svi;
+    this.wide[W_SV] = sv;
+    this.wide[W_SI] = si;
+    this.wide[W_SVV] = svv;
+    this.wide[W_SII] = sii;
+    this.wide[W_SVI] = svi;
     this.minV = minV;
     this.maxV = maxV;
     this.minI = minI;
@@ -488,11 +497,11 @@ export class DspCore {
   /** Move the double partial sums into the BigInt parts (keeps them ≤ 2^52, see EXACT). */
   private fold(): void {
     if (this.cnt === 0) return;
-    this.bigSv += BigInt(this.sv);
-    this.bigSi += BigInt(this.si);
-    this.bigSvv += BigInt(this.svv);
-    this.bigSii += BigInt(this.sii);
-    this.bigSvi += BigInt(this.svi);
-    this.sv = this.si = this.svv = this.sii = this.svi = 0;
+    this.bigSv += BigInt(this.wide[W_SV]!);
+    this.bigSi += BigInt(this.wide[W_SI]!);
+    this.bigSvv += BigInt(this.wide[W_SVV]!);
+    this.bigSii += BigInt(this.wide[W_SII]!);
+    this.bigSvi += BigInt(this.wide[W_SVI]!);
+    this.wide.fill(0, W_SV);
   }
 }
