@@ -22,6 +22,34 @@ describe('CRC-32C', () => {
     }
   });
 
+  it('detects every error of up to 4 bits over the length of a window frame (Hamming distance ≥ 5)', () => {
+    // The CRC is affine: crc(m ⊕ e) = crc(m) ⊕ crc(e) ⊕ crc(0…0) for messages of one length, so an
+    // error pattern e escapes exactly when its syndrome crc(e) ⊕ crc(0…0) is zero.
+    const bytes = 88; // header + window body, what the CRC covers
+    const zero = crc32c(new Uint8Array(bytes));
+    const syndromes: number[] = [];
+    for (let bit = 0; bit < bytes * 8; bit++) {
+      const e = new Uint8Array(bytes);
+      e[bit >> 3] = 1 << (bit & 7);
+      syndromes.push((crc32c(e) ^ zero) >>> 0);
+    }
+    const single = new Set(syndromes);
+    expect(single.has(0)).toBe(false); // every 1-bit error
+    expect(single.size).toBe(syndromes.length); // every 2-bit error: no two syndromes equal
+    let escapes = 0;
+    const pairs = new Set<number>();
+    for (let i = 0; i < syndromes.length; i++) {
+      for (let j = i + 1; j < syndromes.length; j++) {
+        const pair = (syndromes[i]! ^ syndromes[j]!) >>> 0;
+        if (single.has(pair)) escapes++;
+        pairs.add(pair);
+      }
+    }
+    expect(escapes).toBe(0); // every 3-bit error: no syndrome is the sum of two others
+    const n = syndromes.length;
+    expect(pairs.size).toBe((n * (n - 1)) / 2); // every 4-bit error: no two pairs cancel
+  });
+
   it('detects every single-bit error in a 1 KiB message', () => {
     const data = randomBytes(seededRng(4), 1024);
     const good = crc32c(data);
