@@ -21,5 +21,6 @@ describe('bench figures of the model', () => {
     const s = measureModelSpeed(0.05);
     expect(s.samples_per_s).toBeGreaterThan(0);
     expect(s.realtime_factor).toBeCloseTo(s.samples_per_s / 4_000_000, 9);
+    expect(s.cpu_share).toBeGreaterThan(0);
   });
 });
