@@ -227,11 +227,12 @@ export function vectorSpecs(): VectorSpec[] {
       description:
         'v overdriven to 9000 LSB peak (codes clip at 0 and 16383: CLIP_V), i 5000 LSB with i_offset −20000 ' +
         'and gain 3.5 (57344) saturating sat16 (SAT_I); from sample 2600 a commit sets v_gain 65535 (≈ 4.0) with ' +
-        'v_offset −20000 so v saturates too (SAT_V), and i_gain back to 1.0.',
+        'v_offset −20000 so v saturates too (SAT_V), and i_gain back to 1.0; from sample 3800 i is ' +
+        'overdriven to 9500 LSB peak (CLIP_I).',
       config: cfg({ cycles: 2, i_gain: 57344, i_offset: -20000 }),
       commits: [{ at_sample: 2600, config: cfg({ cycles: 2, v_gain: 65535, v_offset: -20000 }) }],
       cv: waveform(n, 201, [{ h: 1, amp: 9000, phase: 0 }], { noise: 2, rng }),
-      ci: waveform(n, 201, [{ h: 1, amp: 5000, phase: -0.2 }], { noise: 2, rng }),
+      ci: waveform(n, 201, [{ h: 1, amp: 5000, phase: -0.2 }], { noise: 2, rng, envelope: (k) => (k < 3800 ? 1 : 1.9) }),
     });
   }
   {

@@ -46,3 +46,20 @@ describe('test/vectors', () => {
     });
   }
 });
+
+describe('test/vectors coverage', () => {
+  it('exercises every window flag but ZC_OVERFLOW, both modes, both phase signs and commits', () => {
+    const files = [...renderVectors().values()].map((t) => JSON.parse(t) as VectorFile);
+    const flags = files.flatMap((v) => v.expected.windows.map((w) => w.flags)).reduce((a, f) => a | f, 0);
+    expect(flags).toBe(0x7f);
+    const configs = files.flatMap((v) => [v.config, ...v.commits.map((c) => c.config)]);
+    expect(new Set(configs.map((c) => c.mode))).toEqual(new Set([0, 1]));
+    expect(configs.some((c) => c.phase > 0 && c.phase % 65536 !== 0)).toBe(true);
+    expect(configs.some((c) => c.phase < 0 && -c.phase % 65536 !== 0)).toBe(true);
+    expect(files.some((v) => v.commits.some((c) => c.at_sample === v.expected.sample_count))).toBe(true);
+    for (const v of files) {
+      expect(v.expected.sample_count).toBeGreaterThanOrEqual(2000);
+      expect(v.expected.sample_count).toBeLessThanOrEqual(20_000);
+    }
+  });
+});
