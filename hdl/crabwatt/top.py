@@ -143,9 +143,14 @@ class AdcFrontEnd(wiring.Component):
 
 
 class ResultDump(wiring.Component):
-    """Serialises window records and raw captures into bytes (see the module docstring)."""
+    """Serialises window records and raw captures into bytes (see the module docstring).
+
+    It takes every record at once, so the DSP never waits for the link: a record that arrives
+    while another record or a capture is being sent is dropped and counted in `overflows`.
+    """
     windows: In(stream.Signature(WindowLayout()))
     bytes: Out(stream.Signature(8))
+    overflows: Out(32)
 
     RECORD_BYTES = (WindowLayout().size + 7) // 8
 
@@ -162,12 +167,16 @@ class ResultDump(wiring.Component):
         settling = Signal()
         m.d.comb += [cap.pairs.eq(depth), cap.trigger.eq(TRIGGER_IMMEDIATE),
                      cap.pretrigger.eq(0), cap.level.eq(0)]
+        m.d.comb += self.windows.ready.eq(1)
+        idle = Signal()
+        with m.If(self.windows.valid & ~idle & (self.overflows != 0xFFFF_FFFF)):
+            m.d.sync += self.overflows.eq(self.overflows + 1)
         with m.FSM():
             with m.State("ARM"):
                 m.d.comb += cap.arm.eq(1)
                 m.next = "IDLE"
             with m.State("IDLE"):
-                m.d.comb += self.windows.ready.eq(1)
+                m.d.comb += idle.eq(1)
                 with m.If(self.windows.valid):
                     m.d.sync += [rec.eq(self.windows.payload), count.eq(0)]
                     m.next = "WINDOW"

@@ -91,6 +91,25 @@ def test_result_dump_frames_windows_and_captures():
     assert (value >> layout["flags"].offset) & 0xFFFF == 0x41
 
 
+def test_result_dump_drops_records_while_busy():
+    bench = DumpBench()
+    dump = bench.dump
+    rec = {name: 0 for name, _ in WindowLayout()}
+    seen = {}
+
+    async def tb(ctx):
+        await stream_put(ctx, dump.windows, dict(rec, samples=1))
+        # The dump is now sending; two more records are taken at once and dropped.
+        for k in (2, 3):
+            await stream_put(ctx, dump.windows, dict(rec, samples=k))
+        seen["overflows"] = ctx.get(dump.overflows)
+        out = [await stream_get(ctx, dump.bytes) for _ in range(2 + ResultDump.RECORD_BYTES)]
+        seen["samples"] = out[2 + 8]
+
+    simulate(bench, [tb], "dump_drop")
+    assert seen == {"overflows": 2, "samples": 1}
+
+
 @pytest.mark.parametrize("board", sorted(BOARDS))
 def test_top_elaborates_with_wing_on_digital_pins(board):
     platform = BOARDS[board]()

@@ -3,9 +3,9 @@
     samples --> [config commit] --> ChannelCalibrator x2 --> v^2, i^2, v*i (3 x MULT18X18D)
             --> zero-crossing detector --> window accumulators + 96-bit energy --> windows
 
-Pipeline and latency: one sample per clock cycle at most. A sample accepted on `samples` in
-cycle t updates the window state `LATENCY` cycles later, and `calibrated` shows it
-`CALIBRATED_LATENCY` cycles later, provided the pipeline does not stall. The pipeline stalls (as a
+Pipeline and latency: one sample per clock cycle at most. A sample accepted on `samples` at
+clock edge t shows on `calibrated` after edge t + CALIBRATED_LATENCY - 1 and a window it closes
+shows on `windows` after edge t + LATENCY - 1 (counting only edges where the pipeline advances). The pipeline stalls (as a
 whole, `samples.ready` low) only while a window record is waiting for `windows.ready` and another
 sample reaches the window stage, so a consumer that is always ready (the SoC's dropping result
 FIFO) never stalls it. At 4 Msps and a 48 MHz system clock there are 12 cycles per sample.
@@ -44,8 +44,8 @@ class PowerDsp(wiring.Component):
         calibrated:     every calibrated pair (v, i) with its index and config_seq, valid for the
                         one cycle `calibrated_valid` is high (no back-pressure).
     """
-    LATENCY = ChannelCalibrator.LATENCY + 2          # accepted -> window state updated
-    CALIBRATED_LATENCY = ChannelCalibrator.LATENCY + 1
+    LATENCY = ChannelCalibrator.LATENCY + 2          # accepted -> window record out
+    CALIBRATED_LATENCY = ChannelCalibrator.LATENCY  # accepted -> calibrated pair out
 
     samples: In(stream.Signature(SampleLayout()))
     staging: In(ConfigLayout(), init=CONFIG_RESET)

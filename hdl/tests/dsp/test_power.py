@@ -68,6 +68,30 @@ def test_clip_flags_and_back_to_back_samples():
     assert any(w["flags"] & 0x3 == 0x3 for w in wins)
 
 
+def test_latency_is_the_documented_property():
+    # FIXED N = 1: every sample closes its own window, so each sample's latency is visible.
+    dut = PowerDsp(reset_config=cfg(mode=MODE_FIXED, fixed_samples=1))
+    seen = {}
+
+    async def tb(ctx):
+        ctx.set(dut.windows.ready, 1)
+        ctx.set(dut.samples.valid, 1)
+        ctx.set(dut.samples.payload, {"cv": 9000, "ci": 7000, "index": 0})
+        await ctx.tick()              # the accepting edge
+        ctx.set(dut.samples.valid, 0)
+        for edge in range(1, 20):
+            if ctx.get(dut.calibrated_valid) and "calibrated" not in seen:
+                seen["calibrated"] = edge
+            if ctx.get(dut.windows.valid) and "window" not in seen:
+                seen["window"] = edge
+                seen["v"] = ctx.get(dut.windows.payload).sum_v
+            await ctx.tick()
+
+    simulate(dut, [tb], "latency")
+    assert seen == {"calibrated": PowerDsp.CALIBRATED_LATENCY, "window": PowerDsp.LATENCY,
+                    "v": 9000 - 8192}
+
+
 def test_reset_configuration_is_docs_defaults():
     dut = PowerDsp()
     got = {}

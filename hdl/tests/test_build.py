@@ -1,0 +1,54 @@
+"""Synthesis and place and route are tests too: build both boards for the real part and pins,
+and hold report.json to the issue's goals (at most 8 MULT18X18D, the system domain at 72 MHz or
+more, at most 40 % of the LUT4s, timing met in every domain)."""
+import json
+import pathlib
+
+import pytest
+
+from crabwatt.build import BOARDS, build, summarise
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DSP_MULTIPLIERS = 7      # 2 x phase interpolation, 2 x gain, v², i², v·i
+
+
+def fake_nextpnr(fmax):
+    return {
+        "utilization": {
+            "TRELLIS_COMB": {"used": 9000, "available": 24288},
+            "TRELLIS_FF": {"used": 4000, "available": 24288},
+            "DP16KD": {"used": 12, "available": 56},
+            "MULT18X18D": {"used": 7, "available": 28},
+        },
+        "fmax": {net: {"achieved": a, "constraint": c} for net, (a, c) in fmax.items()},
+    }
+
+
+def test_summarise_maps_clock_nets_to_domains_and_goals():
+    r = summarise("r0.2", fake_nextpnr({"$glbnet$adc.adc_clk": (150.0, 72.0),
+                                         "$glbnet$dsp.clk": (80.5, 48.0)}))
+    assert r["fmax_mhz"] == {"adc": 150.0, "sync": 80.5}
+    assert r["timing_met"] is True
+    assert r["goals"] == {"mult18_at_most_8": True, "sync_fmax_at_least_72_mhz": True,
+                          "lut4_at_most_40_percent": True}
+    slow = summarise("r0.1", fake_nextpnr({"a": (60.0, 72.0), "b": (50.0, 48.0)}))
+    assert slow["timing_met"] is False
+    assert slow["fmax_mhz"] == {"adc": 60.0, "sync": 50.0}
+    assert slow["goals"]["sync_fmax_at_least_72_mhz"] is False
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_place_and_route(board):
+    report = build(board, ROOT / "build" / "gateware")
+    on_disk = json.loads((ROOT / "build" / "gateware" / board / "report.json").read_text())
+    assert on_disk == report
+    for key in ("lut4", "lut4_total", "ff", "ebr", "mult18", "fmax_mhz", "timing_met"):
+        assert key in report
+    assert report["lut4_total"] == 24288          # LFE5U-25F
+    assert report["timing_met"], report
+    assert report["mult18"] == DSP_MULTIPLIERS, report
+    assert report["ebr"] >= 12, report            # 4 for the delay lines, 8 for the capture ring
+    assert report["fmax_mhz"]["sync"] >= 72.0, report
+    assert report["lut4"] <= 0.40 * report["lut4_total"], report
+    assert all(report["goals"].values()), report
+    assert (ROOT / "build" / "gateware" / board / "crabwatt.bit").stat().st_size > 100_000
