@@ -38,8 +38,13 @@ def clock_domain(net, constraint_mhz):
 
 def _without_dfu(platform_cls):
     """The board file appends a dfu-suffix step; packaging for DFU is the flashing flow's job,
-    and Debian's dfu-util is not needed to build or test."""
+    and Debian's dfu-util is not needed to build or test. The debug Verilog copy of the design
+    (a second Yosys run) is left out too: the build reads the RTLIL."""
     class Platform(platform_cls):
+        @property
+        def file_templates(self):
+            return {k: v for k, v in super().file_templates.items() if not k.endswith(".debug.v")}
+
         @property
         def required_tools(self):
             return [t for t in super().required_tools if t != "dfu-suffix"]
