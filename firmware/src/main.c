@@ -6,7 +6,7 @@
 #include "hal.h"
 
 /* Longest a loop iteration may take before the watchdog resets the CPU. An iteration normally takes
- * tens of microseconds; the slowest (a full capture chunk) about a millisecond. */
+ * tens of microseconds; the slowest (a full capture chunk) 1.4 ms at 48 MHz (firmware/README.md). */
 #define WATCHDOG_TIMEOUT_MS 250u
 #define BOOT_MAGIC 0xC0B0C0B0u
 
