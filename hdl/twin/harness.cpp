@@ -9,6 +9,7 @@
 // --drain-ms simulated milliseconds after the last pair.
 
 #include <cerrno>
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <csignal>
@@ -36,9 +37,9 @@ constexpr uint64_t kSysClkHz = CW_TWIN_SYS_CLK_HZ;
 constexpr double kSampleRateHz = 4e6;
 
 volatile std::sig_atomic_t g_stop = 0;
-volatile std::sig_atomic_t g_release = 0;
+volatile std::sig_atomic_t g_releases = 0;   // SIGUSR1s received
 void on_signal(int) { g_stop = 1; }
-void on_release(int) { g_release = 1; }
+void on_release(int) { g_releases = g_releases + 1; }
 
 struct Options {
     std::string stimulus;
@@ -47,6 +48,9 @@ struct Options {
     bool loop = false;
     bool pty = true;
     bool hold = false;         // no samples until SIGUSR1 (the host configures the DSP first)
+    // Stop before these sample indices until the next SIGUSR1 (printing "paused: N"), so a host can
+    // commit a configuration at exactly that boundary.
+    std::vector<uint64_t> pause_at;
     double drain_ms = 50.0;
     double max_seconds = 0;    // simulated seconds; 0 = no limit
     // Cycles between pairs: the default gives 4 Msps. The vectors compress mains cycles ~1000x (about
@@ -58,7 +62,8 @@ struct Options {
 [[noreturn]] void usage(const char *msg) {
     std::fprintf(stderr,
                  "crabwatt-twin: %s\n"
-                 "usage: crabwatt-twin --stimulus FILE.bin [--loop] [--hold] [--tx-file FILE] [--rx-file FILE]\n"
+                 "usage: crabwatt-twin --stimulus FILE.bin [--loop] [--hold] [--pause-at N]... [--tx-file FILE]\n"
+                 "                     [--rx-file FILE]\n"
                  "                     [--no-pty] [--drain-ms MS] [--max-seconds S] [--sample-period-cycles N]\n", msg);
     std::exit(2);
 }
@@ -76,6 +81,7 @@ Options parse(int argc, char **argv) {
         else if (a == "--rx-file") o.rx_file = value();
         else if (a == "--loop") o.loop = true;
         else if (a == "--hold") o.hold = true;
+        else if (a == "--pause-at") o.pause_at.push_back(std::strtoull(value().c_str(), nullptr, 10));
         else if (a == "--no-pty") o.pty = false;
         else if (a == "--drain-ms") o.drain_ms = std::atof(value().c_str());
         else if (a == "--max-seconds") o.max_seconds = std::atof(value().c_str());
@@ -83,6 +89,10 @@ Options parse(int argc, char **argv) {
         else usage(("unknown option " + a).c_str());
     }
     if (o.stimulus.empty()) usage("--stimulus is required");
+    std::sort(o.pause_at.begin(), o.pause_at.end());
+    o.pause_at.erase(std::unique(o.pause_at.begin(), o.pause_at.end()), o.pause_at.end());
+    // --hold is a pause before sample 0.
+    if (o.hold && (o.pause_at.empty() || o.pause_at.front() != 0)) o.pause_at.insert(o.pause_at.begin(), 0);
     if (o.drain_ms < 0 || o.max_seconds < 0) usage("times must not be negative");
     if (o.sample_period_cycles < 1) usage("--sample-period-cycles must be at least 1");
     return o;
@@ -178,8 +188,17 @@ int main(int argc, char **argv) {
 
     // Each cycle: the inputs are set together with the falling edge (one eval settles both), the
     // handshakes are read from the settled outputs, then the rising edge. Two evals per cycle.
+    size_t next_gate = 0, announced_gate = SIZE_MAX;
     while (!g_stop) {
-        bool holding = opt.hold && !g_release;
+        // Gate k (the k-th pause, in sample order) opens with the (k+1)-th SIGUSR1.
+        while (next_gate < opt.pause_at.size() && opt.pause_at[next_gate] < sample) next_gate++;
+        bool at_gate = next_gate < opt.pause_at.size() && opt.pause_at[next_gate] == sample;
+        bool holding = at_gate && uint64_t(g_releases) <= next_gate;
+        if (holding && announced_gate != next_gate) {
+            std::printf("paused: %llu\n", (unsigned long long)sample);
+            std::fflush(stdout);
+            announced_gate = next_gate;
+        }
         bool stim_done = !opt.loop && sample >= pairs;
         if (stim_done && end_cycle == 0) end_cycle = cycle + drain_cycles;
         if (end_cycle && cycle >= end_cycle) break;

@@ -26,6 +26,8 @@ export interface RtlTwinOptions {
   loop?: boolean;
   /** Hold the samples until startSamples() (default false), e.g. to configure the DSP first. */
   hold?: boolean;
+  /** Stop before each of these sample indices until the next startSamples() (see waitPaused). */
+  pauseAt?: readonly number[];
   /** Cycles of the twin's system clock between sample pairs (default: the harness's, i.e. 4 Msps). */
   samplePeriodCycles?: number;
   /** Simulated milliseconds to run after the last pair when not looping (default 50). */
@@ -48,8 +50,10 @@ export interface TwinExit {
 export interface RtlTwin {
   /** The pseudo-terminal to open as the device's serial port. */
   readonly path: string;
-  /** Let the samples flow (only with hold: true). */
+  /** Let the samples flow: opens the hold, or the pause the twin is waiting at. */
   startSamples(): void;
+  /** Resolves when the twin has stopped before sample `index` (one of pauseAt, or 0 with hold). */
+  waitPaused(index: number): Promise<void>;
   /** Resolves when the harness has ended. */
   readonly exited: Promise<TwinExit>;
   /** Stops the twin (if it still runs) and resolves with how it ended. */
@@ -117,6 +121,10 @@ export async function startRtlTwin(opts: RtlTwinOptions = {}): Promise<RtlTwin> 
   if (period !== undefined) args.push('--sample-period-cycles', String(period));
   if (opts.loop ?? true) args.push('--loop');
   if (opts.hold) args.push('--hold');
+  for (const n of opts.pauseAt ?? []) {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RtlTwinError(`pauseAt: ${n} is not a sample index`);
+    args.push('--pause-at', String(n));
+  }
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
 
   let report: string | null = null;
@@ -134,17 +142,28 @@ export async function startRtlTwin(opts: RtlTwinOptions = {}): Promise<RtlTwin> 
     });
   });
 
-  const path = await new Promise<string>((resolvePath, reject) => {
-    let buffered = '';
-    const onData = (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const match = /^pty: (\S+)$/m.exec(buffered);
-      if (match) {
-        child.stdout!.off('data', onData);
-        resolvePath(match[1]!);
+  // stdout carries "pty: PATH" once, then "paused: N" at each pause.
+  const pausedAt = new Set<number>();
+  const pauseWaiters: (() => void)[] = [];
+  let stdoutLine = '';
+  let onPty: ((path: string) => void) | null = null;
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdoutLine += chunk.toString();
+    let nl: number;
+    while ((nl = stdoutLine.indexOf('\n')) >= 0) {
+      const line = stdoutLine.slice(0, nl);
+      stdoutLine = stdoutLine.slice(nl + 1);
+      const pty = /^pty: (\S+)$/.exec(line);
+      const paused = /^paused: (\d+)$/.exec(line);
+      if (pty) onPty?.(pty[1]!);
+      if (paused) {
+        pausedAt.add(Number(paused[1]));
+        pauseWaiters.splice(0).forEach((w) => w());
       }
-    };
-    child.stdout!.on('data', onData);
+    }
+  });
+  const path = await new Promise<string>((resolvePath, reject) => {
+    onPty = resolvePath;
     child.on('error', (e) => reject(new RtlTwinError(`cannot start the twin ${binary}: ${e.message}`)));
     void exited.then((e) => reject(new RtlTwinError(`the twin ended before opening its pty (exit ${e.code}, ${e.signal})`)));
   });
@@ -153,8 +172,18 @@ export async function startRtlTwin(opts: RtlTwinOptions = {}): Promise<RtlTwin> 
     path,
     exited,
     startSamples() {
-      if (!opts.hold) throw new RtlTwinError('startSamples() is only for a twin started with hold: true');
+      if (!opts.hold && !opts.pauseAt?.length) {
+        throw new RtlTwinError('startSamples() is only for a twin started with hold or pauseAt');
+      }
       child.kill('SIGUSR1');
+    },
+    async waitPaused(index: number) {
+      while (!pausedAt.has(index)) {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new RtlTwinError(`the twin ended without pausing at sample ${index}`);
+        }
+        await new Promise<void>((r) => { pauseWaiters.push(r); setTimeout(r, 250); });
+      }
     },
     async close() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

@@ -2,13 +2,12 @@
 // → the real firmware → UART bytes → pseudo-terminal → serialport → FrameDecoder → the same integer
 // sums as the reference model. The twin is built once (cached in build/twin/rtl).
 //
-// The vectors chosen have no mid-stream commits: a host command cannot land on an exact sample, so
-// vectors whose commits fall inside the stimulus are checked by the gateware tests instead.
-// The initial configuration is set while the samples are held, with cmd_configure and/or
-// cmd_calibrate for the part that differs from the device's (as its identify frame reports it). Each
-// commits once, so the windows carry config_seq = expected + the acked config_seq (see
+// The initial configuration is set while the samples are held, with cmd_configure or cmd_calibrate
+// for the part that differs from the device's (as its identify frame reports it); the twin pauses
+// before each later commit's sample so the host's command lands on exactly that boundary. Each
+// command commits once, so the windows carry config_seq = expected + the acked config_seq (see
 // test/vectors/README.md). A commit stays pending until a sample arrives, and the firmware answers
-// BUSY to a second one meanwhile, so only vectors that need at most one of the two commands run here.
+// BUSY to a second one meanwhile, so only vectors that need at most one command per boundary run.
 
 import { SerialPort } from 'serialport';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +16,7 @@ import { ACK_STATUS, CAPTURE_TRIGGER } from '../../server/protocol/definition.ts
 import { readVector } from '../../server/twin/stimulus.ts';
 import { buildRtlTwin, REPO_ROOT, startRtlTwin, type RtlTwin } from '../../server/twin/rtl.ts';
 
-const VECTORS = ['pure-sine', 'harmonics-phase', 'fixed-mode', 'dc-timeout'];
+const VECTORS = ['pure-sine', 'harmonics-phase', 'fixed-mode', 'dc-timeout', 'noise-near-zero'];
 const WINDOW_KEYS = ['mode', 'cycles', 'fixed_samples', 'max_samples', 'zc_hysteresis'] as const;
 const CALIBRATION_KEYS = ['v_offset', 'i_offset', 'v_gain', 'i_gain', 'phase'] as const;
 // The vectors squeeze a mains cycle into ~200 samples, ~1000x more windows per sample than real
@@ -45,7 +44,7 @@ async function openTwin(name: string) {
   const vector = readVector(`${REPO_ROOT}/test/vectors/${name}.json`);
   const twin = await startRtlTwin({
     vector: `${REPO_ROOT}/test/vectors/${name}.json`, build: false, loop: false, hold: true,
-    samplePeriodCycles: SAMPLE_PERIOD_CYCLES, drainMs: 20,
+    pauseAt: vector.commits.map((c) => c.at_sample), samplePeriodCycles: SAMPLE_PERIOD_CYCLES, drainMs: 20,
   });
   const port = new SerialPort({ path: twin.path, baudRate: 115200, autoOpen: false });
   open = { twin, port };
@@ -76,37 +75,49 @@ async function openTwin(name: string) {
     expect(exit.code).toBe(0);
     return exit.report;
   };
-  return { vector, port, frames, decoder, waitFor, device, finish };
+  return { vector, twin, port, frames, decoder, waitFor, device, finish };
 }
 
 async function runVector(name: string) {
-  const { vector, port, frames, decoder, waitFor, device, finish } = await openTwin(name);
-  const c = vector.config;
-  const differs = (keys: readonly string[]) => keys.some((k) => device[k] !== c[k]);
-  const commands: Buffer[] = [];
-  if (differs(WINDOW_KEYS)) {
-    commands.push(encodeFrame('cmd_configure', 2, {
-      mode: c.mode!, cycles: c.cycles!, fixed_samples: c.fixed_samples!, max_samples: c.max_samples!,
-      zc_hysteresis: c.zc_hysteresis!,
-    }));
-  }
-  if (differs(CALIBRATION_KEYS)) {
-    commands.push(encodeFrame('cmd_calibrate', 3, {
-      v_offset: c.v_offset!, i_offset: c.i_offset!, v_gain: c.v_gain!, i_gain: c.i_gain!, phase: c.phase!,
-    }));
-  }
-  expect(commands.length, `${name} needs both commands, which the held twin cannot take`).toBeLessThanOrEqual(1);
-  let seqOffset = Number(device.config_seq);
-  if (commands.length) {
+  const { vector, twin, port, frames, decoder, waitFor, device, finish } = await openTwin(name);
+  let commandSeq = 1;
+  /** Sends the commands that turn configuration `from` into `to`; resolves with the last ack's value. */
+  const configure = async (from: Record<string, unknown>, to: Record<string, number>, always: boolean) => {
+    const differs = (keys: readonly string[]) => keys.some((k) => from[k] !== to[k]);
+    const commands: Buffer[] = [];
+    // A commit whose configuration does not change still counts (config_seq, CONFIG flag): send one.
+    if (differs(WINDOW_KEYS) || (always && !differs(CALIBRATION_KEYS))) {
+      commands.push(encodeFrame('cmd_configure', ++commandSeq, {
+        mode: to.mode!, cycles: to.cycles!, fixed_samples: to.fixed_samples!, max_samples: to.max_samples!,
+        zc_hysteresis: to.zc_hysteresis!,
+      }));
+    }
+    if (differs(CALIBRATION_KEYS)) {
+      commands.push(encodeFrame('cmd_calibrate', ++commandSeq, {
+        v_offset: to.v_offset!, i_offset: to.i_offset!, v_gain: to.v_gain!, i_gain: to.i_gain!, phase: to.phase!,
+      }));
+    }
+    expect(commands.length, `${name} needs both commands at one boundary, which the firmware refuses (BUSY)`)
+      .toBeLessThanOrEqual(1);
+    if (!commands.length) return null;
     port.write(commands[0]!);
     // Every command is acked (cmd_identify too): take the ack of this one.
-    const commandSeq = differs(WINDOW_KEYS) ? 2 : 3;
-    const ack = () => frames.find((f) => f.name === 'ack' && (f.fields as { command_seq: number }).command_seq === commandSeq);
-    await waitFor(() => ack() !== undefined, 'the ack of the configuration command');
+    const seq = commandSeq;
+    const ack = () => frames.find((f) => f.name === 'ack' && (f.fields as { command_seq: number }).command_seq === seq);
+    await waitFor(() => ack() !== undefined, `the ack of command ${seq}`);
     expect(ack()!.fields).toMatchObject({ status: ACK_STATUS.OK });
-    seqOffset = Number((ack()!.fields as { value: number }).value);
-  }
+    return Number((ack()!.fields as { value: number }).value);
+  };
 
+  const acked = await configure(device, vector.config, false);
+  const seqOffset = acked ?? Number(device.config_seq);
+  let config = vector.config;
+  for (const commit of vector.commits) {
+    twin.startSamples();
+    await twin.waitPaused(commit.at_sample);
+    await configure(config, commit.config, true);
+    config = commit.config;
+  }
   const report = await finish();
   return { vector, frames, decoder, seqOffset, report };
 }
