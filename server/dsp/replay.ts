@@ -117,8 +117,10 @@ export async function* replayWindows(opts: ReplayOptions): AsyncGenerator<Replay
     if (line === '') continue;
     const row = cells(line);
     if (vCol < 0) {
-      vCol = row.findIndex((c) => c.toLowerCase() === 'v');
-      iCol = row.findIndex((c) => c.toLowerCase() === 'i');
+      // Spreadsheet exports often start with a byte-order mark and quote the names.
+      const names = row.map((c) => c.replace(/^\uFEFF/, '').replace(/^"(.*)"$/, '$1').trim().toLowerCase());
+      vCol = names.indexOf('v');
+      iCol = names.indexOf('i');
       if (row.length !== 2 || vCol < 0 || iCol < 0) {
         throw new ReplayInputError(`line ${lineNo}: expected the header "v,i", got "${line}"`);
       }

@@ -57,8 +57,8 @@ describe('replay', () => {
     expect(windows.at(-1)!.end_index).toBe(23_000);
   });
 
-  it('fixed:N windows, CRLF line endings, the header in either order, blank lines ignored', async () => {
-    const csv = sineCsv(1000, { eol: '\r\n' }).replace(/^v,i/, 'V , I');
+  it('fixed:N windows, CRLF line endings, BOM and quoted names, the header in either order, blank lines ignored', async () => {
+    const csv = sineCsv(1000, { eol: '\r\n' }).replace(/^v,i/, '\uFEFF"V" , I');
     const windows = await collect(opts(csv + '\r\n\r\n', { mode: 'fixed:300' }));
     expect(windows.map((w) => w.samples)).toEqual([300, 300, 300, 100]);
     expect(windows.map((w) => w.flags)).toEqual([[], [], [], ['END']]);
