@@ -238,8 +238,16 @@ export class Store {
     this.rollupRetentionMs = options.rollupRetentionMs ?? {};
     this.onFlushError = options.onFlushError ?? ((err) => process.emitWarning(err.message, 'CrabwattStoreWarning'));
     const readonly = options.readonly ?? false;
-    if (!readonly) mkdirSync(dirname(resolve(path)), { recursive: true });
-    this.lock = options.lock === false || readonly ? undefined : acquireLock(databaseLockPath(path), `database ${path}`);
+    try {
+      if (!readonly) mkdirSync(dirname(resolve(path)), { recursive: true });
+      this.lock = options.lock === false || readonly ? undefined : acquireLock(databaseLockPath(path), `database ${path}`);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR' || code === 'EEXIST') {
+        throw new StoreError(`cannot write next to ${path} (${code}): choose a writable place with --db FILE`);
+      }
+      throw err;
+    }
     try {
       this.db = new Database(path, { readonly, fileMustExist: readonly });
       this.db.pragma('busy_timeout = 5000');
