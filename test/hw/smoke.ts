@@ -51,7 +51,10 @@ async function main(): Promise<void> {
   const seconds = positive('seconds', values.seconds);
   const scale = { kv: positive('kv', values.kv), ki: positive('ki', values.ki) };
 
-  const link = new DeviceLink({ path: values.port, reconnect: false, baudRate: positive('baud', values.baud) });
+  // The test sends its own cmd_identify and waits for the ack, so the link's automatic one is off.
+  const link = new DeviceLink({
+    path: values.port, reconnect: false, identifyOnConnect: false, baudRate: positive('baud', values.baud),
+  });
   const observations: Observation[] = [];
   link.on('frame', (frame) => observations.push({ atMs: performance.now(), frame }));
   link.on('error', (error) => console.error(`link: ${error.message}`));
