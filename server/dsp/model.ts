@@ -333,6 +333,7 @@ export class DspCore {
     const gainVl = gainV & 255;
     const gainIh = gainI >> 8;
     const gainIl = gainI & 255;
+    const identity = cfg.phase === 0 && offV === 0 && offI === 0 && gainV === GAIN_ONE && gainI === GAIN_ONE;
     // The late channel delays by (d, f); the other uses (0, 0).
     const absPhase = Math.abs(cfg.phase);
     const d = absPhase >>> 16;
@@ -379,31 +380,41 @@ export class DspCore {
         break;
       }
 
-      histV[ring] = cvk - CODE_MID;
-      histI[ring] = cik - CODE_MID;
-
-      // Phase alignment, offset, gain (EXACT).
-      const av = histV[(ring - dV) & RING_MASK]!;
-      const zqV = (av * 65536 + fV * (histV[(ring - dV - 1) & RING_MASK]! - av) + 8192) >> 14;
-      const x1V = zqV - offV;
-      let v = (x1V * gainVh + ((x1V * gainVl + 32768) >> 8)) >> 8;
-      if (v > 32767) {
-        v = 32767;
-        sf |= SAT_V;
-      } else if (v < -32768) {
-        v = -32768;
-        sf |= SAT_V;
-      }
-      const ai = histI[(ring - dI) & RING_MASK]!;
-      const zqI = (ai * 65536 + fI * (histI[(ring - dI - 1) & RING_MASK]! - ai) + 8192) >> 14;
-      const x1I = zqI - offI;
-      let i = (x1I * gainIh + ((x1I * gainIl + 32768) >> 8)) >> 8;
-      if (i > 32767) {
-        i = 32767;
-        sf |= SAT_I;
-      } else if (i < -32768) {
-        i = -32768;
-        sf |= SAT_I;
+      const x0v = cvk - CODE_MID;
+      const x0i = cik - CODE_MID;
+      histV[ring] = x0v;
+      histI[ring] = x0i;
+      let v: number;
+      let i: number;
+      if (identity) {
+        // The doc's arithmetic at (d, f) = (0, 0), offset 0, gain 16384: zq = 4·x0 and
+        // (4·x0·16384 + 32768) >> 16 = x0, never saturated. Skipping it is exact, not an approximation.
+        v = x0v;
+        i = x0i;
+      } else {
+        // Phase alignment, offset, gain (EXACT).
+        const av = histV[(ring - dV) & RING_MASK]!;
+        const zqV = (av * 65536 + fV * (histV[(ring - dV - 1) & RING_MASK]! - av) + 8192) >> 14;
+        const x1V = zqV - offV;
+        v = (x1V * gainVh + ((x1V * gainVl + 32768) >> 8)) >> 8;
+        if (v > 32767) {
+          v = 32767;
+          sf |= SAT_V;
+        } else if (v < -32768) {
+          v = -32768;
+          sf |= SAT_V;
+        }
+        const ai = histI[(ring - dI) & RING_MASK]!;
+        const zqI = (ai * 65536 + fI * (histI[(ring - dI - 1) & RING_MASK]! - ai) + 8192) >> 14;
+        const x1I = zqI - offI;
+        i = (x1I * gainIh + ((x1I * gainIl + 32768) >> 8)) >> 8;
+        if (i > 32767) {
+          i = 32767;
+          sf |= SAT_I;
+        } else if (i < -32768) {
+          i = -32768;
+          sf |= SAT_I;
+        }
       }
       ring = (ring + 1) & RING_MASK;
 
