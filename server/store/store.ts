@@ -781,15 +781,21 @@ export class Store {
 
   /** Delete raw windows and rollups past their retention. Returns rows deleted. */
   applyRetention(nowMs: number): number {
+    this.assertWritable();
     this.flush();
     let deleted = 0;
-    if (this.windowRetentionMs !== null) {
-      deleted += this.db.prepare('DELETE FROM windows WHERE t_end_ms < ?').run(nowMs - this.windowRetentionMs).changes;
-    }
-    for (const level of ROLLUP_LEVELS) {
-      const keep = this.rollupRetentionMs[level.name];
-      if (keep === undefined || keep === null) continue;
-      deleted += this.db.prepare('DELETE FROM rollups WHERE level = ? AND t_start_ms < ?').run(level.ms, nowMs - keep).changes;
+    // Per device, so that each DELETE walks the (device, time) index over the expired rows only instead of
+    // scanning every window: this runs on the ingest thread.
+    const devices = this.db.prepare('SELECT id FROM devices').pluck().all() as number[];
+    const windows = this.db.prepare('DELETE FROM windows WHERE device = ? AND t_end_ms < ?');
+    const rollups = this.db.prepare('DELETE FROM rollups WHERE device = ? AND level = ? AND t_start_ms < ?');
+    for (const device of devices) {
+      if (this.windowRetentionMs !== null) deleted += windows.run(device, nowMs - this.windowRetentionMs).changes;
+      for (const level of ROLLUP_LEVELS) {
+        const keep = this.rollupRetentionMs[level.name];
+        if (keep === undefined || keep === null) continue;
+        deleted += rollups.run(device, level.ms, nowMs - keep).changes;
+      }
     }
     return deleted;
   }
