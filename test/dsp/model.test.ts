@@ -247,11 +247,12 @@ describe('window close rules', () => {
   it('keeps sums exact past 2^53 in a 2^24-sample window (doubles are folded into BigInt)', () => {
     // Code 0 with gain 65534 gives v = i = −32767: v² is odd, so a plain double sum of 2^24 of them
     // (≈ 2^54) would lose its low bits.
-    const block = 1 << 20;
+    // Blocks of 2^23: each process() call spans two fold segments of 2^22.
+    const block = 1 << 23;
     const zeros = new Uint16Array(block);
     const core = new DspCore(cfg({ mode: WINDOW_MODE.FIXED, fixed_samples: 1 << 24, v_gain: 65534, i_gain: 65534 }));
     const windows: WindowRecord[] = [];
-    for (let k = 0; k < 16; k++) windows.push(...core.process(zeros, zeros));
+    for (let k = 0; k < 2; k++) windows.push(...core.process(zeros, zeros));
     expect(windows.length).toBe(1);
     const w = windows[0]!;
     const count = 1n << 24n;
