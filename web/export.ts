@@ -1,11 +1,45 @@
 // The export dialog: range (wall-clock times in the chosen zone), interval and zone; the CSV is streamed
 // with a progress bar (rows received against the server's estimate) and then saved as a file.
 
-import { api, query, request } from './api.ts';
+import { api, query, request, withToken } from './api.ts';
 
 const $ = <T extends HTMLElement>(sel: string) => document.querySelector<T>(sel)!;
 
 let abort: AbortController | null = null;
+
+/** Above this many rows an export is not gathered in the page's memory (a year of 1 s rows is ~6 GB). */
+const IN_MEMORY_ROWS = 500_000;
+
+interface FileSink {
+  write(chunk: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+
+type SavePicker = (opts: { suggestedName: string; types: { description: string; accept: Record<string, string[]> }[] }) => Promise<{
+  createWritable(): Promise<FileSink>;
+}>;
+
+/** A file the user picks, written as the CSV arrives (Chromium's File System Access); null where unavailable. */
+async function fileSink(suggestedName: string): Promise<FileSink | null> {
+  const picker = (window as unknown as { showSaveFilePicker?: SavePicker }).showSaveFilePicker;
+  if (!picker) return null;
+  try {
+    const handle = await picker({ suggestedName, types: [{ description: 'CSV', accept: { 'text/csv': ['.csv'] } }] });
+    return await handle.createWritable();
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') throw err; // the user cancelled the dialog: no export
+    return null; // e.g. no user activation left: fall back to the browser's download
+  }
+}
+
+function nativeDownload(path: string): void {
+  const a = document.createElement('a');
+  a.href = withToken(path);
+  a.download = '';
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
 
 /** datetime-local wants 'YYYY-MM-DDTHH:MM' in the browser's own zone. */
 function localInput(ms: number): string {
@@ -64,8 +98,19 @@ async function run(device: string): Promise<void> {
   try {
     const { rows } = await api<{ rows: number }>(`/api/export/estimate?${query(params)}`, { signal: abort.signal });
     status.textContent = `about ${rows.toLocaleString('en-US')} rows…`;
+    const suggested = `crabwatt-${device}-${params.interval}.csv`;
+    // Large exports go straight to a file chosen by the user (streamed, with our progress) where the browser
+    // can; elsewhere to the browser's own download, which streams to disk and shows its progress. Only small
+    // ones are gathered in memory.
+    const sink = rows > IN_MEMORY_ROWS ? await fileSink(suggested) : null;
+    if (rows > IN_MEMORY_ROWS && !sink) {
+      nativeDownload(`/api/export.csv?${query(params)}`);
+      bar.hidden = true;
+      status.textContent = `${rows.toLocaleString('en-US')} rows: the browser's download list shows the progress`;
+      return;
+    }
     const res = await request(`/api/export.csv?${query(params)}`, { signal: abort.signal });
-    const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? 'crabwatt.csv';
+    const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? suggested;
     const reader = res.body!.getReader();
     const parts: Uint8Array[] = [];
     let lines = 0;
@@ -73,22 +118,27 @@ async function run(device: string): Promise<void> {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      parts.push(value);
+      if (sink) await sink.write(value);
+      else parts.push(value);
       bytes += value.length;
       for (let k = 0; k < value.length; k++) if (value[k] === 10) lines++;
       bar.value = Math.min(1, lines / (rows + 1));
       status.textContent = `${Math.max(0, lines - 1).toLocaleString('en-US')} of ~${rows.toLocaleString('en-US')} rows, ${(bytes / 1e6).toFixed(1)} MB`;
     }
     bar.value = 1;
-    const url = URL.createObjectURL(new Blob(parts as BlobPart[], { type: 'text/csv' }));
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = name;
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
-    status.textContent = `saved ${name}: ${Math.max(0, lines - 1).toLocaleString('en-US')} rows`;
+    if (sink) {
+      await sink.close();
+    } else {
+      const url = URL.createObjectURL(new Blob(parts as BlobPart[], { type: 'text/csv' }));
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = name;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    }
+    status.textContent = `saved ${sink ? 'the file' : name}: ${Math.max(0, lines - 1).toLocaleString('en-US')} rows`;
   } catch (err) {
     if ((err as Error).name !== 'AbortError') status.textContent = `export failed: ${(err as Error).message}`;
     bar.hidden = true;
