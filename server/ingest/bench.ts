@@ -123,7 +123,14 @@ export function measureIngestThroughput(options: IngestBenchOptions = {}): Inges
     if (ingest.counters.windows !== windows || decoder.counters.crcErrors !== 0) {
       throw new Error(`bench: the full path stored ${ingest.counters.windows} of ${windows} windows`);
     }
-    const rows = store.db.prepare('SELECT * FROM windows').raw(true).safeIntegers(true).all() as unknown[][];
+    // The rows exactly as the store bound them: bigint for the 64-bit columns (end_index, the sums,
+    // energy_nwh), numbers for the rest.
+    const bigColumns = new Set(['end_index', 'sum_v', 'sum_i', 'sum_vv', 'sum_ii', 'sum_vi', 'energy_nwh']);
+    const select = store.db.prepare('SELECT * FROM windows').raw(true).safeIntegers(true);
+    const names = select.columns().map((c) => c.name);
+    const rows = (select.all() as unknown[][]).map((r) =>
+      r.map((v, k) => (typeof v === 'bigint' && !bigColumns.has(names[k]!) ? Number(v) : v)),
+    );
     store.close();
 
     // Bare loop: the same rows, the same table, pragmas and batch size.
