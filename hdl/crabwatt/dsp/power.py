@@ -1,9 +1,11 @@
 """PowerDsp: ADC code pairs in, window records and calibrated pairs out (docs/dsp.md, all of it).
 
     samples --> [config commit] --> ChannelCalibrator x2 --> v^2, i^2, v*i (3 x MULT18X18D)
-            --> zero-crossing detector --> window accumulators + 96-bit energy --> windows
+            --> zero-crossing detector --> window prepare --> window commit + 96-bit energy
+            --> windows
 
-Pipeline and latency: one sample per clock cycle at most. A sample accepted on `samples` at
+Pipeline and latency: one sample every other clock cycle at most (24 Msps at 48 MHz, six times
+the ADC's rate), which gives the window stage two cycles per sample. A sample accepted on `samples` at
 clock edge t shows on `calibrated` after edge t + CALIBRATED_LATENCY - 1 and a window it closes
 shows on `windows` after edge t + LATENCY - 1 (counting only edges where the pipeline advances). The pipeline stalls (as a
 whole, `samples.ready` low) only while a window record is waiting for `windows.ready` and another
@@ -44,7 +46,7 @@ class PowerDsp(wiring.Component):
         calibrated:     every calibrated pair (v, i) with its index and config_seq, valid for the
                         one cycle `calibrated_valid` is high (no back-pressure).
     """
-    LATENCY = ChannelCalibrator.LATENCY + 2          # accepted -> window record out
+    LATENCY = ChannelCalibrator.LATENCY + 3          # accepted -> window record out
     CALIBRATED_LATENCY = ChannelCalibrator.LATENCY  # accepted -> calibrated pair out
 
     samples: In(stream.Signature(SampleLayout()))
@@ -68,7 +70,11 @@ class PowerDsp(wiring.Component):
         m = Module()
         en = Signal()
         accept = Signal()
-        m.d.comb += [self.samples.ready.eq(en), accept.eq(self.samples.valid & en)]
+        accepted_last = Signal()   # stage 1 holds a sample: wait a cycle (see stage 7)
+        m.d.comb += [self.samples.ready.eq(en & ~accepted_last),
+                     accept.eq(self.samples.valid & self.samples.ready)]
+        with m.If(en):
+            m.d.sync += accepted_last.eq(accept)
 
         def stage(value, name, n=1):
             """`value` delayed by n pipeline advances (registers enabled by `en`)."""
@@ -170,7 +176,11 @@ class PowerDsp(wiring.Component):
         fixed_n = s7["wcfg"][11:36]
         max_m = s7["wcfg"][36:61]
 
-        # ---- Stage 7: windows and energy.
+        # ---- Stage 7 ("prepare") and stage 8 ("commit"): windows and energy.
+        # Stage 7 computes, from the window state and the sample, every candidate of the next
+        # state (the window continued, or opened afresh by this sample) and both close
+        # decisions' inputs; stage 8 only selects and writes. Samples enter at most every other
+        # cycle (see `samples.ready`), so stage 7 always sees the state stage 8 left behind.
         w_samples = Signal(25)
         w_sum_v = Signal(signed(41))
         w_sum_i = Signal(signed(41))
@@ -182,29 +192,64 @@ class PowerDsp(wiring.Component):
         w_min_i = Signal(signed(16))
         w_max_i = Signal(signed(16))
         w_zc_count = Signal(16)
-        w_zc_first = Signal(Cat(Signal(32), Signal(16), Signal(16)).shape())
-        w_zc_last = Signal.like(w_zc_first)
+        crossing_shape = Cat(Signal(32), Signal(16), Signal(16)).shape()
+        w_zc_first = Signal(crossing_shape)
+        w_zc_last = Signal(crossing_shape)
         w_flags = Signal(16)
         w_start_zc = Signal()        # the window began on a crossing ("synchronised")
         w_seq = Signal(16)
         w_cycles_mode = Signal()     # the window's samples were taken in CYCLES mode
         energy = self.energy
 
-        def record(rec, end_index, energy_value, extra_flags):
-            return [
-                rec.end_index.eq(end_index),
-                rec.samples.eq(w_samples),
-                rec.sum_v.eq(w_sum_v), rec.sum_i.eq(w_sum_i),
-                rec.sum_vv.eq(w_sum_vv), rec.sum_ii.eq(w_sum_ii), rec.sum_vi.eq(w_sum_vi),
-                rec.min_v.eq(w_min_v), rec.max_v.eq(w_max_v),
-                rec.min_i.eq(w_min_i), rec.max_i.eq(w_max_i),
-                rec.zc_count.eq(w_zc_count),
-                Cat(rec.zc_first_offset, rec.zc_first_prev, rec.zc_first_cur).eq(w_zc_first),
-                Cat(rec.zc_last_offset, rec.zc_last_prev, rec.zc_last_cur).eq(w_zc_last),
-                rec.flags.eq(w_flags | extra_flags),
-                rec.config_seq.eq(w_seq),
-                rec.energy.eq(energy_value),
-            ]
+        n_zc, n_v, n_i = s7["zc"], s7["v"], s7["i"]
+        n_flags = s7["flags"]
+        nonempty = w_samples != 0
+        by_crossing = (mode == MODE_CYCLES) & n_zc & ((w_zc_count == cycles) | ~w_start_zc)
+        limit = Mux(mode == MODE_CYCLES, max_m, fixed_n)
+        zc_saturated = w_zc_count == 0xFFFF
+        crossing_cont = Cat(w_samples, C(0, 7), s7["zc_prev"], n_v)
+        crossing_fresh = Cat(C(0, 32), s7["zc_prev"], n_v)
+
+        # What stage 8 needs, named as it uses it ("c_": the window continued, "f_": opened
+        # afresh by this sample).
+        prep = {
+            "valid": s7["valid"], "change": s7["change"], "seq": s7["seq"], "index": s7["index"],
+            "end_after": s7["index"] + 1, "cycles_mode": mode == MODE_CYCLES,
+            "nonempty": nonempty,
+            "close_before": nonempty & (s7["change"] | by_crossing),
+            # A CYCLES window that did not begin on a crossing is PARTIAL however it closes.
+            "before_flags": Mux(s7["change"], FLAG_CONFIG, 0)
+                            | Mux(w_cycles_mode & ~w_start_zc, FLAG_PARTIAL, 0),
+            "c_hits": (w_samples + 1) == limit, "f_hits": limit == 1,
+            "energy_after": energy + s7["vi"],
+            "v": n_v, "i": n_i, "vv": s7["vv"], "ii": s7["ii"], "vi": s7["vi"], "zc": n_zc,
+            "flags": n_flags, "f_crossing": Mux(n_zc, crossing_fresh, 0),
+            "c_samples": w_samples + 1,
+            "c_sum_v": w_sum_v + n_v, "c_sum_i": w_sum_i + n_i,
+            "c_sum_vv": w_sum_vv + s7["vv"], "c_sum_ii": w_sum_ii + s7["ii"],
+            "c_sum_vi": w_sum_vi + s7["vi"],
+            "c_min_v": Mux(n_v < w_min_v, n_v, w_min_v), "c_max_v": Mux(n_v > w_max_v, n_v, w_max_v),
+            "c_min_i": Mux(n_i < w_min_i, n_i, w_min_i), "c_max_i": Mux(n_i > w_max_i, n_i, w_max_i),
+            "c_zc_count": Mux(n_zc & ~zc_saturated, w_zc_count + 1, w_zc_count),
+            "c_zc_first": Mux(n_zc & (w_zc_count == 0), crossing_cont, w_zc_first),
+            "c_zc_last": Mux(n_zc, crossing_cont, w_zc_last),
+            "c_flags": w_flags | n_flags | Mux(n_zc & zc_saturated, FLAG_ZC_OVERFLOW, 0),
+        }
+        widths = {"c_sum_v": w_sum_v, "c_sum_i": w_sum_i, "c_sum_vv": w_sum_vv,
+                  "c_sum_ii": w_sum_ii, "c_sum_vi": w_sum_vi, "c_samples": w_samples,
+                  "c_zc_count": w_zc_count, "energy_after": energy, "end_after": s7["index"],
+                  "before_flags": w_flags, "c_flags": w_flags}
+        s8 = {}
+        for name, value in prep.items():
+            like = widths.get(name)
+            reg = Signal.like(like, name="s8_" + name) if like is not None else \
+                Signal.like(Value.cast(value), name="s8_" + name)
+            with m.If(en):
+                m.d.sync += reg.eq(value)
+            s8[name] = reg
+
+        def record(rec, fields):
+            return [getattr(rec, name).eq(value) for name, value in fields.items()]
 
         # Two record slots: a sample can close the window before it and then, alone, a window
         # of its own (limit 1), so up to two records leave in one sample.
@@ -214,110 +259,72 @@ class PowerDsp(wiring.Component):
         pend_valid = Signal()
         m.d.comb += [self.windows.payload.eq(out), self.windows.valid.eq(out_valid)]
         drain = self.windows.valid & self.windows.ready
-        m.d.comb += en.eq(~s7["valid"] | (~pend_valid & (~out_valid | drain)))
+        m.d.comb += en.eq(~s8["valid"] | (~pend_valid & (~out_valid | drain)))
         with m.If(drain):
             m.d.sync += [out.eq(pend), out_valid.eq(pend_valid), pend_valid.eq(0)]
 
-        n_zc, n_v, n_i = s7["zc"], s7["v"], s7["i"]
-        nonempty = w_samples != 0
-        by_crossing = (mode == MODE_CYCLES) & n_zc & ((w_zc_count == cycles) | ~w_start_zc)
-        close_before = Signal()
-        m.d.comb += close_before.eq(nonempty & (s7["change"] | by_crossing))
-        # A CYCLES window that did not begin on a crossing is PARTIAL however it closes.
-        before_flags = Signal(16)
-        m.d.comb += before_flags.eq(Mux(s7["change"], FLAG_CONFIG, 0)
-                                    | Mux(w_cycles_mode & ~w_start_zc, FLAG_PARTIAL, 0))
+        fresh = ~s8["nonempty"] | s8["close_before"]
+        a = {}
+        for name, fresh_value in (
+                ("samples", 1), ("sum_v", s8["v"]), ("sum_i", s8["i"]), ("sum_vv", s8["vv"]),
+                ("sum_ii", s8["ii"]), ("sum_vi", s8["vi"]), ("min_v", s8["v"]), ("max_v", s8["v"]),
+                ("min_i", s8["i"]), ("max_i", s8["i"]), ("zc_count", s8["zc"]),
+                ("zc_first", s8["f_crossing"]), ("zc_last", s8["f_crossing"]),
+                ("flags", s8["flags"])):
+            cont = s8["c_" + name]
+            sig = Signal.like(cont, name="a_" + name)
+            m.d.comb += sig.eq(Mux(fresh, fresh_value, cont))
+            a[name] = sig
+        a_start_zc = Mux(fresh, s8["zc"], w_start_zc)
+        close_after = Mux(fresh, s8["f_hits"], s8["c_hits"])
 
-        # The window as it stands after adding this sample ("fresh" when the sample opens it).
-        fresh = ~nonempty | close_before
-        a_samples = Signal(25)
-        a_sum_v = Signal.like(w_sum_v)
-        a_sum_i = Signal.like(w_sum_i)
-        a_sum_vv = Signal.like(w_sum_vv)
-        a_sum_ii = Signal.like(w_sum_ii)
-        a_sum_vi = Signal.like(w_sum_vi)
-        a_min_v = Signal.like(w_min_v)
-        a_max_v = Signal.like(w_max_v)
-        a_min_i = Signal.like(w_min_i)
-        a_max_i = Signal.like(w_max_i)
-        a_zc_count = Signal.like(w_zc_count)
-        a_zc_first = Signal.like(w_zc_first)
-        a_zc_last = Signal.like(w_zc_last)
-        a_flags = Signal(16)
-        a_start_zc = Signal()
-        offset_now = Signal(32)
-        m.d.comb += offset_now.eq(Mux(fresh, 0, w_samples))
-        crossing = Cat(offset_now, s7["zc_prev"], n_v)
-        zc_saturated = ~fresh & (w_zc_count == 0xFFFF)
-        with m.If(fresh):
-            m.d.comb += [
-                a_samples.eq(1), a_sum_v.eq(n_v), a_sum_i.eq(n_i),
-                a_sum_vv.eq(s7["vv"]), a_sum_ii.eq(s7["ii"]), a_sum_vi.eq(s7["vi"]),
-                a_min_v.eq(n_v), a_max_v.eq(n_v), a_min_i.eq(n_i), a_max_i.eq(n_i),
-                a_zc_count.eq(n_zc), a_zc_first.eq(Mux(n_zc, crossing, 0)),
-                a_zc_last.eq(Mux(n_zc, crossing, 0)),
-                a_flags.eq(s7["flags"]), a_start_zc.eq(n_zc),
-            ]
-        with m.Else():
-            m.d.comb += [
-                a_samples.eq(w_samples + 1),
-                a_sum_v.eq(w_sum_v + n_v), a_sum_i.eq(w_sum_i + n_i),
-                a_sum_vv.eq(w_sum_vv + s7["vv"]), a_sum_ii.eq(w_sum_ii + s7["ii"]),
-                a_sum_vi.eq(w_sum_vi + s7["vi"]),
-                a_min_v.eq(Mux(n_v < w_min_v, n_v, w_min_v)),
-                a_max_v.eq(Mux(n_v > w_max_v, n_v, w_max_v)),
-                a_min_i.eq(Mux(n_i < w_min_i, n_i, w_min_i)),
-                a_max_i.eq(Mux(n_i > w_max_i, n_i, w_max_i)),
-                a_zc_count.eq(Mux(n_zc & ~zc_saturated, w_zc_count + 1, w_zc_count)),
-                a_zc_first.eq(Mux(n_zc & (w_zc_count == 0), crossing, w_zc_first)),
-                a_zc_last.eq(Mux(n_zc, crossing, w_zc_last)),
-                a_flags.eq(w_flags | s7["flags"] | Mux(n_zc & zc_saturated, FLAG_ZC_OVERFLOW, 0)),
-                a_start_zc.eq(w_start_zc),
-            ]
-        limit = Mux(mode == MODE_CYCLES, max_m, fixed_n)
-        close_after = Signal()
-        m.d.comb += close_after.eq(a_samples == limit)
-        energy_after = Signal.like(energy)
-        m.d.comb += energy_after.eq(energy + s7["vi"])
+        def window_fields(src):
+            return {
+                "samples": src["samples"], "sum_v": src["sum_v"], "sum_i": src["sum_i"],
+                "sum_vv": src["sum_vv"], "sum_ii": src["sum_ii"], "sum_vi": src["sum_vi"],
+                "min_v": src["min_v"], "max_v": src["max_v"], "min_i": src["min_i"],
+                "max_i": src["max_i"], "zc_count": src["zc_count"],
+            }
 
-        with m.If(en & s7["valid"]):
-            m.d.sync += energy.eq(energy_after)
-            # Records: `before` first, then `after`; the slots are free when en is high.
+        with m.If(en & s8["valid"]):
+            m.d.sync += energy.eq(s8["energy_after"])
             rec_before = Signal(WindowLayout())
-            m.d.comb += record(rec_before, s7["index"], energy, before_flags)
+            state = {"samples": w_samples, "sum_v": w_sum_v, "sum_i": w_sum_i, "sum_vv": w_sum_vv,
+                     "sum_ii": w_sum_ii, "sum_vi": w_sum_vi, "min_v": w_min_v, "max_v": w_max_v,
+                     "min_i": w_min_i, "max_i": w_max_i, "zc_count": w_zc_count}
+            m.d.comb += record(rec_before, dict(
+                window_fields(state), end_index=s8["index"], flags=w_flags | s8["before_flags"],
+                config_seq=w_seq, energy=energy))
+            m.d.comb += Cat(rec_before.zc_first_offset, rec_before.zc_first_prev,
+                            rec_before.zc_first_cur).eq(w_zc_first)
+            m.d.comb += Cat(rec_before.zc_last_offset, rec_before.zc_last_prev,
+                            rec_before.zc_last_cur).eq(w_zc_last)
             rec_after = Signal(WindowLayout())
-            m.d.comb += [
-                rec_after.end_index.eq(s7["index"] + 1),
-                rec_after.samples.eq(a_samples),
-                rec_after.sum_v.eq(a_sum_v), rec_after.sum_i.eq(a_sum_i),
-                rec_after.sum_vv.eq(a_sum_vv), rec_after.sum_ii.eq(a_sum_ii),
-                rec_after.sum_vi.eq(a_sum_vi),
-                rec_after.min_v.eq(a_min_v), rec_after.max_v.eq(a_max_v),
-                rec_after.min_i.eq(a_min_i), rec_after.max_i.eq(a_max_i),
-                rec_after.zc_count.eq(a_zc_count),
-                Cat(rec_after.zc_first_offset, rec_after.zc_first_prev,
-                    rec_after.zc_first_cur).eq(a_zc_first),
-                Cat(rec_after.zc_last_offset, rec_after.zc_last_prev,
-                    rec_after.zc_last_cur).eq(a_zc_last),
-                rec_after.flags.eq(a_flags | Mux(mode == MODE_CYCLES, FLAG_TIMEOUT, 0)
-                                   | Mux((mode == MODE_CYCLES) & ~a_start_zc, FLAG_PARTIAL, 0)),
-                rec_after.config_seq.eq(s7["seq"]),
-                rec_after.energy.eq(energy_after),
-            ]
-            with m.If(close_before & close_after):
+            m.d.comb += record(rec_after, dict(
+                window_fields(a), end_index=s8["end_after"],
+                flags=a["flags"] | Mux(s8["cycles_mode"], FLAG_TIMEOUT, 0)
+                      | Mux(s8["cycles_mode"] & ~a_start_zc, FLAG_PARTIAL, 0),
+                config_seq=s8["seq"], energy=s8["energy_after"]))
+            m.d.comb += Cat(rec_after.zc_first_offset, rec_after.zc_first_prev,
+                            rec_after.zc_first_cur).eq(a["zc_first"])
+            m.d.comb += Cat(rec_after.zc_last_offset, rec_after.zc_last_prev,
+                            rec_after.zc_last_cur).eq(a["zc_last"])
+            with m.If(s8["close_before"] & close_after):
                 m.d.sync += [out.eq(rec_before), out_valid.eq(1), pend.eq(rec_after), pend_valid.eq(1)]
-            with m.Elif(close_before):
+            with m.Elif(s8["close_before"]):
                 m.d.sync += [out.eq(rec_before), out_valid.eq(1)]
             with m.Elif(close_after):
                 m.d.sync += [out.eq(rec_after), out_valid.eq(1)]
 
             m.d.sync += [
-                w_samples.eq(Mux(close_after, 0, a_samples)),
-                w_sum_v.eq(a_sum_v), w_sum_i.eq(a_sum_i),
-                w_sum_vv.eq(a_sum_vv), w_sum_ii.eq(a_sum_ii), w_sum_vi.eq(a_sum_vi),
-                w_min_v.eq(a_min_v), w_max_v.eq(a_max_v), w_min_i.eq(a_min_i), w_max_i.eq(a_max_i),
-                w_zc_count.eq(a_zc_count), w_zc_first.eq(a_zc_first), w_zc_last.eq(a_zc_last),
-                w_flags.eq(a_flags), w_start_zc.eq(a_start_zc), w_seq.eq(s7["seq"]),
-                w_cycles_mode.eq(mode == MODE_CYCLES),
+                w_samples.eq(Mux(close_after, 0, a["samples"])),
+                w_sum_v.eq(a["sum_v"]), w_sum_i.eq(a["sum_i"]),
+                w_sum_vv.eq(a["sum_vv"]), w_sum_ii.eq(a["sum_ii"]), w_sum_vi.eq(a["sum_vi"]),
+                w_min_v.eq(a["min_v"]), w_max_v.eq(a["max_v"]),
+                w_min_i.eq(a["min_i"]), w_max_i.eq(a["max_i"]),
+                w_zc_count.eq(a["zc_count"]), w_zc_first.eq(a["zc_first"]),
+                w_zc_last.eq(a["zc_last"]),
+                w_flags.eq(a["flags"]), w_start_zc.eq(a_start_zc), w_seq.eq(s8["seq"]),
+                w_cycles_mode.eq(s8["cycles_mode"]),
             ]
         return m
