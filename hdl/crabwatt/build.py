@@ -11,6 +11,7 @@ real pins, packs a bitstream, and writes build/gateware/<board>/report.json:
     goals                               the issue's targets and whether each is met
 """
 import argparse
+import hashlib
 import json
 import os
 import pathlib
@@ -97,6 +98,28 @@ def summarise(board, nextpnr_report):
     return report
 
 
+def sources_sha256():
+    """Hash of everything a bitstream depends on in this repository (gateware sources and the
+    pinned toolchain), so a report can tell whether it is current."""
+    root = pathlib.Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")) + [root.parent / "requirements.txt"]:
+        h.update(str(path.relative_to(root.parent)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def current_report(board, out_root, design="dsp"):
+    """The existing report for `board` if it was built from the current sources, else None."""
+    path = pathlib.Path(out_root) / board / "report.json"
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    fresh = report.get("sources_sha256") == sources_sha256() and report.get("design") == design
+    return report if fresh else None
+
+
 def build(board, out_root, design="dsp"):
     """design: "soc" is the full design (crabwatt.soc.top.SocTop with the firmware, also writes
     crabwatt.dfu and report["timing_problems"]); "dsp" is the standalone CrabwattTop."""
@@ -127,6 +150,7 @@ def build(board, out_root, design="dsp"):
     seconds = time.monotonic() - start
     report = summarise(board, json.loads((out / "nextpnr-report.json").read_text()))
     report["build_seconds"] = round(seconds, 1)
+    report["sources_sha256"] = sources_sha256()
     report["sys_clk_hz"] = SYS_CLK_HZ
     report["design"] = design
     report["bit"] = str(out / "crabwatt.bit")
