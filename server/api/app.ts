@@ -73,6 +73,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit: opts.bodyLimitBytes ?? 16 * 1024,
+    // Shutting down cuts open responses too: a year-long export in flight must not hold up Ctrl-C.
+    forceCloseConnections: true,
     // Unknown body properties are rejected rather than silently stripped: a typo in a calibration
     // field must not turn into "nothing changed".
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
@@ -334,6 +336,11 @@ async function* chunked(
   }
 }
 
+/** The dashboard loads only its own bundle and talks only to this server (HTTP and WebSocket). */
+const DASHBOARD_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
 function registerWeb(app: FastifyInstance, webRoot: string): void {
   let assets: Promise<AssetMap> | undefined;
   const serve = async (name: string, req: FastifyRequest, reply: FastifyReply) => {
@@ -350,6 +357,7 @@ function registerWeb(app: FastifyInstance, webRoot: string): void {
       return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no asset '${name}'` });
     }
     reply.header('etag', a.etag).header('cache-control', 'no-cache').header('x-content-type-options', 'nosniff');
+    if (name === '') reply.header('content-security-policy', DASHBOARD_CSP);
     if (req.headers['if-none-match'] === a.etag) return reply.code(304).send();
     return reply.type(a.contentType).send(a.body);
   };

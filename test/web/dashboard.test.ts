@@ -19,6 +19,7 @@ let context: BrowserContext;
 let page: Page;
 let profile: string;
 const historyQueries: URL[] = [];
+const consoleErrors: string[] = [];
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (test/setup.sh does this)`);
@@ -44,6 +45,10 @@ beforeAll(async () => {
     ],
   });
   page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
+  page.on('pageerror', (e) => consoleErrors.push(e.message));
   page.on('request', (r) => {
     const u = new URL(r.url());
     if (u.pathname === '/api/history') historyQueries.push(u);
@@ -167,6 +172,10 @@ describe('dashboard in Chromium on the simulated device', () => {
     expect(tile.width).toBeGreaterThan(120);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  it('ran without script errors or content-security-policy violations', () => {
+    expect(consoleErrors).toEqual([]);
   });
 
   it('records the live latency (window decoded → browser message) for the figure', async () => {
