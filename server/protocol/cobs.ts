@@ -7,6 +7,9 @@
 //   cobsEncode(data)         encoded bytes, no 0x00 inside, delimiter NOT appended
 //   cobsDecode(data, out?)   { ok: true, data } or { ok: false, detail } for a delimiter-stripped chunk;
 //                            decodes into `out` (at least data.length bytes) when given, to spare an allocation
+//   cobsDecodeRange(data, start, end, out)   the hot-path form: decodes data[start, end) into `out`
+//                            (at least end − start bytes) and returns the decoded length, or −1 when the
+//                            range is not valid COBS (cobsDecode on it says why); allocates nothing
 
 /** Longest run of non-zero bytes one code byte can describe. */
 const MAX_RUN = 254;
@@ -37,6 +40,26 @@ export function cobsEncode(data: Uint8Array): Uint8Array {
   }
   out[codeIndex] = code;
   return out.subarray(0, o);
+}
+
+export function cobsDecodeRange(data: Uint8Array, start: number, end: number, out: Uint8Array): number {
+  if (start < 0 || end > data.length || start >= end) return -1;
+  if (out.length < end - start) throw new RangeError(`cobsDecodeRange: output of ${out.length} bytes for ${end - start}`);
+  let i = start;
+  let o = 0;
+  while (i < end) {
+    const code = data[i]!;
+    const runEnd = i + code;
+    if (code === 0 || runEnd > end) return -1;
+    for (i++; i < runEnd; i++) {
+      const byte = data[i]!;
+      if (byte === 0) return -1;
+      out[o++] = byte;
+    }
+    // A full run (0xFF) carries no implied zero; nor does the last group of the chunk.
+    if (code !== MAX_RUN + 1 && i < end) out[o++] = 0;
+  }
+  return o;
 }
 
 export type CobsResult = { ok: true; data: Uint8Array } | { ok: false; detail: string };

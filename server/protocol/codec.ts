@@ -9,13 +9,14 @@
 //   encodeFrameBytes(name, seq, fields, pairs?)       header ‖ body ‖ CRC, before COBS (tests, fault injection)
 //   decodePayload(chunk) → DecodeResult               one delimiter-stripped chunk as read from the wire
 //   decodeFrameBytes(bytes) → DecodeResult            header ‖ body ‖ CRC (already COBS-decoded)
+//   decodeChunkRange(data, start, end) → Frame | DecodeFailure   decodePayload of data[start, end), unwrapped
 //   FrameDecoder (re-exported from decoder.ts)        streaming decoder with link counters
 //
 // A decoded frame is { name, type, seq, fields } (+ `pairs` for capture_chunk); u64/i64/i128 fields
 // are bigint, all narrower ones number.
 
-import { cobsDecode, cobsEncode } from './cobs.ts';
-import { crc32c } from './crc32c.ts';
+import { cobsDecode, cobsDecodeRange, cobsEncode } from './cobs.ts';
+import { crc32c, crc32cRange } from './crc32c.ts';
 import {
   CRC_BYTES,
   FRAMES,
@@ -205,7 +206,11 @@ const READ_EXPRESSION: Record<ScalarType, (at: string) => string> = {
   i32: (at) => `v.getInt32(${at}, true)`,
   u64: (at) => `v.getBigUint64(${at}, true)`,
   i64: (at) => `v.getBigInt64(${at}, true)`,
-  i128: (at) => `((v.getBigInt64(${at} + 8, true) << 64n) | v.getBigUint64(${at}, true))`,
+  // Most i128 values (the energy accumulator) fit in 64 bits: one BigInt then, instead of four.
+  i128: (at) =>
+    `(v.getUint32(${at} + 8, true) === 0 && v.getUint32(${at} + 12, true) === 0 ? v.getBigUint64(${at}, true)` +
+    ` : v.getInt32(${at} + 8, true) === -1 && v.getInt32(${at} + 12, true) === -1 && v.getInt32(${at} + 4, true) < 0` +
+    ` ? v.getBigInt64(${at}, true) : ((v.getBigInt64(${at} + 8, true) << 64n) | v.getBigUint64(${at}, true)))`,
 };
 
 /**
@@ -230,16 +235,19 @@ const fail = (error: DecodeErrorKind, detail: string): DecodeFailure => ({ ok: f
 
 /** Decode header ‖ body ‖ CRC (the COBS-decoded content of one chunk). Never throws. */
 export function decodeFrameBytes(bytes: Uint8Array): DecodeResult {
-  return decodeWithView(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  return wrap(decodeDecoded(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), bytes.length));
 }
 
-function decodeWithView(bytes: Uint8Array, view: DataView): DecodeResult {
-  if (bytes.length < HEADER_BYTES + CRC_BYTES) {
-    return fail('short', `${bytes.length} bytes, a frame has at least ${HEADER_BYTES + CRC_BYTES}`);
+const wrap = (r: Frame | DecodeFailure): DecodeResult => ((r as DecodeFailure).ok === false ? (r as DecodeFailure) : { ok: true, frame: r as Frame });
+
+/** The first `length` bytes of `bytes` (seen also through `view`, at the same offset) as a frame. */
+function decodeDecoded(bytes: Uint8Array, view: DataView, length: number): Frame | DecodeFailure {
+  if (length < HEADER_BYTES + CRC_BYTES) {
+    return fail('short', `${length} bytes, a frame has at least ${HEADER_BYTES + CRC_BYTES}`);
   }
-  const crcAt = bytes.length - CRC_BYTES;
+  const crcAt = length - CRC_BYTES;
   const expected = view.getUint32(crcAt, true);
-  const actual = crc32c(bytes.subarray(0, crcAt));
+  const actual = crc32cRange(bytes, 0, crcAt);
   if (actual !== expected) {
     return fail('crc', `CRC-32C 0x${actual.toString(16).padStart(8, '0')}, frame says 0x${expected.toString(16).padStart(8, '0')}`);
   }
@@ -269,24 +277,34 @@ function decodeWithView(bytes: Uint8Array, view: DataView): DecodeResult {
     return fail('length', `${layout.name} body of ${bodyBytes} bytes, expected ${want}`);
   }
   const readers = READERS.get(type)!;
+  if (!tail) return { name: layout.name, type, seq, fields: readers.fields(view, HEADER_BYTES) } as unknown as Frame;
   const frame: Record<string, unknown> = { name: layout.name, type, seq, fields: readers.fields(view, HEADER_BYTES) };
-  if (tail) {
-    const records: Record<string, number | bigint>[] = [];
-    for (let at = HEADER_BYTES + layout.bodyBytes; at < crcAt; at += tail.recordBytes) records.push(readers.tail!(view, at));
-    frame[tail.def.name] = records;
-  }
-  return { ok: true, frame: frame as unknown as Frame };
+  const records: Record<string, number | bigint>[] = [];
+  for (let at = HEADER_BYTES + layout.bodyBytes; at < crcAt; at += tail.recordBytes) records.push(readers.tail!(view, at));
+  frame[tail.def.name] = records;
+  return frame as unknown as Frame;
 }
 
 /** Decode one chunk as read from the wire between two 0x00 delimiters. Never throws. */
 export function decodePayload(chunk: Uint8Array): DecodeResult {
-  if (chunk.length > MAX_ENCODED_FRAME_BYTES) {
-    return fail('oversize', `${chunk.length} bytes between delimiters, a frame has at most ${MAX_ENCODED_FRAME_BYTES}`);
+  return wrap(decodeChunkRange(chunk, 0, chunk.length));
+}
+
+/**
+ * decodePayload for data[start, end), returning the frame itself or the failure (which has ok: false; a frame
+ * has no `ok`): the streaming decoder's hot path, which allocates nothing but the frame.
+ */
+export function decodeChunkRange(data: Uint8Array, start: number, end: number): Frame | DecodeFailure {
+  if (end - start > MAX_ENCODED_FRAME_BYTES) {
+    return fail('oversize', `${end - start} bytes between delimiters, a frame has at most ${MAX_ENCODED_FRAME_BYTES}`);
   }
   // Decoded into one reusable buffer: the frame returned holds copies of the values, never the bytes.
-  const cobs = cobsDecode(chunk, SCRATCH);
-  if (!cobs.ok) return fail('cobs', cobs.detail);
-  return decodeWithView(cobs.data, SCRATCH_VIEW);
+  const length = cobsDecodeRange(data, start, end, SCRATCH);
+  if (length < 0) {
+    const cobs = cobsDecode(data.subarray(start, end));
+    return fail('cobs', cobs.ok ? 'not valid COBS' : cobs.detail);
+  }
+  return decodeDecoded(SCRATCH, SCRATCH_VIEW, length);
 }
 
 const SCRATCH = new Uint8Array(MAX_ENCODED_FRAME_BYTES);

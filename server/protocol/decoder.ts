@@ -15,7 +15,7 @@
 // counter, normally a device reset whose new boot_id we have not seen yet; a change of boot_id
 // (identify, status and energy carry it) counts one reset and restarts sequence tracking.
 
-import { decodePayload, type DecodeFailure, type Frame } from './codec.ts';
+import { decodeChunkRange, type DecodeFailure, type Frame } from './codec.ts';
 import { LAYOUTS, MAX_ENCODED_FRAME_BYTES } from './layout.ts';
 
 export interface DecoderCounters {
@@ -111,7 +111,7 @@ export class FrameDecoder {
       // The usual case after a DelimiterParser: one whole chunk, decoded where it lies.
       const out: Frame[] = [];
       this.counters.bytes += chunk.length + 1;
-      if (chunk.length > 0) this.decodeChunk(chunk, out);
+      if (chunk.length > 0) this.decodeChunk(chunk, 0, chunk.length, out);
       return out;
     }
     const out = this.push(chunk);
@@ -162,21 +162,22 @@ export class FrameDecoder {
       this.discarding = false;
       return;
     }
-    let chunk: Uint8Array;
-    if (this.partialBytes > 0) {
-      chunk = this.partial.subarray(0, this.partialBytes);
-    } else {
-      chunk = bytes.subarray(start, end);
-    }
     // Empty chunks (0x00 0x00) are idle fill a sender may use to flush a torn frame: not errors.
-    if (chunk.length > 0) this.decodeChunk(chunk, out);
-    this.partialBytes = 0;
+    if (this.partialBytes > 0) {
+      const length = this.partialBytes;
+      this.partialBytes = 0;
+      this.decodeChunk(this.partial, 0, length, out);
+    } else if (end > start) {
+      this.decodeChunk(bytes, start, end, out);
+    }
   }
 
-  private decodeChunk(chunk: Uint8Array, out: Frame[]): void {
-    const result = decodePayload(chunk);
-    if (!result.ok) {
-      switch (result.error) {
+  /** Decode the delimiter-stripped chunk bytes[start, end) where it lies (no copy). */
+  private decodeChunk(bytes: Uint8Array, start: number, end: number, out: Frame[]): void {
+    const result = decodeChunkRange(bytes, start, end);
+    const failure = result as DecodeFailure;
+    if (failure.ok === false) {
+      switch (failure.error) {
         case 'crc':
           this.counters.crcErrors++;
           break;
@@ -193,10 +194,10 @@ export class FrameDecoder {
           this.counters.protocolErrors++;
           break;
       }
-      this.options.onError?.(result);
+      this.options.onError?.(failure);
       return;
     }
-    const frame = result.frame;
+    const frame = result as Frame;
     this.track(frame);
     this.counters.frames++;
     out.push(frame);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cobsDecode, cobsEncode, cobsMaxEncodedBytes } from '../../server/protocol/cobs.ts';
+import { cobsDecode, cobsDecodeRange, cobsEncode, cobsMaxEncodedBytes } from '../../server/protocol/cobs.ts';
 import { randomBytes, randomInt, seededRng } from './fixtures.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -65,5 +65,23 @@ describe('COBS', () => {
   it('never throws on random bytes', () => {
     const rng = seededRng(2);
     for (let k = 0; k < 5000; k++) cobsDecode(randomBytes(rng, randomInt(rng, 0, 64)));
+  });
+
+  it('decodes a range in place exactly as cobsDecode decodes the copy, and fails where it fails', () => {
+    const rng = seededRng(6);
+    const out = new Uint8Array(300);
+    for (let k = 0; k < 3000; k++) {
+      // Half valid encodings (with random bytes around them), half garbage.
+      const body = k % 2 === 0 ? cobsEncode(randomBytes(rng, randomInt(rng, 0, 260))) : randomBytes(rng, randomInt(rng, 0, 40));
+      const pre = randomBytes(rng, randomInt(rng, 0, 5));
+      const data = new Uint8Array([...pre, ...body, ...randomBytes(rng, randomInt(rng, 0, 5))]);
+      const start = pre.length;
+      const end = start + body.length;
+      const copy = cobsDecode(data.slice(start, end));
+      const length = cobsDecodeRange(data, start, end, out);
+      expect(length >= 0).toBe(copy.ok);
+      if (copy.ok) expect(hex(out.subarray(0, length))).toBe(hex(copy.data));
+    }
+    expect(() => cobsDecodeRange(Buffer.from('0311220233', 'hex'), 0, 5, new Uint8Array(2))).toThrow(RangeError);
   });
 });

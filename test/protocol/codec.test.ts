@@ -50,6 +50,15 @@ describe('encodeFrame / decodePayload', () => {
     });
   });
 
+  it('decodes i128 values exactly on both sides of the 64-bit fast path', () => {
+    const edges = [0n, 1n, -1n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 63n, -(2n ** 63n) - 1n, 2n ** 64n - 1n, 2n ** 64n, -(2n ** 64n),
+      -(2n ** 64n) + 1n, -(2n ** 32n), 2n ** 32n, 2n ** 127n - 1n, -(2n ** 127n)];
+    for (const energy of edges) {
+      const r = decodePayload(encodeFrame('energy', 1, { end_index: 5n, energy, boot_id: 3 }).subarray(0, -1));
+      expect(r.ok && r.frame.name === 'energy' && r.frame.fields.energy).toBe(energy);
+    }
+  });
+
   it('lays out the header and fields little-endian, as docs/protocol.md says', () => {
     const bytes = encodeFrameBytes('ack', 0x04030201, { command_seq: 0x0a0b0c0d, command_type: 0x84, status: 1, value: 258 });
     expect(Buffer.from(bytes).toString('hex')).toBe(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CRC32C_CHECK, crc32c } from '../../server/protocol/crc32c.ts';
+import { CRC32C_CHECK, CRC32C_POLY_REFLECTED, crc32c, crc32cRange } from '../../server/protocol/crc32c.ts';
 import { randomBytes, seededRng } from './fixtures.ts';
 
 describe('CRC-32C', () => {
@@ -58,5 +58,24 @@ describe('CRC-32C', () => {
       expect(crc32c(data)).not.toBe(good);
       data[bit >> 3]! ^= 1 << (bit & 7);
     }
+  });
+
+  it('slicing-by-8 and the range form agree with the bitwise definition at every length and offset', () => {
+    const bitwise = (d: Uint8Array, previous: number): number => {
+      let c = ~previous >>> 0;
+      for (const b of d) {
+        c ^= b;
+        for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ CRC32C_POLY_REFLECTED : c >>> 1;
+      }
+      return ~c >>> 0;
+    };
+    const data = randomBytes(seededRng(5), 80);
+    for (let start = 0; start <= 20; start++) {
+      for (let end = start; end <= data.length; end++) {
+        const previous = (start * 0x9e3779b9 + end) >>> 0;
+        expect(crc32cRange(data, start, end, previous)).toBe(bitwise(data.subarray(start, end), previous));
+      }
+    }
+    expect(crc32cRange(data, -3, 1000)).toBe(crc32c(data)); // clamped to the array
   });
 });
