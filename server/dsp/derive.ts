@@ -39,15 +39,43 @@ export interface Derived {
 }
 
 export function validateScale(scale: DeriveScale): void {
-  for (const key of ['kv', 'ki', 'fs'] as const) {
-    const x = scale[key];
-    if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) {
-      throw new RangeError(`scale.${key} must be a finite number > 0, got ${String(x)}`);
-    }
+  // Unrolled: this runs once per window.
+  checkScaleTerm('kv', scale.kv);
+  checkScaleTerm('ki', scale.ki);
+  checkScaleTerm('fs', scale.fs);
+}
+
+function checkScaleTerm(key: string, x: unknown): void {
+  if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) {
+    throw new RangeError(`scale.${key} must be a finite number > 0, got ${String(x)}`);
   }
 }
 
+/** The per-window quantities without the energy: what the store keeps per window and rolls up. */
+export type DerivedQuantities = Omit<Derived, 'energy_wh' | 'energy_nwh'>;
+
 export function derive(w: WindowRecord, scale: DeriveScale): Derived {
+  const q = deriveQuantities(w, scale);
+  return {
+    vrms: q.vrms,
+    irms: q.irms,
+    p: q.p,
+    s: q.s,
+    pf: q.pf,
+    n: q.n,
+    v_dc: q.v_dc,
+    i_dc: q.i_dc,
+    freq_hz: q.freq_hz,
+    energy_wh: (scale.kv * scale.ki * Number(w.sum_vi)) / scale.fs / 3600,
+    energy_nwh: energyNanoWattHours(w.sum_vi, scale),
+  };
+}
+
+/**
+ * derive() without the window's own energy, for ingest: the store books energy from the epoch's running sum
+ * (its exact BigInt conversion is the costliest part of derive, and ingest would throw the result away).
+ */
+export function deriveQuantities(w: WindowRecord, scale: DeriveScale): DerivedQuantities {
   validateScale(scale);
   const { kv, ki, fs } = scale;
   const count = w.samples;
@@ -67,8 +95,6 @@ export function derive(w: WindowRecord, scale: DeriveScale): Derived {
     v_dc: (kv * Number(w.sum_v)) / count,
     i_dc: (ki * Number(w.sum_i)) / count,
     freq_hz: frequencyHz(w, fs),
-    energy_wh: (kv * ki * Number(w.sum_vi)) / fs / 3600,
-    energy_nwh: energyNanoWattHours(w.sum_vi, scale),
   };
 }
 
@@ -78,13 +104,15 @@ export function derive(w: WindowRecord, scale: DeriveScale): Derived {
  */
 export function frequencyHz(w: WindowRecord, fs: number): number | null {
   if (w.zc_count < 2 || (w.flags & WINDOW_FLAG.ZC_OVERFLOW) !== 0) return null;
-  const t = (offset: number, prev: number, cur: number): number | null =>
-    prev < 0 && cur >= 0 ? offset - 1 + prev / (prev - cur) : null;
-  const first = t(w.zc_first_offset, w.zc_first_prev, w.zc_first_cur);
-  const last = t(w.zc_last_offset, w.zc_last_prev, w.zc_last_cur);
+  const first = crossingAt(w.zc_first_offset, w.zc_first_prev, w.zc_first_cur);
+  const last = crossingAt(w.zc_last_offset, w.zc_last_prev, w.zc_last_cur);
   // A record whose crossing samples do not bracket zero is not from a conforming device.
   if (first === null || last === null || last <= first) return null;
   return ((w.zc_count - 1) * fs) / (last - first);
+}
+
+function crossingAt(offset: number, prev: number, cur: number): number | null {
+  return prev < 0 && cur >= 0 ? offset - 1 + prev / (prev - cur) : null;
 }
 
 /** A finite double as an exact fraction num/den (den a power of two). */
@@ -106,15 +134,22 @@ function exactFraction(x: number): { num: bigint; den: bigint } {
 /** num/den rounded to the nearest integer, ties to even (den > 0). */
 function divRoundHalfEven(num: bigint, den: bigint): bigint {
   let q = num / den; // truncates toward zero
-  let r = num % den;
+  let r = num - q * den;
+  if (r === 0n) return q;
   if (r < 0n) {
     q -= 1n;
     r += den;
   }
-  // Now num = q·den + r with 0 ≤ r < den.
-  const twice = 2n * r;
+  // Now num = q·den + r with 0 < r < den.
+  const twice = r << 1n;
   if (twice > den || (twice === den && (q & 1n) === 1n)) q += 1n;
   return q;
+}
+
+function gcd(a: bigint, b: bigint): bigint {
+  if (a < 0n) a = -a;
+  while (b !== 0n) [a, b] = [b, a % b];
+  return a;
 }
 
 /**
@@ -131,11 +166,12 @@ export function energyNanoWattHours(sumVi: bigint, scale: DeriveScale): bigint {
     const kv = exactFraction(scale.kv);
     const ki = exactFraction(scale.ki);
     const fs = exactFraction(scale.fs);
-    f = lastFactors = {
-      kv: scale.kv, ki: scale.ki, fs: scale.fs,
-      num: kv.num * ki.num * 1_000_000_000n * fs.den,
-      den: kv.den * ki.den * fs.num * 3600n,
-    };
+    const num = kv.num * ki.num * 1_000_000_000n * fs.den;
+    const den = kv.den * ki.den * fs.num * 3600n;
+    // In lowest terms (the same rational, so the same rounding): smaller operands for every window's product
+    // and division.
+    const g = gcd(num, den);
+    f = lastFactors = { kv: scale.kv, ki: scale.ki, fs: scale.fs, num: num / g, den: den / g };
   }
   return divRoundHalfEven(sumVi * f.num, f.den);
 }

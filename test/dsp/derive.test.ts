@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { WINDOW_FLAG, WINDOW_MODE } from '../../server/protocol/definition.ts';
 import { DspCore, RESET_CONFIG, type WindowRecord } from '../../server/dsp/model.ts';
-import { derive, energyNanoWattHours, frequencyHz } from '../../server/dsp/derive.ts';
+import { derive, deriveQuantities, energyNanoWattHours, frequencyHz } from '../../server/dsp/derive.ts';
 
 const FS = 4_000_000;
 // ±400 V and ±32 A full scale over ±8192 LSB (both exact binary fractions).
@@ -153,6 +153,18 @@ describe('derive: edge cases', () => {
     expect(frequencyHz({ ...w, zc_first_prev: 5 }, 1000)).toBeNull();
   });
 
+  it('deriveQuantities is derive without the energy, value for value, and rejects what derive rejects', () => {
+    const w = { ...base, samples: 977, sum_v: -12_345n, sum_i: 678n, sum_vv: 98_765_432_101n, sum_ii: 1_234_567_891n,
+      sum_vi: -345_678_901n, zc_count: 3, zc_first_offset: 10, zc_first_prev: -30, zc_first_cur: 90,
+      zc_last_offset: 700, zc_last_prev: -10, zc_last_cur: 10 };
+    for (const win of [w, base]) {
+      const { energy_wh: _wh, energy_nwh: _nwh, ...quantities } = derive(win, scale);
+      expect(deriveQuantities(win, scale)).toEqual(quantities);
+    }
+    expect(() => deriveQuantities(base, { ...scale, ki: -1 })).toThrow(/scale\.ki/);
+    expect(() => deriveQuantities({ ...base, samples: 0 }, scale)).toThrow(/samples/);
+  });
+
   it('rejects a bad scale or an empty window with a clear error', () => {
     expect(() => derive(base, { ...scale, kv: 0 })).toThrow(/scale\.kv/);
     expect(() => derive(base, { ...scale, fs: Number.NaN })).toThrow(/scale\.fs/);
@@ -190,5 +202,30 @@ describe('energyNanoWattHours: exact, rounded once to nearest, ties to even', ()
     const err = got * den - num; // nearest: |got − num/den| ≤ 1/2
     expect(2n * (err < 0n ? -err : err) <= den).toBe(true);
     expect(got).toBeGreaterThan(10n ** 23n);
+  });
+
+  it('equals the unreduced exact rational rounded half-even, for arbitrary scales, ties included', () => {
+    const exact = (raw: bigint, kv: number, ki: number, fs: number): bigint => {
+      // 2^-k scales (exact binary fractions) keep this reference independent of the double decomposition.
+      const num = raw * BigInt(kv * 2 ** 40) * BigInt(ki * 2 ** 40) * 10n ** 9n;
+      const den = 2n ** 80n * BigInt(fs) * 3600n;
+      let q = num / den;
+      let r = num % den;
+      if (r < 0n) {
+        q -= 1n;
+        r += den;
+      }
+      return 2n * r > den || (2n * r === den && (q & 1n) === 1n) ? q + 1n : q;
+    };
+    let ties = 0;
+    for (const [kv, ki, fs] of [[0.5, 0.25, 1000], [3 / 1024, 5 / 4096, 4_000_000], [1, 1, 1], [1 / 2 ** 20, 7 / 8, 48_000]] as const) {
+      for (let k = -300n; k <= 300n; k++) {
+        const raw = k * 7_919n + (k % 3n) * 10n ** 15n;
+        const want = exact(raw, kv, ki, fs);
+        expect(energyNanoWattHours(raw, { kv, ki, fs })).toBe(want);
+        if (kv === 0.5 && raw % 9n === 0n && (raw / 9n) % 2n !== 0n) ties++;
+      }
+    }
+    expect(ties).toBeGreaterThan(0); // the 0.5/0.25/1000 scale puts odd multiples of 9 on a tie
   });
 });
