@@ -16,7 +16,7 @@
 //   'ingest-error' Error         a frame the store refused (counted; ingest goes on)
 
 import { EventEmitter } from 'node:events';
-import { derive, type DeriveScale } from '../dsp/derive.ts';
+import { deriveQuantities, type DeriveScale } from '../dsp/derive.ts';
 import type { Frame, FrameFields } from '../protocol/codec.ts';
 import type { BookedGap, Derived, DeviceRef, Store, WindowInput } from '../store/store.ts';
 
@@ -192,7 +192,7 @@ export class Ingest extends EventEmitter {
 
   private onWindow(f: FrameFields<'window'>, receivedAtMs: number): void {
     if (!this.device || !this.scale) return this.needIdentify();
-    const derived: Derived = derive(f, this.scale);
+    const derived: Derived = deriveQuantities(f, this.scale);
     const win: WindowInput = f;
     const booked = this.store.addWindow(this.device, win, derived, this.now());
     if (!booked) {
