@@ -20,6 +20,7 @@ import { energyNanoWattHours, validateScale, type DeriveScale } from '../dsp/der
 import { Bucket, statsBlob, statsInto } from './fold.ts';
 import { acquireLock, databaseLockPath, type ProcessLock } from './lock.ts';
 import { migrate, QUANTITIES, ROLLUP_LEVELS, SCHEMA_VERSION, SchemaTooNewError, type Quantity } from './schema.ts';
+import { WindowRows } from './window-rows.ts';
 
 export class StoreError extends Error {
   override readonly name = 'StoreError';
@@ -175,6 +176,7 @@ export interface DeviceRef {
 
 const RECENT_WINDOWS = 256;
 const INT64_MAX = (1n << 63n) - 1n;
+const INT64_MIN = -(1n << 63n);
 
 /** The scale for the energy conversion; throws StoreError for a non-positive or non-finite one. */
 export function checkScale(kv: number, ki: number, fsNum: number, fsDen: number): DeriveScale {
@@ -201,7 +203,8 @@ export function deviceHex(deviceId: bigint): string {
 }
 
 function checkInt64(name: string, value: bigint): bigint {
-  if (value > INT64_MAX || value < -INT64_MAX - 1n) throw new StoreError(`${name} = ${value} does not fit in 64 bits`);
+  if (typeof value !== 'bigint') throw new StoreError(`${name} must be a bigint, got ${typeof value}`);
+  if (value > INT64_MAX || value < INT64_MIN) throw new StoreError(`${name} = ${value} does not fit in 64 bits`);
   return value;
 }
 
@@ -211,7 +214,7 @@ export class Store {
   readonly counters: StoreCounters = { windows: 0, duplicates: 0, gaps: 0, epochs: 0, flushes: 0, unreconciledSnapshots: 0 };
   private readonly lock: ProcessLock | undefined;
   private readonly devices = new Map<string, DeviceState>();
-  private readonly windowQueue: unknown[][] = [];
+  private readonly windowQueue = new WindowRows(QUANTITIES.length);
   private readonly gapQueue: unknown[][] = [];
   /** Buckets left behind by the time (no window will come for them from this process), not yet written. */
   private readonly rollupQueue: RollupBucket[] = [];
@@ -552,7 +555,14 @@ export class Store {
     const state = this.state(ref);
     const startIndex = win.end_index - BigInt(win.samples);
     if (win.samples <= 0 || startIndex < 0n) throw new StoreError(`window ending at ${win.end_index} has ${win.samples} samples`);
+    // Every 64-bit column is checked before anything is booked: the i64 sums fit by their wire type and the u64
+    // ones from a conforming device (Σ v² ≤ 2^54), but the queue's BigInt64Array would wrap a wider value.
     checkInt64('end_index', win.end_index);
+    checkInt64('sum_v', win.sum_v);
+    checkInt64('sum_i', win.sum_i);
+    checkInt64('sum_vv', win.sum_vv);
+    checkInt64('sum_ii', win.sum_ii);
+    checkInt64('sum_vi', win.sum_vi);
     let e = state.epoch;
     if (e.lastEndIndex !== null && startIndex < e.lastEndIndex) {
       if (win.end_index <= e.lastEndIndex && this.isStoredWindow(state, win.end_index, win.sum_vi)) {
@@ -567,7 +577,7 @@ export class Store {
     const t = this.timeOf(state, win.end_index, nowMs);
     const rawAfter = e.rawBooked + win.sum_vi;
     // Invariant: nwhBooked == nwhAt(rawBooked), so one conversion per window suffices.
-    const nwh = this.nwhAt(state, rawAfter) - e.nwhBooked;
+    const nwh = checkInt64('energy_nwh', this.nwhAt(state, rawAfter) - e.nwhBooked);
     e.rawBooked = rawAfter;
     e.nwhBooked += nwh;
     e.lastEndIndex = win.end_index;
@@ -587,14 +597,7 @@ export class Store {
     values[6] = derived.freq_hz;
     values[7] = derived.v_dc;
     values[8] = derived.i_dc;
-    this.windowQueue.push([
-      state.id, e.id, win.end_index, t, win.samples,
-      // i64 sums fit by their wire type; the u64 ones are checked (Σ v² ≤ 2^54 from a conforming device).
-      win.sum_v, win.sum_i, checkInt64('sum_vv', win.sum_vv), checkInt64('sum_ii', win.sum_ii), win.sum_vi,
-      win.min_v, win.max_v, win.min_i, win.max_i, win.zc_count, win.flags, win.config_seq,
-      values[0], values[1], values[2], values[3], values[4], values[5], values[6], values[7], values[8],
-      nwh,
-    ]);
+    this.windowQueue.push(state.id, e.id, win, t, values, nwh);
     for (let level = 0; level < LEVEL_MS.length; level++) this.bucketFor(state, level, t - 1).addWindow(win.samples, nwh, win.flags, values);
     this.counters.windows++;
     const booked: BookedWindow = {
@@ -737,7 +740,10 @@ export class Store {
     const openBuckets = [...this.devices.values()].flatMap((d) => d.open.filter((b) => b.rows > 0));
     if (this.windowQueue.length === 0 && this.gapQueue.length === 0 && this.rollupQueue.length === 0 && openBuckets.length === 0 && dirtyEpochs.length === 0) return;
     const s = this.stmts;
-    const windows = this.windowQueue.splice(0);
+    const queue = this.windowQueue;
+    const windows = queue.length;
+    // Taken off the queue now, as a whole: written in this transaction or, if it fails, dropped.
+    queue.length = 0;
     const gaps = this.gapQueue.splice(0);
     const retired = this.rollupQueue.splice(0);
     const rollups = retired.concat(openBuckets);
@@ -746,7 +752,7 @@ export class Store {
     const nowMs = Date.now();
     try {
       this.db.transaction(() => {
-        for (const row of windows) s.insertWindow.run(row);
+        for (let k = 0; k < windows; k++) s.insertWindow.run(queue.rowAt(k));
         for (const row of gaps) s.insertGap.run(row);
         for (const b of rollups) this.writeBucket(b);
         for (const dev of dirtyEpochs) {

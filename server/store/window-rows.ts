@@ -1,0 +1,117 @@
+// The queue of window rows waiting for the next transaction, kept in typed arrays.
+//
+// Why not an array of row arrays: a batch lives for up to flushRows windows (half a second of ingest), so
+// each row, its boxed numbers and its BigInts survive the young-generation collections, get copied and then
+// promoted to the old generation — at full ingest rate that copying was most of the garbage collector's
+// time. Here a row is written into columns that are allocated once; the frame it came from dies young.
+// Reading a row back yields the very values that were pushed (a Float64Array holds any number exactly, -0
+// and NaN included; a BigInt64Array any bigint in the signed 64-bit range, which the caller checks: a typed
+// array would wrap a wider one silently), so the statement binds exactly what it bound before.
+//
+// Column order is the windows INSERT's: device, epoch, end_index, t_end_ms, samples, sum_v, sum_i, sum_vv,
+// sum_ii, sum_vi, min_v, max_v, min_i, max_i, zc_count, flags, config_seq, the quantities, energy_nwh.
+
+import type { WindowInput } from './store.ts';
+
+/** Columns of the INSERT: 17 fixed, the quantities, energy_nwh. */
+const FIXED_NUMBERS = 11; // device, epoch, t_end_ms, samples, min_v … config_seq
+const BIGS = 7; // end_index, sum_v, sum_i, sum_vv, sum_ii, sum_vi, energy_nwh
+
+export class WindowRows {
+  private readonly quantities: number;
+  private readonly numberStride: number;
+  private capacity = 0;
+  private numbers = new Float64Array(0);
+  private bigs = new BigInt64Array(0);
+  /** 1 where the quantity is null. */
+  private nulls = new Uint8Array(0);
+  /** The bound row, reused: better-sqlite3 reads it during run() and keeps nothing. */
+  readonly row: unknown[];
+  length = 0;
+
+  constructor(quantities: number, initialCapacity = 1024) {
+    this.quantities = quantities;
+    this.numberStride = FIXED_NUMBERS + quantities;
+    this.row = new Array<unknown>(17 + quantities + 1).fill(null);
+    this.grow(Math.max(1, initialCapacity));
+  }
+
+  private grow(capacity: number): void {
+    const numbers = new Float64Array(capacity * this.numberStride);
+    const bigs = new BigInt64Array(capacity * BIGS);
+    const nulls = new Uint8Array(capacity * this.quantities);
+    numbers.set(this.numbers);
+    bigs.set(this.bigs);
+    nulls.set(this.nulls);
+    this.numbers = numbers;
+    this.bigs = bigs;
+    this.nulls = nulls;
+    this.capacity = capacity;
+  }
+
+  /**
+   * Queue one row. The caller has checked that every bigint fits a signed 64-bit integer; `values` holds the
+   * quantities in column order, null when undefined.
+   */
+  push(device: number, epoch: number, win: WindowInput, tMs: number, values: ArrayLike<number | null>, energyNwh: bigint): void {
+    if (this.length === this.capacity) this.grow(this.capacity * 2);
+    const k = this.length;
+    const n = this.numbers;
+    let o = k * this.numberStride;
+    n[o] = device;
+    n[o + 1] = epoch;
+    n[o + 2] = tMs;
+    n[o + 3] = win.samples;
+    n[o + 4] = win.min_v;
+    n[o + 5] = win.max_v;
+    n[o + 6] = win.min_i;
+    n[o + 7] = win.max_i;
+    n[o + 8] = win.zc_count;
+    n[o + 9] = win.flags;
+    n[o + 10] = win.config_seq;
+    o += FIXED_NUMBERS;
+    const q = this.quantities;
+    const nullAt = k * q;
+    for (let j = 0; j < q; j++) {
+      const v = values[j];
+      const isNull = v === null || v === undefined;
+      this.nulls[nullAt + j] = isNull ? 1 : 0;
+      n[o + j] = isNull ? 0 : v;
+    }
+    const b = this.bigs;
+    const at = k * BIGS;
+    b[at] = win.end_index;
+    b[at + 1] = win.sum_v;
+    b[at + 2] = win.sum_i;
+    b[at + 3] = win.sum_vv;
+    b[at + 4] = win.sum_ii;
+    b[at + 5] = win.sum_vi;
+    b[at + 6] = energyNwh;
+    this.length = k + 1;
+  }
+
+  /** Fill `this.row` with row k (k < length) and return it. */
+  rowAt(k: number): unknown[] {
+    const r = this.row;
+    const n = this.numbers;
+    const o = k * this.numberStride;
+    const b = this.bigs;
+    const at = k * BIGS;
+    r[0] = n[o];
+    r[1] = n[o + 1];
+    r[2] = b[at];
+    r[3] = n[o + 2];
+    r[4] = n[o + 3];
+    r[5] = b[at + 1];
+    r[6] = b[at + 2];
+    r[7] = b[at + 3];
+    r[8] = b[at + 4];
+    r[9] = b[at + 5];
+    for (let j = 0; j < 7; j++) r[10 + j] = n[o + 4 + j];
+    const q = this.quantities;
+    const nullAt = k * q;
+    for (let j = 0; j < q; j++) r[17 + j] = this.nulls[nullAt + j] === 1 ? null : n[o + FIXED_NUMBERS + j];
+    r[17 + q] = b[at + 6];
+    return r;
+  }
+}
