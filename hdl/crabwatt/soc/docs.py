@@ -60,7 +60,8 @@ The serial link is the **UART taken at its byte FIFOs** (no bit timing): bytes g
 - `npx tsx server/twin/bench.ts [--seconds S]` reports the speed as a fraction of real time.
 
 The twin's clock is 8 MHz rather than the board's 48 MHz only because Verilator simulates this SoC at
-about 0.85 MHz of clock per CPU second on this machine; 8 MHz makes that about 1/10 of real time. The
+0.5 to 0.9 MHz of clock per CPU second on this machine (measured while other builds shared its two
+cores); at 8 MHz that is 0.065 to 0.11 of real time per CPU second, around the goal of 1/10. The
 firmware reads the clock from `IDENT.SYS_CLK_HZ`, so its timers stay right, and it gets fewer cycles
 per sample than on the board, a harder case. Not in the twin: the AD7357 serial interface (tested in
 `hdl/tests/test_adc.py`), the UART's bit timing (tested in `hdl/tests/test_soc.py`) and USB.
