@@ -231,6 +231,8 @@ export class Store {
   private closed = false;
   private readonly onFlushError: (err: Error) => void;
   private readonly stmts;
+  /** The batch write, wrapped once: a fresh closure per flush would throw away its optimised code each time. */
+  private readonly writeTx: ((...batch: Parameters<Store['writeBatch']>) => void) | undefined;
 
   private constructor(path: string, options: StoreOptions) {
     this.path = path;
@@ -283,6 +285,7 @@ export class Store {
       throw err;
     }
     this.stmts = readonly ? undefined : this.prepareWriteStatements();
+    this.writeTx = readonly ? undefined : this.db.transaction((...batch: Parameters<Store['writeBatch']>) => this.writeBatch(...batch));
   }
 
   static open(path: string, options: StoreOptions = {}): Store {
@@ -739,11 +742,9 @@ export class Store {
     const dirtyEpochs = [...this.devices.values()].filter((d) => d.epoch.dirty && d.epoch.id !== -1);
     const openBuckets = [...this.devices.values()].flatMap((d) => d.open.filter((b) => b.rows > 0));
     if (this.windowQueue.length === 0 && this.gapQueue.length === 0 && this.rollupQueue.length === 0 && openBuckets.length === 0 && dirtyEpochs.length === 0) return;
-    const s = this.stmts;
-    const queue = this.windowQueue;
-    const windows = queue.length;
+    const windows = this.windowQueue.length;
     // Taken off the queue now, as a whole: written in this transaction or, if it fails, dropped.
-    queue.length = 0;
+    this.windowQueue.length = 0;
     const gaps = this.gapQueue.splice(0);
     const retired = this.rollupQueue.splice(0);
     const rollups = retired.concat(openBuckets);
@@ -751,20 +752,7 @@ export class Store {
     this.dirtyDeviceTotals.clear();
     const nowMs = Date.now();
     try {
-      this.db.transaction(() => {
-        for (let k = 0; k < windows; k++) s.insertWindow.run(queue.rowAt(k));
-        for (const row of gaps) s.insertGap.run(row);
-        for (const b of rollups) this.writeBucket(b);
-        for (const dev of dirtyEpochs) {
-          const e = dev.epoch;
-          s.updateEpoch.run(
-            e.anchorIndex, e.anchorMs, e.firstEndIndex, e.lastEndIndex, e.lastTms, e.rawBooked.toString(),
-            e.energyBase?.toString() ?? null, e.lastEnergy?.toString() ?? null, e.lastEnergyIndex, e.scaleKv, e.scaleKi,
-            e.segRaw.toString(), e.segNwh, e.nwhBooked, e.id,
-          );
-        }
-        for (const dev of totals) s.updateDeviceTotal.run(dev.epoch.totalAtStart + dev.epoch.nwhBooked, nowMs, dev.id);
-      })();
+      this.writeTx!(windows, gaps, rollups, dirtyEpochs, totals, nowMs);
     } catch (err) {
       // The memory ledger ran ahead of the database: reload it so both agree again (the batch is lost, never
       // half-written or double-booked).
@@ -783,6 +771,27 @@ export class Store {
       if (this.bucketPool.length < 4096) this.bucketPool.push(b);
     }
     this.counters.flushes++;
+  }
+
+  /** The body of flush's transaction: the first `windows` rows of the window queue, then the rest. */
+  private writeBatch(
+    windows: number, gaps: unknown[][], rollups: RollupBucket[], dirtyEpochs: DeviceState[], totals: DeviceState[], nowMs: number,
+  ): void {
+    const s = this.stmts!;
+    const queue = this.windowQueue;
+    const insertWindow = s.insertWindow;
+    for (let k = 0; k < windows; k++) insertWindow.run(queue.rowAt(k));
+    for (const row of gaps) s.insertGap.run(row);
+    for (const b of rollups) this.writeBucket(b);
+    for (const dev of dirtyEpochs) {
+      const e = dev.epoch;
+      s.updateEpoch.run(
+        e.anchorIndex, e.anchorMs, e.firstEndIndex, e.lastEndIndex, e.lastTms, e.rawBooked.toString(),
+        e.energyBase?.toString() ?? null, e.lastEnergy?.toString() ?? null, e.lastEnergyIndex, e.scaleKv, e.scaleKi,
+        e.segRaw.toString(), e.segNwh, e.nwhBooked, e.id,
+      );
+    }
+    for (const dev of totals) s.updateDeviceTotal.run(dev.epoch.totalAtStart + dev.epoch.nwhBooked, nowMs, dev.id);
   }
 
   /** Delete raw windows and rollups past their retention. Returns rows deleted. */
