@@ -19,7 +19,7 @@ import type { Writable } from 'node:stream';
 import { DateTime, IANAZone } from 'luxon';
 import { nwhToWhString } from '../store/energy.ts';
 import { Bucket, type FoldRow } from '../store/fold.ts';
-import { QUANTITIES } from '../store/schema.ts';
+import { QUANTITIES, STATS_BYTES } from '../store/schema.ts';
 import type { SourceLevel, StoreReader } from '../store/query.ts';
 
 export const EXPORT_INTERVALS = ['raw', '1s', '1m', '15m', '1h', '1d'] as const;
@@ -177,10 +177,271 @@ function bucketFunction(interval: Exclude<ExportInterval, 'raw'>, tz: string, of
   };
 }
 
-const fmt = (x: number | null): string => (x === null ? '' : String(x));
-
 const IDX = Object.fromEntries(QUANTITIES.map((q, k) => [q, k])) as Record<(typeof QUANTITIES)[number], number>;
+/** Output columns vrms … i_dc after p_min/p_max, in CSV order, as quantity indices. */
 const [VRMS, IRMS, P, S, PF, N, FREQ, VDC, IDC] = [IDX.vrms, IDX.irms, IDX.p, IDX.s, IDX.pf, IDX.n, IDX.freq_hz, IDX.v_dc, IDX.i_dc];
+const Q = QUANTITIES.length;
+
+/**
+ * The CSV as bytes in one reusable buffer: digits of integers and timestamps are written directly, doubles go
+ * through String() (the shortest round-trip text, as before) and are copied in byte by byte. A row never
+ * allocates more than those few number strings, so the export's garbage (and the process's peak memory) stays
+ * small however long the export runs.
+ */
+class CsvWriter {
+  buf: Uint8Array;
+  pos = 0;
+  constructor(capacity: number) {
+    this.buf = new Uint8Array(capacity);
+  }
+
+  /** The bytes so far as a string (CSV is ASCII), and start over. */
+  take(): string {
+    const s = Buffer.from(this.buf.buffer, this.buf.byteOffset, this.pos).toString('latin1');
+    this.pos = 0;
+    return s;
+  }
+
+  /** Room for `n` more bytes (a row is a few hundred at most; chunks are flushed long before). */
+  reserve(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
+    bigger.set(this.buf.subarray(0, this.pos));
+    this.buf = bigger;
+  }
+
+  ascii(s: string): void {
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < s.length; i++) b[p++] = s.charCodeAt(i);
+    this.pos = p;
+  }
+
+  byte(c: number): void {
+    this.buf[this.pos++] = c;
+  }
+
+  /** A non-negative safe integer in decimal. */
+  uint(x: number): void {
+    // Above 2^49 x / 10 may round up to the next integer; String() is exact there.
+    if (x >= 562_949_953_421_312) {
+      this.ascii(String(x));
+      return;
+    }
+    if (x < 10) {
+      this.buf[this.pos++] = 48 + x;
+      return;
+    }
+    let digits = 1;
+    for (let t = x; t >= 10; t = Math.floor(t / 10)) digits++;
+    const b = this.buf;
+    let p = this.pos + digits;
+    this.pos = p;
+    while (digits-- > 0) {
+      const q = Math.floor(x / 10);
+      b[--p] = 48 + (x - q * 10);
+      x = q;
+    }
+  }
+
+  /** Exactly `width` digits, zero-padded (x < 10^width). */
+  fixed(x: number, width: number): void {
+    const b = this.buf;
+    let p = this.pos + width;
+    this.pos = p;
+    for (let k = 0; k < width; k++) {
+      const q = Math.floor(x / 10);
+      b[--p] = 48 + (x - q * 10);
+      x = q;
+    }
+  }
+
+  /** A double as String(x) writes it. */
+  num(x: number): void {
+    if (Number.isSafeInteger(x) && x >= 0) this.uint(x);
+    else this.ascii(String(x));
+  }
+
+  /** Exact decimal watt-hours from integer nWh, as nwhToWhString. */
+  wh(nwh: number | bigint): void {
+    if (typeof nwh === 'bigint') {
+      this.ascii(nwhToWhString(nwh));
+      return;
+    }
+    let m = nwh;
+    if (m < 0) {
+      this.byte(45);
+      m = -m;
+    }
+    let whole = Math.floor(m / 1e9);
+    // m / 1e9 is rounded: near a whole number it can land on the wrong side; m and whole·1e9 are exact.
+    if (whole * 1e9 > m) whole--;
+    else if (m - whole * 1e9 >= 1e9) whole++;
+    this.uint(whole);
+    this.byte(46);
+    this.fixed(m - whole * 1e9, 9);
+  }
+}
+
+/** Timestamps as IsoFormatter writes them, into a CsvWriter: the date and offset text cached, the clock in digits. */
+class IsoWriter {
+  private readonly offsets: OffsetCache;
+  private dayKey = NaN;
+  private dayText = '';
+  private offKey = NaN;
+  private offText = '';
+  constructor(
+    tz: string,
+    private readonly withMs: boolean,
+  ) {
+    this.offsets = new OffsetCache(tz);
+  }
+
+  offsetMs(tMs: number): number {
+    return this.offsets.at(tMs);
+  }
+
+  write(w: CsvWriter, tMs: number): void {
+    const off = this.offsets.at(tMs);
+    const local = tMs + off;
+    const day = Math.floor(local / 86_400_000);
+    if (day !== this.dayKey) {
+      this.dayKey = day;
+      this.dayText = new Date(day * 86_400_000).toISOString().slice(0, 11);
+    }
+    if (off !== this.offKey) {
+      this.offKey = off;
+      const offMin = Math.abs(off) / 60_000;
+      this.offText = off === 0 ? 'Z' : `${off < 0 ? '-' : '+'}${pad2(Math.floor(offMin / 60))}:${pad2(offMin % 60)}`;
+    }
+    let msOfDay = local - day * 86_400_000;
+    const ms = msOfDay % 1000;
+    msOfDay = (msOfDay - ms) / 1000;
+    const s = msOfDay % 60;
+    const m = ((msOfDay - s) / 60) % 60;
+    const h = Math.floor(msOfDay / 3600);
+    w.ascii(this.dayText);
+    w.fixed(h, 2);
+    w.byte(58);
+    w.fixed(m, 2);
+    w.byte(58);
+    w.fixed(s, 2);
+    if (this.withMs) {
+      w.byte(46);
+      w.fixed(ms, 3);
+    }
+    w.ascii(this.offText);
+  }
+}
+
+/**
+ * One output row's accumulator, over typed arrays (no Bucket object and no BigInt per row). The fold is the one
+ * of Bucket.add, step for step, so the numbers (and their text) are the same.
+ */
+class RowFold {
+  rows = 0;
+  samples = 0;
+  flags = 0;
+  energy = 0;
+  /** Set when the energy sum leaves the safe-integer range: then it is summed exactly as a bigint. */
+  energyBig: bigint | null = null;
+  readonly wsum = new Float64Array(Q);
+  readonly weight = new Float64Array(Q);
+  readonly min = new Float64Array(Q);
+  readonly max = new Float64Array(Q);
+
+  reset(): void {
+    this.rows = 0;
+    this.samples = 0;
+    this.flags = 0;
+    this.energy = 0;
+    this.energyBig = null;
+    this.wsum.fill(0);
+    this.weight.fill(0);
+    this.min.fill(NaN);
+    this.max.fill(NaN);
+  }
+
+  addEnergy(e: number | bigint): void {
+    if (this.energyBig === null && typeof e === 'number') {
+      const sum = this.energy + e;
+      if (Number.isSafeInteger(sum)) {
+        this.energy = sum;
+        return;
+      }
+      this.energyBig = BigInt(this.energy);
+    }
+    this.energyBig = (this.energyBig ?? BigInt(this.energy)) + BigInt(e);
+  }
+
+  /** A rollup row: stats as float64 [wsum, weight, min, max] per quantity. */
+  addStats(samples: number, energy: number | bigint, flags: number, st: Float64Array): void {
+    this.rows++;
+    this.samples += samples;
+    this.addEnergy(energy);
+    this.flags |= flags;
+    for (let k = 0; k < Q; k++) {
+      const w = st[4 * k + 1]!;
+      if (w === 0) continue;
+      this.wsum[k]! += st[4 * k]!;
+      this.weight[k]! += w;
+      const lo = st[4 * k + 2]!;
+      const hi = st[4 * k + 3]!;
+      if (!(lo >= this.min[k]!)) this.min[k] = lo;
+      if (!(hi <= this.max[k]!)) this.max[k] = hi;
+    }
+  }
+
+  writeMean(w: CsvWriter, k: number): void {
+    const wt = this.weight[k]!;
+    if (wt > 0) w.num(this.wsum[k]! / wt);
+    w.byte(44);
+  }
+
+  /** Everything after the timestamp, newline included. */
+  writeRow(w: CsvWriter, coverage: number | null): void {
+    w.reserve(512);
+    w.byte(44);
+    this.writeMean(w, VRMS);
+    this.writeMean(w, IRMS);
+    this.writeMean(w, P);
+    const pDefined = this.weight[P]! > 0;
+    if (pDefined) w.num(this.min[P]!);
+    w.byte(44);
+    if (pDefined) w.num(this.max[P]!);
+    w.byte(44);
+    this.writeMean(w, S);
+    this.writeMean(w, PF);
+    this.writeMean(w, N);
+    this.writeMean(w, FREQ);
+    this.writeMean(w, VDC);
+    this.writeMean(w, IDC);
+    w.wh(this.energyBig ?? this.energy);
+    w.byte(44);
+    w.num(this.samples);
+    w.byte(44);
+    if (coverage !== null) w.num(coverage);
+    w.byte(44);
+    w.num(this.flags);
+    w.byte(10);
+  }
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
+
+/**
+ * The stats BLOB as float64s: a view on the blob itself when it is aligned (better-sqlite3 gives each BLOB its
+ * own buffer) and the host is little-endian, else decoded into `scratch`.
+ */
+function statsView(blob: Uint8Array, scratch: Float64Array): Float64Array {
+  if (blob.length !== STATS_BYTES) throw new Error(`rollup stats blob has ${blob.length} bytes, expected ${STATS_BYTES}`);
+  if (LITTLE_ENDIAN && blob.byteOffset % 8 === 0) return new Float64Array(blob.buffer, blob.byteOffset, Q * 4);
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  for (let k = 0; k < Q * 4; k++) scratch[k] = view.getFloat64(8 * k, true);
+  return scratch;
+}
+
+const fmt = (x: number | null): string => (x === null ? '' : String(x));
 
 function csvLine(time: string, b: Bucket, coverage: number | null): string {
   return (
@@ -225,33 +486,59 @@ export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkC
     yield chunk;
     return;
   }
-  const bucketOf = bucketFunction(req.interval, req.tz, formatter);
   // A bucket is exported when its start lies in [from, to), always whole: the read extends to the edges of the
   // first and last buckets so that neither is cut.
-  const readFrom = bucketOf(req.fromMs).start;
-  const readTo = bucketOf(req.toMs - 1).end;
-  let current = { start: NaN, end: NaN };
-  const emit = (): string => {
-    const nominal = ((current.end - current.start) / 1000) * fs;
-    return csvLine(formatter.format(current.start), bucket, bucket.samples / nominal);
-  };
-  for (const row of reader.sourceRows(req.device, sourceLevel(req.interval), readFrom, readTo) as Iterable<FoldRow>) {
-    const b = bucketOf(row.tMs);
-    if (b.start !== current.start) {
-      if (bucket.rows > 0 && current.start >= req.fromMs && current.start < req.toMs) {
-        chunk += emit();
-        if (chunk.length >= chunkChars) {
-          yield chunk;
-          chunk = '';
-        }
-      }
-      bucket.reset();
-      current = b;
+  const clock = new IsoWriter(req.tz, false);
+  const dayOf = req.interval === '1d' ? bucketFunction('1d', req.tz, formatter) : undefined;
+  const lengthMs = req.interval === '1d' ? 0 : INTERVAL_MS[req.interval];
+  /** Start of the local bucket holding tMs; its end goes to bucketEnd. */
+  let bucketEnd = NaN;
+  const bucketStart = (tMs: number): number => {
+    if (dayOf) {
+      const b = dayOf(tMs);
+      bucketEnd = b.end;
+      return b.start;
     }
-    bucket.add(row);
+    const off = clock.offsetMs(tMs);
+    const start = Math.floor((tMs + off) / lengthMs) * lengthMs - off;
+    bucketEnd = start + lengthMs;
+    return start;
+  };
+  const readFrom = bucketStart(req.fromMs);
+  bucketStart(req.toMs - 1);
+  const readTo = bucketEnd;
+  const out = new CsvWriter(Math.max(1024, chunkChars + 1024));
+  out.ascii(chunk);
+  const fold = new RowFold();
+  fold.reset();
+  const scratch = new Float64Array(Q * 4);
+  let start = NaN;
+  let end = NaN;
+  const emit = (): void => {
+    if (fold.rows > 0 && start >= req.fromMs && start < req.toMs) {
+      const nominal = ((end - start) / 1000) * fs;
+      out.reserve(64);
+      clock.write(out, start);
+      fold.writeRow(out, fold.samples / nominal);
+    }
+  };
+  for (const raw of reader.rollupRowsRaw(req.device, sourceLevel(req.interval) as Exclude<SourceLevel, 'raw'>, readFrom, readTo)) {
+    const tMs = raw[0] as number;
+    // Rows come in time order: only a row past the current bucket's end can open a new one.
+    if (!(tMs < end && tMs >= start)) {
+      const s = bucketStart(tMs);
+      if (s !== start) {
+        emit();
+        if (out.pos >= chunkChars) yield out.take();
+        fold.reset();
+        start = s;
+        end = bucketEnd;
+      }
+    }
+    fold.addStats(raw[1] as number, raw[3] as number | bigint, raw[4] as number, statsView(raw[5] as Uint8Array, scratch));
   }
-  if (bucket.rows > 0 && current.start >= req.fromMs && current.start < req.toMs) chunk += emit();
-  yield chunk;
+  emit();
+  yield out.take();
 }
 
 /**

@@ -67,6 +67,7 @@ const MAX_POINTS = 100_000;
 export class StoreReader {
   private readonly db: Database.Database;
   private readonly deviceCache = new Map<string, { id: number; fs: number }>();
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(db: Database.Database) {
     this.db = db;
@@ -227,6 +228,28 @@ export class StoreReader {
       .prepare(`SELECT ${ROLLUP_SELECT} FROM rollups WHERE device = ? AND level = ? AND t_start_ms >= ? AND t_start_ms < ? ORDER BY t_start_ms`)
       .raw(true);
     for (const raw of stmt.iterate(dev.id, levelMs, fromMs, toMs) as Iterable<unknown[]>) yield rollupRowInto(raw, row);
+  }
+
+  /**
+   * Rollup rows of a level over [fromMs, toMs), oldest first, as better-sqlite3 raw arrays in ROLLUP_SELECT
+   * order (the stats BLOB undecoded): for readers that decode only what they need. Streamed, never all in memory.
+   */
+  rollupRowsRaw(device: string, level: Exclude<SourceLevel, 'raw'>, fromMs: number, toMs: number): IterableIterator<unknown[]> {
+    const dev = this.resolveDevice(device);
+    return this.statement(
+      'rollupRange',
+      `SELECT ${ROLLUP_SELECT} FROM rollups WHERE device = ? AND level = ? AND t_start_ms >= ? AND t_start_ms < ? ORDER BY t_start_ms`,
+    ).iterate(dev.id, levelMsOf(level), fromMs, toMs) as IterableIterator<unknown[]>;
+  }
+
+  /** A prepared raw statement, prepared once per reader (preparing costs more than a short query). */
+  private statement(key: string, sql: string): Database.Statement {
+    let stmt = this.statements.get(key);
+    if (!stmt) {
+      stmt = this.db.prepare(sql).raw(true);
+      this.statements.set(key, stmt);
+    }
+    return stmt;
   }
 
   countSourceRows(device: string, level: SourceLevel, fromMs: number, toMs: number): number {
