@@ -258,7 +258,7 @@ export class Store {
   readonly counters: StoreCounters = { windows: 0, duplicates: 0, gaps: 0, epochs: 0, flushes: 0, unreconciledSnapshots: 0 };
   private readonly lock: ProcessLock | undefined;
   private readonly devices = new Map<string, DeviceState>();
-  private readonly windowQueue = new WindowRows(QUANTITIES.length);
+  private readonly windowQueue: WindowRows;
   private readonly gapQueue: unknown[][] = [];
   /** Buckets left behind by the time (no window will come for them from this process), not yet written. */
   private readonly rollupQueue: RollupBucket[] = [];
@@ -286,6 +286,8 @@ export class Store {
     this.path = path;
     this.flushIntervalMs = options.flushIntervalMs ?? 500;
     this.flushRows = options.flushRows ?? 4096;
+    // Sized for a whole batch up front: growing it mid-ingest costs a copy and a stall.
+    this.windowQueue = new WindowRows(QUANTITIES.length, options.readonly ? 1 : Math.min(this.flushRows, 65_536));
     this.reanchorMs = options.reanchorMs ?? 2000;
     this.windowRetentionMs = options.windowRetentionMs === undefined ? 14 * 86_400_000 : options.windowRetentionMs;
     this.rollupRetentionMs = options.rollupRetentionMs ?? {};

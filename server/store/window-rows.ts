@@ -33,7 +33,7 @@ export class WindowRows {
     this.quantities = quantities;
     this.numberStride = FIXED_NUMBERS + quantities;
     this.row = new Array<unknown>(17 + quantities + 1).fill(null);
-    this.grow(Math.max(1, initialCapacity));
+    this.grow(Number.isFinite(initialCapacity) && initialCapacity >= 1 ? Math.floor(initialCapacity) : 1024);
   }
 
   private grow(capacity: number): void {
