@@ -72,7 +72,9 @@ def test_result_dump_frames_windows_and_captures():
     async def take(ctx):
         while len(out) < 2 + 4 * 8:
             out.append(await stream_get(ctx, dump.bytes))
+        await ctx.tick().repeat(2)          # the dump re-arms the capture, then idles
         await stream_put(ctx, dump.windows, rec)
+        assert ctx.get(dump.overflows) == 0
         while len(out) < 2 + 4 * 8 + 2 + ResultDump.RECORD_BYTES:
             out.append(await stream_get(ctx, dump.bytes))
 
@@ -98,6 +100,7 @@ def test_result_dump_drops_records_while_busy():
     seen = {}
 
     async def tb(ctx):
+        await ctx.tick().repeat(2)          # out of reset the dump arms the capture first
         await stream_put(ctx, dump.windows, dict(rec, samples=1))
         # The dump is now sending; two more records are taken at once and dropped.
         for k in (2, 3):
