@@ -236,6 +236,12 @@ export function checkScale(kv: number, ki: number, fsNum: number, fsDen: number)
   return scale;
 }
 
+function setQuantity(values: Float64Array, nulls: Uint8Array, k: number, v: number | null | undefined): void {
+  const isNull = v === null || v === undefined;
+  nulls[k] = isNull ? 1 : 0;
+  values[k] = isNull ? 0 : v;
+}
+
 /** Keep the last RECENT_WINDOWS (end_index, R) pairs; trimmed in bulk so that each push costs O(1). */
 function remember(e: EpochState, endIndex: bigint, raw: bigint): void {
   e.recent.push({ endIndex, raw });
@@ -262,7 +268,9 @@ export class Store {
   private readonly gapQueue: unknown[][] = [];
   /** Buckets left behind by the time (no window will come for them from this process), not yet written. */
   private readonly rollupQueue: RollupBucket[] = [];
-  private readonly values = new Array<number | null>(QUANTITIES.length);
+  /** One window's quantities (QUANTITIES order) and which of them are null. */
+  private readonly values = new Float64Array(QUANTITIES.length);
+  private readonly nulls = new Uint8Array(QUANTITIES.length);
   /** Per-window rollup inputs, computed once for all levels (see RollupBucket.addPrepared). */
   private readonly defined = new Uint8Array(QUANTITIES.length);
   private readonly finiteValues = new Float64Array(QUANTITIES.length);
@@ -640,21 +648,23 @@ export class Store {
     e.dirty = true;
     this.dirtyDeviceTotals.add(state);
 
+    // Typed scratch rather than an array of number | null, whose every double would be boxed on the heap.
     const values = this.values;
-    values[0] = derived.vrms;
-    values[1] = derived.irms;
-    values[2] = derived.p;
-    values[3] = derived.s;
-    values[4] = derived.pf;
-    values[5] = derived.n;
-    values[6] = derived.freq_hz;
-    values[7] = derived.v_dc;
-    values[8] = derived.i_dc;
-    this.windowQueue.push(state.id, e.id, win, t, values, nwh);
+    const nulls = this.nulls;
+    setQuantity(values, nulls, 0, derived.vrms);
+    setQuantity(values, nulls, 1, derived.irms);
+    setQuantity(values, nulls, 2, derived.p);
+    setQuantity(values, nulls, 3, derived.s);
+    setQuantity(values, nulls, 4, derived.pf);
+    setQuantity(values, nulls, 5, derived.n);
+    setQuantity(values, nulls, 6, derived.freq_hz);
+    setQuantity(values, nulls, 7, derived.v_dc);
+    setQuantity(values, nulls, 8, derived.i_dc);
+    this.windowQueue.push(state.id, e.id, win, t, values, nulls, nwh);
     const samples = win.samples;
     for (let k = 0; k < values.length; k++) {
-      const v = values[k];
-      const ok = v !== null && v !== undefined && Number.isFinite(v);
+      const v = values[k]!;
+      const ok = nulls[k] === 0 && Number.isFinite(v);
       this.defined[k] = ok ? 1 : 0;
       this.finiteValues[k] = ok ? v : 0;
       this.weighted[k] = ok ? v * samples : 0;

@@ -51,9 +51,9 @@ export class WindowRows {
 
   /**
    * Queue one row. The caller has checked that every bigint fits a signed 64-bit integer; `values` holds the
-   * quantities in column order, null when undefined.
+   * quantities in column order, and nulls[k] is 1 where quantity k is null (values[k] is ignored then).
    */
-  push(device: number, epoch: number, win: WindowInput, tMs: number, values: ArrayLike<number | null>, energyNwh: bigint): void {
+  push(device: number, epoch: number, win: WindowInput, tMs: number, values: ArrayLike<number>, nulls: ArrayLike<number>, energyNwh: bigint): void {
     if (this.length === this.capacity) this.grow(this.capacity * 2);
     const k = this.length;
     const n = this.numbers;
@@ -73,10 +73,9 @@ export class WindowRows {
     const q = this.quantities;
     const nullAt = k * q;
     for (let j = 0; j < q; j++) {
-      const v = values[j];
-      const isNull = v === null || v === undefined;
+      const isNull = nulls[j] === 1;
       this.nulls[nullAt + j] = isNull ? 1 : 0;
-      n[o + j] = isNull ? 0 : v;
+      n[o + j] = isNull ? 0 : values[j]!;
     }
     const b = this.bigs;
     const at = k * BIGS;

@@ -27,7 +27,9 @@ describe('WindowRows', () => {
       const values = [230.1 + k, k % 4 === 0 ? null : 0.5 * k, -0, Number.NaN, k % 5 === 0 ? null : 1e-300, Infinity, 50.000001, -1e6, 0];
       const t = 1_767_225_600_000 + k * 20.25;
       const nwh = k % 2 ? INT64_MAX : INT64_MIN + BigInt(k);
-      rows.push(3, 7 + k, w, t, values, nwh);
+      const nulls = values.map((v) => (v === null ? 1 : 0));
+      // A null's slot in `values` is ignored: pass junk there to prove it.
+      rows.push(3, 7 + k, w, t, values.map((v) => (v === null ? 12345 : v)), nulls, nwh);
       pushed.push([3, 7 + k, w.end_index, t, w.samples, w.sum_v, w.sum_i, w.sum_vv, w.sum_ii, w.sum_vi,
         w.min_v, w.max_v, w.min_i, w.max_i, w.zc_count, w.flags, w.config_seq, ...values, nwh]);
     }
@@ -42,9 +44,9 @@ describe('WindowRows', () => {
 
   it('reuses its storage after length is reset', () => {
     const rows = new WindowRows(9, 4);
-    rows.push(1, 1, win(1), 5, new Array(9).fill(1), 1n);
+    rows.push(1, 1, win(1), 5, new Array(9).fill(1), new Array(9).fill(0), 1n);
     rows.length = 0;
-    rows.push(2, 2, win(2), 6, new Array(9).fill(null), 2n);
+    rows.push(2, 2, win(2), 6, new Array(9).fill(7), new Array(9).fill(1), 2n);
     expect(rows.length).toBe(1);
     expect(rows.rowAt(0).slice(0, 5)).toEqual([2, 2, win(2).end_index, 6, win(2).samples]);
     expect(rows.rowAt(0).slice(17)).toEqual([...new Array(9).fill(null), 2n]);
