@@ -18,8 +18,8 @@
 import type { Writable } from 'node:stream';
 import { DateTime, IANAZone } from 'luxon';
 import { nwhToWhString } from '../store/energy.ts';
-import { Bucket, type FoldRow } from '../store/fold.ts';
-import { QUANTITIES, STATS_BYTES } from '../store/schema.ts';
+import { Bucket, statsFloats } from '../store/fold.ts';
+import { QUANTITIES } from '../store/schema.ts';
 import type { SourceLevel, StoreReader } from '../store/query.ts';
 
 export const EXPORT_INTERVALS = ['raw', '1s', '1m', '15m', '1h', '1d'] as const;
@@ -427,20 +427,6 @@ class RowFold {
   }
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
-
-/**
- * The stats BLOB as float64s: a view on the blob itself when it is aligned (better-sqlite3 gives each BLOB its
- * own buffer) and the host is little-endian, else decoded into `scratch`.
- */
-function statsView(blob: Uint8Array, scratch: Float64Array): Float64Array {
-  if (blob.length !== STATS_BYTES) throw new Error(`rollup stats blob has ${blob.length} bytes, expected ${STATS_BYTES}`);
-  if (LITTLE_ENDIAN && blob.byteOffset % 8 === 0) return new Float64Array(blob.buffer, blob.byteOffset, Q * 4);
-  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  for (let k = 0; k < Q * 4; k++) scratch[k] = view.getFloat64(8 * k, true);
-  return scratch;
-}
-
 const fmt = (x: number | null): string => (x === null ? '' : String(x));
 
 function csvLine(time: string, b: Bucket, coverage: number | null): string {
@@ -535,7 +521,7 @@ export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkC
         end = bucketEnd;
       }
     }
-    fold.addStats(raw[1] as number, raw[3] as number | bigint, raw[4] as number, statsView(raw[5] as Uint8Array, scratch));
+    fold.addStats(raw[1] as number, raw[3] as number | bigint, raw[4] as number, statsFloats(raw[5] as Uint8Array, scratch));
   }
   emit();
   yield out.take();

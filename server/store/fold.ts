@@ -129,6 +129,21 @@ export function statsInto(blob: Uint8Array, row: { wsum: Float64Array; weight: F
   }
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
+
+/**
+ * A stats BLOB as float64s ([wsum, weight, min, max] per quantity): a view on the blob itself when it is aligned
+ * (better-sqlite3 gives each BLOB its own buffer) and the host is little-endian, else decoded into `scratch`.
+ * No copy per row on the hot paths (export, history).
+ */
+export function statsFloats(blob: Uint8Array, scratch: Float64Array): Float64Array {
+  if (blob.length !== STATS_BYTES) throw new Error(`rollup stats blob has ${blob.length} bytes, expected ${STATS_BYTES}`);
+  if (LITTLE_ENDIAN && blob.byteOffset % 8 === 0) return new Float64Array(blob.buffer, blob.byteOffset, STATS_BYTES / 8);
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  for (let k = 0; k < STATS_BYTES / 8; k++) scratch[k] = view.getFloat64(8 * k, true);
+  return scratch;
+}
+
 /** Column list for the windows table. */
 export const WINDOW_SELECT = `t_end_ms, samples, energy_nwh, flags, ${QUANTITIES.join(', ')}`;
 

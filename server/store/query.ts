@@ -2,8 +2,8 @@
 // sums, and the source rows of an export. Works on a read-only connection as well as on the writer's.
 
 import type Database from 'better-sqlite3';
-import { Bucket, emptyFoldRow, rollupRowInto, ROLLUP_SELECT, WINDOW_SELECT, windowRowInto, type FoldRow } from './fold.ts';
-import { QUANTITIES, ROLLUP_LEVELS, type Quantity } from './schema.ts';
+import { Bucket, emptyFoldRow, rollupRowInto, ROLLUP_SELECT, statsFloats, WINDOW_SELECT, windowRowInto, type FoldRow } from './fold.ts';
+import { QUANTITIES, ROLLUP_LEVELS, STATS_BYTES, type Quantity } from './schema.ts';
 
 export class UnknownDeviceError extends Error {
   override readonly name = 'UnknownDeviceError';
@@ -139,6 +139,10 @@ export class StoreReader {
     const t0 = Math.floor(fromMs / levelMs) * levelMs;
     const bucketMs = Math.ceil((toMs - t0) / points / levelMs) * levelMs;
     const count = Math.ceil((toMs - t0) / bucketMs);
+    if (level !== 'raw') {
+      const folded = this.historyFromRollups(req, dev.id, levelMs, t0, bucketMs, count, dev.fs);
+      if (folded) return { level, ...folded };
+    }
     const buckets: (Bucket | undefined)[] = new Array(count);
     const row = emptyFoldRow();
     const place = (r: FoldRow, tKey: number): void => {
@@ -189,6 +193,87 @@ export class StoreReader {
       });
     }
     return { level, bucketMs, t, series, energyNwh, coverage };
+  }
+
+  /**
+   * history() over rollup rows, folded straight into typed arrays: per bucket and requested field the weighted
+   * sum, weight, min and max, in the order and with the comparisons of Bucket.add, so the answer is the same
+   * number for number. Undefined (the caller takes the general path) if a bucket's energy sum leaves the
+   * safe-integer range, where it must be summed as a bigint.
+   */
+  private historyFromRollups(
+    req: HistoryRequest,
+    devId: number,
+    levelMs: number,
+    t0: number,
+    bucketMs: number,
+    count: number,
+    fs: number,
+  ): Omit<HistoryAnswer, 'level'> | undefined {
+    const fields = req.fields.map((f) => {
+      const k = QUANTITIES.indexOf(f);
+      if (k < 0) throw new QueryError(`unknown field '${f}': choose from ${QUANTITIES.join(', ')}`);
+      return k;
+    });
+    const F = fields.length;
+    const rows = new Uint32Array(count);
+    const samples = new Float64Array(count);
+    const energy = new Float64Array(count);
+    const wsum = new Float64Array(count * F);
+    const weight = new Float64Array(count * F);
+    const min = new Float64Array(count * F).fill(NaN);
+    const max = new Float64Array(count * F).fill(NaN);
+    const scratch = new Float64Array(STATS_BYTES / 8);
+    const stmt = this.statement(
+      'historyRollups',
+      'SELECT t_start_ms, samples, energy_nwh, stats FROM rollups WHERE device = ? AND level = ? AND t_start_ms >= ? AND t_start_ms < ? ORDER BY t_start_ms',
+    );
+    for (const raw of stmt.iterate(devId, levelMs, t0, req.toMs) as Iterable<unknown[]>) {
+      const b = Math.floor(((raw[0] as number) - t0) / bucketMs);
+      if (b < 0 || b >= count) continue;
+      const e = energy[b]! + Number(raw[2]);
+      if (!Number.isSafeInteger(e)) return undefined;
+      energy[b] = e;
+      rows[b]!++;
+      samples[b]! += raw[1] as number;
+      const st = statsFloats(raw[3] as Uint8Array, scratch);
+      for (let j = 0; j < F; j++) {
+        const o = 4 * fields[j]!;
+        const w = st[o + 1]!;
+        if (w === 0) continue;
+        const at = b * F + j;
+        wsum[at]! += st[o]!;
+        weight[at]! += w;
+        const lo = st[o + 2]!;
+        const hi = st[o + 3]!;
+        if (!(lo >= min[at]!)) min[at] = lo;
+        if (!(hi <= max[at]!)) max[at] = hi;
+      }
+    }
+    const t: number[] = new Array(count);
+    const energyNwh: bigint[] = new Array(count);
+    const coverage: number[] = new Array(count);
+    const nominalSamples = (bucketMs / 1000) * fs;
+    const out = fields.map(() => ({ mean: new Array<number | null>(count), min: new Array<number | null>(count), max: new Array<number | null>(count) }));
+    for (let b = 0; b < count; b++) {
+      t[b] = t0 + b * bucketMs;
+      const present = rows[b]! > 0;
+      energyNwh[b] = BigInt(energy[b]!);
+      coverage[b] = present ? samples[b]! / nominalSamples : 0;
+      for (let j = 0; j < F; j++) {
+        const at = b * F + j;
+        const defined = present && weight[at]! > 0;
+        const s = out[j]!;
+        s.mean[b] = defined ? wsum[at]! / weight[at]! : null;
+        s.min[b] = defined ? min[at]! : null;
+        s.max[b] = defined ? max[at]! : null;
+      }
+    }
+    const series: Partial<Record<Quantity, HistorySeries>> = {};
+    req.fields.forEach((f, j) => {
+      series[f] = out[j]!;
+    });
+    return { bucketMs, t, series, energyNwh, coverage };
   }
 
   /**
