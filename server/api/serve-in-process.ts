@@ -1,4 +1,4 @@
-// `crabwatt serve --device sim` inside this process, for the browser tests and the latency figure: the real
+// `crabwatt serve` (by default --device sim) inside this process, for the browser tests and the latency figure: the real
 // entry point (store, DeviceLink over the simulated device's MockBinding port, ingest, wireApi, buildApp),
 // on a free loopback port with a scratch database.
 
@@ -15,7 +15,12 @@ export interface ServedSim {
   close(): Promise<void>;
 }
 
-export async function serveSimulated(extraArgs: string[] = []): Promise<ServedSim> {
+export function serveSimulated(extraArgs: string[] = []): Promise<ServedSim> {
+  return serveInProcess('sim', extraArgs);
+}
+
+/** `crabwatt serve --device DEVICE` in this process (sim, rtl or a port path), on a scratch database. */
+export async function serveInProcess(device: string, extraArgs: string[] = []): Promise<ServedSim> {
   const dir = mkdtempSync(join(tmpdir(), 'crabwatt-serve-'));
   let stop!: () => void;
   const until = new Promise<void>((resolve) => (stop = resolve));
@@ -23,7 +28,7 @@ export async function serveSimulated(extraArgs: string[] = []): Promise<ServedSi
   const io = { out: (s: string) => void (output += s), err: (s: string) => void (output += s) };
   let exited: Promise<number> | undefined;
   const runtime = await new Promise<ServeRuntime>((resolve, reject) => {
-    exited = serveCommand(['--device', 'sim', '--db', join(dir, 'crabwatt.sqlite'), '--listen', '127.0.0.1:0', ...extraArgs], io, {
+    exited = serveCommand(['--device', device, '--db', join(dir, 'crabwatt.sqlite'), '--listen', '127.0.0.1:0', ...extraArgs], io, {
       until,
       onReady: resolve,
     });

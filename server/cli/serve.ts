@@ -9,6 +9,7 @@ import { wireApi } from '../api/wire.ts';
 import { listDevices } from '../device/discovery.ts';
 import { DeviceLinkError } from '../device/link.ts';
 import { SimulatedDevice } from '../sim/device.ts';
+import { RtlTwinError, startRtlTwin, type RtlTwin } from '../twin/rtl.ts';
 import { SCENARIOS, type ScenarioName } from '../sim/load.ts';
 import { LockHeldError } from '../store/lock.ts';
 import { nwhToWhString } from '../store/energy.ts';
@@ -76,10 +77,22 @@ async function openSession(
     new DeviceSession({ kind: 'hardware', path, store, defaultScale: HARDWARE_DEFAULT_SCALE, ...extra });
   if (device === 'sim') return sim();
   if (device === 'rtl') {
-    throw new CliError(
-      'serve does not launch the RTL twin itself: build it (hdl/twin), start `crabwatt-twin --stimulus FILE.bin`, ' +
-        'and pass the pseudo-terminal it prints ("pty: /dev/pts/N") with --device /dev/pts/N',
-    );
+    // The Verilator twin of the whole SoC running the real firmware: its UART is a pseudo-terminal, opened
+    // through the same link, parser and decoder as a board. Building it takes a minute the first time.
+    io.err('crabwatt: starting the RTL twin (gateware + firmware in Verilator; slower than real time)\n');
+    let twin: RtlTwin;
+    try {
+      // 48 twin cycles per sample pair, as in the end-to-end test: the vectors squeeze a mains cycle into
+      // ~200 samples, and at full rate the firmware would have to drop most frames for the UART.
+      twin = await startRtlTwin({ samplePeriodCycles: 48, log: (line) => io.err(`twin: ${line}\n`) });
+    } catch (err) {
+      if (err instanceof RtlTwinError) throw new CliError(err.message);
+      throw err;
+    }
+    return new DeviceSession({
+      kind: 'rtl', path: twin.path, store, defaultScale: HARDWARE_DEFAULT_SCALE,
+      label: `rtl:${twin.path}`, name: 'RTL twin', onClose: () => twin.close(),
+    });
   }
   if (device !== 'auto') return board(device);
   const found = await listDevices();

@@ -31,6 +31,8 @@ export interface SessionOptions {
   /** Shown for the simulated device, which has no real path. */
   label?: string;
   sim?: { device: SimulatedDevice; attachment: MockAttachment };
+  /** Runs after the link has closed: stops what serves the port (the RTL twin's process). */
+  onClose?: () => Promise<unknown>;
 }
 
 export class DeviceSession extends EventEmitter {
@@ -112,6 +114,7 @@ export class DeviceSession extends EventEmitter {
     this.options.sim?.device.stop();
     await this.link.close();
     this.options.sim?.attachment.detach();
+    await this.options.onClose?.();
     this.lock?.release();
     this.lock = undefined;
     this.setState('disconnected', 'stopped');

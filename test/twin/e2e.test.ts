@@ -1,4 +1,4 @@
-// End to end through the RTL twin: test-vector ADC codes → gateware (VexRiscv SoC + DSP, Verilator)
+// End to end through the RTL twin (and `crabwatt serve --device rtl` at the end): test-vector ADC codes → gateware (VexRiscv SoC + DSP, Verilator)
 // → the real firmware → UART bytes → pseudo-terminal → serialport → FrameDecoder → the same integer
 // sums as the reference model. The twin is built once (cached in build/twin/rtl).
 //
@@ -14,6 +14,8 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame, FrameDecoder, type AnyFrame } from '../../server/protocol/codec.ts';
 import { ACK_STATUS, CAPTURE_TRIGGER } from '../../server/protocol/definition.ts';
 import { readVector } from '../../server/twin/stimulus.ts';
+import { serveInProcess } from '../../server/api/serve-in-process.ts';
+import type { LiveWindow } from '../../server/ingest/ingest.ts';
 import { buildRtlTwin, REPO_ROOT, startRtlTwin, type RtlTwin } from '../../server/twin/rtl.ts';
 
 const VECTORS = ['pure-sine', 'harmonics-phase', 'fixed-mode', 'dc-timeout', 'noise-near-zero'];
@@ -181,5 +183,26 @@ describe('RTL twin end to end', () => {
     // V_RISING at level 0: previous < 0 <= trigger pair.
     expect(got[pretrigger - 1]!.v).toBeLessThan(0);
     expect(got[pretrigger]!.v).toBeGreaterThanOrEqual(0);
+  }, 5 * 60_000);
+
+  // In this file, so the twin is built once (the build directory has no lock of its own).
+  it('serve --device rtl ingests the twin through the serial path, like a board', async () => {
+    const served = await serveInProcess('rtl');
+    try {
+      const session = served.runtime.sessions[0]!;
+      expect(session.kind).toBe('rtl');
+      let windows = 0;
+      await new Promise<void>((resolve) => {
+        session.ingest.on('window', (_w: LiveWindow) => {
+          if (++windows >= 5) resolve();
+        });
+      });
+      expect(session.counters.crcErrors).toBe(0);
+      const res = await fetch(`${served.url}/api/devices`);
+      const body = (await res.json()) as { devices: { kind: string; state: string }[] };
+      expect(body.devices[0]).toMatchObject({ kind: 'rtl', state: 'connected' });
+    } finally {
+      await served.close();
+    }
   }, 5 * 60_000);
 });
