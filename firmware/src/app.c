@@ -401,6 +401,10 @@ void app_init(app_t *app, uint32_t boot_id)
     app->pump_link = app->link;
     app->next_capture_id = 1;
     app->last_status_ms = hal_uptime_ms();
+    /* A lone delimiter first (docs/protocol.md, idle delimiters): bytes already on the line before this
+     * boot end there as a chunk of their own instead of gluing onto our identify frame. */
+    static const uint8_t delimiter = 0x00;
+    (void)txring_put(&app->tx, &delimiter, 1);
     send_identify(app);
     send_status(app);
 }
