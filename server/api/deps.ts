@@ -8,6 +8,7 @@
 // energy crosses this seam as integer nanowatt-hours (bigint) so nothing here rounds it.
 
 import type { EventEmitter } from 'node:events';
+import type { LiveWindow as IngestLiveWindow } from '../ingest/ingest.ts';
 
 /** Quantities a history query can ask for; each is stored per rollup bucket as mean/min/max. */
 export const HISTORY_FIELDS = ['vrms', 'irms', 'p', 's', 'pf', 'n', 'freq_hz', 'v_dc', 'i_dc'] as const;
@@ -134,23 +135,14 @@ export interface DeviceDirectory {
   capture(id: string, captureId: number): Capture | undefined;
 }
 
-/** One closed window in physical units, as the live stream sends it. */
-export interface LiveWindow {
-  device: string;
-  tMs: number;
-  samples: number;
-  vrms: number;
-  irms: number;
-  p: number;
-  s: number;
-  pf: number | null;
-  n: number;
-  freq_hz: number | null;
-  energy_nwh: bigint;
-  flags: number;
-  /** Host clock when the window frame was decoded, for latency measurement. */
-  receivedAtMs: number;
-}
+/**
+ * One closed window in physical units, as the live stream sends it: the part of ingest's live window the
+ * API forwards, taken from ingest's declaration so the two cannot drift.
+ */
+export type LiveWindow = Pick<
+  IngestLiveWindow,
+  'device' | 'tMs' | 'samples' | 'vrms' | 'irms' | 'p' | 's' | 'pf' | 'n' | 'freq_hz' | 'energy_nwh' | 'flags' | 'receivedAtMs'
+>;
 
 export interface LinkEvent {
   device: string;
