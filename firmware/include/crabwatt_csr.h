@@ -250,6 +250,12 @@
 #define CW_CAPTURE_READ_DATA_V_MASK 0x0000FFFFu
 #define CW_CAPTURE_READ_DATA_I_SHIFT 16u
 #define CW_CAPTURE_READ_DATA_I_MASK 0xFFFF0000u
+/* rw, 16 bit, reset 1: record every D-th pair (1..65535; 0 acts as 1): pair k is sample FIRST_INDEX + k * D; PAIRS, PRETRIGGER and the trigger count recorded pairs */
+#define CW_CAPTURE_DECIMATION_ADDR 0xF0000634u
+#define CW_CAPTURE_DECIMATION CW_REG(CW_CAPTURE_DECIMATION_ADDR)
+/* rw, 16 bit, reset 0: trigger hysteresis H, output LSB: a rising trigger needs the channel below LEVEL - H since it was last at or above LEVEL (falling: at or above LEVEL + H) */
+#define CW_CAPTURE_HYSTERESIS_ADDR 0xF0000638u
+#define CW_CAPTURE_HYSTERESIS CW_REG(CW_CAPTURE_HYSTERESIS_ADDR)
 
 /* COUNTERS: Health counters since reset; they saturate instead of wrapping. */
 /* ro, 32 bit: ADC samples lost between the ADC clock domain and the DSP */

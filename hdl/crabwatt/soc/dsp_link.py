@@ -52,6 +52,7 @@ class DspLink(wiring.Component):
             cap.sample.eq(dsp.calibrated), cap.sample_valid.eq(dsp.calibrated_valid),
             cap.pairs.eq(soc.capture_config.pairs), cap.trigger.eq(soc.capture_config.trigger),
             cap.level.eq(soc.capture_config.level), cap.pretrigger.eq(soc.capture_config.pretrigger),
+            cap.decimation.eq(soc.capture_config.decimation), cap.hysteresis.eq(soc.capture_config.hysteresis),
             cap.arm.eq(soc.capture_arm),
             soc.capture_status.eq(Cat(cap.armed, cap.triggered, cap.done)),
             soc.capture_trigger_index.eq(cap.trigger_index), soc.capture_first_index.eq(cap.first_index),

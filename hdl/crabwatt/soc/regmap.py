@@ -224,6 +224,10 @@ BLOCKS: tuple[Block, ...] = (
             F('V', 0, 16, 'calibrated voltage sample', signed=True),
             F('I', 16, 16, 'calibrated current sample', signed=True),
         )),
+        R('DECIMATION', 0x34, 'rw', 'record every D-th pair (1..65535; 0 acts as 1): pair k is sample '
+          'FIRST_INDEX + k * D; PAIRS, PRETRIGGER and the trigger count recorded pairs', width=16, reset=1),
+        R('HYSTERESIS', 0x38, 'rw', 'trigger hysteresis H, output LSB: a rising trigger needs the channel below '
+          'LEVEL - H since it was last at or above LEVEL (falling: at or above LEVEL + H)', width=16),
     )),
     Block('COUNTERS', 0x700, 'Health counters since reset; they saturate instead of wrapping.', (
         R('SAMPLES_DROPPED', 0x00, 'ro', 'ADC samples lost between the ADC clock domain and the DSP'),

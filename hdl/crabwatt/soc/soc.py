@@ -24,6 +24,7 @@ DspConfig = ConfigLayout()
 
 CaptureConfig = data.StructLayout({
     'pairs': unsigned(16), 'trigger': unsigned(3), 'level': signed(16), 'pretrigger': unsigned(16),
+    'decimation': unsigned(16), 'hysteresis': unsigned(16),
 })
 
 _DSP_REGS = {'mode': 'MODE', 'cycles': 'CYCLES', 'fixed_samples': 'FIXED_SAMPLES', 'max_samples': 'MAX_SAMPLES',
@@ -160,6 +161,8 @@ class SoC(wiring.Component):
             self.capture_config.trigger.eq(bank['CAPTURE', 'TRIGGER'].value),
             self.capture_config.level.eq(bank['CAPTURE', 'LEVEL'].value),
             self.capture_config.pretrigger.eq(bank['CAPTURE', 'PRETRIGGER'].value),
+            self.capture_config.decimation.eq(bank['CAPTURE', 'DECIMATION'].value),
+            self.capture_config.hysteresis.eq(bank['CAPTURE', 'HYSTERESIS'].value),
             self.capture_arm.eq(bank['CAPTURE', 'ARM'].w_stb),
             bank['CAPTURE', 'STATUS'].value.eq(self.capture_status),
             bank['CAPTURE', 'TRIGGER_INDEX_LO'].value.eq(self.capture_trigger_index[:32]),
