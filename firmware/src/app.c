@@ -10,6 +10,18 @@
 /* Received bytes handled per link and poll. */
 #define APP_RX_BYTES_PER_POLL 64u
 
+/* --- configuration --- */
+
+/* The config_seq of the newest configuration: what windows will carry once every commit made so far
+ * has reached its sample boundary. The DSP counts commits that are still waiting for a boundary
+ * (several may wait for the same one, and the last one's values win), but shows only whether any is
+ * waiting; so while one is, the count is the firmware's own. It is exact because the firmware is the
+ * only writer of COMMIT, and it is taken afresh from the DSP whenever nothing is waiting. */
+static uint16_t config_seq_newest(const app_t *app)
+{
+    return hal_dsp_commit_pending() ? app->config_seq_committed : hal_dsp_config_seq();
+}
+
 /* --- frames out --- */
 
 /* Every generated frame takes a seq, sent or not, so the host sees a drop as a gap. */
@@ -42,7 +54,8 @@ static void send_identify(app_t *app)
         .sample_rate_num = id.sample_rate_num,
         .sample_rate_den = id.sample_rate_den,
         .capture_depth = id.capture_depth,
-        .config_seq = hal_dsp_config_seq(),
+        /* The fields below are the staged (newest) configuration, so the seq is the newest too. */
+        .config_seq = config_seq_newest(app),
         .mode = cfg.mode,
         .cycles = cfg.cycles,
         .fixed_samples = cfg.fixed_samples,
@@ -68,7 +81,7 @@ static void send_status(app_t *app)
         .samples_dropped = hal_samples_dropped(),
         .adc_errors = hal_adc_errors(),
         .watchdog_resets = hal_watchdog_resets(),
-        .config_seq = hal_dsp_config_seq(),
+        .config_seq = config_seq_newest(app),
     };
     emit(app, CW_TYPE_STATUS, &f, sizeof f, NULL, 0);
 }
@@ -171,15 +184,23 @@ static void drain_results(app_t *app)
 
 /* --- commands --- */
 
-static uint8_t configure(const struct cw_cmd_configure *c, uint32_t *value)
+/* Stages cfg and commits it; returns the config_seq the windows computed with it will carry. A
+ * commit while another still waits for its boundary is fine: the staging registers were read back
+ * with the waiting configuration in them, so the newer commit carries both changes. */
+static uint16_t commit(app_t *app, const hal_dsp_config_t *cfg)
+{
+    uint16_t seq = (uint16_t)(config_seq_newest(app) + 1u);
+    hal_dsp_apply(cfg);
+    app->config_seq_committed = seq;
+    return seq;
+}
+
+static uint8_t configure(app_t *app, const struct cw_cmd_configure *c, uint32_t *value)
 {
     if (c->mode > CW_WINDOW_MODE_FIXED || c->cycles < 1 || c->cycles > 1000 || c->fixed_samples < 1 ||
         c->fixed_samples > (1u << 24) || c->max_samples < 1 || c->max_samples > (1u << 24) ||
         c->zc_hysteresis > 32767) {
         return CW_ACK_BAD_ARGS;
-    }
-    if (hal_dsp_commit_pending()) {
-        return CW_ACK_BUSY;
     }
     hal_dsp_config_t cfg;
     hal_dsp_get_config(&cfg);
@@ -188,18 +209,15 @@ static uint8_t configure(const struct cw_cmd_configure *c, uint32_t *value)
     cfg.fixed_samples = c->fixed_samples;
     cfg.max_samples = c->max_samples;
     cfg.zc_hysteresis = c->zc_hysteresis;
-    *value = hal_dsp_apply(&cfg);
+    *value = commit(app, &cfg);
     return CW_ACK_OK;
 }
 
-static uint8_t calibrate(const struct cw_cmd_calibrate *c, uint32_t *value)
+static uint8_t calibrate(app_t *app, const struct cw_cmd_calibrate *c, uint32_t *value)
 {
     const int32_t phase_limit = 1023 * 65536;
     if (c->phase <= -phase_limit || c->phase >= phase_limit) {
         return CW_ACK_BAD_ARGS;
-    }
-    if (hal_dsp_commit_pending()) {
-        return CW_ACK_BUSY;
     }
     hal_dsp_config_t cfg;
     hal_dsp_get_config(&cfg);
@@ -208,7 +226,7 @@ static uint8_t calibrate(const struct cw_cmd_calibrate *c, uint32_t *value)
     cfg.v_gain = c->v_gain;
     cfg.i_gain = c->i_gain;
     cfg.phase = c->phase;
-    *value = hal_dsp_apply(&cfg);
+    *value = commit(app, &cfg);
     return CW_ACK_OK;
 }
 
@@ -260,7 +278,7 @@ static void handle_command(app_t *app, const frame_view_t *cmd)
         status = CW_ACK_BAD_LENGTH;
         if (cmd->body_len == sizeof c) {
             memcpy(&c, cmd->body, sizeof c);
-            status = configure(&c, &value);
+            status = configure(app, &c, &value);
         }
         break;
     }
@@ -269,7 +287,7 @@ static void handle_command(app_t *app, const frame_view_t *cmd)
         status = CW_ACK_BAD_LENGTH;
         if (cmd->body_len == sizeof c) {
             memcpy(&c, cmd->body, sizeof c);
-            status = calibrate(&c, &value);
+            status = calibrate(app, &c, &value);
         }
         break;
     }

@@ -52,6 +52,7 @@ typedef struct {
     uint32_t rx_errors; /* command chunks rejected before they could be answered */
     uint32_t records_skipped; /* result FIFO words of unknown or malformed records */
     uint32_t last_status_ms;
+    uint16_t config_seq_committed; /* config_seq of the last commit made (see config_seq_newest) */
     uint16_t next_capture_id;
     app_capture_t capture;
     uint8_t scratch[FRAME_MAX_WIRE_BYTES];

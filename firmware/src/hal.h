@@ -55,10 +55,13 @@ typedef struct {
     int32_t phase;
 } hal_dsp_config_t;
 
+/* Reads the staging registers: the newest configuration, committed or not. */
 void hal_dsp_get_config(hal_dsp_config_t *cfg);
+/* A commit has not reached its sample boundary yet (one or several: the DSP counts them). */
 bool hal_dsp_commit_pending(void);
-/* Stages cfg whole and commits it; returns the config_seq windows computed with it will carry. */
-uint16_t hal_dsp_apply(const hal_dsp_config_t *cfg);
+/* Stages cfg whole and commits it: it takes effect at the next sample boundary. */
+void hal_dsp_apply(const hal_dsp_config_t *cfg);
+/* Commits that have reached their boundary: the config_seq new windows carry. */
 uint16_t hal_dsp_config_seq(void);
 
 /* --- DSP result FIFO: records of 32-bit words, written whole by the gateware --- */

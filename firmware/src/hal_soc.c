@@ -96,10 +96,10 @@ void hal_dsp_get_config(hal_dsp_config_t *cfg)
 
 bool hal_dsp_commit_pending(void) { return (CW_DSP_STATUS & CW_DSP_STATUS_COMMIT_PENDING_MASK) != 0; }
 
-uint16_t hal_dsp_apply(const hal_dsp_config_t *cfg)
+void hal_dsp_apply(const hal_dsp_config_t *cfg)
 {
-    /* The caller checked that no commit is pending, so this one is the next to apply. */
-    uint16_t seq = (uint16_t)CW_DSP_CONFIG_SEQ;
+    /* COMMIT snapshots the staging registers, so writing them while an earlier commit still waits
+     * for its boundary leaves that commit's values alone. */
     CW_DSP_MODE = cfg->mode;
     CW_DSP_CYCLES = cfg->cycles;
     CW_DSP_FIXED_SAMPLES = cfg->fixed_samples;
@@ -111,7 +111,6 @@ uint16_t hal_dsp_apply(const hal_dsp_config_t *cfg)
     CW_DSP_I_GAIN = cfg->i_gain;
     CW_DSP_PHASE = (uint32_t)cfg->phase;
     CW_DSP_COMMIT = 1u;
-    return (uint16_t)(seq + 1u);
 }
 
 uint16_t hal_dsp_config_seq(void) { return (uint16_t)CW_DSP_CONFIG_SEQ; }

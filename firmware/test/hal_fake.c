@@ -22,6 +22,8 @@ void fake_reset(void)
         .mode = 0, .cycles = 10, .fixed_samples = 400000u, .max_samples = 4000000u,
         .zc_hysteresis = 64, .v_gain = 16384, .i_gain = 16384,
     };
+    fake.committed = fake.dsp;
+    fake.active = fake.dsp;
     for (int k = 0; k < HAL_LINK_COUNT; k++) {
         fake.link[k].tx_free = 1u << 16;
     }
@@ -85,13 +87,23 @@ void hal_link_tx(int link, uint8_t byte)
 bool hal_link_up(int link) { return link != HAL_LINK_USB || fake.usb_up; }
 
 void hal_dsp_get_config(hal_dsp_config_t *cfg) { *cfg = fake.dsp; }
-bool hal_dsp_commit_pending(void) { return fake.commit_pending; }
+bool hal_dsp_commit_pending(void) { return fake.commits_waiting != 0; }
 
-uint16_t hal_dsp_apply(const hal_dsp_config_t *cfg)
+void hal_dsp_apply(const hal_dsp_config_t *cfg)
 {
     fake.dsp = *cfg;
+    fake.committed = fake.dsp;
+    fake.commits_waiting++;
     fake.commits++;
-    return ++fake.config_seq;
+}
+
+void fake_dsp_boundary(void)
+{
+    if (fake.commits_waiting != 0) {
+        fake.active = fake.committed;
+        fake.config_seq = (uint16_t)(fake.config_seq + fake.commits_waiting);
+        fake.commits_waiting = 0;
+    }
 }
 
 uint16_t hal_dsp_config_seq(void) { return fake.config_seq; }

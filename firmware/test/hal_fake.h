@@ -32,10 +32,14 @@ typedef struct {
     fake_link_t link[HAL_LINK_COUNT];
     bool usb_up;
 
+    /* As the DSP does (hdl/crabwatt/dsp/power.py): `dsp` is the staging registers, a commit
+     * snapshots them into `committed` and waits for fake_dsp_boundary(), which applies every waiting
+     * commit at once (the last one's values win) and counts them all in config_seq. */
     hal_dsp_config_t dsp;
-    bool commit_pending;
-    uint16_t config_seq;
-    uint32_t commits;
+    hal_dsp_config_t committed, active;
+    uint16_t commits_waiting;
+    uint16_t config_seq; /* commits applied */
+    uint32_t commits;    /* COMMIT writes since fake_reset() */
 
     uint32_t result[FAKE_RESULT_WORDS];
     size_t result_head, result_tail; /* free-running */
@@ -63,5 +67,7 @@ void fake_link_receive(int link, const uint8_t *data, size_t len);
 /* Appends words to the result FIFO as the gateware would. */
 void fake_result_push(const uint32_t *words, size_t count);
 size_t fake_result_level(void);
+/* A sample boundary: the waiting commits take effect. */
+void fake_dsp_boundary(void);
 
 #endif

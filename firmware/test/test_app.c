@@ -208,11 +208,62 @@ TEST(app_configure_validates_and_commits)
         CHECK_EQ(a.status, CW_ACK_BAD_ARGS);
     }
     CHECK_EQ(fake.commits, 1);
+}
 
-    fake.commit_pending = true;
-    a = command(CW_TYPE_CMD_CONFIGURE, 30, &c, sizeof c, NULL);
-    CHECK_EQ(a.status, CW_ACK_BUSY);
-    CHECK_EQ(fake.commits, 1);
+/* Commands while a commit still waits for its sample boundary are committed too (the DSP counts
+ * them all at that boundary, the last one's values win), and each ack names the config_seq its
+ * windows will carry; identify and status report the newest. */
+TEST(app_commits_queue_behind_a_waiting_commit)
+{
+    boot();
+    fake.config_seq = 40;
+    struct cw_cmd_configure w = {.mode = CW_WINDOW_MODE_FIXED, .cycles = 3, .fixed_samples = 1000,
+                                 .max_samples = 5000, .zc_hysteresis = 500};
+    struct cw_cmd_calibrate k = {.v_offset = 7, .i_offset = -9, .v_gain = 17000, .i_gain = 15000, .phase = 65536};
+    struct cw_ack a = command(CW_TYPE_CMD_CONFIGURE, 1, &w, sizeof w, NULL);
+    CHECK_EQ(a.status, CW_ACK_OK);
+    CHECK_EQ(a.value, 41);
+    CHECK(hal_dsp_commit_pending());
+    a = command(CW_TYPE_CMD_CALIBRATE, 2, &k, sizeof k, NULL);
+    CHECK_EQ(a.status, CW_ACK_OK);
+    CHECK_EQ(a.value, 42);
+    CHECK_EQ(fake.commits, 2);
+    CHECK_EQ(fake.commits_waiting, 2);
+    /* The second commit carries the first one's window rules as well as its own calibration. */
+    CHECK_EQ(fake.committed.mode, CW_WINDOW_MODE_FIXED);
+    CHECK_EQ(fake.committed.fixed_samples, 1000);
+    CHECK_EQ(fake.committed.zc_hysteresis, 500);
+    CHECK_EQ(fake.committed.v_offset, 7);
+    CHECK_EQ(fake.committed.phase, 65536);
+
+    size_t before;
+    CHECK_EQ(command(CW_TYPE_CMD_IDENTIFY, 3, NULL, 0, &before).status, CW_ACK_OK);
+    struct cw_identify id;
+    memcpy(&id, sent[0].body, sizeof id);
+    CHECK_EQ(id.config_seq, 42);
+    CHECK_EQ(id.fixed_samples, 1000);
+    CHECK_EQ(id.i_gain, 15000);
+
+    fake_dsp_boundary();
+    CHECK_EQ(fake.config_seq, 42);
+    CHECK_EQ(fake.active.mode, CW_WINDOW_MODE_FIXED);
+    CHECK_EQ(fake.active.i_offset, -9);
+    /* Nothing waits now: the next commit counts from the DSP's own config_seq. */
+    fake.config_seq = 100;
+    a = command(CW_TYPE_CMD_CONFIGURE, 4, &w, sizeof w, NULL);
+    CHECK_EQ(a.value, 101);
+    CHECK_EQ(command(CW_TYPE_CMD_STATUS, 5, NULL, 0, &before).status, CW_ACK_OK);
+    struct cw_status st;
+    memcpy(&st, sent[0].body, sizeof st);
+    CHECK_EQ(st.config_seq, 101);
+    fake_dsp_boundary();
+
+    /* config_seq wraps at 16 bits, in the acks as in the windows. */
+    fake.config_seq = 0xFFFF;
+    CHECK_EQ(command(CW_TYPE_CMD_CONFIGURE, 6, &w, sizeof w, NULL).value, 0);
+    CHECK_EQ(command(CW_TYPE_CMD_CALIBRATE, 7, &k, sizeof k, NULL).value, 1);
+    fake_dsp_boundary();
+    CHECK_EQ(fake.config_seq, 1);
 }
 
 TEST(app_calibrate_keeps_window_rules)
