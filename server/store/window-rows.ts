@@ -91,26 +91,37 @@ export class WindowRows {
 
   /** Fill `this.row` with row k (k < length) and return it. */
   rowAt(k: number): unknown[] {
-    const r = this.row;
+    this.rowInto(k, this.row, 0);
+    return this.row;
+  }
+
+  /** The columns of one row (k < length), written into `target` from `offset` on (27 of them for 9 quantities). */
+  rowInto(k: number, target: unknown[], offset: number): void {
+    const r = target;
     const n = this.numbers;
     const o = k * this.numberStride;
     const b = this.bigs;
     const at = k * BIGS;
-    r[0] = n[o];
-    r[1] = n[o + 1];
-    r[2] = b[at];
-    r[3] = n[o + 2];
-    r[4] = n[o + 3];
-    r[5] = b[at + 1];
-    r[6] = b[at + 2];
-    r[7] = b[at + 3];
-    r[8] = b[at + 4];
-    r[9] = b[at + 5];
-    for (let j = 0; j < 7; j++) r[10 + j] = n[o + 4 + j];
+    const p = offset;
+    r[p] = n[o];
+    r[p + 1] = n[o + 1];
+    r[p + 2] = b[at];
+    r[p + 3] = n[o + 2];
+    r[p + 4] = n[o + 3];
+    r[p + 5] = b[at + 1];
+    r[p + 6] = b[at + 2];
+    r[p + 7] = b[at + 3];
+    r[p + 8] = b[at + 4];
+    r[p + 9] = b[at + 5];
+    for (let j = 0; j < 7; j++) r[p + 10 + j] = n[o + 4 + j];
     const q = this.quantities;
     const nullAt = k * q;
-    for (let j = 0; j < q; j++) r[17 + j] = this.nulls[nullAt + j] === 1 ? null : n[o + FIXED_NUMBERS + j];
-    r[17 + q] = b[at + 6];
-    return r;
+    for (let j = 0; j < q; j++) r[p + 17 + j] = this.nulls[nullAt + j] === 1 ? null : n[o + FIXED_NUMBERS + j];
+    r[p + 17 + q] = b[at + 6];
+  }
+
+  /** Columns per row. */
+  get columns(): number {
+    return 17 + this.quantities + 1;
   }
 }

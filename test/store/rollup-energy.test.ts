@@ -3,6 +3,7 @@
 
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { energyNanoWattHours } from '../../server/dsp/derive.ts';
 import { ROLLUP_LEVELS } from '../../server/store/schema.ts';
 import { Store } from '../../server/store/store.ts';
 import { derivedFor, makeWindow, rng, tempDir } from './helpers.ts';
@@ -16,14 +17,17 @@ describe('rollup energy', () => {
 
   it('equals the windows energy at every level, for window energies on both sides of 2^53 nWh', () => {
     const store = Store.open(join(dir.dir, 'db.sqlite'), { flushRows: 37 });
-    // 1 kV and 1 kA per LSB at 1 kHz: Σ v·i = 10^7 is ~2.8·10^15 nWh, 10^8 already beyond 2^53.
+    // 1 kV and 1 kA per LSB at 1 kHz: a Σ v·i of 10^8 is some 10^15…10^16 nWh (the factor depends on the
+    // units of the sums, docs/dsp.md), so the big windows are scaled to land well beyond 2^53 nWh.
+    const per1e8 = Number(energyNanoWattHours(10n ** 8n, { kv: 1000, ki: 1000, fs: 1000 }));
+    const bigScale = Math.max(1, Math.ceil(2.7e16 / per1e8));
     const dev = store.attachDevice({ deviceId: 0x5eedn, bootId: 1, fsNum: 1000, fsDen: 1, defaultKv: 1000, defaultKi: 1000 }, 0);
     const next = rng(11);
     let end = 0n;
     for (let k = 0; k < 500; k++) {
       end += 50n;
       const big = next() < 0.3;
-      const sumVi = BigInt(Math.floor(next() * (big ? 3e8 : 3e6)) - (big ? 1e8 : 1e6));
+      const sumVi = big ? BigInt(Math.floor(next() * 3e8) - 1e8) * BigInt(bigScale) : BigInt(Math.floor(next() * 3e6) - 1e6);
       store.addWindow(dev, makeWindow(end, 50, sumVi), derivedFor(1), 1_000_000 + Number(end));
     }
     store.flush();

@@ -51,4 +51,15 @@ describe('WindowRows', () => {
     expect(rows.rowAt(0).slice(0, 5)).toEqual([2, 2, win(2).end_index, 6, win(2).samples]);
     expect(rows.rowAt(0).slice(17)).toEqual([...new Array(9).fill(null), 2n]);
   });
+
+  it('writes a row into a wider array at an offset, as rowAt gives it, leaving the rest alone', () => {
+    const rows = new WindowRows(9, 4);
+    for (let k = 0; k < 3; k++) rows.push(k, k, win(k), 10 + k, new Array(9).fill(k + 0.5), new Array(9).fill(k % 2), BigInt(k));
+    expect(rows.columns).toBe(27);
+    const wide: unknown[] = new Array(3 * 27 + 2).fill('untouched');
+    for (let k = 0; k < 3; k++) rows.rowInto(k, wide, 1 + k * 27);
+    expect(wide[0]).toBe('untouched');
+    expect(wide[3 * 27 + 1]).toBe('untouched');
+    for (let k = 0; k < 3; k++) expect(wide.slice(1 + k * 27, 1 + (k + 1) * 27)).toEqual(rows.rowAt(k));
+  });
 });
