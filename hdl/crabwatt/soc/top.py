@@ -96,8 +96,26 @@ class SocClocks(Elaboratable):
 
 def _usb_serial(bus):
     """LUNA's CDC-ACM device, plus `host_active`: start-of-frame packets arrive and the bus is not
-    suspended, i.e. a host has the port enabled. (LUNA keeps the configuration state inside.)"""
+    suspended, i.e. a host has the port enabled. (LUNA keeps the configuration state inside.)
+    Proven against a line-level full-speed host model in hdl/tests/test_usb_cdc.py."""
     from luna.gateware.usb.devices.acm import USBSerialDevice
+    from luna.gateware.usb.usb2.control import USBControlEndpoint
+    from luna.gateware.usb.usb2.request import USBRequestHandler
+    from usb_protocol.types import USBRequestType
+
+    class ControlLineStateHandler(USBRequestHandler):
+        """Acknowledges the CDC SET_CONTROL_LINE_STATE (DTR/RTS) that hosts send on every open and
+        close. LUNA stalls it; a host that treats the stall as an error cannot open the port."""
+        SET_CONTROL_LINE_STATE = 0x22
+
+        def elaborate(self, platform):
+            m = Module()
+            setup = self.interface.setup
+            with m.If((setup.type == USBRequestType.CLASS) & (setup.request == self.SET_CONTROL_LINE_STATE)):
+                m.d.comb += self.interface.claim.eq(1)
+                with m.If(self.interface.status_requested):
+                    m.d.comb += self.send_zlp()
+            return m
 
     class CrabwattSerial(USBSerialDevice):
         def __init__(self):
@@ -105,9 +123,23 @@ def _usb_serial(bus):
                              manufacturer_string='crabwatt', product_string='crabwatt energy monitor')
             self.host_active = Signal()
 
+        def create_descriptors(self):
+            descriptors = super().create_descriptors()
+            # The configuration groups its two CDC interfaces with an interface association, which
+            # the IAD ECN requires announcing in the device descriptor as class EF/02/01
+            # (LUNA leaves 00/00/00, which Windows does not bind as one function).
+            device = descriptors.get_descriptor_bytes(1)
+            patched = bytearray(device)
+            patched[4:7] = bytes([0xEF, 0x02, 0x01])
+            descriptors.add_descriptor(bytes(patched), descriptor_type=1)
+            return descriptors
+
         def elaborate(self, platform):
             m = super().elaborate(platform)
             usb = m.submodules.usb
+            control = usb._endpoints[0]     # LUNA 0.2.3 adds the control endpoint first
+            assert isinstance(control, USBControlEndpoint)
+            control.add_request_handler(ControlLineStateHandler())
             # A full-speed host sends a SOF every 1 ms; 3 ms without one means no host.
             limit = 3 * USB_CLK_HZ // 1000
             silence = Signal(range(limit + 1), init=limit)
@@ -119,6 +151,19 @@ def _usb_serial(bus):
             return m
 
     return CrabwattSerial()
+
+
+def _wire_usb_serial(m, serial, *, tx, rx):
+    """The SoC's byte channel (`tx`: to the host, `rx`: from it; amaranth streams in the `usb`
+    domain) onto LUNA's streams."""
+    m.d.comb += [
+        serial.connect.eq(1),
+        serial.tx.payload.eq(tx.payload), serial.tx.valid.eq(tx.valid), tx.ready.eq(serial.tx.ready),
+        # With `last` low LUNA sends only full 64-byte packets. Every protocol frame ends with
+        # its 0x00 delimiter, so ending the USB transfer there sends each frame at once.
+        serial.tx.first.eq(0), serial.tx.last.eq(tx.payload == 0),
+        rx.payload.eq(serial.rx.payload), rx.valid.eq(serial.rx.valid), serial.rx.ready.eq(rx.ready),
+    ]
 
 
 class SocTop(Elaboratable):
@@ -160,17 +205,8 @@ class SocTop(Elaboratable):
         # USB CDC-ACM: LUNA runs in usb/usb_io; the SoC's byte channel crosses with async FIFOs.
         if self._usb:
             m.submodules.usb_serial = serial = _usb_serial(platform.request('usb', 0))
-            m.d.comb += [
-                serial.connect.eq(1),
-                serial.tx.payload.eq(soc.usb_tx.payload), serial.tx.valid.eq(soc.usb_tx.valid),
-                soc.usb_tx.ready.eq(serial.tx.ready),
-                # With `last` low LUNA sends only full 64-byte packets. Every protocol frame ends with
-                # its 0x00 delimiter, so ending the USB transfer there sends each frame at once.
-                serial.tx.first.eq(0), serial.tx.last.eq(soc.usb_tx.payload == 0),
-                soc.usb_rx.payload.eq(serial.rx.payload), soc.usb_rx.valid.eq(serial.rx.valid),
-                serial.rx.ready.eq(soc.usb_rx.ready),
-                soc.usb_configured.eq(serial.host_active),
-            ]
+            _wire_usb_serial(m, serial, tx=soc.usb_tx, rx=soc.usb_rx)
+            m.d.comb += soc.usb_configured.eq(serial.host_active)
 
         # Return to the bootloader: PROGRAMN low reconfigures the FPGA from flash (foboot).
         program = platform.request('program', 0, dir='-')
