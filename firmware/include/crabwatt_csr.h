@@ -8,7 +8,7 @@
 
 /* Memory map */
 #define CW_ROM_BASE 0x00000000u
-#define CW_ROM_SIZE_BYTES 32768u
+#define CW_ROM_SIZE_BYTES 16384u
 #define CW_RAM_BASE 0x10000000u
 #define CW_RAM_SIZE_BYTES 16384u
 #define CW_CSR_BASE 0xF0000000u

@@ -1,6 +1,7 @@
 """The register map is consistent, and the committed generated files match it."""
 
 import pathlib
+import re
 
 import pytest
 
@@ -21,6 +22,19 @@ def test_regions_do_not_overlap():
     # VexRiscv ("standard") treats addresses with bit 31 set as I/O: the CSRs must be there, memory not.
     assert regmap.CSR_BASE >> 31 == 1
     assert (regmap.RAM_BASE + regmap.RAM_SIZE_BYTES - 1) >> 31 == 0
+
+
+def test_linker_script_memory_matches_the_map():
+    """firmware/link.ld is hand-written: its MEMORY regions must be the map's ROM and RAM, or the
+    firmware links for memory the SoC does not have (or leaves part of it unused)."""
+    text = (ROOT / 'firmware/link.ld').read_text()
+    units = {'': 1, 'K': 1024, 'M': 1024 * 1024}
+    regions = {name: (int(origin, 0), int(length) * units[unit])
+               for name, origin, length, unit in re.findall(
+                   r'^\s*(\w+)\s*\([a-z]+\)\s*:\s*ORIGIN\s*=\s*(0x[0-9A-Fa-f]+|\d+)\s*,'
+                   r'\s*LENGTH\s*=\s*(\d+)([KM]?)\s*$', text, re.M)}
+    assert regions == {'rom': (regmap.ROM_BASE, regmap.ROM_SIZE_BYTES),
+                       'ram': (regmap.RAM_BASE, regmap.RAM_SIZE_BYTES)}
 
 
 def test_dsp_resets_match_docs_dsp_md():

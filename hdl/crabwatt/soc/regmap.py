@@ -33,8 +33,11 @@ Access = Literal['rw', 'ro', 'wo', 'const']
 
 #: Boot ROM: the firmware image (code, read-only data and the initial values of .data), in block RAM
 #: initialised from firmware/build/firmware.bin at build time. The CPU starts at ROM_BASE.
+#: 16 KiB is 8 EBRs of 4096 x 4 bits: no output mux, and room for twice today's ~7 KiB image. At
+#: 32 KiB (16 EBRs, three quarters of them zeros) the SoC held 48 of the 56 EBRs and its place and
+#: route swung from ~20 min to over an hour with the image's contents.
 ROM_BASE = 0x0000_0000
-ROM_SIZE_BYTES = 32 * 1024
+ROM_SIZE_BYTES = 16 * 1024
 #: Working RAM (.data, .bss, stack). Not initialised: the start-up code copies .data from the ROM,
 #: so a watchdog reset restarts the firmware from a clean state.
 RAM_BASE = 0x1000_0000
