@@ -5,7 +5,8 @@
 //   npx tsx server/api/bench.ts [--json] [--db /tmp/crabwatt-bench-year.sqlite] [--days 365] [--latency-s 20]
 //
 // measureApi() is what `crabwatt bench-api` calls. The year is generated once into /tmp (31.5 M rows of 1 s
-// rollups, by one INSERT … SELECT over a recursive CTE, then the coarser levels by GROUP BY) and reused.
+// rollups and their hourly packs, the coarser levels accumulated on the way) and reused; the export is then
+// measured in a fresh child process, so its peak RSS is the exporting server's alone.
 
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -14,13 +15,14 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { migrate, QUANTITIES, ROLLUP_LEVELS } from '../store/schema.ts';
+import { PACK_MS, PackBuilder } from '../store/pack.ts';
 import { StoreReader } from '../store/query.ts';
 import { buildApp } from './app.ts';
 import type { DeviceDirectory, DeviceInfo } from './deps.ts';
 import { storeFromReader } from './wire.ts';
 
 export const BENCH_DEVICE = 'bebebebebebebebe';
-const BENCH_DATA_VERSION = '2';
+const BENCH_DATA_VERSION = '3';
 const YEAR_START_MS = Date.UTC(2025, 0, 1);
 
 export interface ApiFigures {
@@ -118,6 +120,17 @@ export function ensureYearDb(path: string, days: number, log: (s: string) => voi
   };
   for (const c of coarse) resetStats(c.stats);
   resetStats(one);
+  // The hourly packs of the 1 s rows, as the store's writer makes them once an hour is closed (pack.ts).
+  const pack = new PackBuilder();
+  let packHour = NaN;
+  const putPack = db.prepare('INSERT INTO rollup_packs (device, t_start_ms, rows, data) VALUES (1, ?, ?, ?)');
+  const flushPack = () => {
+    if (pack.rows > 0) {
+      const { rows: n, data } = pack.encode();
+      putPack.run(packHour, n, data);
+    }
+    pack.reset();
+  };
   let total = 0;
   const BATCH = 1_000_000;
   const run = db.transaction((from: number, to: number) => {
@@ -129,6 +142,11 @@ export function ensureYearDb(path: string, days: number, log: (s: string) => voi
           flush(c);
           c.start = start;
         }
+      }
+      const hour = t - (t % PACK_MS);
+      if (hour !== packHour) {
+        flushPack();
+        packHour = hour;
       }
       // Ten minutes a day are missing: a gap the history must show.
       const sod = i % 86_400;
@@ -152,6 +170,7 @@ export function ensureYearDb(path: string, days: number, log: (s: string) => voi
       const energy = Math.round(p * 277_777.7778); // nWh in one second at p watts
       total += energy;
       insert.run(1000, t, SAMPLES, 5, energy, oneBlob);
+      pack.add(t, SAMPLES, 5, energy, 0, one);
       for (const c of coarse) {
         c.samples += SAMPLES;
         c.windows += 5;
@@ -170,7 +189,10 @@ export function ensureYearDb(path: string, days: number, log: (s: string) => voi
     run(from, Math.min(rows, from + BATCH));
     if ((from / BATCH) % 5 === 4) log(`  ${((from + BATCH) / 1e6).toFixed(0)} M rows, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   }
-  db.transaction(() => coarse.forEach(flush))();
+  db.transaction(() => {
+    coarse.forEach(flush);
+    flushPack();
+  })();
   db.prepare('UPDATE devices SET total_nwh = ? WHERE id = 1').run(total);
   db.prepare("INSERT OR REPLACE INTO settings (key, value) VALUES ('bench', ?)").run(`${BENCH_DATA_VERSION}:${days}`);
   db.close();

@@ -14,11 +14,20 @@
 //   samples     device samples covered
 //   coverage    samples / nominal samples of the bucket (1 = no loss; empty for raw)
 //   flags       OR of the windows' WINDOW_FLAG bits (docs/dsp.md)
+//
+// Number format. energy_wh, samples and flags are exact. The other numbers (vrms … i_dc, p_min, p_max,
+// coverage) are rounded to 9 significant digits — 1 part in 10^9, three orders below the instrument's ppm
+// resolution — and written as the shortest decimal of that rounded value: exactly JavaScript's
+// String(Number(x.toPrecision(9))), e.g. 230.000001, 0.5, 1, 1.23456789e-7 (exponent form below 1e-6 and
+// from 1e21, as String() writes). The digits are produced with integer arithmetic straight into the output
+// bytes; the few doubles whose rounding cannot be decided that way (within 2^-22 of a tie) take the
+// toPrecision path itself, so the output is that expression's, bit for bit.
 
 import type { Writable } from 'node:stream';
 import { DateTime, IANAZone } from 'luxon';
 import { nwhToWhString } from '../store/energy.ts';
-import { Bucket, statsFloats } from '../store/fold.ts';
+import type { FoldRow } from '../store/fold.ts';
+import { PACK_ENERGY, PACK_FLAGS, PACK_SAMPLES, PACK_STATS, PACK_STRIDE, PACK_T } from '../store/pack.ts';
 import { QUANTITIES } from '../store/schema.ts';
 import type { SourceLevel, StoreReader } from '../store/query.ts';
 
@@ -182,11 +191,21 @@ const IDX = Object.fromEntries(QUANTITIES.map((q, k) => [q, k])) as Record<(type
 const [VRMS, IRMS, P, S, PF, N, FREQ, VDC, IDC] = [IDX.vrms, IDX.irms, IDX.p, IDX.s, IDX.pf, IDX.n, IDX.freq_hz, IDX.v_dc, IDX.i_dc];
 const Q = QUANTITIES.length;
 
+/** Exact powers of ten 10^0 … 10^22 (all exactly representable as doubles). */
+const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
+
+/** 10^-k for k = 0 … 7, as doubles (near enough to find a decade; the one-off case is corrected). */
+const NEG_POW10 = Array.from({ length: 8 }, (_, k) => Number(`1e-${k}`));
+
+/** a · 10^k with one rounding (a product or a quotient by an exact power of ten), for |k| ≤ 22. */
+function scaleBy10(a: number, k: number): number {
+  return k >= 0 ? a * POW10[k]! : a / POW10[-k]!;
+}
+
 /**
- * The CSV as bytes in one reusable buffer: digits of integers and timestamps are written directly, doubles go
- * through String() (the shortest round-trip text, as before) and are copied in byte by byte. A row never
- * allocates more than those few number strings, so the export's garbage (and the process's peak memory) stays
- * small however long the export runs.
+ * The CSV as bytes in one reusable buffer: digits of integers, doubles (sig9) and timestamps are written
+ * directly, so a row allocates nothing and the export's garbage (and the process's peak memory) stays small
+ * however long the export runs.
  */
 class CsvWriter {
   buf: Uint8Array;
@@ -256,10 +275,110 @@ class CsvWriter {
     }
   }
 
-  /** A double as String(x) writes it. */
-  num(x: number): void {
+  /** An integer-valued double (samples, flags) exactly, as String(x). */
+  integer(x: number): void {
     if (Number.isSafeInteger(x) && x >= 0) this.uint(x);
     else this.ascii(String(x));
+  }
+
+  /** A double rounded to 9 significant digits, as String(Number(x.toPrecision(9))) writes it (see the top). */
+  sig9(x: number): void {
+    if (x === 0) {
+      this.buf[this.pos++] = 48; // -0 too, as String(-0)
+      return;
+    }
+    let a = x;
+    if (a < 0) a = -a;
+    // Outside [1e-6, 1e20) String() may use the exponent form; NaN and ±Infinity fail the test as well.
+    if (!(a >= 1e-6 && a < 1e20)) {
+      this.ascii(String(Number(x.toPrecision(9))));
+      return;
+    }
+    // a = m · 10^(e − 8) with 10^8 ≤ m < 10^9. The decade by comparisons (cheaper than log10; measured values
+    // sit within a few decades of 1); near a power of ten it may be one off, which is fixed below.
+    let e = 0;
+    if (a >= 1) {
+      while (e < 19 && a >= POW10[e + 1]!) e++;
+    } else {
+      e = -1;
+      while (a < NEG_POW10[-e]!) e--;
+    }
+    let y = scaleBy10(a, 8 - e);
+    if (y < 1e8) {
+      // a < 10^e: one decade down (where y then rounds up to 10^9, the carry below brings it back).
+      e--;
+      y = scaleBy10(a, 8 - e);
+    } else if (y >= 999_999_999.5) {
+      // Rounds to 10^9, or the decade was one too low: one decade up. Right at the tie only toPrecision can tell.
+      if (y - 999_999_999.5 < 2.384185791015625e-7) {
+        this.ascii(String(Number(x.toPrecision(9))));
+        return;
+      }
+      e++;
+      y = scaleBy10(a, 8 - e);
+    }
+    // y carries one rounding (the product or quotient): where it could have moved y across a half, the
+    // integer arithmetic cannot tell which way the exact value rounds; toPrecision can.
+    const frac = y - Math.floor(y);
+    if (Math.abs(frac - 0.5) < 2.384185791015625e-7) {
+      this.ascii(String(Number(x.toPrecision(9))));
+      return;
+    }
+    let m = Math.round(y) | 0;
+    if (m >= 1_000_000_000) {
+      m = 100_000_000;
+      e++;
+    }
+    if (x < 0) this.buf[this.pos++] = 45;
+    // Drop trailing zeros: `digits` significant digits remain.
+    let digits = 9;
+    while (m % 10 === 0) {
+      m = (m / 10) | 0;
+      digits--;
+    }
+    const b = this.buf;
+    if (e >= 0) {
+      const intDigits = e + 1;
+      if (digits <= intDigits) {
+        // An integer: its digits, then zeros up to the decimal point.
+        let p = this.pos + digits;
+        for (let k = 0; k < digits; k++) {
+          const q = (m / 10) | 0;
+          b[--p] = 48 + (m - q * 10);
+          m = q;
+        }
+        p = this.pos + digits;
+        for (let k = digits; k < intDigits; k++) b[p++] = 48;
+        this.pos = p;
+      } else {
+        let p = this.pos + digits + 1;
+        this.pos = p;
+        for (let k = digits - 1; k >= intDigits; k--) {
+          const q = (m / 10) | 0;
+          b[--p] = 48 + (m - q * 10);
+          m = q;
+        }
+        b[--p] = 46;
+        for (let k = intDigits - 1; k >= 0; k--) {
+          const q = (m / 10) | 0;
+          b[--p] = 48 + (m - q * 10);
+          m = q;
+        }
+      }
+    } else {
+      // 0.000ddd: −e − 1 zeros after the point.
+      let p = this.pos;
+      b[p++] = 48;
+      b[p++] = 46;
+      for (let k = 1; k < -e; k++) b[p++] = 48;
+      p += digits;
+      this.pos = p;
+      for (let k = 0; k < digits; k++) {
+        const q = (m / 10) | 0;
+        b[--p] = 48 + (m - q * 10);
+        m = q;
+      }
+    }
   }
 
   /** Exact decimal watt-hours from integer nWh, as nwhToWhString. */
@@ -281,6 +400,13 @@ class CsvWriter {
     this.byte(46);
     this.fixed(m - whole * 1e9, 9);
   }
+}
+
+/** One number as the export writes the rounded columns (for tests and docs): String(Number(x.toPrecision(9))). */
+export function formatSig9(x: number): string {
+  const w = new CsvWriter(64);
+  w.sig9(x);
+  return w.take();
 }
 
 /** Timestamps as IsoFormatter writes them, into a CsvWriter: the date and offset text cached, the clock in digits. */
@@ -374,19 +500,38 @@ class RowFold {
     this.energyBig = (this.energyBig ?? BigInt(this.energy)) + BigInt(e);
   }
 
-  /** A rollup row: stats as float64 [wsum, weight, min, max] per quantity. */
-  addStats(samples: number, energy: number | bigint, flags: number, st: Float64Array): void {
+  /** A rollup row: stats as float64 [wsum, weight, min, max] per quantity, from st[at] on. */
+  addStats(samples: number, energy: number | bigint, flags: number, st: ArrayLike<number>, at: number): void {
     this.rows++;
     this.samples += samples;
     this.addEnergy(energy);
     this.flags |= flags;
     for (let k = 0; k < Q; k++) {
-      const w = st[4 * k + 1]!;
+      const o = at + 4 * k;
+      const w = st[o + 1]!;
       if (w === 0) continue;
-      this.wsum[k]! += st[4 * k]!;
+      this.wsum[k]! += st[o]!;
       this.weight[k]! += w;
-      const lo = st[4 * k + 2]!;
-      const hi = st[4 * k + 3]!;
+      const lo = st[o + 2]!;
+      const hi = st[o + 3]!;
+      if (!(lo >= this.min[k]!)) this.min[k] = lo;
+      if (!(hi <= this.max[k]!)) this.max[k] = hi;
+    }
+  }
+
+  /** A fold row (a window in the FoldRow shape: wsum = value·samples, weight = samples, min = max = value). */
+  addFoldRow(row: FoldRow): void {
+    this.rows++;
+    this.samples += row.samples;
+    this.addEnergy(row.energyNwh);
+    this.flags |= row.flags;
+    for (let k = 0; k < Q; k++) {
+      const w = row.weight[k]!;
+      if (w === 0) continue;
+      this.wsum[k]! += row.wsum[k]!;
+      this.weight[k]! += w;
+      const lo = row.min[k]!;
+      const hi = row.max[k]!;
       if (!(lo >= this.min[k]!)) this.min[k] = lo;
       if (!(hi <= this.max[k]!)) this.max[k] = hi;
     }
@@ -394,7 +539,7 @@ class RowFold {
 
   writeMean(w: CsvWriter, k: number): void {
     const wt = this.weight[k]!;
-    if (wt > 0) w.num(this.wsum[k]! / wt);
+    if (wt > 0) w.sig9(this.wsum[k]! / wt);
     w.byte(44);
   }
 
@@ -406,9 +551,9 @@ class RowFold {
     this.writeMean(w, IRMS);
     this.writeMean(w, P);
     const pDefined = this.weight[P]! > 0;
-    if (pDefined) w.num(this.min[P]!);
+    if (pDefined) w.sig9(this.min[P]!);
     w.byte(44);
-    if (pDefined) w.num(this.max[P]!);
+    if (pDefined) w.sig9(this.max[P]!);
     w.byte(44);
     this.writeMean(w, S);
     this.writeMean(w, PF);
@@ -418,23 +563,13 @@ class RowFold {
     this.writeMean(w, IDC);
     w.wh(this.energyBig ?? this.energy);
     w.byte(44);
-    w.num(this.samples);
+    w.integer(this.samples);
     w.byte(44);
-    if (coverage !== null) w.num(coverage);
+    if (coverage !== null) w.sig9(coverage);
     w.byte(44);
-    w.num(this.flags);
+    w.integer(this.flags);
     w.byte(10);
   }
-}
-
-const fmt = (x: number | null): string => (x === null ? '' : String(x));
-
-function csvLine(time: string, b: Bucket, coverage: number | null): string {
-  return (
-    `${time},${fmt(b.mean(VRMS))},${fmt(b.mean(IRMS))},${fmt(b.mean(P))},${fmt(b.minOf(P))},${fmt(b.maxOf(P))},` +
-    `${fmt(b.mean(S))},${fmt(b.mean(PF))},${fmt(b.mean(N))},${fmt(b.mean(FREQ))},${fmt(b.mean(VDC))},${fmt(b.mean(IDC))},` +
-    `${nwhToWhString(b.energyNwh)},${b.samples},${coverage === null ? '' : String(coverage)},${b.flags}\n`
-  );
 }
 
 /** Source rows folded into one output row, roughly (a DST day has 92 or 100 quarter hours). */
@@ -457,19 +592,20 @@ export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkC
   checkRange(req);
   const fs = reader.sampleRate(req.device);
   const formatter = new IsoFormatter(req.tz, req.interval === 'raw');
-  let chunk = `${CSV_HEADER}\n`;
-  const bucket = new Bucket();
+  const out = new CsvWriter(Math.max(1024, chunkChars + 1024));
+  out.ascii(`${CSV_HEADER}\n`);
+  const fold = new RowFold();
   if (req.interval === 'raw') {
+    const stamp = new IsoWriter(req.tz, true);
     for (const row of reader.sourceRows(req.device, 'raw', req.fromMs, req.toMs)) {
-      bucket.reset();
-      bucket.add(row);
-      chunk += csvLine(formatter.format(row.tMs), bucket, null);
-      if (chunk.length >= chunkChars) {
-        yield chunk;
-        chunk = '';
-      }
+      fold.reset();
+      fold.addFoldRow(row);
+      out.reserve(64);
+      stamp.write(out, row.tMs);
+      fold.writeRow(out, null);
+      if (out.pos >= chunkChars) yield out.take();
     }
-    yield chunk;
+    yield out.take();
     return;
   }
   // A bucket is exported when its start lies in [from, to), always whole: the read extends to the edges of the
@@ -493,11 +629,7 @@ export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkC
   const readFrom = bucketStart(req.fromMs);
   bucketStart(req.toMs - 1);
   const readTo = bucketEnd;
-  const out = new CsvWriter(Math.max(1024, chunkChars + 1024));
-  out.ascii(chunk);
-  const fold = new RowFold();
   fold.reset();
-  const scratch = new Float64Array(Q * 4);
   let start = NaN;
   let end = NaN;
   const emit = (): void => {
@@ -508,20 +640,25 @@ export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkC
       fold.writeRow(out, fold.samples / nominal);
     }
   };
-  for (const raw of reader.rollupRowsRaw(req.device, sourceLevel(req.interval) as Exclude<SourceLevel, 'raw'>, readFrom, readTo)) {
-    const tMs = raw[0] as number;
-    // Rows come in time order: only a row past the current bucket's end can open a new one.
-    if (!(tMs < end && tMs >= start)) {
-      const s = bucketStart(tMs);
-      if (s !== start) {
-        emit();
-        if (out.pos >= chunkChars) yield out.take();
-        fold.reset();
-        start = s;
-        end = bucketEnd;
+  for (const block of reader.rollupBlocks(req.device, sourceLevel(req.interval) as Exclude<SourceLevel, 'raw'>, readFrom, readTo)) {
+    const d = block.data;
+    const big = block.bigEnergy;
+    for (let r = block.begin; r < block.end; r++) {
+      const o = r * PACK_STRIDE;
+      const tMs = d[o + PACK_T]!;
+      // Rows come in time order: only a row past the current bucket's end can open a new one.
+      if (!(tMs < end && tMs >= start)) {
+        const s = bucketStart(tMs);
+        if (s !== start) {
+          emit();
+          if (out.pos >= chunkChars) yield out.take();
+          fold.reset();
+          start = s;
+          end = bucketEnd;
+        }
       }
+      fold.addStats(d[o + PACK_SAMPLES]!, big?.get(r) ?? d[o + PACK_ENERGY]!, d[o + PACK_FLAGS]!, d, o + PACK_STATS);
     }
-    fold.addStats(raw[1] as number, raw[3] as number | bigint, raw[4] as number, statsFloats(raw[5] as Uint8Array, scratch));
   }
   emit();
   yield out.take();

@@ -3,6 +3,7 @@
 
 import type Database from 'better-sqlite3';
 import { Bucket, emptyFoldRow, rollupRowInto, ROLLUP_SELECT, statsFloats, WINDOW_SELECT, windowRowInto, type FoldRow } from './fold.ts';
+import { hasPacks, PACK_ENERGY, PACK_MS, PACK_STATS, PACK_STRIDE, PACKED_LEVEL_MS, packFloats, type RollupBlock } from './pack.ts';
 import { QUANTITIES, ROLLUP_LEVELS, STATS_BYTES, type Quantity } from './schema.ts';
 
 export class UnknownDeviceError extends Error {
@@ -63,6 +64,8 @@ export interface HistoryAnswer {
 export type SourceLevel = 'raw' | (typeof ROLLUP_LEVELS)[number]['name'];
 
 const MAX_POINTS = 100_000;
+/** Rollup rows per query of rowBlocks. */
+const ROW_PAGE = 2048;
 
 export class StoreReader {
   private readonly db: Database.Database;
@@ -326,6 +329,93 @@ export class StoreReader {
       `SELECT ${ROLLUP_SELECT} FROM rollups WHERE device = ? AND level = ? AND t_start_ms >= ? AND t_start_ms < ? ORDER BY t_start_ms`,
     ).iterate(dev.id, levelMsOf(level), fromMs, toMs) as IterableIterator<unknown[]>;
   }
+
+  /**
+   * Rollup rows of a level over [fromMs, toMs), oldest first, as blocks of float64 records (pack.ts layout):
+   * the 1 s level from its hourly packs wherever they exist, everything else from the rows, a page at a time.
+   * A block is valid until the next one is pulled (its storage is reused). No statement stays open between
+   * blocks, so the connection is free for others while the consumer works (or waits on a slow client).
+   */
+  *rollupBlocks(device: string, level: Exclude<SourceLevel, 'raw'>, fromMs: number, toMs: number): Generator<RollupBlock> {
+    const dev = this.resolveDevice(device);
+    const levelMs = levelMsOf(level);
+    if (levelMs !== PACKED_LEVEL_MS || !this.packsReadable()) {
+      yield* this.rowBlocks(dev.id, levelMs, fromMs, toMs);
+      return;
+    }
+    const nextPack = this.statement(
+      'nextPack',
+      'SELECT t_start_ms, rows, data FROM rollup_packs WHERE device = ? AND t_start_ms > ? AND t_start_ms < ? ORDER BY t_start_ms LIMIT 1',
+    );
+    let cursor = fromMs;
+    while (cursor < toMs) {
+      const pack = nextPack.get(dev.id, cursor - PACK_MS, toMs) as [number, number, Uint8Array] | undefined;
+      if (!pack) {
+        yield* this.rowBlocks(dev.id, levelMs, cursor, toMs);
+        return;
+      }
+      const [hourMs, rows, blob] = pack;
+      const hourEnd = hourMs + PACK_MS;
+      // Whatever lies before the pack (unpacked hours, a gap) comes from the rows.
+      if (hourMs > cursor) yield* this.rowBlocks(dev.id, levelMs, cursor, Math.min(hourMs, toMs));
+      const from = Math.max(cursor, hourMs);
+      const to = Math.min(toMs, hourEnd);
+      if (rows === 0) {
+        yield* this.rowBlocks(dev.id, levelMs, from, to);
+      } else {
+        const data = packFloats(blob, rows);
+        let begin = 0;
+        while (begin < rows && data[begin * PACK_STRIDE]! < from) begin++;
+        let end = begin;
+        while (end < rows && data[end * PACK_STRIDE]! < to) end++;
+        if (end > begin) yield { data, begin, end, bigEnergy: undefined };
+      }
+      cursor = hourEnd;
+    }
+  }
+
+  private packs: boolean | undefined;
+
+  private packsReadable(): boolean {
+    this.packs ??= hasPacks(this.db);
+    return this.packs;
+  }
+
+  private rowPage: Float64Array | undefined;
+
+  /** Rollup rows over [fromMs, toMs) as blocks of at most ROW_PAGE records, one query per block. */
+  private *rowBlocks(devId: number, levelMs: number, fromMs: number, toMs: number): Generator<RollupBlock> {
+    const stmt = this.statement(
+      'rollupPage',
+      // The energy as text where a number would lose digits (beyond 2^53 nWh).
+      `SELECT ${ROLLUP_SELECT}, CASE WHEN abs(energy_nwh) > 9007199254740991 THEN CAST(energy_nwh AS TEXT) END
+       FROM rollups WHERE device = ? AND level = ? AND t_start_ms >= ? AND t_start_ms < ? ORDER BY t_start_ms LIMIT ${ROW_PAGE}`,
+    );
+    const data = (this.rowPage ??= new Float64Array(ROW_PAGE * PACK_STRIDE));
+    let from = fromMs;
+    for (;;) {
+      const page = stmt.all(devId, levelMs, from, toMs) as unknown[][];
+      if (page.length === 0) return;
+      let bigEnergy: Map<number, bigint> | undefined;
+      for (let r = 0; r < page.length; r++) {
+        const raw = page[r]!;
+        const o = r * PACK_STRIDE;
+        data[o] = raw[0] as number;
+        data[o + 1] = raw[1] as number;
+        data[o + 2] = raw[2] as number;
+        data[o + PACK_ENERGY] = Number(raw[3]);
+        data[o + 4] = raw[4] as number;
+        const st = statsFloats(raw[5] as Uint8Array, this.statsScratch);
+        for (let k = 0; k < STATS_BYTES / 8; k++) data[o + PACK_STATS + k] = st[k]!;
+        if (raw[6] !== null) (bigEnergy ??= new Map()).set(r, BigInt(raw[6] as string));
+      }
+      yield { data, begin: 0, end: page.length, bigEnergy };
+      if (page.length < ROW_PAGE) return;
+      from = (page[page.length - 1]![0] as number) + 1;
+    }
+  }
+
+  private readonly statsScratch = new Float64Array(STATS_BYTES / 8);
 
   /** A prepared raw statement, prepared once per reader (preparing costs more than a short query). */
   private statement(key: string, sql: string): Database.Statement {

@@ -122,6 +122,19 @@ const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  // 2: packed copies of the 1 s rollups, one row per device and closed UTC hour (see pack.ts). Databases from
+  // before it keep working: the writer packs their closed hours a few per batch, and readers use the rows
+  // wherever a pack is missing.
+  `
+  CREATE TABLE rollup_packs (
+    id INTEGER PRIMARY KEY,
+    device INTEGER NOT NULL,
+    t_start_ms INTEGER NOT NULL,             -- the UTC hour (PACK_MS aligned)
+    rows INTEGER NOT NULL,                   -- 1 s rows in data; 0 = not packable, read the rollups rows
+    data BLOB NOT NULL                       -- rows × PACK_STRIDE little-endian float64 (pack.ts)
+  );
+  CREATE UNIQUE INDEX rollup_packs_time ON rollup_packs(device, t_start_ms);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

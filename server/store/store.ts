@@ -19,6 +19,7 @@ import { dirname, resolve } from 'node:path';
 import { energyNanoWattHours, validateScale, type DeriveScale } from '../dsp/derive.ts';
 import { Bucket, statsBlob, statsInto } from './fold.ts';
 import { acquireLock, databaseLockPath, type ProcessLock } from './lock.ts';
+import { PACK_MS, PACKED_LEVEL_MS, Packer } from './pack.ts';
 import { migrate, QUANTITIES, ROLLUP_LEVELS, SCHEMA_VERSION, SchemaTooNewError, type Quantity } from './schema.ts';
 import { WindowRows } from './window-rows.ts';
 
@@ -152,6 +153,10 @@ interface DeviceState {
   /** The rollup bucket each level is filling now: windows arrive in time order, so almost every window lands there. */
   open: RollupBucket[];
   epoch: EpochState;
+  /** Hours before this were looked at for packing (see packClosedHours). */
+  packCheckedBefore: number;
+  /** The last look found as many unpacked hours as one batch packs: there may be more. */
+  packBackfill: boolean;
 }
 
 /** A rollup bucket's additions since the last flush. */
@@ -219,6 +224,13 @@ export interface DeviceRef {
 }
 
 const RECENT_WINDOWS = 256;
+
+/**
+ * Closed hours packed per batch at most (pack.ts). A new hour closes once an hour; more than one to pack means
+ * a backlog (a database from before the packs, hours left open by a restart), worked off a few per batch so
+ * that no batch stalls ingest: an hour costs ~10 ms.
+ */
+const PACK_HOURS_PER_BATCH = 4;
 
 /**
  * Window rows per INSERT statement in a batch. better-sqlite3 pays a fixed cost per run() (bind, step, reset,
@@ -296,6 +308,9 @@ export class Store {
   /** Written buckets, reset, for reuse: at fast ingest a bucket per window would churn the GC. */
   private readonly bucketPool: RollupBucket[] = [];
   private readonly dirtyDeviceTotals = new Set<DeviceState>();
+  private readonly packer: Packer | undefined;
+  /** Per device id, the end of its latest packed hour: a 1 s bucket written before it invalidates its hour's pack. */
+  private readonly packedBefore = new Map<number, number>();
   private readonly flushIntervalMs: number;
   private readonly flushRows: number;
   private readonly reanchorMs: number;
@@ -340,7 +355,8 @@ export class Store {
         migrate(this.db);
       } else {
         const version = Number(this.db.pragma('user_version', { simple: true }));
-        if (version !== SCHEMA_VERSION) {
+        // A reader reads every schema from 1 on (an older one has no packs: its rows are read instead).
+        if (version < 1 || version > SCHEMA_VERSION) {
           throw new StoreError(
             `database ${path} has schema version ${version}, this crabwatt reads ${SCHEMA_VERSION}: ` +
               (version < SCHEMA_VERSION ? 'run `crabwatt serve` on it once to upgrade it' : 'upgrade crabwatt'),
@@ -361,6 +377,7 @@ export class Store {
       throw err;
     }
     this.stmts = readonly ? undefined : this.prepareWriteStatements();
+    this.packer = readonly ? undefined : new Packer(this.db);
     this.writeTx = readonly ? undefined : this.db.transaction((...batch: Parameters<Store['writeBatch']>) => this.writeBatch(...batch));
   }
 
@@ -450,7 +467,11 @@ export class Store {
       scale: checkScale(r.kv, r.ki, fsNum, fsDen),
       open: [],
       epoch: epoch ?? this.placeholderEpoch(),
+      packCheckedBefore: -Infinity,
+      packBackfill: false,
     };
+    const lastPack = this.db.prepare('SELECT max(t_start_ms) FROM rollup_packs WHERE device = ?').pluck().get(state.id) as number | null;
+    if (lastPack !== null) this.packedBefore.set(state.id, lastPack + PACK_MS);
     this.devices.set(hex, state);
     this.updateDeviceInfo(state, identity, nowMs);
     if (!epoch) this.openEpoch(state, identity.bootId, 'first', nowMs);
@@ -797,6 +818,11 @@ export class Store {
       b.add(row);
     }
     s.putRollup.run(b.device, b.levelMs, b.tStartMs, b.samples, b.windows, b.energyNwh, b.flags, statsBlob(b));
+    // Times are monotone (timeOf), so a closed hour gets no more buckets; should one come all the same (a
+    // clock or a database tampered with), the hour is read from its rows until it is packed again.
+    if (b.levelMs === PACKED_LEVEL_MS && b.tStartMs < (this.packedBefore.get(b.device) ?? -Infinity)) {
+      this.packer!.dropHour(b.device, Math.floor(b.tStartMs / PACK_MS) * PACK_MS);
+    }
   }
 
   private armTimer(): void {
@@ -846,6 +872,7 @@ export class Store {
         const epoch = this.loadLatestEpoch(dev.id);
         if (epoch) dev.epoch = epoch;
         dev.open = [];
+        dev.packCheckedBefore = -Infinity;
       }
       throw new StoreError(`could not write to ${this.path}: ${(err as Error).message}`);
     }
@@ -875,6 +902,7 @@ export class Store {
     for (; k < windows; k++) s.insertWindow.run(queue.rowAt(k));
     for (const row of gaps) s.insertGap.run(row);
     for (const b of rollups) this.writeBucket(b);
+    this.packClosedHours();
     for (const dev of dirtyEpochs) {
       const e = dev.epoch;
       s.updateEpoch.run(
@@ -884,6 +912,28 @@ export class Store {
       );
     }
     for (const dev of totals) s.updateDeviceTotal.run(dev.epoch.totalAtStart + dev.epoch.nwhBooked, nowMs, dev.id);
+  }
+
+  /**
+   * Pack the device's closed hours that have no pack yet (pack.ts), at most PACK_HOURS_PER_BATCH. An hour is
+   * closed when the next window cannot land in it: it books at or after the epoch's last time, into the bucket
+   * holding the millisecond before it.
+   */
+  private packClosedHours(): void {
+    const packer = this.packer!;
+    for (const dev of this.devices.values()) {
+      const last = dev.epoch.lastTms;
+      if (last === null) continue;
+      const closedBefore = Math.floor((last - 1) / PACK_MS) * PACK_MS;
+      if (closedBefore <= dev.packCheckedBefore && !dev.packBackfill) continue;
+      const hours = packer.unpackedHours(dev.id, closedBefore, PACK_HOURS_PER_BATCH);
+      for (const h of hours) {
+        packer.packHour(dev.id, h);
+        if (h + PACK_MS > (this.packedBefore.get(dev.id) ?? -Infinity)) this.packedBefore.set(dev.id, h + PACK_MS);
+      }
+      dev.packCheckedBefore = closedBefore;
+      dev.packBackfill = hours.length === PACK_HOURS_PER_BATCH;
+    }
   }
 
   /** Delete raw windows and rollups past their retention. Returns rows deleted. */
@@ -896,14 +946,18 @@ export class Store {
     const devices = this.db.prepare('SELECT id FROM devices').pluck().all() as number[];
     const windows = this.db.prepare('DELETE FROM windows WHERE device = ? AND t_end_ms < ?');
     const rollups = this.db.prepare('DELETE FROM rollups WHERE device = ? AND level = ? AND t_start_ms < ?');
+    const packs = this.db.prepare('DELETE FROM rollup_packs WHERE device = ? AND t_start_ms < ?');
     for (const device of devices) {
       if (this.windowRetentionMs !== null) deleted += windows.run(device, nowMs - this.windowRetentionMs).changes;
       for (const level of ROLLUP_LEVELS) {
         const keep = this.rollupRetentionMs[level.name];
         if (keep === undefined || keep === null) continue;
         deleted += rollups.run(device, level.ms, nowMs - keep).changes;
+        // A pack whose hour lost rows goes too; the next batches pack what is left of the hour again.
+        if (level.ms === PACKED_LEVEL_MS) packs.run(device, nowMs - keep);
       }
     }
+    for (const dev of this.devices.values()) dev.packCheckedBefore = -Infinity;
     return deleted;
   }
 
