@@ -74,6 +74,11 @@ export interface CaptureJson {
   sample_rate_hz: number;
   kv: number;
   ki: number;
+  /** Samples between two pairs: pair k is sample first_index + k·decimation. */
+  decimation: number;
+  first_index: number;
+  trigger_index: number;
+  /** Position of the trigger pair in v / i. */
   trigger_offset: number;
   v: number[];
   i: number[];

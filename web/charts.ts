@@ -3,6 +3,7 @@
 
 import uPlot from 'uplot';
 import type { Buckets, CaptureJson, HistoryJson } from './api.ts';
+import { captureTimesMs } from './capture.ts';
 import { si } from './format.ts';
 
 const AXIS = { stroke: '#9aa7b8', grid: { stroke: '#2a3442', width: 1 }, ticks: { stroke: '#2a3442', width: 1 } };
@@ -308,9 +309,10 @@ export class WaveformChart {
   }
 
   show(c: CaptureJson): void {
-    const dtMs = 1000 / c.sample_rate_hz;
-    const t = c.v.map((_, k) => (k - c.trigger_offset) * dtMs);
+    const t = captureTimesMs(c);
     this.plot.setData([t, c.v.map((x) => x * c.kv), c.i.map((x) => x * c.ki)]);
     this.el.dataset.pairs = String(c.v.length);
+    this.el.dataset.decimation = String(c.decimation);
+    this.el.dataset.spanMs = t.length > 0 ? String(t[t.length - 1]! - t[0]!) : '0';
   }
 }

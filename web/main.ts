@@ -3,6 +3,7 @@
 
 import { api, initToken, query, withToken, type CaptureJson, type DeviceJson, type EnergyJson, type HistoryJson, type LiveMsg, type WindowMsg } from './api.ts';
 import { HistoryChart, LiveChart, WaveformChart, type HistoryField } from './charts.ts';
+import { describeCapture, parseSpan, planCapture } from './capture.ts';
 import { openExportDialog, setupExportDialog } from './export.ts';
 import { fixed, integer, si } from './format.ts';
 
@@ -36,6 +37,8 @@ interface State {
   /** The server wants a token this page does not have (or has wrong). */
   authNeeded: boolean;
   lastWindowAt: number;
+  /** Mains frequency of the current device's last window that measured one (captures span cycles). */
+  freqHz: number | null;
   latencies: number[];
   histFrom: number;
   histTo: number;
@@ -49,6 +52,7 @@ const state: State = {
   wsUp: false,
   authNeeded: false,
   lastWindowAt: 0,
+  freqHz: null,
   latencies: [],
   histFrom: Date.now() - 3600_000,
   histTo: Date.now(),
@@ -100,6 +104,7 @@ function onWindow(w: WindowMsg): void {
   setSi('s', w.s, 'VA');
   setTile('pf', fixed(w.pf, 3));
   setTile('freq_hz', fixed(w.freq_hz, 3), 'Hz');
+  if (w.freq_hz !== null && w.freq_hz > 0) state.freqHz = w.freq_hz;
   for (const t of document.querySelectorAll('.tile')) t.classList.remove('stale');
   liveChart.push(w.t_ms, w.p, w.s);
 }
@@ -154,6 +159,7 @@ function onDevices(devices: DeviceJson[]): void {
 function selectDevice(id: string): void {
   if (state.device === id && current()) return;
   state.device = id;
+  state.freqHz = null;
   localStorage.setItem('crabwatt.device', id);
   liveChart.clear();
   void pollEnergy();
@@ -341,25 +347,28 @@ $('#capture').addEventListener('click', async () => {
   const button = $<HTMLButtonElement>('#capture');
   const status = $('#capture-state');
   button.disabled = true;
-  status.textContent = 'armed, waiting for the trigger…';
   try {
+    const plan = planCapture(parseSpan($<HTMLSelectElement>('#capture-span').value), state.freqHz, current()?.sample_rate_hz ?? 0);
+    status.textContent = `${plan.label}: armed, waiting for the trigger…`;
     const base = `/api/devices/${encodeURIComponent(state.device)}/captures`;
     const created = await api<{ capture_id: number; href: string }>(base, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ trigger: 'v_rising', pretrigger: 0 }),
+      body: JSON.stringify(plan.body),
     });
-    const deadline = Date.now() + 10_000;
+    // The device takes the span (twice, with the pretrigger refilled after a 1 s auto-trigger), then
+    // sends ~16 kB of chunks.
+    const waitMs = 10_000 + 1_000 + 2 * plan.spanMs;
+    const deadline = Date.now() + waitMs;
     for (;;) {
       const c = await api<CaptureJson>(created.href);
       if (c.state === 'complete') {
         waveChart.show(c);
-        const ms = (c.v.length / c.sample_rate_hz) * 1000;
-        status.textContent = `capture ${c.id}: ${c.v.length} pairs, ${ms.toFixed(2)} ms at ${si(c.sample_rate_hz, 'S/s').text} ${si(c.sample_rate_hz, 'S/s').unit}`;
+        status.textContent = describeCapture(c, plan.label);
         break;
       }
       if (c.state === 'failed') throw new Error(c.detail);
-      if (Date.now() > deadline) throw new Error('no capture within 10 s (is there a signal to trigger on?)');
+      if (Date.now() > deadline) throw new Error(`no capture within ${Math.round(waitMs / 1000)} s (is there a signal to trigger on?)`);
       await new Promise((r) => setTimeout(r, 200));
     }
   } catch (err) {

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CW_PROTOCOL_VERSION 1u
+#define CW_PROTOCOL_VERSION 2u
 #define CW_HEADER_BYTES 6u
 #define CW_CRC_BYTES 4u
 /* Largest decoded frame (header + body + CRC); longer runs between delimiters are garbage. */
@@ -20,7 +20,7 @@
 /* Largest COBS-encoded frame, without the delimiter. */
 #define CW_MAX_ENCODED_FRAME_BYTES 1105u
 /* Largest frames each way, so the device can size its command receiver. */
-#define CW_MAX_DEVICE_FRAME_BYTES 1058u
+#define CW_MAX_DEVICE_FRAME_BYTES 1060u
 #define CW_MAX_COMMAND_FRAME_BYTES 23u
 
 /* CRC-32C (Castagnoli), reflected; init and final XOR 0xFFFFFFFF; crc of "123456789" is the check. */
@@ -277,23 +277,25 @@ _Static_assert(offsetof(struct cw_energy, boot_id) == 24, "cw_energy.boot_id off
 #define CW_ENERGY_BOOT_ID_OFFSET 24u
 #define CW_ENERGY_BOOT_ID_SIZE 4u
 
-/* capture_chunk (device-to-host): Part of a raw waveform capture: calibrated sample pairs. */
-#define CW_CAPTURE_CHUNK_BODY_BYTES 24u
+/* capture_chunk (device-to-host): Part of a raw waveform capture: calibrated sample pairs, one every `decimation` samples. */
+#define CW_CAPTURE_CHUNK_BODY_BYTES 26u
 struct cw_capture_chunk {
     uint16_t capture_id; /* which capture (the ack of cmd_capture names it) */
     uint16_t chunk_index; /* position of this chunk */
     uint16_t chunk_count; /* chunks in the whole capture */
     uint64_t first_index; /* sample index of the first pair of this chunk */
-    uint64_t trigger_index; /* sample index of the trigger */
+    uint64_t trigger_index; /* sample index of the trigger (a captured pair) */
     uint16_t config_seq; /* configuration the samples were calibrated with */
+    uint16_t decimation; /* D, samples between two pairs: pair k of the chunk is sample first_index + k·D */
 } __attribute__((packed));
-_Static_assert(sizeof(struct cw_capture_chunk) == 24, "struct cw_capture_chunk must match the wire layout");
+_Static_assert(sizeof(struct cw_capture_chunk) == 26, "struct cw_capture_chunk must match the wire layout");
 _Static_assert(offsetof(struct cw_capture_chunk, capture_id) == 0, "cw_capture_chunk.capture_id offset");
 _Static_assert(offsetof(struct cw_capture_chunk, chunk_index) == 2, "cw_capture_chunk.chunk_index offset");
 _Static_assert(offsetof(struct cw_capture_chunk, chunk_count) == 4, "cw_capture_chunk.chunk_count offset");
 _Static_assert(offsetof(struct cw_capture_chunk, first_index) == 6, "cw_capture_chunk.first_index offset");
 _Static_assert(offsetof(struct cw_capture_chunk, trigger_index) == 14, "cw_capture_chunk.trigger_index offset");
 _Static_assert(offsetof(struct cw_capture_chunk, config_seq) == 22, "cw_capture_chunk.config_seq offset");
+_Static_assert(offsetof(struct cw_capture_chunk, decimation) == 24, "cw_capture_chunk.decimation offset");
 #define CW_CAPTURE_CHUNK_CAPTURE_ID_OFFSET 0u
 #define CW_CAPTURE_CHUNK_CAPTURE_ID_SIZE 2u
 #define CW_CAPTURE_CHUNK_CHUNK_INDEX_OFFSET 2u
@@ -306,6 +308,8 @@ _Static_assert(offsetof(struct cw_capture_chunk, config_seq) == 22, "cw_capture_
 #define CW_CAPTURE_CHUNK_TRIGGER_INDEX_SIZE 8u
 #define CW_CAPTURE_CHUNK_CONFIG_SEQ_OFFSET 22u
 #define CW_CAPTURE_CHUNK_CONFIG_SEQ_SIZE 2u
+#define CW_CAPTURE_CHUNK_DECIMATION_OFFSET 24u
+#define CW_CAPTURE_CHUNK_DECIMATION_SIZE 2u
 /* sample pairs, oldest first: up to 256 records follow the body, to the CRC */
 #define CW_CAPTURE_CHUNK_PAIRS_MAX_COUNT 256u
 #define CW_CAPTURE_CHUNK_PAIR_BYTES 4u
@@ -438,18 +442,22 @@ _Static_assert(offsetof(struct cw_cmd_calibrate, phase) == 8, "cw_cmd_calibrate.
 #define CW_CMD_CALIBRATE_PHASE_SIZE 4u
 
 /* cmd_capture (host-to-device): Arm a raw capture. */
-#define CW_CMD_CAPTURE_BODY_BYTES 7u
+#define CW_CMD_CAPTURE_BODY_BYTES 11u
 struct cw_cmd_capture {
     uint16_t pairs; /* sample pairs to capture (1..capture_depth) */
     uint8_t  trigger; /* CAPTURE_TRIGGER */
     int16_t  level; /* trigger level, output LSB */
-    uint16_t pretrigger; /* pairs kept from before the trigger */
+    uint16_t pretrigger; /* pairs kept from before the trigger (< pairs) */
+    uint16_t decimation; /* D, keep every D-th sample pair (1..65535; 1 = every sample) */
+    uint16_t hysteresis; /* trigger hysteresis, output LSB (0..32767): the channel must go beyond level ∓ hysteresis before a crossing counts */
 } __attribute__((packed));
-_Static_assert(sizeof(struct cw_cmd_capture) == 7, "struct cw_cmd_capture must match the wire layout");
+_Static_assert(sizeof(struct cw_cmd_capture) == 11, "struct cw_cmd_capture must match the wire layout");
 _Static_assert(offsetof(struct cw_cmd_capture, pairs) == 0, "cw_cmd_capture.pairs offset");
 _Static_assert(offsetof(struct cw_cmd_capture, trigger) == 2, "cw_cmd_capture.trigger offset");
 _Static_assert(offsetof(struct cw_cmd_capture, level) == 3, "cw_cmd_capture.level offset");
 _Static_assert(offsetof(struct cw_cmd_capture, pretrigger) == 5, "cw_cmd_capture.pretrigger offset");
+_Static_assert(offsetof(struct cw_cmd_capture, decimation) == 7, "cw_cmd_capture.decimation offset");
+_Static_assert(offsetof(struct cw_cmd_capture, hysteresis) == 9, "cw_cmd_capture.hysteresis offset");
 #define CW_CMD_CAPTURE_PAIRS_OFFSET 0u
 #define CW_CMD_CAPTURE_PAIRS_SIZE 2u
 #define CW_CMD_CAPTURE_TRIGGER_OFFSET 2u
@@ -458,6 +466,10 @@ _Static_assert(offsetof(struct cw_cmd_capture, pretrigger) == 5, "cw_cmd_capture
 #define CW_CMD_CAPTURE_LEVEL_SIZE 2u
 #define CW_CMD_CAPTURE_PRETRIGGER_OFFSET 5u
 #define CW_CMD_CAPTURE_PRETRIGGER_SIZE 2u
+#define CW_CMD_CAPTURE_DECIMATION_OFFSET 7u
+#define CW_CMD_CAPTURE_DECIMATION_SIZE 2u
+#define CW_CMD_CAPTURE_HYSTERESIS_OFFSET 9u
+#define CW_CMD_CAPTURE_HYSTERESIS_SIZE 2u
 
 /* cmd_status (host-to-device): Ask for a status frame. */
 #define CW_CMD_STATUS_BODY_BYTES 0u

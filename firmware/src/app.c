@@ -236,23 +236,39 @@ static uint8_t capture(app_t *app, const struct cw_cmd_capture *c, uint32_t *val
     hal_identity_t id;
     hal_identity(&id);
     if (c->pairs < 1 || c->pairs > id.capture_depth || c->trigger > CW_CAPTURE_TRIGGER_I_FALLING ||
-        c->pretrigger >= c->pairs) {
+        c->pretrigger >= c->pairs || c->decimation < 1 || c->hysteresis > 32767) {
         return CW_ACK_BAD_ARGS;
     }
     if (app->capture.active) {
         return CW_ACK_BUSY;
     }
-    hal_capture_arm(c->pairs, c->trigger, c->level, c->pretrigger);
+    const hal_capture_settings_t settings = {
+        .pairs = c->pairs,
+        .pretrigger = c->pretrigger,
+        .decimation = c->decimation,
+        .trigger = c->trigger,
+        .level = c->level,
+        .hysteresis = c->hysteresis,
+    };
+    hal_capture_arm(&settings);
     if (app->next_capture_id == 0) {
         app->next_capture_id = 1; /* 0 never names a capture */
     }
+    /* The trigger cannot fire before the pretrigger has filled (pretrigger·D samples, up to a minute
+     * at D = 65535), so the auto-trigger time starts from there. Whole samples per ms, rounded
+     * down, makes the wait a little longer, never shorter; 32 bits hold 4095 · 65535 samples. */
+    uint32_t samples_per_ms = id.sample_rate_num / (1000u * id.sample_rate_den);
+    if (samples_per_ms == 0) {
+        samples_per_ms = 1;
+    }
+    uint32_t fill_samples = (uint32_t)c->pretrigger * c->decimation;
     app->capture = (app_capture_t){
         .active = true,
         .forced = c->trigger == CW_CAPTURE_TRIGGER_IMMEDIATE,
         .armed_ms = hal_uptime_ms(),
+        .auto_trigger_ms = APP_CAPTURE_AUTO_TRIGGER_MS + (fill_samples + samples_per_ms - 1u) / samples_per_ms,
         .id = app->next_capture_id++,
-        .pairs = c->pairs,
-        .pretrigger = c->pretrigger,
+        .settings = settings,
         .chunk_count = (uint16_t)((c->pairs + APP_CHUNK_PAIRS - 1u) / APP_CHUNK_PAIRS),
     };
     *value = app->capture.id;
@@ -349,9 +365,14 @@ static void send_capture(app_t *app)
     }
     if (!c->done) {
         if (!hal_capture_done(&c->info)) {
-            if (!c->forced && hal_uptime_ms() - c->armed_ms >= APP_CAPTURE_AUTO_TRIGGER_MS) {
-                /* The buffer has been recording all along, so the pretrigger pairs are there. */
-                hal_capture_arm(c->pairs, CW_CAPTURE_TRIGGER_IMMEDIATE, 0, c->pretrigger);
+            if (!c->forced && hal_uptime_ms() - c->armed_ms >= c->auto_trigger_ms) {
+                /* Re-arming restarts the recording, so the pretrigger refills (pretrigger·D samples)
+                 * before the immediate trigger; same pairs, same decimation. */
+                hal_capture_settings_t now = c->settings;
+                now.trigger = CW_CAPTURE_TRIGGER_IMMEDIATE;
+                now.level = 0;
+                now.hysteresis = 0;
+                hal_capture_arm(&now);
                 c->forced = true;
             }
             return;
@@ -364,15 +385,17 @@ static void send_capture(app_t *app)
         return;
     }
     uint32_t first = (uint32_t)c->next_chunk * APP_CHUNK_PAIRS;
-    uint32_t count = c->pairs - first < APP_CHUNK_PAIRS ? c->pairs - first : APP_CHUNK_PAIRS;
+    uint32_t count = c->settings.pairs - first < APP_CHUNK_PAIRS ? c->settings.pairs - first : APP_CHUNK_PAIRS;
     hal_capture_read((uint16_t)first, (uint16_t)count, app->pairs);
     struct cw_capture_chunk f = {
         .capture_id = c->id,
         .chunk_index = c->next_chunk,
         .chunk_count = c->chunk_count,
-        .first_index = c->info.first_index + first,
+        /* Pair k of the capture is sample first_index + k·D (docs/protocol.md "Captures"). */
+        .first_index = c->info.first_index + (uint64_t)first * c->settings.decimation,
         .trigger_index = c->info.trigger_index,
         .config_seq = c->info.config_seq,
+        .decimation = c->settings.decimation,
     };
     emit(app, CW_TYPE_CAPTURE_CHUNK, &f, sizeof f, app->pairs, count * 2u * sizeof app->pairs[0]);
     if (++c->next_chunk == c->chunk_count) {

@@ -20,8 +20,9 @@
 #define APP_RECORDS_PER_POLL 4u
 /* Ring space capture chunks leave free, so windows, energy and acks keep flowing during a capture. */
 #define APP_CAPTURE_RESERVE_BYTES 1024u
-/* A level-triggered capture whose trigger has not come after this long takes its samples anyway
- * (as the simulated device does), so a level the signal never reaches cannot leave the device BUSY. */
+/* A level-triggered capture whose trigger has not come this long after its pretrigger filled takes
+ * its samples anyway (as the simulated device does), so a level the signal never reaches cannot leave
+ * the device BUSY. */
 #define APP_CAPTURE_AUTO_TRIGGER_MS 1000u
 /* Pairs per capture_chunk frame: the protocol's maximum, so a full capture is as few frames as can be. */
 #define APP_CHUNK_PAIRS CW_CAPTURE_CHUNK_PAIRS_MAX_COUNT
@@ -31,9 +32,9 @@ typedef struct {
     bool done;          /* the hardware finished: chunks are being sent */
     bool forced;        /* re-armed as IMMEDIATE after the auto-trigger time */
     uint32_t armed_ms;
+    uint32_t auto_trigger_ms; /* after armed_ms: APP_CAPTURE_AUTO_TRIGGER_MS + pretrigger fill time */
     uint16_t id;
-    uint16_t pretrigger;
-    uint16_t pairs;
+    hal_capture_settings_t settings;
     uint16_t next_chunk;
     uint16_t chunk_count;
     hal_capture_info_t info;

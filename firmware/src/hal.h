@@ -77,7 +77,17 @@ typedef struct {
     uint16_t config_seq;
 } hal_capture_info_t;
 
-void hal_capture_arm(uint16_t pairs, uint8_t trigger, int16_t level, uint16_t pretrigger);
+/* What a capture records (docs/protocol.md "Captures"); pairs and pretrigger count recorded pairs. */
+typedef struct {
+    uint16_t pairs;         /* 1..capture_depth */
+    uint16_t pretrigger;    /* < pairs */
+    uint16_t decimation;    /* D: one pair every D samples, 1..65535 */
+    uint8_t trigger;        /* CW_CAPTURE_TRIGGER_* */
+    int16_t level;          /* output LSB */
+    uint16_t hysteresis;    /* output LSB */
+} hal_capture_settings_t;
+
+void hal_capture_arm(const hal_capture_settings_t *s);
 bool hal_capture_done(hal_capture_info_t *info); /* fills info when done */
 /* Reads count pairs from index first (0 = oldest) as v, i, v, i, ... */
 void hal_capture_read(uint16_t first, uint16_t count, int16_t *pairs);

@@ -3,6 +3,7 @@
 #include <stdint.h>
 
 #include "crabwatt_csr.h"
+#include "crabwatt_protocol.h"
 #include "hal.h"
 
 /* The Feather UART's speed, the host's default (server/device/link.ts): 3 Mbaud divides 48 and
@@ -122,12 +123,14 @@ uint32_t hal_result_overflows(void) { return CW_RESULT_OVERFLOWS; }
 
 /* --- capture --- */
 
-void hal_capture_arm(uint16_t pairs, uint8_t trigger, int16_t level, uint16_t pretrigger)
+void hal_capture_arm(const hal_capture_settings_t *s)
 {
-    CW_CAPTURE_PAIRS = pairs;
-    CW_CAPTURE_TRIGGER = trigger;
-    CW_CAPTURE_LEVEL = (uint32_t)(uint16_t)level;
-    CW_CAPTURE_PRETRIGGER = pretrigger;
+    CW_CAPTURE_PAIRS = s->pairs;
+    CW_CAPTURE_DECIMATION = s->decimation;
+    CW_CAPTURE_TRIGGER = s->trigger;
+    CW_CAPTURE_LEVEL = (uint32_t)(uint16_t)s->level;
+    CW_CAPTURE_HYSTERESIS = s->hysteresis;
+    CW_CAPTURE_PRETRIGGER = s->pretrigger;
     CW_CAPTURE_ARM = 1u;
 }
 
@@ -162,7 +165,9 @@ void hal_capture_read(uint16_t first, uint16_t count, int16_t *pairs)
 uint32_t hal_boot_entropy(void)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
-    hal_capture_arm(ENTROPY_PAIRS, 0, 0, 0);
+    const hal_capture_settings_t every_sample = {
+        .pairs = ENTROPY_PAIRS, .decimation = 1, .trigger = CW_CAPTURE_TRIGGER_IMMEDIATE};
+    hal_capture_arm(&every_sample);
     uint32_t start_ms = CW_SYS_UPTIME_MS;
     while (!(CW_CAPTURE_STATUS & CW_CAPTURE_STATUS_DONE_MASK) && CW_SYS_UPTIME_MS - start_ms < ENTROPY_WAIT_MS) {
     }

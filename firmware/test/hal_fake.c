@@ -130,13 +130,10 @@ void hal_result_pop(void)
 
 uint32_t hal_result_overflows(void) { return fake.result_overflows; }
 
-void hal_capture_arm(uint16_t pairs, uint8_t trigger, int16_t level, uint16_t pretrigger)
+void hal_capture_arm(const hal_capture_settings_t *s)
 {
     fake.capture.arms++;
-    fake.capture.pairs = pairs;
-    fake.capture.trigger = trigger;
-    fake.capture.level = level;
-    fake.capture.pretrigger = pretrigger;
+    fake.capture.settings = *s;
     fake.capture.done = false;
 }
 
@@ -150,7 +147,7 @@ bool hal_capture_done(hal_capture_info_t *info)
 
 void hal_capture_read(uint16_t first, uint16_t count, int16_t *pairs)
 {
-    if ((uint32_t)first + count > fake.capture.pairs) {
+    if ((uint32_t)first + count > fake.capture.settings.pairs) {
         fprintf(stderr, "hal_fake: capture read past the captured pairs\n");
         abort();
     }

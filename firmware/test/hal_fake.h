@@ -47,9 +47,7 @@ typedef struct {
 
     struct {
         uint32_t arms;
-        uint16_t pairs, pretrigger;
-        uint8_t trigger;
-        int16_t level;
+        hal_capture_settings_t settings; /* of the last arm */
         bool done;
         hal_capture_info_t info;
         int16_t data[2 * FAKE_CAPTURE_DEPTH];

@@ -558,15 +558,18 @@ TEST(app_capture_sends_every_pair_in_chunks)
 {
     boot();
     app_poll(&app);
-    struct cw_cmd_capture c = {.pairs = 600, .trigger = CW_CAPTURE_TRIGGER_V_RISING, .level = -20, .pretrigger = 100};
+    struct cw_cmd_capture c = {.pairs = 600, .trigger = CW_CAPTURE_TRIGGER_V_RISING, .level = -20, .pretrigger = 100,
+                               .decimation = 64, .hysteresis = 30};
     struct cw_ack a = command(CW_TYPE_CMD_CAPTURE, 50, &c, sizeof c, NULL);
     CHECK_EQ(a.status, CW_ACK_OK);
     CHECK_EQ(a.value, 1);
     CHECK_EQ(fake.capture.arms, 1);
-    CHECK_EQ(fake.capture.pairs, 600);
-    CHECK_EQ(fake.capture.trigger, CW_CAPTURE_TRIGGER_V_RISING);
-    CHECK_EQ(fake.capture.level, -20);
-    CHECK_EQ(fake.capture.pretrigger, 100);
+    CHECK_EQ(fake.capture.settings.pairs, 600);
+    CHECK_EQ(fake.capture.settings.decimation, 64);
+    CHECK_EQ(fake.capture.settings.trigger, CW_CAPTURE_TRIGGER_V_RISING);
+    CHECK_EQ(fake.capture.settings.level, -20);
+    CHECK_EQ(fake.capture.settings.hysteresis, 30);
+    CHECK_EQ(fake.capture.settings.pretrigger, 100);
     for (int k = 0; k < 5; k++) app_poll(&app);
     CHECK_EQ(take_frames(HAL_LINK_UART), 0); /* not triggered yet */
     fill_capture(600);
@@ -581,9 +584,10 @@ TEST(app_capture_sends_every_pair_in_chunks)
         CHECK_EQ(h.capture_id, 1);
         CHECK_EQ(h.chunk_index, k);
         CHECK_EQ(h.chunk_count, 3);
-        CHECK_EQ(h.first_index, 1000000u + pair);
+        CHECK_EQ(h.first_index, 1000000u + 64u * pair); /* pair k is sample first_index + k·D */
         CHECK_EQ(h.trigger_index, 1000100u);
         CHECK_EQ(h.config_seq, 4);
+        CHECK_EQ(h.decimation, 64);
         size_t count = (sent[k].body_len - sizeof h) / 4;
         CHECK_EQ((sent[k].body_len - sizeof h) % 4, 0);
         CHECK_EQ(count, k < 2 ? 256 : 88);
@@ -603,7 +607,7 @@ TEST(app_capture_waits_for_room_instead_of_dropping)
 {
     boot();
     app_poll(&app);
-    struct cw_cmd_capture c = {.pairs = FAKE_CAPTURE_DEPTH, .trigger = CW_CAPTURE_TRIGGER_IMMEDIATE};
+    struct cw_cmd_capture c = {.pairs = FAKE_CAPTURE_DEPTH, .trigger = CW_CAPTURE_TRIGGER_IMMEDIATE, .decimation = 1};
     CHECK_EQ(command(CW_TYPE_CMD_CAPTURE, 1, &c, sizeof c, NULL).status, CW_ACK_OK);
     fill_capture(FAKE_CAPTURE_DEPTH);
     fake.link[HAL_LINK_UART].tx_free = 0;
@@ -633,16 +637,19 @@ TEST(app_capture_rejects_bad_arguments_and_is_busy_while_running)
 {
     boot();
     const struct cw_cmd_capture bad[] = {
-        {.pairs = 0, .trigger = 0},
-        {.pairs = FAKE_CAPTURE_DEPTH + 1, .trigger = 0},
-        {.pairs = 10, .trigger = 5},
-        {.pairs = 10, .trigger = 1, .pretrigger = 10},
+        {.pairs = 0, .trigger = 0, .decimation = 1},
+        {.pairs = FAKE_CAPTURE_DEPTH + 1, .trigger = 0, .decimation = 1},
+        {.pairs = 10, .trigger = 5, .decimation = 1},
+        {.pairs = 10, .trigger = 1, .pretrigger = 10, .decimation = 1},
+        {.pairs = 10, .trigger = 1, .decimation = 0},
+        {.pairs = 10, .trigger = 1, .decimation = 1, .hysteresis = 32768},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         CHECK_EQ(command(CW_TYPE_CMD_CAPTURE, (uint32_t)k, &bad[k], sizeof bad[k], NULL).status, CW_ACK_BAD_ARGS);
     }
     CHECK_EQ(fake.capture.arms, 0);
-    struct cw_cmd_capture c = {.pairs = 300, .trigger = CW_CAPTURE_TRIGGER_I_FALLING, .pretrigger = 299};
+    struct cw_cmd_capture c = {.pairs = 300, .trigger = CW_CAPTURE_TRIGGER_I_FALLING, .pretrigger = 299,
+                               .decimation = 65535, .hysteresis = 32767};
     CHECK_EQ(command(CW_TYPE_CMD_CAPTURE, 10, &c, sizeof c, NULL).value, 1);
     CHECK_EQ(command(CW_TYPE_CMD_CAPTURE, 11, &c, sizeof c, NULL).status, CW_ACK_BUSY);
     CHECK_EQ(fake.capture.arms, 1);
@@ -655,23 +662,26 @@ TEST(app_capture_rejects_bad_arguments_and_is_busy_while_running)
     CHECK_EQ(a.value, 2);
 }
 
-/* A trigger level the signal never reaches: after APP_CAPTURE_AUTO_TRIGGER_MS the capture is taken
- * anyway (re-armed as IMMEDIATE with the same pairs and pretrigger), once. */
-TEST(app_capture_auto_triggers_after_a_second)
+/* A trigger level the signal never reaches: APP_CAPTURE_AUTO_TRIGGER_MS after the pretrigger has
+ * filled the capture is taken anyway (re-armed as IMMEDIATE with the same pairs, pretrigger and
+ * decimation), once. Pretrigger 20 at D = 1000 is 20000 samples, 5 ms at the fake's 4 Msps. */
+TEST(app_capture_auto_triggers_a_second_after_the_pretrigger)
 {
     boot();
     fake.uptime_ms = 5000;
-    struct cw_cmd_capture c = {.pairs = 100, .trigger = CW_CAPTURE_TRIGGER_V_RISING, .level = 30000, .pretrigger = 20};
+    struct cw_cmd_capture c = {.pairs = 100, .trigger = CW_CAPTURE_TRIGGER_V_RISING, .level = 30000, .pretrigger = 20,
+                               .decimation = 1000, .hysteresis = 9};
     CHECK_EQ(command(CW_TYPE_CMD_CAPTURE, 1, &c, sizeof c, NULL).status, CW_ACK_OK);
-    fake.uptime_ms = 5000 + APP_CAPTURE_AUTO_TRIGGER_MS - 1;
+    fake.uptime_ms = 5000 + APP_CAPTURE_AUTO_TRIGGER_MS + 5 - 1;
     app_poll(&app);
     CHECK_EQ(fake.capture.arms, 1);
-    fake.uptime_ms = 5000 + APP_CAPTURE_AUTO_TRIGGER_MS;
+    fake.uptime_ms = 5000 + APP_CAPTURE_AUTO_TRIGGER_MS + 5;
     app_poll(&app);
     CHECK_EQ(fake.capture.arms, 2);
-    CHECK_EQ(fake.capture.trigger, CW_CAPTURE_TRIGGER_IMMEDIATE);
-    CHECK_EQ(fake.capture.pairs, 100);
-    CHECK_EQ(fake.capture.pretrigger, 20);
+    CHECK_EQ(fake.capture.settings.trigger, CW_CAPTURE_TRIGGER_IMMEDIATE);
+    CHECK_EQ(fake.capture.settings.pairs, 100);
+    CHECK_EQ(fake.capture.settings.pretrigger, 20);
+    CHECK_EQ(fake.capture.settings.decimation, 1000);
     fake.uptime_ms += 5000;
     app_poll(&app);
     CHECK_EQ(fake.capture.arms, 2);

@@ -84,6 +84,7 @@ static const field_t capture_chunk_fields[] = {
     F(CAPTURE_CHUNK, FIRST_INDEX, "first_index"),
     F(CAPTURE_CHUNK, TRIGGER_INDEX, "trigger_index"),
     F(CAPTURE_CHUNK, CONFIG_SEQ, "config_seq"),
+    F(CAPTURE_CHUNK, DECIMATION, "decimation"),
 };
 static const field_t status_fields[] = {
     F(STATUS, BOOT_ID, "boot_id"),
@@ -120,6 +121,8 @@ static const field_t cmd_capture_fields[] = {
     F(CMD_CAPTURE, TRIGGER, "trigger"),
     F(CMD_CAPTURE, LEVEL, "level"),
     F(CMD_CAPTURE, PRETRIGGER, "pretrigger"),
+    F(CMD_CAPTURE, DECIMATION, "decimation"),
+    F(CMD_CAPTURE, HYSTERESIS, "hysteresis"),
 };
 static const frame_t frames[] = {
     FRAME("identify", IDENTIFY, identify_fields),

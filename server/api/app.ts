@@ -207,7 +207,20 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       if (body.pretrigger >= body.pairs) {
         throw new BadRequestError(`'pretrigger' (${body.pretrigger}) must be smaller than 'pairs' (${body.pairs})`);
       }
-      const { captureId } = await devices.requestCapture(req.params.id, body);
+      const spans = (['decimation', 'duration_ms', 'cycles'] as const).filter((k) => body[k] !== undefined);
+      if (spans.length > 1) {
+        throw new BadRequestError(`give at most one of 'decimation', 'duration_ms' and 'cycles', not ${spans.map((k) => `'${k}'`).join(' and ')}`);
+      }
+      const { captureId } = await devices.requestCapture(req.params.id, {
+        pairs: body.pairs,
+        trigger: body.trigger,
+        level: body.level,
+        pretrigger: body.pretrigger,
+        hysteresis: body.hysteresis,
+        ...(body.decimation !== undefined && { decimation: body.decimation }),
+        ...(body.duration_ms !== undefined && { durationMs: body.duration_ms }),
+        ...(body.cycles !== undefined && { cycles: body.cycles }),
+      });
       return reply
         .code(202)
         .send({ capture_id: captureId, href: `/api/devices/${encodeURIComponent(req.params.id)}/captures/${captureId}` });

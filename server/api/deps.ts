@@ -102,11 +102,25 @@ export interface Calibration {
   ki: number;
 }
 
+/** Longest span a capture may be asked to cover (duration_ms; D = 65535 at 4 Msps spans 67 s). */
+export const MAX_CAPTURE_SPAN_MS = 60_000;
+/** Largest decimation the protocol carries (u16). */
+export const MAX_DECIMATION = 65535;
+
 export interface CaptureRequest {
   pairs: number;
   trigger: 'immediate' | 'v_rising' | 'v_falling' | 'i_rising' | 'i_falling';
   level: number;
   pretrigger: number;
+  /** Trigger hysteresis, output LSB (docs/protocol.md "Captures"). */
+  hysteresis: number;
+  /**
+   * The capture's span, at most one of: D itself, a duration, or mains cycles at the measured
+   * frequency; the device directory turns it into D. None: D = 1, every sample.
+   */
+  decimation?: number;
+  durationMs?: number;
+  cycles?: number;
 }
 
 export interface Capture {
@@ -121,6 +135,11 @@ export interface Capture {
   kv: number;
   ki: number;
   sampleRateHz: number;
+  /** Samples between two pairs: pair k is sample firstIndex + k·decimation. */
+  decimation: number;
+  /** Sample indices of the first pair and of the trigger pair (0 until complete). */
+  firstIndex: number;
+  triggerIndex: number;
   /** Position of the trigger within v/i (pairs before it are pretrigger). */
   triggerOffset: number;
 }

@@ -3,7 +3,7 @@
 // responses through them, and @fastify/swagger publishes them at /docs.
 
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { EXPORT_INTERVALS, HISTORY_FIELDS } from './deps.ts';
+import { EXPORT_INTERVALS, HISTORY_FIELDS, MAX_CAPTURE_SPAN_MS } from './deps.ts';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -128,6 +128,19 @@ export const CaptureBody = Type.Object(
     ),
     level: Type.Integer({ minimum: -32768, maximum: 32767, default: 0 }),
     pretrigger: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
+    hysteresis: Type.Integer({
+      minimum: 0, maximum: 32767, default: 0,
+      description: 'output LSB: a rising trigger needs the channel below level − hysteresis first (falling: above level + hysteresis)',
+    }),
+    decimation: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'keep every D-th sample pair; default 1' })),
+    duration_ms: Type.Optional(Type.Number({
+      exclusiveMinimum: 0, maximum: MAX_CAPTURE_SPAN_MS,
+      description: 'span the pairs should cover; the server picks the smallest D that covers it (instead of decimation)',
+    })),
+    cycles: Type.Optional(Type.Number({
+      exclusiveMinimum: 0, maximum: 1000,
+      description: 'mains cycles the pairs should cover, at the frequency last measured (instead of decimation)',
+    })),
   },
   { additionalProperties: false },
 );
@@ -143,7 +156,10 @@ export const CaptureReply = Type.Object({
   sample_rate_hz: Type.Number(),
   kv: Type.Number(),
   ki: Type.Number(),
-  trigger_offset: Type.Integer(),
+  decimation: Type.Integer({ description: 'samples between two pairs: pair k is sample first_index + k·decimation' }),
+  first_index: Type.Integer({ description: 'sample index of v[0] / i[0] (0 until complete)' }),
+  trigger_index: Type.Integer({ description: 'sample index of the trigger pair (0 until complete)' }),
+  trigger_offset: Type.Integer({ description: 'position of the trigger pair in v / i' }),
   v: Type.Array(Type.Integer(), { description: 'calibrated voltage, output LSB' }),
   i: Type.Array(Type.Integer(), { description: 'calibrated current, output LSB' }),
 });

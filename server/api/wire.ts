@@ -18,6 +18,7 @@ import {
   type Calibration,
   type Capture,
   type CaptureRequest,
+  MAX_DECIMATION,
   type DeviceDirectory,
   type DeviceInfo,
   type DeviceKind,
@@ -52,8 +53,13 @@ export interface WiredApi {
 }
 
 const COMMAND_TIMEOUT_MS = 2000;
-/** A capture whose chunks have not all arrived by then is marked failed (a lost chunk is never resent). */
+/**
+ * A capture whose chunks have not all arrived this long after the samples it needs can have been
+ * taken is marked failed (a lost chunk is never resent).
+ */
 const CAPTURE_TIMEOUT_MS = 15_000;
+/** The firmware's auto-trigger: a level trigger not fired a second after the pretrigger filled. */
+const AUTO_TRIGGER_MS = 1000;
 const CAPTURES_KEPT = 16;
 const RATE_WINDOW_MS = 5000;
 const RATE_STEP_MS = 250;
@@ -119,7 +125,14 @@ class LiveDevice {
     return this.d.ingest.deviceId;
   }
 
-  private readonly onWindow = (w: unknown) => this.live.emit('window', w);
+  /** Mains frequency of the last window that measured one (for captures asked for in cycles). */
+  freqHz: number | null = null;
+
+  private readonly onWindow = (w: unknown) => {
+    const f = (w as { freq_hz?: number | null }).freq_hz;
+    if (typeof f === 'number' && f > 0) this.freqHz = f;
+    this.live.emit('window', w);
+  };
   private readonly onLink = (e: LinkEvent) => {
     this.state = e.state;
     this.detail = e.detail;
@@ -198,8 +211,10 @@ class LiveDevice {
     throw new DeviceCommandError(`${name}: the device refused it (${why})`, 422);
   }
 
-  startCapture(id: number): void {
+  /** Track capture `id`; `takesMs` is the longest its samples can take (pretrigger refill included). */
+  startCapture(id: number, decimation: number, takesMs: number): void {
     this.captures.get(id)?.timer && clearTimeout(this.captures.get(id)!.timer);
+    const timeoutMs = CAPTURE_TIMEOUT_MS + Math.ceil(takesMs);
     const c: CaptureState = {
       id,
       device: this.id ?? '',
@@ -211,16 +226,19 @@ class LiveDevice {
       kv: this.d.ingest.deviceRef?.kv ?? 0,
       ki: this.d.ingest.deviceRef?.ki ?? 0,
       sampleRateHz: this.sampleRate(),
+      decimation,
+      firstIndex: 0,
+      triggerIndex: 0,
       triggerOffset: 0,
       chunks: [],
       received: 0,
       timer: setTimeout(() => {
         if (c.state === 'pending') {
           c.state = 'failed';
-          c.detail = `only ${c.received} chunk(s) arrived within ${CAPTURE_TIMEOUT_MS / 1000} s`;
+          c.detail = `only ${c.received} chunk(s) arrived within ${Math.round(timeoutMs / 1000)} s`;
           c.chunks = [];
         }
-      }, CAPTURE_TIMEOUT_MS),
+      }, timeoutMs),
     };
     c.timer.unref();
     this.captures.set(id, c);
@@ -245,7 +263,11 @@ class LiveDevice {
     c.v = pairs.map((p) => p.v);
     c.i = pairs.map((p) => p.i);
     const first = c.chunks[0]!;
-    c.triggerOffset = Number(first.trigger_index - first.first_index);
+    // The device's word on the spacing, not the request's: pair k is sample first_index + k·D.
+    c.decimation = first.decimation;
+    c.firstIndex = Number(first.first_index);
+    c.triggerIndex = Number(first.trigger_index);
+    c.triggerOffset = Number(first.trigger_index - first.first_index) / Math.max(1, first.decimation);
     c.state = 'complete';
     c.detail = '';
     c.chunks = [];
@@ -259,6 +281,37 @@ class LiveDevice {
     this.d.ingest.off('frame', this.onFrame);
     for (const c of this.captures.values()) clearTimeout(c.timer);
   }
+}
+
+/**
+ * D for a capture request: as given, or the smallest D whose `pairs` pairs cover the requested
+ * duration (or cycles at the measured frequency), so the capture spans at least what was asked.
+ * Throws DeviceCommandError 422 when the span cannot be had (no sample rate or frequency known yet,
+ * or more than D = 65535 would be needed).
+ */
+export function captureDecimation(req: CaptureRequest, sampleRateHz: number, freqHz: number | null): number {
+  if (req.decimation !== undefined) return req.decimation;
+  let spanS: number;
+  if (req.durationMs !== undefined) spanS = req.durationMs / 1000;
+  else if (req.cycles !== undefined) {
+    if (!(freqHz !== null && freqHz > 0)) {
+      throw new DeviceCommandError('no mains frequency measured on this device yet: ask for duration_ms or decimation instead', 422);
+    }
+    spanS = req.cycles / freqHz;
+  } else return 1;
+  if (!(sampleRateHz > 0)) {
+    throw new DeviceCommandError("the device's sample rate is not known yet (no identify): ask for decimation instead", 422);
+  }
+  const d = Math.max(1, Math.ceil((spanS * sampleRateHz) / req.pairs));
+  if (d > MAX_DECIMATION) {
+    const longestMs = ((MAX_DECIMATION * req.pairs) / sampleRateHz) * 1000;
+    throw new DeviceCommandError(
+      `${req.pairs} pairs over ${(spanS * 1000).toFixed(1)} ms need decimation ${d}, more than ${MAX_DECIMATION}: ` +
+        `at most ${longestMs.toFixed(0)} ms with ${req.pairs} pairs`,
+      422,
+    );
+  }
+  return d;
 }
 
 const TRIGGERS: Record<CaptureRequest['trigger'], number> = {
@@ -355,13 +408,21 @@ export function wireApi(opts: {
       if (depth > 0 && req.pairs > depth) {
         throw new DeviceCommandError(`the device captures at most ${depth} pairs; asked for ${req.pairs}`, 422);
       }
+      const fs = l.sampleRate();
+      const decimation = captureDecimation(req, fs, l.freqHz);
       const captureId = await l.command('cmd_capture', {
         pairs: req.pairs,
         trigger: TRIGGERS[req.trigger],
         level: req.level,
         pretrigger: req.pretrigger,
+        decimation,
+        hysteresis: req.hysteresis,
       });
-      l.startCapture(captureId);
+      // Worst case for a level trigger: the pretrigger fills, the trigger waits for the auto-trigger,
+      // the re-armed capture fills its pretrigger again and then the rest (docs/protocol.md "Captures").
+      const level = req.trigger !== 'immediate';
+      const samples = ((level ? 2 : 1) * req.pretrigger + req.pairs) * decimation;
+      l.startCapture(captureId, decimation, (level ? AUTO_TRIGGER_MS : 0) + (fs > 0 ? (samples / fs) * 1000 : 0));
       return { captureId };
     },
     capture(id, captureId) {

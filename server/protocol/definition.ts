@@ -5,7 +5,7 @@
 // Frame on the wire:  COBS( header ‖ body ‖ crc32c(header ‖ body) ) ‖ 0x00
 // header: version u8, type u8, seq u32 (little-endian); all multi-byte fields are little-endian.
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const HEADER_BYTES = 6;
 export const CRC_BYTES = 4;
 /** Largest decoded frame (header + body + CRC); anything longer between two delimiters is garbage. */
@@ -148,14 +148,15 @@ export const FRAMES = [
     type: 0x04,
     name: 'capture_chunk',
     direction: 'device-to-host',
-    doc: 'Part of a raw waveform capture: calibrated sample pairs.',
+    doc: 'Part of a raw waveform capture: calibrated sample pairs, one every `decimation` samples.',
     fields: [
       f('capture_id', 'u16', 'which capture (the ack of cmd_capture names it)'),
       f('chunk_index', 'u16', 'position of this chunk'),
       f('chunk_count', 'u16', 'chunks in the whole capture'),
       f('first_index', 'u64', 'sample index of the first pair of this chunk'),
-      f('trigger_index', 'u64', 'sample index of the trigger'),
+      f('trigger_index', 'u64', 'sample index of the trigger (a captured pair)'),
       f('config_seq', 'u16', 'configuration the samples were calibrated with'),
+      f('decimation', 'u16', 'D, samples between two pairs: pair k of the chunk is sample first_index + k·D'),
     ],
     tail: {
       name: 'pairs',
@@ -222,7 +223,9 @@ export const FRAMES = [
       f('pairs', 'u16', 'sample pairs to capture (1..capture_depth)'),
       f('trigger', 'u8', 'CAPTURE_TRIGGER'),
       f('level', 'i16', 'trigger level, output LSB'),
-      f('pretrigger', 'u16', 'pairs kept from before the trigger'),
+      f('pretrigger', 'u16', 'pairs kept from before the trigger (< pairs)'),
+      f('decimation', 'u16', 'D, keep every D-th sample pair (1..65535; 1 = every sample)'),
+      f('hysteresis', 'u16', 'trigger hysteresis, output LSB (0..32767): the channel must go beyond level ∓ hysteresis before a crossing counts'),
     ],
   },
   {

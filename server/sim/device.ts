@@ -29,7 +29,7 @@ import type { FrameName } from '../protocol/definition.ts';
 import { decodePayload, encodeFrame, type Frame, type FrameFields, type CapturePair } from '../protocol/codec.ts';
 import { cobsDecode } from '../protocol/cobs.ts';
 import { MAX_ENCODED_FRAME_BYTES, layoutOf } from '../protocol/layout.ts';
-import { CODE_MID, DELAY_LINE_LENGTH, DspConfigError, DspCore, RESET_CONFIG, validateConfig, type DspConfig } from '../dsp/model.ts';
+import { CODE_MID, DspConfigError, DspCore, RESET_CONFIG, validateConfig, type DspConfig } from '../dsp/model.ts';
 import { SAMPLE_RATE_HZ, SyntheticLoad, XorShift32, type ScenarioName } from './load.ts';
 
 /** major << 16 | minor << 8 | patch of the (simulated) gateware and firmware. */
@@ -37,14 +37,17 @@ export const SIM_VERSION = (0 << 16) | (1 << 8) | 0;
 export const SIM_CAPTURE_DEPTH = 4096;
 /** Pairs per capture_chunk frame (the protocol's maximum tail). */
 export const CAPTURE_CHUNK_PAIRS = 256;
-/** A level trigger that has not fired after this many samples fires anyway (a scope's "auto" mode). */
+/**
+ * A level trigger that has not fired this many samples after its pretrigger has filled fires anyway
+ * (a scope's "auto" mode; the firmware's APP_CAPTURE_AUTO_TRIGGER_MS).
+ */
 export const CAPTURE_AUTO_TRIGGER_SAMPLES = SAMPLE_RATE_HZ;
 /** Samples the pipeline handles per step: large for speed, small while a capture collects samples. */
 const BLOCK_SAMPLES = 65536;
 const CAPTURE_BLOCK_SAMPLES = 4096;
 /**
- * Raw history kept for captures: a capture needs its pairs (≤ depth), plus the delay line's history
- * before them, and the trigger may lie anywhere in the last block.
+ * Raw history kept for captures, which record their pairs block by block as the samples come: a block
+ * (≤ CAPTURE_BLOCK_SAMPLES while a capture is on) plus the delay line's reach before it.
  */
 const RAW_RING_SAMPLES = 16384;
 const STATUS_INTERVAL_SAMPLES = SAMPLE_RATE_HZ;
@@ -88,30 +91,40 @@ export const TX_RING_BYTES = 8192;
 const CAPTURE_RESERVE_BYTES = 1024;
 
 /**
- * A capture in progress, with the gateware's semantics (hdl/crabwatt/capture.py): after arming at
- * sample A the buffer records calibrated pairs; the trigger may fire at a sample s once Q pretrigger
- * pairs have been recorded since arming (s − A ≥ Q) — at once for IMMEDIATE, or when the channel
- * crosses `level` between two consecutive pairs (rising: prev < level ≤ cur; falling: prev ≥ level >
- * cur), which needs a predecessor recorded since arming (s > A).
+ * A capture in progress, with the gateware's semantics (hdl/crabwatt/capture.py, docs/protocol.md
+ * "Captures"): from the arming sample A on, every D-th calibrated pair is recorded (samples A, A + D,
+ * ...). The trigger looks at recorded pairs only, once Q of them are in: at once for IMMEDIATE; for a
+ * level trigger when the channel is past `level` (rising: ≥ level, falling: < level) while primed,
+ * primed meaning a recorded pair beyond the hysteresis band (rising: < level − H, falling: ≥ level + H)
+ * has come since the channel was last past the level. With H = 0 that is a crossing between two
+ * consecutive recorded pairs.
  */
 interface Capture {
   id: number;
   pairs: number;
   trigger: number;
   level: number;
+  hysteresis: number;
   pretrigger: number;
+  decimation: number;
+  /** Sample index of the first recorded pair: the decimation grid's origin. */
   armedAt: number;
-  /** The firmware re-arms as IMMEDIATE when the level has not been crossed for a second. */
-  autoAt: number;
-  /** Sample index of the trigger pair once known. */
+  /**
+   * When a level trigger that has not fired is re-armed as IMMEDIATE (the firmware's auto-trigger:
+   * a second after the pretrigger has filled); null for IMMEDIATE.
+   */
+  autoAt: number | null;
+  /** Pairs recorded since armedAt. */
+  recorded: number;
+  primed: boolean;
+  /** Sample index of the trigger pair, and how many pairs had been recorded before it, once known. */
   triggerIndex: number | null;
-  /** The configuration the trigger pair was calibrated with, once it has gone through. */
-  triggerConfig: { config: DspConfig; configSeq: number } | null;
-  /** The watched channel's calibrated value at the last sample scanned (null: none since arming). */
-  previous: number | null;
-  /** Calibrates the watched stream while armed, when the calibration is not the identity. */
-  calibrator: { core: DspCore; config: DspConfig } | null;
-  /** Once all samples are in: the chunks still to send, oldest first (encoded when sent, for their seq). */
+  triggerRecord: number;
+  /** config_seq of the trigger pair. */
+  configSeq: number;
+  /** The last `depth` recorded pairs, v and i interleaved, at (recorded mod depth). */
+  ring: Int16Array;
+  /** Once all pairs are in: the chunks still to send, oldest first (encoded when sent, for their seq). */
   chunks: { fields: FrameFields<'capture_chunk'>; pairs: CapturePair[] }[] | null;
 }
 
@@ -119,9 +132,6 @@ interface Capture {
 function isIdentityCalibration(c: DspConfig): boolean {
   return c.phase === 0 && c.v_offset === 0 && c.i_offset === 0 && c.v_gain === RESET_CONFIG.v_gain && c.i_gain === RESET_CONFIG.i_gain;
 }
-
-const sameCalibration = (a: DspConfig, b: DspConfig): boolean =>
-  a.phase === b.phase && a.v_offset === b.v_offset && a.i_offset === b.i_offset && a.v_gain === b.v_gain && a.i_gain === b.i_gain;
 
 type Counters = {
   frames_dropped: number;
@@ -521,9 +531,9 @@ export class SimulatedDevice {
   // Captures
 
   private armCapture(frame: Frame<'cmd_capture'>): void {
-    const { pairs, trigger, level, pretrigger } = frame.fields;
+    const { pairs, trigger, level, pretrigger, decimation, hysteresis } = frame.fields;
     const validTrigger = (Object.values(CAPTURE_TRIGGER) as number[]).includes(trigger);
-    if (pairs < 1 || pairs > SIM_CAPTURE_DEPTH || !validTrigger || pretrigger >= pairs) {
+    if (pairs < 1 || pairs > SIM_CAPTURE_DEPTH || !validTrigger || pretrigger >= pairs || decimation < 1 || hysteresis > 32767) {
       this.ack(frame.seq, frame.type, ACK_STATUS.BAD_ARGS);
       return;
     }
@@ -539,76 +549,116 @@ export class SimulatedDevice {
       pairs,
       trigger,
       level,
+      hysteresis,
       pretrigger,
+      decimation,
       armedAt: this.index,
-      autoAt: this.index + CAPTURE_AUTO_TRIGGER_SAMPLES,
-      triggerIndex: immediate ? this.index + pretrigger : null,
-      triggerConfig: null,
-      previous: null,
-      calibrator: null,
+      autoAt: immediate ? null : this.index + pretrigger * decimation + CAPTURE_AUTO_TRIGGER_SAMPLES,
+      recorded: 0,
+      primed: false,
+      triggerIndex: null,
+      triggerRecord: 0,
+      configSeq: 0,
+      ring: new Int16Array(2 * SIM_CAPTURE_DEPTH),
       chunks: null,
     };
     this.ack(frame.seq, frame.type, ACK_STATUS.OK, this.capture.id);
   }
 
   /**
-   * Follow the capture through the block [start, start + count), whose raw codes are in the ring and
-   * whose configuration is `this.staged` (commits apply at block starts): find the trigger, note the
-   * trigger pair's configuration.
+   * Record the capture's pairs in the block [start, start + count), whose raw codes are in the ring and
+   * whose configuration is `this.staged` (commits apply at block starts), and watch for the trigger.
    */
   private trackCapture(start: number, count: number): void {
     const cap = this.capture!;
     const end = start + count;
-    if (cap.triggerIndex === null) this.scanTrigger(cap, start, end);
-    if (cap.triggerIndex !== null && cap.triggerConfig === null && cap.triggerIndex < end) {
-      cap.triggerConfig = { config: { ...this.staged }, configSeq: this.core.configSeq };
+    const autoAt = cap.autoAt;
+    if (autoAt !== null && end > autoAt) {
+      this.recordCapture(cap, start, autoAt);
+      if (cap.triggerIndex === null) {
+        // The firmware re-arms as IMMEDIATE: recording starts afresh, on a new grid.
+        Object.assign(cap, { trigger: CAPTURE_TRIGGER.IMMEDIATE, armedAt: autoAt, autoAt: null, recorded: 0, primed: false });
+      }
+      this.recordCapture(cap, autoAt, end);
+    } else {
+      this.recordCapture(cap, start, end);
     }
   }
 
-  /** The level trigger, on calibrated values, exactly as the gateware compares them. */
-  private scanTrigger(cap: Capture, start: number, end: number): void {
+  /** The recorded pairs among samples [from, to) into the capture's ring, trigger included. */
+  private recordCapture(cap: Capture, from: number, to: number): void {
+    const d = cap.decimation;
+    const n0 = cap.armedAt + Math.ceil(Math.max(0, from - cap.armedAt) / d) * d;
+    const count = n0 < to ? Math.floor((to - 1 - n0) / d) + 1 : 0;
+    if (count === 0 || (cap.triggerIndex !== null && cap.recorded - cap.triggerRecord >= cap.pairs - cap.pretrigger)) return;
+    const values = this.calibratedPairs(n0, d, count);
     const onCurrent = cap.trigger === CAPTURE_TRIGGER.I_RISING || cap.trigger === CAPTURE_TRIGGER.I_FALLING;
     const rising = cap.trigger === CAPTURE_TRIGGER.V_RISING || cap.trigger === CAPTURE_TRIGGER.I_RISING;
-    const values = this.calibratedChannel(cap, start, end - start, onCurrent);
-    const level = cap.level;
-    const earliest = cap.armedAt + Math.max(1, cap.pretrigger);
-    const last = Math.min(end, cap.autoAt);
-    let previous = cap.previous;
-    for (let n = start; n < last; n++) {
-      const cur = values[n - start]!;
-      if (previous !== null && n >= earliest && (rising ? previous < level && cur >= level : previous >= level && cur < level)) {
-        cap.triggerIndex = n;
-        return;
+    const { level } = cap;
+    const primeBelow = level - cap.hysteresis;
+    const primeAbove = level + cap.hysteresis;
+    const after = cap.pairs - cap.pretrigger;
+    for (let k = 0; k < count; k++) {
+      const slot = (cap.recorded % SIM_CAPTURE_DEPTH) * 2;
+      cap.ring[slot] = values[2 * k]!;
+      cap.ring[slot + 1] = values[2 * k + 1]!;
+      if (cap.triggerIndex === null) {
+        const ch = values[2 * k + (onCurrent ? 1 : 0)]!;
+        const past = rising ? ch >= level : ch < level;
+        const fire = cap.recorded >= cap.pretrigger && (cap.trigger === CAPTURE_TRIGGER.IMMEDIATE || (cap.primed && past));
+        cap.primed = (rising ? ch < primeBelow : ch >= primeAbove) || (cap.primed && !past);
+        if (fire) {
+          cap.triggerIndex = n0 + k * d;
+          cap.triggerRecord = cap.recorded;
+          cap.configSeq = this.core.configSeq;
+          cap.autoAt = null;
+        }
       }
-      previous = cur;
+      cap.recorded++;
+      if (cap.triggerIndex !== null && cap.recorded - cap.triggerRecord >= after) return;
     }
-    cap.previous = previous;
-    if (end > cap.autoAt) cap.triggerIndex = cap.autoAt + cap.pretrigger;
   }
 
   /**
-   * The watched channel's calibrated samples for the block. At identity calibration they are the
-   * centred codes; otherwise the same model computes them, one sample per window, from a core primed
-   * with the delay line's history and replaced whenever the calibration changes (the delay lines hold
-   * raw codes, so a fresh core primed from the raw history is what the gateware has after a commit).
+   * Calibrated pairs (v, i interleaved) of samples n0, n0 + step, ... (count of them), in whole LSB as
+   * the capture buffer records them (y >> 2: a one-sample window's min_v / min_i), computed by the DSP
+   * model itself with the configuration in force, one sample per window. Sample n depends on
+   * x0[n − d] and x0[n − d − 1] only, d = |phase| >> 16 (docs/dsp.md "Phase alignment"), so a core
+   * primed with the d + 1 samples before the first is exact; far-apart samples each get their own
+   * short core instead of running the model over every sample between them.
    */
-  private calibratedChannel(cap: Capture, start: number, count: number, onCurrent: boolean): Int32Array {
-    const out = new Int32Array(count);
-    const raw = onCurrent ? this.ringI : this.ringV;
-    if (isIdentityCalibration(this.staged)) {
-      cap.calibrator = null;
-      for (let k = 0; k < count; k++) out[k] = raw[(start + k) % RAW_RING_SAMPLES]! - CODE_MID;
+  private calibratedPairs(n0: number, step: number, count: number): Int32Array {
+    const out = new Int32Array(2 * count);
+    const cfg = this.staged;
+    if (isIdentityCalibration(cfg)) {
+      // At unit gains, zero offsets and no phase the calibrated sample is the centred code.
+      for (let k = 0; k < count; k++) {
+        const slot = (n0 + k * step) % RAW_RING_SAMPLES;
+        out[2 * k] = this.ringV[slot]! - CODE_MID;
+        out[2 * k + 1] = this.ringI[slot]! - CODE_MID;
+      }
       return out;
     }
-    if (!cap.calibrator || !sameCalibration(cap.calibrator.config, this.staged)) {
-      const core = new DspCore({ ...this.staged, mode: WINDOW_MODE.FIXED, fixed_samples: 1 });
-      const { cv, ci } = this.rawSpan(start - (DELAY_LINE_LENGTH - 1), start);
-      core.process(cv, ci);
-      cap.calibrator = { core, config: { ...this.staged } };
+    const config: DspConfig = { ...cfg, mode: WINDOW_MODE.FIXED, fixed_samples: 1 };
+    const reach = Math.floor(Math.abs(cfg.phase) / 65536) + 1;
+    const span = (count - 1) * step + 1;
+    if (span + reach <= count * (reach + 1)) {
+      const { cv, ci } = this.rawSpan(n0 - reach, n0 + span);
+      const records = new DspCore(config).process(cv, ci);
+      for (let k = 0; k < count; k++) {
+        const r = records[reach + k * step]!;
+        out[2 * k] = r.min_v;
+        out[2 * k + 1] = r.min_i;
+      }
+    } else {
+      for (let k = 0; k < count; k++) {
+        const n = n0 + k * step;
+        const { cv, ci } = this.rawSpan(n - reach, n + 1);
+        const r = new DspCore(config).process(cv, ci)[reach]!;
+        out[2 * k] = r.min_v;
+        out[2 * k + 1] = r.min_i;
+      }
     }
-    const { cv, ci } = this.rawSpan(start, start + count);
-    const records = cap.calibrator.core.process(cv, ci);
-    for (let k = 0; k < count; k++) out[k] = onCurrent ? records[k]!.min_i : records[k]!.min_v;
     return out;
   }
 
@@ -623,21 +673,18 @@ export class SimulatedDevice {
     return { cv, ci };
   }
 
-  /** Once all its samples have been produced, calibrate the capture and queue its chunks. */
+  /** Once all its pairs are recorded, queue its chunks. */
   private maybeFinishCapture(): void {
     const cap = this.capture!;
-    if (cap.chunks || cap.triggerIndex === null || cap.triggerConfig === null) return;
-    const first = cap.triggerIndex - cap.pretrigger;
-    const end = first + cap.pairs;
-    if (end > this.index) return;
-    // Calibrated as the pipeline does, by the same model (one sample per window) over the delay
-    // line's history and the captured samples, with the trigger pair's configuration.
-    const history = DELAY_LINE_LENGTH - 1;
-    const { cv, ci } = this.rawSpan(first - history, end);
-    const calibrator = new DspCore({ ...cap.triggerConfig.config, mode: WINDOW_MODE.FIXED, fixed_samples: 1 });
-    const records = calibrator.process(cv, ci);
+    if (cap.chunks || cap.triggerIndex === null || cap.recorded - cap.triggerRecord < cap.pairs - cap.pretrigger) return;
+    const d = cap.decimation;
+    const oldest = cap.triggerRecord - cap.pretrigger;
+    const first = cap.triggerIndex - cap.pretrigger * d;
     const pairs: CapturePair[] = [];
-    for (let k = history; k < records.length; k++) pairs.push({ v: records[k]!.min_v, i: records[k]!.min_i });
+    for (let k = 0; k < cap.pairs; k++) {
+      const slot = ((oldest + k) % SIM_CAPTURE_DEPTH) * 2;
+      pairs.push({ v: cap.ring[slot]!, i: cap.ring[slot + 1]! });
+    }
     const chunkCount = Math.ceil(cap.pairs / CAPTURE_CHUNK_PAIRS);
     cap.chunks = [];
     for (let c = 0; c < chunkCount; c++) {
@@ -646,9 +693,10 @@ export class SimulatedDevice {
           capture_id: cap.id,
           chunk_index: c,
           chunk_count: chunkCount,
-          first_index: BigInt(first + c * CAPTURE_CHUNK_PAIRS),
+          first_index: BigInt(first + c * CAPTURE_CHUNK_PAIRS * d),
           trigger_index: BigInt(cap.triggerIndex),
-          config_seq: cap.triggerConfig.configSeq,
+          config_seq: cap.configSeq,
+          decimation: d,
         },
         pairs: pairs.slice(c * CAPTURE_CHUNK_PAIRS, (c + 1) * CAPTURE_CHUNK_PAIRS),
       });

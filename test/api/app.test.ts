@@ -271,15 +271,39 @@ describe('captures', () => {
     expect(c.json().v).toHaveLength(400);
   });
 
-  it('uses defaults for an empty body', async () => {
+  it('uses defaults for an empty body: every sample, no hysteresis', async () => {
     const r = await app.inject({ method: 'POST', url: `/api/devices/${DEVICE}/captures`, payload: {} });
     expect(r.statusCode).toBe(202);
+    expect(f.devices.captureRequests.at(-1)).toEqual({ pairs: 4096, trigger: 'v_rising', level: 0, pretrigger: 0, hysteresis: 0 });
+  });
+
+  it('passes the span on as decimation, duration or cycles, and the reply gives the pair spacing', async () => {
+    const post = (payload: object) => app.inject({ method: 'POST', url: `/api/devices/${DEVICE}/captures`, payload });
+    expect((await post({ decimation: 64, hysteresis: 200 })).statusCode).toBe(202);
+    expect(f.devices.captureRequests.at(-1)).toMatchObject({ decimation: 64, hysteresis: 200 });
+    expect((await post({ duration_ms: 80 })).statusCode).toBe(202);
+    expect(f.devices.captureRequests.at(-1)).toMatchObject({ durationMs: 80 });
+    expect(f.devices.captureRequests.at(-1)).not.toHaveProperty('decimation');
+    const r = await post({ cycles: 4, pairs: 1000, pretrigger: 10, decimation: undefined });
+    expect(r.statusCode).toBe(202);
+    expect(f.devices.captureRequests.at(-1)).toMatchObject({ cycles: 4, pairs: 1000 });
+    const c = await get(r.json().href);
+    expect(c.json()).toMatchObject({ decimation: 1, first_index: 1_000_000, trigger_index: 1_000_010, trigger_offset: 10 });
   });
 
   it.each([
     ['pretrigger not below pairs', { pairs: 10, pretrigger: 10 }],
     ['zero pairs', { pairs: 0 }],
     ['unknown trigger', { trigger: 'sideways' }],
+    ['decimation 0', { decimation: 0 }],
+    ['decimation beyond u16', { decimation: 65536 }],
+    ['a fractional decimation', { decimation: 2.5 }],
+    ['a zero duration', { duration_ms: 0 }],
+    ['a duration beyond a minute', { duration_ms: 60_001 }],
+    ['negative cycles', { cycles: -1 }],
+    ['hysteresis beyond 32767', { hysteresis: 32768 }],
+    ['two spans at once', { decimation: 4, duration_ms: 80 }],
+    ['all three spans', { decimation: 4, duration_ms: 80, cycles: 4 }],
   ])('400s %s', async (_n, body) => {
     const r = await app.inject({ method: 'POST', url: `/api/devices/${DEVICE}/captures`, payload: body });
     expect(r.statusCode).toBe(400);

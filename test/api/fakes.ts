@@ -107,8 +107,10 @@ export class FakeDevices implements DeviceDirectory {
     this.cal = { ...cal };
     return { configSeq: this.pushed.length };
   }
+  captureRequests: CaptureRequest[] = [];
   async requestCapture(id: string, req: CaptureRequest): Promise<{ captureId: number }> {
     if (id !== DEVICE) throw new UnknownDeviceError(id);
+    this.captureRequests.push(req);
     if (this.failNext) {
       const e = this.failNext;
       this.failNext = null;
@@ -127,6 +129,9 @@ export class FakeDevices implements DeviceDirectory {
       kv: this.cal.kv,
       ki: this.cal.ki,
       sampleRateHz: 4_000_000,
+      decimation: req.decimation ?? 1,
+      firstIndex: 1_000_000,
+      triggerIndex: 1_000_000 + req.pretrigger * (req.decimation ?? 1),
       triggerOffset: req.pretrigger,
     });
     return { captureId };

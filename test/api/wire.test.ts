@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DeviceCommandError } from '../../server/api/deps.ts';
-import { wireApi, type ApiDevice, type LinkLike } from '../../server/api/wire.ts';
+import { captureDecimation, wireApi, type ApiDevice, type LinkLike } from '../../server/api/wire.ts';
 import type { Frame } from '../../server/protocol/codec.ts';
-import { ACK_STATUS, CAPTURE_TRIGGER } from '../../server/protocol/definition.ts';
+import { ACK_STATUS, CAPTURE_TRIGGER, PROTOCOL_VERSION } from '../../server/protocol/definition.ts';
 import type { Ingest } from '../../server/ingest/ingest.ts';
 import type { StoreReader } from '../../server/store/query.ts';
 
@@ -14,7 +14,7 @@ const identify = {
   boot_id: 7,
   board: 0,
   adc_part: 0,
-  protocol_version: 1,
+  protocol_version: PROTOCOL_VERSION,
   gateware_version: 0,
   firmware_version: 0,
   sample_rate_num: 4_000_000,
@@ -62,12 +62,12 @@ function ack(name: string, status: number, value: number): Frame<'ack'> {
   return { name: 'ack', type: 6, seq: 0, fields: { command_seq: 0, command_type: name === 'cmd_capture' ? 0x84 : 0x83, status, value } } as Frame<'ack'>;
 }
 
-function chunk(captureId: number, index: number, count: number, first: bigint, trigger: bigint, pairs: { v: number; i: number }[]): Frame {
+function chunk(captureId: number, index: number, count: number, first: bigint, trigger: bigint, pairs: { v: number; i: number }[], decimation = 1): Frame {
   return {
     name: 'capture_chunk',
     type: 4,
     seq: 0,
-    fields: { capture_id: captureId, chunk_index: index, chunk_count: count, first_index: first, trigger_index: trigger, config_seq: 0 },
+    fields: { capture_id: captureId, chunk_index: index, chunk_count: count, first_index: first, trigger_index: trigger, config_seq: 0, decimation },
     pairs,
   } as unknown as Frame;
 }
@@ -186,9 +186,12 @@ describe('wireApi captures', () => {
   it('arms with the trigger enum and assembles chunks in any order, once each', async () => {
     const { ingest, link, wired } = setup();
     ingest.identifyNow();
-    const { captureId } = await wired.devices.requestCapture(ID, { pairs: 600, trigger: 'i_falling', level: -100, pretrigger: 100 });
+    const { captureId } = await wired.devices.requestCapture(ID, { pairs: 600, trigger: 'i_falling', level: -100, pretrigger: 100, hysteresis: 7 });
     expect(captureId).toBe(5);
-    expect(link.sent[0]).toEqual({ name: 'cmd_capture', fields: { pairs: 600, trigger: CAPTURE_TRIGGER.I_FALLING, level: -100, pretrigger: 100 } });
+    expect(link.sent[0]).toEqual({
+      name: 'cmd_capture',
+      fields: { pairs: 600, trigger: CAPTURE_TRIGGER.I_FALLING, level: -100, pretrigger: 100, decimation: 1, hysteresis: 7 },
+    });
     expect(wired.devices.capture(ID, 5)).toMatchObject({ state: 'pending' });
     ingest.emit('frame', chunk(5, 2, 3, 1512n, 1100n, pairs(512, 88)));
     ingest.emit('frame', chunk(5, 0, 3, 1000n, 1100n, pairs(0, 256)));
@@ -208,7 +211,7 @@ describe('wireApi captures', () => {
   it('refuses more pairs than the device holds, before sending anything', async () => {
     const { ingest, link, wired } = setup();
     ingest.identifyNow();
-    await expect(wired.devices.requestCapture(ID, { pairs: 5000, trigger: 'immediate', level: 0, pretrigger: 0 })).rejects.toMatchObject({
+    await expect(wired.devices.requestCapture(ID, { pairs: 5000, trigger: 'immediate', level: 0, pretrigger: 0, hysteresis: 0 })).rejects.toMatchObject({
       statusCode: 422,
       message: /at most 4096/,
     });
@@ -219,9 +222,71 @@ describe('wireApi captures', () => {
     vi.useFakeTimers();
     const { ingest, wired } = setup();
     ingest.identifyNow();
-    await wired.devices.requestCapture(ID, { pairs: 600, trigger: 'immediate', level: 0, pretrigger: 0 });
+    await wired.devices.requestCapture(ID, { pairs: 600, trigger: 'immediate', level: 0, pretrigger: 0, hysteresis: 0 });
     ingest.emit('frame', chunk(5, 0, 3, 0n, 0n, pairs(0, 256)));
     vi.advanceTimersByTime(16_000);
     expect(wired.devices.capture(ID, 5)).toMatchObject({ state: 'failed', detail: 'only 1 chunk(s) arrived within 15 s' });
+  });
+
+  it('waits longer for a long decimated capture: the samples take their time before the chunks come', async () => {
+    vi.useFakeTimers();
+    const { ingest, wired } = setup();
+    ingest.identifyNow();
+    // 4096 pairs at D = 9766 span 10 s; a level trigger may take 1 s more, plus a refilled pretrigger.
+    await wired.devices.requestCapture(ID, { pairs: 4096, trigger: 'v_rising', level: 0, pretrigger: 0, hysteresis: 0, decimation: 9766 });
+    vi.advanceTimersByTime(25_000);
+    expect(wired.devices.capture(ID, 5)).toMatchObject({ state: 'pending' });
+    vi.advanceTimersByTime(2_000);
+    expect(wired.devices.capture(ID, 5)).toMatchObject({ state: 'failed', detail: 'only 0 chunk(s) arrived within 26 s' });
+  });
+
+  it('assembles a decimated capture: the trigger offset counts pairs, the spacing is the device\'s', async () => {
+    const { ingest, wired } = setup();
+    ingest.identifyNow();
+    await wired.devices.requestCapture(ID, { pairs: 300, trigger: 'v_rising', level: 0, pretrigger: 30, hysteresis: 0, decimation: 64 });
+    ingest.emit('frame', chunk(5, 0, 2, 1000n, 1000n + 30n * 64n, pairs(0, 256), 64));
+    ingest.emit('frame', chunk(5, 1, 2, 1000n + 256n * 64n, 1000n + 30n * 64n, pairs(256, 44), 64));
+    expect(wired.devices.capture(ID, 5)).toMatchObject({
+      state: 'complete', decimation: 64, firstIndex: 1000, triggerIndex: 1000 + 30 * 64, triggerOffset: 30,
+    });
+  });
+});
+
+describe('captureDecimation', () => {
+  const req = { pairs: 4096, trigger: 'v_rising', level: 0, pretrigger: 0, hysteresis: 0 } as const;
+  it('is 1 by default and the given D as is', () => {
+    expect(captureDecimation(req, 4e6, null)).toBe(1);
+    expect(captureDecimation({ ...req, decimation: 300 }, 0, null)).toBe(300);
+  });
+  it('picks the smallest D whose pairs cover the duration or the cycles', () => {
+    // 80 ms at 4 Msps is 320000 samples: 4096 pairs need D = 79 (78.125 rounded up).
+    expect(captureDecimation({ ...req, durationMs: 80 }, 4e6, null)).toBe(79);
+    expect((4096 * 79) / 4e6).toBeGreaterThanOrEqual(0.08);
+    expect(captureDecimation({ ...req, cycles: 4 }, 4e6, 50)).toBe(79);
+    expect(captureDecimation({ ...req, cycles: 4 }, 4e6, 60)).toBe(66);
+    expect(captureDecimation({ ...req, durationMs: 0.1 }, 4e6, null)).toBe(1);
+    expect(captureDecimation({ ...req, pairs: 1, durationMs: 16.38375 }, 4e6, null)).toBe(65535);
+  });
+  it('422s what it cannot honour', () => {
+    expect(() => captureDecimation({ ...req, cycles: 4 }, 4e6, null)).toThrow(/no mains frequency/);
+    expect(() => captureDecimation({ ...req, durationMs: 80 }, 0, null)).toThrow(/sample rate/);
+    expect(() => captureDecimation({ ...req, pairs: 1, durationMs: 17 }, 4e6, null)).toThrow(/more than 65535/);
+    const thrown = (() => {
+      try {
+        captureDecimation({ ...req, durationMs: 60_000, pairs: 100 }, 4e6, null);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(thrown).toBeInstanceOf(DeviceCommandError);
+    expect(thrown).toMatchObject({ statusCode: 422 });
+  });
+  it('reads the frequency from the live windows for cycles', async () => {
+    const { ingest, link, wired } = setup();
+    ingest.identifyNow();
+    ingest.emit('window', { device: ID, freq_hz: 60 });
+    await wired.devices.requestCapture(ID, { ...req, cycles: 4 });
+    expect(link.sent.at(-1)!.fields.decimation).toBe(66);
   });
 });

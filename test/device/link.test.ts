@@ -4,6 +4,7 @@ import type { DiscoveredDevice } from '../../server/device/discovery.ts';
 import { cobsEncode } from '../../server/protocol/cobs.ts';
 import { encodeFrame, encodeFrameBytes, type Frame } from '../../server/protocol/codec.ts';
 import { crc32c } from '../../server/protocol/crc32c.ts';
+import { PROTOCOL_VERSION } from '../../server/protocol/definition.ts';
 import { MAX_ENCODED_FRAME_BYTES } from '../../server/protocol/layout.ts';
 import { makeFrame, randomBytes, randomInt, seededRng } from '../protocol/fixtures.ts';
 import { MockDevice } from './mock-device.ts';
@@ -121,7 +122,7 @@ describe('DeviceLink over MockBinding', () => {
     const link = makeLink(device);
     await link.open();
     const v2 = Buffer.from(encodeFrameBytes('ack', 0, { command_seq: 0, command_type: 0x81, status: 0, value: 0 }));
-    v2[0] = 2;
+    v2[0] = PROTOCOL_VERSION + 1;
     v2.writeUInt32LE(crc32c(v2.subarray(0, -4)), v2.length - 4);
     const wire = Buffer.concat([Buffer.from(cobsEncode(v2)), Buffer.alloc(1)]);
     const got = collect(link, 1);
@@ -130,7 +131,7 @@ describe('DeviceLink over MockBinding', () => {
     expect(link.counters.protocolErrors).toBe(3);
     const versionErrors = linkErrors.filter((e) => e instanceof DeviceLinkError && e.code === 'version');
     expect(versionErrors.length).toBe(1);
-    expect(versionErrors[0]!.message).toMatch(/protocol version 2.*reflash/);
+    expect(versionErrors[0]!.message).toMatch(new RegExp(`protocol version ${PROTOCOL_VERSION + 1}.*reflash`));
   });
 
   it('reports sequence gaps and device resets', async () => {
@@ -266,7 +267,7 @@ describe('DeviceLink commands', () => {
       device.send('ack', device.nextSeq(), { command_seq: cmd.seq, command_type: cmd.type, status: 1, value: 0 });
     const link = makeLink(device);
     await link.open();
-    const ack = await link.request('cmd_capture', { pairs: 0, trigger: 0, level: 0, pretrigger: 0 });
+    const ack = await link.request('cmd_capture', { pairs: 0, trigger: 0, level: 0, pretrigger: 0, decimation: 1, hysteresis: 0 });
     expect(ack.fields.status).toBe(1);
   });
 
@@ -284,7 +285,7 @@ describe('DeviceLink commands', () => {
     const device = new MockDevice(PATH);
     const link = makeLink(device);
     await link.open();
-    expect(() => link.send('cmd_capture', { pairs: 70000, trigger: 0, level: 0, pretrigger: 0 })).toThrow(/cmd_capture\.pairs/);
+    expect(() => link.send('cmd_capture', { pairs: 70000, trigger: 0, level: 0, pretrigger: 0, decimation: 1, hysteresis: 0 })).toThrow(/cmd_capture\.pairs/);
     expect(() => link.send('window' as 'cmd_status', {})).toThrow(/not a host command/);
     expect(link.send('cmd_status', {})).toBe(0);
   });

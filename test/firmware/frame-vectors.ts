@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { encodeFrame, encodeFrameBytes } from '../../server/protocol/codec.ts';
 import { cobsEncode } from '../../server/protocol/cobs.ts';
 import { crc32c } from '../../server/protocol/crc32c.ts';
-import type { FrameName } from '../../server/protocol/definition.ts';
+import { PROTOCOL_VERSION, type FrameName } from '../../server/protocol/definition.ts';
 import { FRAME_NAMES, makeFrame, seededRng, type Fill, type FrameSpec } from '../protocol/fixtures.ts';
 
 export const VECTORS_PATH = fileURLToPath(new URL('../vectors/frames/frames.json', import.meta.url));
@@ -57,11 +57,11 @@ function invalid(): InvalidVector[] {
   const badCrc = Uint8Array.from(good);
   badCrc[badCrc.length - 1]! ^= 0x01;
   const otherVersion = Uint8Array.from(good);
-  otherVersion[0] = 2;
+  otherVersion[0] = PROTOCOL_VERSION + 1;
   new DataView(otherVersion.buffer).setUint32(otherVersion.length - 4, crc32c(otherVersion.subarray(0, -4)), true);
   return [
     { error: 'crc', hex: wire(badCrc), why: 'cmd_status with one CRC bit flipped' },
-    { error: 'version', hex: wire(otherVersion), why: 'intact cmd_status of protocol version 2' },
+    { error: 'version', hex: wire(otherVersion), why: `intact cmd_status of protocol version ${PROTOCOL_VERSION + 1}` },
     { error: 'short', hex: wire(good.subarray(0, 9)), why: 'nine bytes: less than header and CRC' },
     { error: 'cobs', hex: '0511223300', why: 'code byte runs past the end of the chunk' },
     { error: 'cobs', hex: '0311000200', why: 'zero inside a chunk' },

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { FrameDecoder, decodePayload, type Frame } from '../../server/protocol/codec.ts';
-import { ACK_STATUS, WINDOW_FLAG } from '../../server/protocol/definition.ts';
+import { ACK_STATUS, PROTOCOL_VERSION, WINDOW_FLAG } from '../../server/protocol/definition.ts';
 import { VECTORS_PATH, frameVectorsJson } from './frame-vectors.ts';
 
 const FIRMWARE_DIR = fileURLToPath(new URL('../../firmware/', import.meta.url));
@@ -92,7 +92,7 @@ describe('firmware byte stream (native build of firmware/src on a fake of the ha
     if (identify?.name !== 'identify') return;
     expect(identify.fields.device_id).toBe(0x0123456789abcdefn);
     expect(identify.fields.boot_id).toBe(0x600db007);
-    expect(identify.fields.protocol_version).toBe(1);
+    expect(identify.fields.protocol_version).toBe(PROTOCOL_VERSION);
     expect(identify.fields.sample_rate_num).toBe(4_000_000);
     expect(status?.name).toBe('status');
     expect(status?.seq).toBe(1);
@@ -161,7 +161,9 @@ describe('firmware byte stream (native build of firmware/src on a fake of the ha
     const pairs = chunks.flatMap((c) => c.pairs);
     expect(pairs.length).toBe(300);
     pairs.forEach((p, n) => expect([p.v, p.i]).toEqual([3 * n - 5000, 0 - n]));
-    expect(chunks.map((c) => c.fields.first_index)).toEqual([5_000_000n, 5_000_256n]);
+    // Decimation 4: pair k is sample first_index + 4k, in every chunk.
+    expect(chunks.map((c) => c.fields.first_index)).toEqual([5_000_000n, 5_000_000n + 4n * 256n]);
+    expect(chunks.map((c) => c.fields.decimation)).toEqual([4, 4]);
     expect(chunks.every((c) => c.fields.capture_id === 1 && c.fields.chunk_count === 2)).toBe(true);
   });
 });

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import type { Frame } from '../../server/protocol/codec.ts';
+import { PROTOCOL_VERSION } from '../../server/protocol/definition.ts';
 import { judge, type LinkErrors, type Observation } from './checks.ts';
 
 const FS = 4_000_000;
@@ -18,7 +19,7 @@ function healthyRun(options: { rate?: number; energyError?: bigint } = {}): Obse
   push(0, {
     name: 'identify', type: 0x01,
     fields: {
-      device_id: 1n, boot_id: 7, board: 2, adc_part: 1, protocol_version: 1, gateware_version: 0x100,
+      device_id: 1n, boot_id: 7, board: 2, adc_part: 1, protocol_version: PROTOCOL_VERSION, gateware_version: 0x100,
       firmware_version: 0x100, sample_rate_num: FS, sample_rate_den: 1, capture_depth: 4096, config_seq: 0,
       mode: 0, cycles: 10, fixed_samples: 400_000, max_samples: 4_000_000, zc_hysteresis: 64,
       v_offset: 0, i_offset: 0, v_gain: 16384, i_gain: 16384, phase: 0,

@@ -62,7 +62,7 @@ describe('encodeFrame / decodePayload', () => {
   it('lays out the header and fields little-endian, as docs/protocol.md says', () => {
     const bytes = encodeFrameBytes('ack', 0x04030201, { command_seq: 0x0a0b0c0d, command_type: 0x84, status: 1, value: 258 });
     expect(Buffer.from(bytes).toString('hex')).toBe(
-      '01' + '06' + '01020304' + '0d0c0b0a' + '84' + '01' + '02010000' +
+      PROTOCOL_VERSION.toString(16).padStart(2, '0') + '06' + '01020304' + '0d0c0b0a' + '84' + '01' + '02010000' +
         Buffer.from(new Uint32Array([crc32c(bytes.subarray(0, -4))]).buffer).toString('hex'),
     );
     const i128 = encodeFrameBytes('energy', 0, { end_index: 0n, energy: -2n, boot_id: 0 });

@@ -5,7 +5,7 @@ import { crc32c } from '../../server/protocol/crc32c.ts';
 import {
   ACK_STATUS, ADC_PART, BOARD, CAPTURE_TRIGGER, PROTOCOL_VERSION, WINDOW_FLAG, WINDOW_MODE,
 } from '../../server/protocol/definition.ts';
-import { RESET_CONFIG } from '../../server/dsp/model.ts';
+import { DELAY_LINE_LENGTH, DspCore, RESET_CONFIG, type DspConfig } from '../../server/dsp/model.ts';
 import { CAPTURE_CHUNK_PAIRS, SIM_CAPTURE_DEPTH, SimulatedDevice, type SimulatedDeviceOptions } from '../../server/sim/device.ts';
 import { SAMPLE_RATE_HZ, SyntheticLoad } from '../../server/sim/load.ts';
 
@@ -284,7 +284,7 @@ describe('SimulatedDevice captures', () => {
     const { sim, command, ackOf, named } = rig({ seed: 8 });
     sim.advance(FS / 4 + 123);
     const armedAt = sim.sampleIndex;
-    const seq = command('cmd_capture', { pairs: 1000, trigger: CAPTURE_TRIGGER.IMMEDIATE, level: 0, pretrigger: 200 });
+    const seq = command('cmd_capture', { pairs: 1000, trigger: CAPTURE_TRIGGER.IMMEDIATE, level: 0, pretrigger: 200, decimation: 1, hysteresis: 0 });
     const ack = ackOf(seq)!;
     expect(ack.fields.status).toBe(ACK_STATUS.OK);
     sim.advance(FS / 10);
@@ -313,7 +313,7 @@ describe('SimulatedDevice captures', () => {
     command('cmd_calibrate', { v_offset: 0, i_offset: 0, v_gain: 32768, i_gain: 16384, phase: 0 });
     sim.advance(1000);
     const armedAtLevel = sim.sampleIndex;
-    const seq = command('cmd_capture', { pairs: 600, trigger: CAPTURE_TRIGGER.V_RISING, level: 2000, pretrigger: 100 });
+    const seq = command('cmd_capture', { pairs: 600, trigger: CAPTURE_TRIGGER.V_RISING, level: 2000, pretrigger: 100, decimation: 1, hysteresis: 0 });
     expect(ackOf(seq)!.fields.status).toBe(ACK_STATUS.OK);
     sim.advance(FS / 20);
     const chunks = named('capture_chunk');
@@ -338,7 +338,7 @@ describe('SimulatedDevice captures', () => {
     command('cmd_calibrate', { v_offset: 0, i_offset: 40, v_gain: 16384, i_gain: 20000, phase: 3 * 65536 + 32768 });
     sim.advance(5000);
     const armedAt = sim.sampleIndex;
-    command('cmd_capture', { pairs: 300, trigger: CAPTURE_TRIGGER.I_RISING, level: 500, pretrigger: 50 });
+    command('cmd_capture', { pairs: 300, trigger: CAPTURE_TRIGGER.I_RISING, level: 500, pretrigger: 50, decimation: 1, hysteresis: 0 });
     sim.advance(FS / 20);
     const chunks = named('capture_chunk');
     expect(chunks.length).toBe(2);
@@ -358,7 +358,7 @@ describe('SimulatedDevice captures', () => {
   it('I_FALLING triggers on the current', () => {
     const { sim, command, named } = rig({ seed: 8 });
     sim.advance(FS / 4);
-    command('cmd_capture', { pairs: 64, trigger: CAPTURE_TRIGGER.I_FALLING, level: 0, pretrigger: 1 });
+    command('cmd_capture', { pairs: 64, trigger: CAPTURE_TRIGGER.I_FALLING, level: 0, pretrigger: 1, decimation: 1, hysteresis: 0 });
     sim.advance(FS / 20);
     const [chunk] = named('capture_chunk');
     expect(chunk!.pairs[0]!.i).toBeGreaterThanOrEqual(0);
@@ -369,7 +369,7 @@ describe('SimulatedDevice captures', () => {
     const { sim, command, named } = rig({ seed: 8 });
     sim.advance(FS / 10);
     const armedAt = sim.sampleIndex;
-    command('cmd_capture', { pairs: 10, trigger: CAPTURE_TRIGGER.V_RISING, level: 32000, pretrigger: 0 });
+    command('cmd_capture', { pairs: 10, trigger: CAPTURE_TRIGGER.V_RISING, level: 32000, pretrigger: 0, decimation: 1, hysteresis: 0 });
     sim.advance(FS / 2);
     expect(named('capture_chunk').length).toBe(0);
     sim.advance(FS);
@@ -381,20 +381,20 @@ describe('SimulatedDevice captures', () => {
     const { sim, command, ackOf } = rig();
     sim.advance(FS / 10);
     const bad = [
-      { pairs: 0, trigger: 0, level: 0, pretrigger: 0 },
-      { pairs: SIM_CAPTURE_DEPTH + 1, trigger: 0, level: 0, pretrigger: 0 },
-      { pairs: 100, trigger: 9, level: 0, pretrigger: 0 },
-      { pairs: 100, trigger: 0, level: 0, pretrigger: 100 },
+      { pairs: 0, trigger: 0, level: 0, pretrigger: 0, decimation: 1, hysteresis: 0 },
+      { pairs: SIM_CAPTURE_DEPTH + 1, trigger: 0, level: 0, pretrigger: 0, decimation: 1, hysteresis: 0 },
+      { pairs: 100, trigger: 9, level: 0, pretrigger: 0, decimation: 1, hysteresis: 0 },
+      { pairs: 100, trigger: 0, level: 0, pretrigger: 100, decimation: 1, hysteresis: 0 },
     ];
     for (const fields of bad) expect(ackOf(command('cmd_capture', fields))!.fields.status).toBe(ACK_STATUS.BAD_ARGS);
-    expect(ackOf(command('cmd_capture', { pairs: 10, trigger: CAPTURE_TRIGGER.V_RISING, level: 30000, pretrigger: 0 }))!
+    expect(ackOf(command('cmd_capture', { pairs: 10, trigger: CAPTURE_TRIGGER.V_RISING, level: 30000, pretrigger: 0, decimation: 1, hysteresis: 0 }))!
       .fields.status).toBe(ACK_STATUS.OK);
-    expect(ackOf(command('cmd_capture', { pairs: 10, trigger: 0, level: 0, pretrigger: 0 }))!.fields.status).toBe(ACK_STATUS.BUSY);
+    expect(ackOf(command('cmd_capture', { pairs: 10, trigger: 0, level: 0, pretrigger: 0, decimation: 1, hysteresis: 0 }))!.fields.status).toBe(ACK_STATUS.BUSY);
   });
 
   it('a full-depth capture with pretrigger: trigger after the pretrigger pairs, chunks wait for link room', () => {
     const { sim, command, named } = rig();
-    command('cmd_capture', { pairs: SIM_CAPTURE_DEPTH, trigger: CAPTURE_TRIGGER.IMMEDIATE, level: 0, pretrigger: 1000 });
+    command('cmd_capture', { pairs: SIM_CAPTURE_DEPTH, trigger: CAPTURE_TRIGGER.IMMEDIATE, level: 0, pretrigger: 1000, decimation: 1, hysteresis: 0 });
     // 16 kB of chunks leave at the link's 1 MB/s, waiting for room instead of being dropped.
     sim.advance(FS / 10);
     const chunks = named('capture_chunk');
@@ -403,6 +403,130 @@ describe('SimulatedDevice captures', () => {
     expect(chunks[0]!.fields.trigger_index).toBe(1000n);
     sim.advance(FS);
     expect(named('status').at(-1)!.fields.frames_dropped).toBe(0);
+  });
+});
+
+/**
+ * Calibrated pairs of samples n0, n0 + step, ... computed the plain way: the model over the whole delay
+ * line's history and every sample of the span, one sample per window.
+ */
+function calibratedReference(seed: number, calibration: Partial<DspConfig>, n0: number, step: number, count: number) {
+  const history = DELAY_LINE_LENGTH - 1;
+  const end = n0 + (count - 1) * step + 1;
+  const { cv, ci } = rawCodes({ seed }, end);
+  const core = new DspCore({ ...RESET_CONFIG, ...calibration, mode: WINDOW_MODE.FIXED, fixed_samples: 1 });
+  const records = core.process(cv.subarray(n0 - history, end), ci.subarray(n0 - history, end));
+  return Array.from({ length: count }, (_, k) => ({ v: records[history + k * step]!.min_v, i: records[history + k * step]!.min_i }));
+}
+
+describe('SimulatedDevice decimated captures', () => {
+  it('IMMEDIATE at D = 64: pair k is sample first_index + 64k, every chunk says so', () => {
+    const { sim, command, ackOf, named } = rig({ seed: 8 });
+    sim.advance(FS / 4 + 77);
+    const armedAt = sim.sampleIndex;
+    const D = 64;
+    const seq = command('cmd_capture', { pairs: 1000, trigger: CAPTURE_TRIGGER.IMMEDIATE, level: 0, pretrigger: 200, decimation: D, hysteresis: 0 });
+    expect(ackOf(seq)!.fields.status).toBe(ACK_STATUS.OK);
+    sim.advance(1000 * D + FS / 10);
+    const chunks = named('capture_chunk');
+    expect(chunks.map((c) => c.fields.chunk_index)).toEqual([0, 1, 2, 3]);
+    expect(chunks.every((c) => c.fields.decimation === D)).toBe(true);
+    // Recording starts at the arm; the trigger is the 200th recorded pair after it.
+    const first = armedAt;
+    expect(chunks.every((c) => c.fields.trigger_index === BigInt(first + 200 * D))).toBe(true);
+    for (const c of chunks) expect(c.fields.first_index).toBe(BigInt(first + c.fields.chunk_index * CAPTURE_CHUNK_PAIRS * D));
+    const pairs = chunks.flatMap((c) => c.pairs);
+    const { cv, ci } = rawCodes({ seed: 8 }, first + 1000 * D);
+    expect(pairs).toEqual(pairs.map((_, k) => ({ v: cv[first + k * D]! - 8192, i: ci[first + k * D]! - 8192 })));
+  });
+
+  // D = 2 with a 3.5-sample phase takes the contiguous path of the simulator's calibration, D = 9 the
+  // one-core-per-pair path; both must equal the model run over every sample.
+  for (const D of [2, 9]) {
+    it(`V_RISING at D = ${D} through phase, offset and gain: exact calibrated pairs, trigger on recorded pairs`, () => {
+      const { sim, command, named } = rig({ seed: 8 });
+      sim.advance(FS / 4);
+      const calibration = { v_offset: -30, i_offset: 40, v_gain: 20000, i_gain: 15000, phase: -(3 * 65536 + 32768) };
+      command('cmd_calibrate', calibration);
+      sim.advance(5000);
+      const armedAt = sim.sampleIndex;
+      const level = 1500;
+      command('cmd_capture', { pairs: 300, trigger: CAPTURE_TRIGGER.V_RISING, level, pretrigger: 60, decimation: D, hysteresis: 0 });
+      sim.advance(FS / 10);
+      const chunks = named('capture_chunk');
+      expect(chunks.length).toBe(2);
+      const first = Number(chunks[0]!.fields.first_index);
+      const trigger = Number(chunks[0]!.fields.trigger_index);
+      expect(trigger - first).toBe(60 * D);
+      expect((first - armedAt) % D).toBe(0);
+      expect(chunks[1]!.fields.first_index).toBe(BigInt(first + 256 * D));
+      const pairs = chunks.flatMap((c) => c.pairs);
+      expect(pairs).toEqual(calibratedReference(8, calibration, first, D, 300));
+      expect(pairs[59]!.v).toBeLessThan(level);
+      expect(pairs[60]!.v).toBeGreaterThanOrEqual(level);
+    });
+  }
+
+  it('hysteresis: the trigger needs the channel below level − H first; an unreachable band auto-triggers', () => {
+    const D = 16;
+    const level = 1000;
+    const H = 3000;
+    // Arm while v rises through the band (level − H, level): without hysteresis the crossing a moment
+    // later fires; with it the trough has to come first (it was before the arm), so a cycle later.
+    const { cv } = rawCodes({ seed: 8 }, FS / 2);
+    let armAt = FS / 4;
+    while (!(cv[armAt]! - 8192 > level - H + 500 && cv[armAt]! - 8192 < level - 500 && cv[armAt + 200]! > cv[armAt]!)) armAt++;
+    const triggerWith = (hysteresis: number, pretrigger: number) => {
+      const { sim, command, named } = rig({ seed: 8 });
+      sim.advance(armAt);
+      command('cmd_capture', { pairs: 800, trigger: CAPTURE_TRIGGER.V_RISING, level, pretrigger, decimation: D, hysteresis });
+      sim.advance(FS / 5);
+      const chunks = named('capture_chunk');
+      return { trigger: Number(chunks[0]!.fields.trigger_index) - armAt, pairs: chunks.flatMap((c) => c.pairs) };
+    };
+    // Pretrigger 1 fills in 16 samples, before v reaches the level.
+    const plain = triggerWith(0, 1);
+    const banded = triggerWith(H, 1);
+    expect(plain.trigger).toBeLessThan(FS / 200);
+    expect(banded.trigger).toBeGreaterThan(plain.trigger + FS / 100);
+    for (const { pairs } of [plain, banded]) {
+      expect(pairs[1]!.v).toBeGreaterThanOrEqual(level);
+      expect(pairs[0]!.v).toBeLessThan(level);
+    }
+    // With a long pretrigger, walking back from the trigger: pairs below the level down to one below
+    // level − H.
+    const long = triggerWith(H, 600);
+    expect(long.pairs[600]!.v).toBeGreaterThanOrEqual(level);
+    let j = 599;
+    while (j >= 0 && long.pairs[j]!.v >= level - H) {
+      expect(long.pairs[j]!.v).toBeLessThan(level);
+      j--;
+    }
+    expect(j).toBeGreaterThanOrEqual(0);
+
+    const { sim: sim2, command: command2, named: named2 } = rig({ seed: 8 });
+    sim2.advance(FS / 4);
+    const armedAt = sim2.sampleIndex;
+    // The sine never goes below 0 − 32767: the trigger never primes; 1 s after the pretrigger filled
+    // the capture is taken immediately (re-armed: the pretrigger fills again).
+    command2('cmd_capture', { pairs: 50, trigger: CAPTURE_TRIGGER.V_RISING, level: 0, pretrigger: 10, decimation: 1000, hysteresis: 32767 });
+    sim2.advance(FS + 10 * 1000 - 1);
+    expect(named2('capture_chunk').length).toBe(0);
+    sim2.advance(FS / 2);
+    const [auto] = named2('capture_chunk');
+    expect(Number(auto!.fields.trigger_index) - armedAt).toBe(FS + 2 * 10 * 1000);
+    expect(auto!.fields.decimation).toBe(1000);
+  });
+
+  it('rejects decimation 0 and hysteresis above 32767', () => {
+    const { sim, command, ackOf } = rig();
+    sim.advance(1000);
+    for (const bad of [{ decimation: 0, hysteresis: 0 }, { decimation: 1, hysteresis: 32768 }]) {
+      const seq = command('cmd_capture', { pairs: 10, trigger: 0, level: 0, pretrigger: 0, ...bad });
+      expect(ackOf(seq)!.fields.status).toBe(ACK_STATUS.BAD_ARGS);
+    }
+    expect(ackOf(command('cmd_capture', { pairs: 10, trigger: 0, level: 0, pretrigger: 0, decimation: 65535, hysteresis: 32767 }))!
+      .fields.status).toBe(ACK_STATUS.OK);
   });
 });
 

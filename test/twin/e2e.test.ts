@@ -156,7 +156,7 @@ describe('RTL twin end to end', () => {
     expect(Number(device.capture_depth)).toBeGreaterThanOrEqual(512);
     const pairs = 600;
     const pretrigger = 100;
-    port.write(encodeFrame('cmd_capture', 7, { pairs, trigger: CAPTURE_TRIGGER.V_RISING, level: 0, pretrigger }));
+    port.write(encodeFrame('cmd_capture', 7, { pairs, trigger: CAPTURE_TRIGGER.V_RISING, level: 0, pretrigger, decimation: 1, hysteresis: 0 }));
     const ack = () => frames.find((f) => f.name === 'ack' && (f.fields as { command_seq: number }).command_seq === 7);
     await waitFor(() => ack() !== undefined, 'the ack of cmd_capture');
     expect(ack()!.fields).toMatchObject({ status: ACK_STATUS.OK });

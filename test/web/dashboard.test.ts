@@ -107,10 +107,26 @@ describe('dashboard in Chromium on the simulated device', () => {
     expect(await page.locator('#banner').isHidden()).toBe(true);
   });
 
-  it('shows a captured waveform', async () => {
+  it('shows a captured waveform over a few mains cycles by default', async () => {
     await page.click('#capture');
     await page.waitForFunction(() => Number((document.querySelector('#wave-chart') as HTMLElement).dataset.pairs ?? 0) > 0, null, { timeout: 15_000 });
-    expect(await page.locator('#capture-state').innerText()).toMatch(/4096 pairs/);
+    // 4 cycles of the measured 50 Hz (or 80 ms before a frequency is known): 4096 pairs at D = 79.
+    expect(await page.locator('#capture-state').innerText()).toMatch(/4096 pairs over 8\d\.\d ms \(4 cycles/);
+    const wave = page.locator('#wave-chart');
+    expect(Number(await wave.getAttribute('data-decimation'))).toBe(79);
+    const spanMs = Number(await wave.getAttribute('data-span-ms'));
+    expect(spanMs).toBeGreaterThanOrEqual(79.9);
+    expect(spanMs).toBeLessThan(81);
+  });
+
+  it('captures every sample (1 ms) when asked', async () => {
+    await page.selectOption('#capture-span', 'full');
+    const before = await page.locator('#capture-state').innerText();
+    await page.click('#capture');
+    await expect.poll(() => page.locator('#capture-state').innerText(), { timeout: 15_000 }).not.toBe(before);
+    await page.waitForFunction(() => (document.querySelector('#wave-chart') as HTMLElement).dataset.decimation === '1', null, { timeout: 15_000 });
+    expect(await page.locator('#capture-state').innerText()).toMatch(/4096 pairs over 1\.02 ms \(full rate/);
+    await page.selectOption('#capture-span', 'cycles:4');
   });
 
   it('re-queries the history when the user zooms in', async () => {

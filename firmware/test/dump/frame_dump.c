@@ -5,7 +5,7 @@
  * Scenario: boot; cmd_identify (seq 100); cmd_configure FIXED 4000 (seq 101); cmd_calibrate with an
  * out-of-range phase (seq 102); windows k = 0..2 with the values of window_record(); the host stops
  * reading while 300 more windows arrive, then reads again; one status later; cmd_capture of 300
- * pairs (seq 103), v = 3n - 5000 and i = -n for pair n. */
+ * pairs at decimation 4 (seq 103), v = 3n - 5000 and i = -n for pair n. */
 #include <stdio.h>
 #include <string.h>
 
@@ -85,7 +85,7 @@ int main(void)
     fake.uptime_ms += APP_STATUS_PERIOD_MS;
     app_poll(&app);
 
-    struct cw_cmd_capture cap = {.pairs = 300, .trigger = CW_CAPTURE_TRIGGER_IMMEDIATE};
+    struct cw_cmd_capture cap = {.pairs = 300, .trigger = CW_CAPTURE_TRIGGER_IMMEDIATE, .decimation = 4};
     command(CW_TYPE_CMD_CAPTURE, 103, &cap, sizeof cap);
     for (uint32_t n = 0; n < 300; n++) {
         fake.capture.data[2 * n] = (int16_t)(3 * (int32_t)n - 5000);
