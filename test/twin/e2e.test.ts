@@ -156,7 +156,10 @@ describe('RTL twin end to end', () => {
     expect(Number(device.capture_depth)).toBeGreaterThanOrEqual(512);
     const pairs = 600;
     const pretrigger = 100;
-    port.write(encodeFrame('cmd_capture', 7, { pairs, trigger: CAPTURE_TRIGGER.V_RISING, level: 0, pretrigger, decimation: 1, hysteresis: 0 }));
+    // Every 4th sample (the 6000-sample vector holds the 2400 the pairs span), hysteresis 500 LSB.
+    const decimation = 4;
+    const hysteresis = 500;
+    port.write(encodeFrame('cmd_capture', 7, { pairs, trigger: CAPTURE_TRIGGER.V_RISING, level: 0, pretrigger, decimation, hysteresis }));
     const ack = () => frames.find((f) => f.name === 'ack' && (f.fields as { command_seq: number }).command_seq === 7);
     await waitFor(() => ack() !== undefined, 'the ack of cmd_capture');
     expect(ack()!.fields).toMatchObject({ status: ACK_STATUS.OK });
@@ -171,18 +174,23 @@ describe('RTL twin end to end', () => {
     const first = (chunks[0]!.fields as { first_index: bigint }).first_index;
     const trigger = (chunks[0]!.fields as { trigger_index: bigint }).trigger_index;
     chunks.forEach((c, k) => {
-      const f = c.fields as { chunk_index: number; chunk_count: number; first_index: bigint; trigger_index: bigint };
-      expect(f).toMatchObject({ chunk_index: k, chunk_count: chunks.length, trigger_index: trigger });
-      expect(f.first_index).toBe(first + BigInt(got.length));
+      const f = c.fields as { chunk_index: number; chunk_count: number; first_index: bigint; trigger_index: bigint; decimation: number };
+      expect(f).toMatchObject({ chunk_index: k, chunk_count: chunks.length, trigger_index: trigger, decimation });
+      expect(f.first_index).toBe(first + BigInt(got.length * decimation));
       got.push(...(c as unknown as { pairs: { v: number; i: number }[] }).pairs);
     });
     expect(got.length).toBe(pairs);
-    expect(trigger - first).toBe(BigInt(pretrigger));
+    expect(trigger - first).toBe(BigInt(pretrigger * decimation));
     const n0 = Number(first);
-    expect(got).toEqual(got.map((_, k) => ({ v: vector.cv[n0 + k]! - 8192, i: vector.ci[n0 + k]! - 8192 })));
-    // V_RISING at level 0: previous < 0 <= trigger pair.
+    // Pair k is sample first_index + k·D, exactly (docs/protocol.md "Captures").
+    expect(got).toEqual(got.map((_, k) => ({ v: vector.cv[n0 + k * decimation]! - 8192, i: vector.ci[n0 + k * decimation]! - 8192 })));
+    // V_RISING at level 0 on the recorded pairs: previous < 0 <= trigger pair, and before it the
+    // voltage went below −hysteresis with no pair at or above 0 in between.
     expect(got[pretrigger - 1]!.v).toBeLessThan(0);
     expect(got[pretrigger]!.v).toBeGreaterThanOrEqual(0);
+    let j = pretrigger - 1;
+    while (j >= 0 && got[j]!.v >= -hysteresis) expect(got[j--]!.v).toBeLessThan(0);
+    expect(j).toBeGreaterThanOrEqual(0);
   }, 5 * 60_000);
 
   // In this file, so the twin is built once (the build directory has no lock of its own).
