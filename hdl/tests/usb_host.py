@@ -220,6 +220,7 @@ class FullSpeedHost:
         self.sof_enabled = True
         self.frame_number = 0
         self.sofs_sent = 0
+        self.last_sof_end = None         # sample at which the last SOF's EOP ended
         self._eop_end = None             # sample at which our last packet's EOP went SE0 -> J
         self._receiving = False
         self._toggles = {}               # (address, endpoint, 'in'|'out') -> next DATA PID
@@ -269,6 +270,7 @@ class FullSpeedHost:
         self.next_sof += self.frame_cycles
         self.sofs_sent += 1
         await self._send(sof_packet(self.frame_number))
+        self.last_sof_end = self.now
 
     async def _frame_guard(self, payload_len: int):
         """Before a transaction: send a due SOF; if the transaction (token, worst-case stuffed data,

@@ -140,6 +140,13 @@ def _usb_serial(bus):
             control = usb._endpoints[0]     # LUNA 0.2.3 adds the control endpoint first
             assert isinstance(control, USBControlEndpoint)
             control.add_request_handler(ControlLineStateHandler())
+            # After a bus reset the host starts every pipe at DATA0 (USB 2.0 9.1.1.5, 9.4.5), but
+            # LUNA's stream endpoints keep their toggles: re-enumerated while powered (host reboot,
+            # port reset), the first packet each way would be taken for a repeat and dropped.
+            # Resetting the data endpoints with the bus also drops a half-sent packet, which the
+            # host has abandoned anyway (COBS resynchronises on the next 0x00).
+            for n in range(1, len(usb._endpoints)):
+                usb._endpoints[n] = ResetInserter({'usb': usb.reset_detected})(usb._endpoints[n])
             # A full-speed host sends a SOF every 1 ms; 3 ms without one means no host.
             limit = 3 * USB_CLK_HZ // 1000
             silence = Signal(range(limit + 1), init=limit)
