@@ -14,9 +14,11 @@ Timing the model uses, and why:
   - SOF every 1 ms (48 000 samples), as the spec says; LUNA does not time frames, but `host_active`
     does (3 ms without SOF), so the frame is not scaled.
   - Reply delay: the spec allows a device 6.5 bit times (7.1.18.1). LUNA's gateware PHY answers
-    after 11.25 bit times (measured here), which hosts accept (they wait 16..18 bit times) but
-    which eats the budget that hubs would need. The model enforces LUNA_REPLY_MAX_BITS = 11.5, so
-    any slower reply still fails, and `test_reply_delay_exceeds_spec` records the departure.
+    after 10..11.25 bit times with a handshake and up to 14 with data (measured here), which a
+    host accepts when directly attached (it waits 16..18 bit times) but which leaves only ~2 bit
+    times for hubs (each adds ~1.7 bit times of round trip). The model enforces
+    LUNA_REPLY_MAX_BITS = 14, so any slower reply still fails, and
+    `test_reply_delay_exceeds_spec` records the departure.
 """
 
 import json
@@ -29,7 +31,7 @@ from amaranth.lib import stream
 from amaranth.sim import Simulator
 
 from crabwatt.soc.top import USB_CLK_HZ, USB_PID_CRABWATT, USB_VID, _usb_serial, _wire_usb_serial
-from usb_host import (ACK, BIT_CYCLES, DATA0, DATA1, FRAME_CYCLES, IN, J, K, NAK, OUT, RESPONSE_MAX_BITS,
+from usb_host import (ACK, BIT_CYCLES, DATA0, DATA1, FRAME_CYCLES, IN, J, K, NAK, RESPONSE_MAX_BITS,
                       SE0, SETUP, FullSpeedHost, ProtocolViolation, Stall, crc5, crc16, data_packet,
                       decode_runs, handshake_packet, line_symbols, nrzi, packet_bits, stuff, sof_packet, token_packet)
 
@@ -40,7 +42,6 @@ RESET_SE0_CYCLES = 50 * 48          # 50 us
 ADDRESS = 5
 DATA_EP = 4                         # LUNA's USBSerialDevice: bulk IN 0x84 / OUT 0x04
 USB_IO_PERIOD_FS = 20_833_332       # even, so both clocks keep exact 4:1 edges
-USB_IO_CYCLES_PER_MS = 48_000
 
 
 # --- fixture --------------------------------------------------------------------------------------
@@ -486,3 +487,107 @@ def test_reply_delay_exceeds_spec():
 
     h.run(bench)
     assert RESPONSE_MAX_BITS < LUNA_REPLY_MAX_BITS < 16
+
+
+# --- the checker fails on a misbehaving device ----------------------------------------------------
+
+class _ScriptedDevice:
+    """Stands in for the simulator and the pins: after each host packet's EOP it waits `gap` bit
+    times and drives the next scripted reply (line symbols), then releases the bus. Pure Python,
+    so each broken behaviour costs microseconds."""
+
+    def __init__(self, replies, gap_samples=4 * BIT_CYCLES):
+        self.bus = UsbPins()
+        self.replies, self.gap = list(replies), gap_samples
+        self.values = {id(self.bus.pullup.o): 1}          # Signals are not hashable: key by id
+        self.seen_se0, self.countdown, self.driving = False, None, []
+
+    def get(self, signal):
+        return self.values.get(id(signal), 0)
+
+    def set(self, signal, value):
+        self.values[id(signal)] = value
+
+    async def tick(self, domain):
+        line = (self.get(self.bus.d_p.i), self.get(self.bus.d_n.i))
+        if self.driving:
+            self.driving.pop(0)
+        elif line == SE0 and not self.get(self.bus.d_p.oe):
+            self.seen_se0 = True
+        elif line == J and self.seen_se0:
+            self.seen_se0 = False
+            if self.replies:
+                self.countdown = self.gap
+        if self.countdown is not None:
+            self.countdown -= 1
+            if self.countdown <= 0:
+                self.countdown = None
+                reply = self.replies.pop(0)
+                if reply is not None:
+                    self.driving = [s for s in reply for _ in range(BIT_CYCLES)]
+        state = self.driving[0] if self.driving else None
+        for pin, value in ((self.bus.d_p, state and state[0]), (self.bus.d_n, state and state[1])):
+            self.set(pin.oe, int(state is not None))
+            self.set(pin.o, int(bool(value)))
+
+
+def _run_scripted(device, transaction, **host_kwargs):
+    import asyncio
+    host = FullSpeedHost(device, device.bus, **host_kwargs)
+    return asyncio.run(transaction(host))
+
+
+GOOD_IN_DATA = line_symbols(data_packet(DATA0, b'hi'))
+
+
+@pytest.mark.parametrize('reply, gap_bits, match', [
+    (line_symbols(handshake_packet(ACK)), 4, None),                              # a good device
+    (line_symbols(handshake_packet(ACK)), 1, 'only 1.0 bit'),                   # too soon
+    (line_symbols(handshake_packet(ACK)), 7, 'after 7.0 bit'),                  # too late for 6.5
+    (None, 0, 'no reply'),                                                       # silent
+    (line_symbols(bytes([0x22])), 4, 'check nibble'),                           # corrupt PID
+    (line_symbols(handshake_packet(ACK))[:-3] + [SE0, SE0, SE0, J], 4, 'EOP SE0'),   # long EOP
+    (line_symbols(handshake_packet(ACK))[:-1] + [K], 4, 'not J'),               # EOP ends in K
+    (nrzi(packet_bits(bytes([0xD2, 0xFF]))), 4, 'seven 1s'),                    # unstuffed
+])
+def test_checker_rejects_bad_handshakes(reply, gap_bits, match):
+    device = _ScriptedDevice([None, reply], gap_samples=gap_bits * BIT_CYCLES)   # token, then DATA
+
+    async def transaction(host):
+        return await host.out_transaction(1, 1, b'x')
+
+    if match is None:
+        assert _run_scripted(device, transaction) is True
+    else:
+        with pytest.raises(ProtocolViolation, match=match):
+            _run_scripted(device, transaction)
+
+
+@pytest.mark.parametrize('reply, match', [
+    (GOOD_IN_DATA, None),
+    (line_symbols(data_packet(DATA1, b'hi')), 'expected DATA0'),                # wrong toggle
+    (line_symbols(data_packet(DATA0, b'hi')[:-1] + b'\x00'), 'CRC16'),          # bad CRC
+    (line_symbols(data_packet(DATA0, bytes(65))), 'babble|wMaxPacketSize'),     # too long
+])
+def test_checker_rejects_bad_data(reply, match):
+    device = _ScriptedDevice([reply])
+
+    async def transaction(host):
+        return await host.in_transaction(1, 1)
+
+    if match is None:
+        assert _run_scripted(device, transaction) == b'hi'
+    else:
+        with pytest.raises(ProtocolViolation, match=match):
+            _run_scripted(device, transaction)
+
+
+def test_checker_rejects_talking_over_the_host():
+    # The device starts its reply before the host's DATA packet (after the token) is over.
+    device = _ScriptedDevice([line_symbols(handshake_packet(ACK)) * 4], gap_samples=1)
+
+    async def transaction(host):
+        return await host.out_transaction(1, 1, b'x')
+
+    with pytest.raises(ProtocolViolation, match='while the host|without being asked'):
+        _run_scripted(device, transaction)
