@@ -22,6 +22,13 @@ export class RtlTwinError extends Error {
 export interface RtlTwinOptions {
   /** Test vector whose ADC codes feed the twin (default test/vectors/pure-sine.json). */
   vector?: string;
+  /**
+   * Copies of the vector's last pair fed after it (default 0). A commit at the end of the stimulus
+   * (at_sample = sample_count, test/vectors/README.md) needs one more sample to make its boundary, as
+   * in the gateware's own vector test; pause there (pauseAt) and commit, then the extra pair closes
+   * the open window with CONFIG.
+   */
+  tailPairs?: number;
   /** Repeat the stimulus forever (default true); otherwise the twin stops after it, see drainMs. */
   loop?: boolean;
   /** Hold the samples until startSamples() (default false), e.g. to configure the DSP first. */
@@ -99,6 +106,8 @@ export async function buildRtlTwin(opts: Pick<RtlTwinOptions, 'log' | 'buildDir'
   return join(dir, 'crabwatt-twin');
 }
 
+let stimulusFiles = 0;
+
 /** Starts the twin; resolves once its pseudo-terminal exists. */
 export async function startRtlTwin(opts: RtlTwinOptions = {}): Promise<RtlTwin> {
   const log = opts.log ?? (() => {});
@@ -112,10 +121,15 @@ export async function startRtlTwin(opts: RtlTwinOptions = {}): Promise<RtlTwin> 
   const drainMs = opts.drainMs ?? 50;
   if (!(drainMs >= 0)) throw new RtlTwinError('drainMs must be >= 0');
 
+  const tailPairs = opts.tailPairs ?? 0;
+  if (!Number.isInteger(tailPairs) || tailPairs < 0) throw new RtlTwinError('tailPairs must be an integer >= 0');
+
   const vector = readVector(opts.vector ?? DEFAULT_VECTOR);
+  const cv = [...vector.cv, ...Array<number>(tailPairs).fill(vector.cv.at(-1)!)];
+  const ci = [...vector.ci, ...Array<number>(tailPairs).fill(vector.ci.at(-1)!)];
   mkdirSync(dir, { recursive: true });
-  const stimulusPath = join(dir, `stimulus-${process.pid}-${Date.now()}.bin`);
-  writeFileSync(stimulusPath, stimulusBytes(vector.cv, vector.ci));
+  const stimulusPath = join(dir, `stimulus-${process.pid}-${++stimulusFiles}-${Date.now()}.bin`);
+  writeFileSync(stimulusPath, stimulusBytes(cv, ci));
 
   const args = ['--stimulus', stimulusPath, '--drain-ms', String(drainMs)];
   if (period !== undefined) args.push('--sample-period-cycles', String(period));
