@@ -117,6 +117,7 @@ describe('dashboard in Chromium on the simulated device', () => {
     const spanMs = Number(await wave.getAttribute('data-span-ms'));
     expect(spanMs).toBeGreaterThanOrEqual(79.9);
     expect(spanMs).toBeLessThan(81);
+    await wave.screenshot({ path: join(ARTIFACTS, 'waveform-4-cycles.png') });
   });
 
   it('captures every sample (1 ms) when asked', async () => {
