@@ -3,7 +3,7 @@
 // Builds the twin if needed, runs S simulated seconds (default 0.5) of a looping vector with no host
 // attached (the firmware's output is discarded), and prints the harness's report: simulated clock in
 // MHz, and the fraction of real time per wall second and per CPU second (the repeatable figure on a
-// shared machine).
+// shared machine), and how many clock cycles the twin's CPU gets per sample pair against the board's.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +21,9 @@ export interface TwinSpeed {
   realTimeFraction: number;
   /** Simulated time per CPU second. */
   realTimeFractionPerCpu: number;
+  /** System clock cycles per sample pair in the twin, and on the board (null: an older report). */
+  cyclesPerPair: number | null;
+  boardCyclesPerPair: number | null;
   report: string;
 }
 
@@ -28,9 +31,12 @@ export interface TwinSpeed {
 export function parseTwinReport(line: string): TwinSpeed | null {
   const m = /crabwatt-twin: (\d+) cycles .* ([\d.]+) s wall, ([\d.]+) s CPU; clock ([\d.]+) of real time \(([\d.]+) per CPU second\)/.exec(line);
   if (!m) return null;
+  const pairs = /CPU cycles per sample pair (\d+) \(the board: (\d+)\)/.exec(line);
   return {
     cycles: Number(m[1]), wallSeconds: Number(m[2]), cpuSeconds: Number(m[3]),
-    realTimeFraction: Number(m[4]), realTimeFractionPerCpu: Number(m[5]), report: line,
+    realTimeFraction: Number(m[4]), realTimeFractionPerCpu: Number(m[5]),
+    cyclesPerPair: pairs ? Number(pairs[1]) : null, boardCyclesPerPair: pairs ? Number(pairs[2]) : null,
+    report: line,
   };
 }
 
@@ -60,4 +66,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(speed.report);
   console.log(`real-time fraction: ${speed.realTimeFraction.toFixed(4)} per wall second, ` +
     `${speed.realTimeFractionPerCpu.toFixed(4)} per CPU second (goal >= 0.1)`);
+  if (speed.cyclesPerPair !== null && speed.boardCyclesPerPair !== null) {
+    // The twin buys its speed with a slower clock at the same sample rate.
+    console.log(`caveat: the twin's CPU gets ${speed.cyclesPerPair} clock cycles per sample pair, the board's ` +
+      `${speed.boardCyclesPerPair}: per sample the firmware has ${(speed.boardCyclesPerPair / speed.cyclesPerPair).toFixed(0)}x ` +
+      'less time here than on the board');
+  }
 }
