@@ -95,25 +95,53 @@ export function checkRange(req: ExportRequest): ExportRequest {
   return req;
 }
 
-/** Zone offsets, cached per 15-minute block: every zone's transitions fall on quarter hours. */
+/**
+ * Zone offsets, cached over a span known to have one offset: a UTC hour whose start and end have the same
+ * offset (no zone changes twice within an hour), else the 15-minute block (every zone's transitions fall on
+ * quarter hours). A zone lookup costs tens of µs (Intl), so it is done about once an hour.
+ */
 class OffsetCache {
   private readonly zone: IANAZone;
-  private block = NaN;
+  private from = NaN;
+  private to = NaN;
   private offsetMs = 0;
+  private lastAt = NaN;
+  private lastOffsetMs = 0;
   constructor(tz: string) {
     this.zone = IANAZone.create(tz);
   }
+
+  private lookup(tMs: number): number {
+    if (tMs !== this.lastAt) {
+      this.lastAt = tMs;
+      this.lastOffsetMs = this.zone.offset(tMs) * 60_000;
+    }
+    return this.lastOffsetMs;
+  }
+
   at(tMs: number): number {
-    const block = Math.floor(tMs / 900_000);
-    if (block !== this.block) {
-      this.block = block;
-      this.offsetMs = this.zone.offset(tMs) * 60_000;
+    if (tMs >= this.from && tMs < this.to) return this.offsetMs;
+    const hour = Math.floor(tMs / 3_600_000) * 3_600_000;
+    const atStart = this.lookup(hour);
+    const atEnd = this.lookup(hour + 3_600_000);
+    if (atStart === atEnd) {
+      this.from = hour;
+      this.to = hour + 3_600_000;
+      this.offsetMs = atStart;
+    } else {
+      const block = Math.floor(tMs / 900_000) * 900_000;
+      this.from = block;
+      this.to = block + 900_000;
+      this.offsetMs = this.zone.offset(block) * 60_000;
     }
     return this.offsetMs;
   }
 }
 
 const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
+/** ASCII tens and ones digit of 0 … 99. */
+const TENS = Uint8Array.from({ length: 100 }, (_, k) => 48 + Math.floor(k / 10));
+const ONES = Uint8Array.from({ length: 100 }, (_, k) => 48 + (k % 10));
 
 /** Formats instants as ISO-8601 with the zone's offset; the date part is cached per local day. */
 export class IsoFormatter {
@@ -402,6 +430,19 @@ class CsvWriter {
   }
 }
 
+/**
+ * Instants as the export writes them (for tests): ISO-8601 in `tz`, with milliseconds for raw rows. One writer
+ * serves every call, caches included, as in an export.
+ */
+export function instantFormatter(tz: string, withMs: boolean): (tMs: number) => string {
+  const w = new CsvWriter(64);
+  const iso = new IsoWriter(checkZone(tz), withMs);
+  return (tMs) => {
+    iso.write(w, tMs);
+    return w.take();
+  };
+}
+
 /** One number as the export writes the rounded columns (for tests and docs): String(Number(x.toPrecision(9))). */
 export function formatSig9(x: number): string {
   const w = new CsvWriter(64);
@@ -430,33 +471,51 @@ class IsoWriter {
   write(w: CsvWriter, tMs: number): void {
     const off = this.offsets.at(tMs);
     const local = tMs + off;
-    const day = Math.floor(local / 86_400_000);
+    // "YYYY-MM-DDTHH:MM:" is cached per local minute: a 1 s export changes it every 60th row.
+    const minute = Math.floor(local / 60_000);
+    if (minute !== this.minuteKey || off !== this.offKey) this.startMinute(minute, off);
+    const b = w.buf;
+    let p = w.pos;
+    const prefix = this.prefix;
+    for (let k = 0; k < 17; k++) b[p++] = prefix[k]!;
+    const msOfMinute = local - minute * 60_000;
+    const s = Math.floor(msOfMinute / 1000);
+    b[p++] = TENS[s]!;
+    b[p++] = ONES[s]!;
+    if (this.withMs) {
+      const ms = msOfMinute - s * 1000;
+      const hundreds = Math.floor(ms / 100);
+      b[p++] = 46;
+      b[p++] = 48 + hundreds;
+      const rest = ms - hundreds * 100;
+      b[p++] = TENS[rest]!;
+      b[p++] = ONES[rest]!;
+    }
+    const suffix = this.suffix;
+    for (let k = 0; k < suffix.length; k++) b[p++] = suffix[k]!;
+    w.pos = p;
+  }
+
+  private minuteKey = NaN;
+  private readonly prefix = new Uint8Array(17);
+  private suffix = new Uint8Array(0);
+
+  private startMinute(minute: number, off: number): void {
+    this.minuteKey = minute;
+    const day = Math.floor(minute / 1440);
     if (day !== this.dayKey) {
       this.dayKey = day;
       this.dayText = new Date(day * 86_400_000).toISOString().slice(0, 11);
     }
+    const minuteOfDay = minute - day * 1440;
+    const text = `${this.dayText}${pad2(Math.floor(minuteOfDay / 60))}:${pad2(minuteOfDay % 60)}:`;
+    for (let k = 0; k < 17; k++) this.prefix[k] = text.charCodeAt(k);
     if (off !== this.offKey) {
       this.offKey = off;
       const offMin = Math.abs(off) / 60_000;
       this.offText = off === 0 ? 'Z' : `${off < 0 ? '-' : '+'}${pad2(Math.floor(offMin / 60))}:${pad2(offMin % 60)}`;
+      this.suffix = Uint8Array.from(this.offText, (c) => c.charCodeAt(0));
     }
-    let msOfDay = local - day * 86_400_000;
-    const ms = msOfDay % 1000;
-    msOfDay = (msOfDay - ms) / 1000;
-    const s = msOfDay % 60;
-    const m = ((msOfDay - s) / 60) % 60;
-    const h = Math.floor(msOfDay / 3600);
-    w.ascii(this.dayText);
-    w.fixed(h, 2);
-    w.byte(58);
-    w.fixed(m, 2);
-    w.byte(58);
-    w.fixed(s, 2);
-    if (this.withMs) {
-      w.byte(46);
-      w.fixed(ms, 3);
-    }
-    w.ascii(this.offText);
   }
 }
 
@@ -572,6 +631,44 @@ class RowFold {
   }
 }
 
+/**
+ * One rollup record (pack.ts layout, from `o` on) as a row, everything after the timestamp: RowFold.writeRow
+ * of a fold of that one record, without the fold (0 + x and 0 | f change no value, NaN min/max give way).
+ */
+function writeRecordRow(w: CsvWriter, d: Float64Array, o: number, energy: number | bigint, coverage: number): void {
+  const st = o + PACK_STATS;
+  w.byte(44);
+  writeRecordMean(w, d, st, VRMS);
+  writeRecordMean(w, d, st, IRMS);
+  writeRecordMean(w, d, st, P);
+  const pDefined = d[st + 4 * P + 1]! > 0;
+  if (pDefined) w.sig9(d[st + 4 * P + 2]!);
+  w.byte(44);
+  if (pDefined) w.sig9(d[st + 4 * P + 3]!);
+  w.byte(44);
+  writeRecordMean(w, d, st, S);
+  writeRecordMean(w, d, st, PF);
+  writeRecordMean(w, d, st, N);
+  writeRecordMean(w, d, st, FREQ);
+  writeRecordMean(w, d, st, VDC);
+  writeRecordMean(w, d, st, IDC);
+  w.wh(energy);
+  w.byte(44);
+  w.integer(0 + d[o + PACK_SAMPLES]!);
+  w.byte(44);
+  w.sig9(coverage);
+  w.byte(44);
+  w.integer(d[o + PACK_FLAGS]! | 0);
+  w.byte(10);
+}
+
+function writeRecordMean(w: CsvWriter, d: Float64Array, st: number, k: number): void {
+  const weight = d[st + 4 * k + 1]!;
+  // As the fold: defined where the weight is positive (0 adds nothing; NaN fails the test there too).
+  if (weight > 0) w.sig9((0 + d[st + 4 * k]!) / weight);
+  w.byte(44);
+}
+
 /** Source rows folded into one output row, roughly (a DST day has 92 or 100 quarter hours). */
 const FOLD_RATIO: Partial<Record<ExportInterval, number>> = { '1h': 4, '1d': 96 };
 
@@ -632,6 +729,8 @@ export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkC
   fold.reset();
   let start = NaN;
   let end = NaN;
+  const oneToOne = req.interval === '1s';
+  const oneNominal = (1000 / 1000) * fs;
   const emit = (): void => {
     if (fold.rows > 0 && start >= req.fromMs && start < req.toMs) {
       const nominal = ((end - start) / 1000) * fs;
@@ -646,6 +745,23 @@ export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkC
     for (let r = block.begin; r < block.end; r++) {
       const o = r * PACK_STRIDE;
       const tMs = d[o + PACK_T]!;
+      // A 1 s export of 1 s rows: each row is its own bucket (zone offsets are whole seconds), written straight
+      // from the record with the very arithmetic the fold would do on one row.
+      if (oneToOne && (tMs + clock.offsetMs(tMs)) % 1000 === 0) {
+        if (fold.rows > 0) {
+          emit();
+          fold.reset();
+          start = NaN;
+          end = NaN;
+        }
+        if (tMs >= req.fromMs && tMs < req.toMs) {
+          out.reserve(576);
+          clock.write(out, tMs);
+          writeRecordRow(out, d, o, big?.get(r) ?? d[o + PACK_ENERGY]!, d[o + PACK_SAMPLES]! / oneNominal);
+          if (out.pos >= chunkChars) yield out.take();
+        }
+        continue;
+      }
       // Rows come in time order: only a row past the current bucket's end can open a new one.
       if (!(tMs < end && tMs >= start)) {
         const s = bucketStart(tMs);
