@@ -1,5 +1,8 @@
 """docs/dsp.md as plain Python integers: the oracle the gateware tests compare against.
 
+Calibrated samples are in quarter-LSB (sat18); the pairs returned (what the capture buffer gets) and
+the recorded extremes and crossing samples are in whole LSB, y >> 2.
+
 Written from the document alone (not from the gateware), so a disagreement points at one of the
 two. `run(codes, commits)` returns the windows (dicts named as the protocol's window frame, plus
 `energy` at the window end) and the calibrated pairs.
@@ -9,19 +12,19 @@ from crabwatt.dsp.layouts import CONFIG_RESET, MODE_CYCLES
 CLIP_V, CLIP_I, SAT_V, SAT_I, PARTIAL, TIMEOUT, CONFIG, ZC_OVERFLOW = (1 << k for k in range(8))
 
 
-def sat16(x):
-    return max(-32768, min(32767, x))
+def sat18(x):
+    return max(-131072, min(131071, x))
 
 
 def calibrate(x0_hist, n, d, f, offset, gain):
-    """y[n] and whether it saturated, for one channel; x0_hist(k) is 0 for k < 0."""
+    """y[n] in quarter-LSB and whether it saturated, for one channel; x0_hist(k) is 0 for k < 0."""
     a = x0_hist(n - d)
     b = x0_hist(n - d - 1)
     z = a * 65536 + f * (b - a)
     zq = (z + 8192) >> 14
     x1 = zq - offset
-    r = (x1 * gain + 32768) >> 16
-    y = sat16(r)
+    r = (x1 * gain + 8192) >> 14
+    y = sat18(r)
     return y, y != r
 
 
@@ -81,9 +84,11 @@ def run(codes, commits=(), config=None):
         di, fi = (d, f) if phase > 0 else (0, 0)
         v, sat_v = calibrate(lambda k: hist_v[k] if k >= 0 else 0, n, dv, fv, cfg["v_offset"], cfg["v_gain"])
         i, sat_i = calibrate(lambda k: hist_i[k] if k >= 0 else 0, n, di, fi, cfg["i_offset"], cfg["i_gain"])
-        pairs.append((v, i, seq))
+        # Whole LSB (floor) wherever a sample itself is recorded: capture pairs, extremes, crossings.
+        vq, iq = v >> 2, i >> 2
+        pairs.append((vq, iq, seq))
         zc = armed and v >= 0
-        armed = False if zc else (armed or v < -cfg["zc_hysteresis"])
+        armed = False if zc else (armed or v < -4 * cfg["zc_hysteresis"])
 
         flags = ((CLIP_V if cv in (0, 16383) else 0) | (CLIP_I if ci in (0, 16383) else 0)
                  | (SAT_V if sat_v else 0) | (SAT_I if sat_i else 0))
@@ -101,7 +106,7 @@ def run(codes, commits=(), config=None):
             win = _Window(n, zc, seq)
         w = win
         if zc:
-            crossing = (n - w.start, prev_v, v)
+            crossing = (n - w.start, prev_v >> 2, vq)
             if w.zc_count == 0:
                 w.first = crossing
             w.last = crossing
@@ -115,10 +120,10 @@ def run(codes, commits=(), config=None):
         w.sum_vv += v * v
         w.sum_ii += i * i
         w.sum_vi += v * i
-        w.min_v = v if w.min_v is None else min(w.min_v, v)
-        w.max_v = v if w.max_v is None else max(w.max_v, v)
-        w.min_i = i if w.min_i is None else min(w.min_i, i)
-        w.max_i = i if w.max_i is None else max(w.max_i, i)
+        w.min_v = vq if w.min_v is None else min(w.min_v, vq)
+        w.max_v = vq if w.max_v is None else max(w.max_v, vq)
+        w.min_i = iq if w.min_i is None else min(w.min_i, iq)
+        w.max_i = iq if w.max_i is None else max(w.max_i, iq)
         w.flags |= flags
         energy += v * i
         prev_v = v

@@ -66,9 +66,10 @@ export interface ModelAccuracy extends AccuracyFigure {
   /**
    * The same comparison with a non-trivial calibration (gains 1.0316 and 0.9691, offsets, phase
    * +2.305 samples), where the float64 reference applies the calibration without rounding. The
-   * difference is then the cost of docs/dsp.md rounding each calibrated sample to 1 LSB, not an
-   * error of the model: a gain correction moves a sample by less than 1 LSB (so it survives only
-   * statistically) and at 4 Msps a fractional delay shifts a sample by well under 1 LSB.
+   * difference is then the cost of docs/dsp.md rounding the aligned and the calibrated sample to a
+   * quarter LSB, not an error of the model: a gain correction moves a sample by a fraction of that
+   * (so it survives only statistically) and at 4 Msps a fractional delay shifts a sample by a few
+   * quarter-LSB at most.
    */
   calibrated: AccuracyFigure;
 }

@@ -1,15 +1,19 @@
 // Physical quantities from the exact integer sums of a window (docs/dsp.md, "What the host derives").
 // Floating point is used once per window on the final sums, never to accumulate. Energy additionally
 // has an exact integer form, nanowatt-hours, computed with BigInt rational arithmetic.
+//
+// Units: the sums are over calibrated samples in quarter-LSB (q), while kv and ki stay volts and amperes
+// per ADC LSB everywhere a user sees them. So Σv carries a factor 4, Σv² and Σv·i a factor 16: they are
+// divided out here (by powers of two, so exactly in float64 and in the BigInt rational).
 
 import { WINDOW_FLAG } from '../protocol/definition.ts';
 import type { WindowRecord } from './model.ts';
 
 /** The host-side scale of the analog front end and the sample rate. */
 export interface DeriveScale {
-  /** volts per output LSB of v */
+  /** volts per ADC LSB (the window sums are in quarter-LSB; derive() converts) */
   kv: number;
-  /** amperes per output LSB of i */
+  /** amperes per ADC LSB */
   ki: number;
   /** samples per second (the device's sample_rate_num / sample_rate_den) */
   fs: number;
@@ -37,6 +41,11 @@ export interface Derived {
   /** energy of the window, integer nWh, exactly rounded (see energyNanoWattHours) */
   energy_nwh: bigint;
 }
+
+/** Calibrated samples per ADC LSB (docs/dsp.md: y is in quarter-LSB). */
+export const Q_PER_LSB = 4;
+/** The same factor on a product of two samples (Σv², Σi², Σv·i). */
+const Q2_PER_LSB2 = Q_PER_LSB * Q_PER_LSB;
 
 export function validateScale(scale: DeriveScale): void {
   // Unrolled: this runs once per window.
@@ -66,7 +75,7 @@ export function derive(w: WindowRecord, scale: DeriveScale): Derived {
     v_dc: q.v_dc,
     i_dc: q.i_dc,
     freq_hz: q.freq_hz,
-    energy_wh: (scale.kv * scale.ki * Number(w.sum_vi)) / scale.fs / 3600,
+    energy_wh: (scale.kv * scale.ki * Number(w.sum_vi)) / Q2_PER_LSB2 / scale.fs / 3600,
     energy_nwh: energyNanoWattHours(w.sum_vi, scale),
   };
 }
@@ -80,10 +89,11 @@ export function deriveQuantities(w: WindowRecord, scale: DeriveScale): DerivedQu
   const { kv, ki, fs } = scale;
   const count = w.samples;
   if (!Number.isInteger(count) || count <= 0) throw new RangeError(`window has ${count} samples; need ≥ 1`);
-  // Each sum is converted to a double once (relative error ≤ 2^−53).
-  const vrms = kv * Math.sqrt(Number(w.sum_vv) / count);
-  const irms = ki * Math.sqrt(Number(w.sum_ii) / count);
-  const p = (kv * ki * Number(w.sum_vi)) / count;
+  // Each sum is converted to a double once (relative error ≤ 2^−53); the q factors are powers of two,
+  // so dividing them out adds no rounding.
+  const vrms = (kv * Math.sqrt(Number(w.sum_vv) / count)) / Q_PER_LSB;
+  const irms = (ki * Math.sqrt(Number(w.sum_ii) / count)) / Q_PER_LSB;
+  const p = (kv * ki * Number(w.sum_vi)) / (Q2_PER_LSB2 * count);
   const s = vrms * irms;
   return {
     vrms,
@@ -92,8 +102,8 @@ export function deriveQuantities(w: WindowRecord, scale: DeriveScale): DerivedQu
     s,
     pf: s === 0 ? null : p / s,
     n: Math.sqrt(Math.max(0, s * s - p * p)),
-    v_dc: (kv * Number(w.sum_v)) / count,
-    i_dc: (ki * Number(w.sum_i)) / count,
+    v_dc: (kv * Number(w.sum_v)) / (Q_PER_LSB * count),
+    i_dc: (ki * Number(w.sum_i)) / (Q_PER_LSB * count),
     freq_hz: frequencyHz(w, fs),
   };
 }
@@ -153,8 +163,8 @@ function gcd(a: bigint, b: bigint): bigint {
 }
 
 /**
- * Energy of an exact Σ v·i (a window's sum_vi, or a difference of two energy snapshots) in integer
- * nanowatt-hours: sumVi·kv·ki·10^9 / (fs·3600). kv, ki and fs are taken as the exact rationals their
+ * Energy of an exact Σ v·i (a window's sum_vi, or a difference of two energy snapshots, in q²·samples)
+ * in integer nanowatt-hours: sumVi·kv·ki·10^9 / (16·fs·3600). kv, ki and fs are taken as the exact rationals their
  * doubles denote, the product is formed exactly in BigInt, and the result is rounded once to the
  * nearest nWh, ties to even. So converting a cumulative delta is off by at most 0.5 nWh, whereas adding
  * per-window conversions can be off by 0.5 nWh per window: convert sums of sum_vi, not sums of results.
@@ -167,7 +177,7 @@ export function energyNanoWattHours(sumVi: bigint, scale: DeriveScale): bigint {
     const ki = exactFraction(scale.ki);
     const fs = exactFraction(scale.fs);
     const num = kv.num * ki.num * 1_000_000_000n * fs.den;
-    const den = kv.den * ki.den * fs.num * 3600n;
+    const den = kv.den * ki.den * fs.num * 3600n * BigInt(Q2_PER_LSB2);
     // In lowest terms (the same rational, so the same rounding): smaller operands for every window's product
     // and division.
     const g = gcd(num, den);

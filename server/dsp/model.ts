@@ -8,20 +8,25 @@
 //  - x0 ∈ [−8192, 8191]; the phase stage z = a·65536 + f·(b − a) with f ∈ [0, 65535] and
 //    |b − a| ≤ 16383 lies between a·65536 and b·65536, so |z| < 2^29 + 2^16: int32, no rounding.
 //  - zq ∈ [−32768, 32764]; x1 = zq − offset ∈ [−65535, 65532]. x1·gain needs 33 bits, so it is split
-//    with gain = 256·gh + gl (gh, gl < 256): x1·gh and x1·gl + 32768 are below 2^24 in magnitude, and
-//    (x1·gain + 32768) >> 16 = (x1·gh + ((x1·gl + 32768) >> 8)) >> 8, because floor(floor(a/256)/256) =
-//    floor(a/65536) and 256·x1·gh is a multiple of 256. Everything stays int32.
-//  - v, i ∈ [−32768, 32767] after sat16, so v², i², |v·i| ≤ 2^30 (exact int32/double products).
+//    with gain = 256·gh + gl (gh, gl < 256): x1·gh and x1·gl + 8192 are below 2^24 in magnitude, and
+//    (x1·gain + 8192) >> 14 = (x1·gh + ((x1·gl + 8192) >> 8)) >> 6, because floor(floor(a/256)/64) =
+//    floor(a/16384) and 256·x1·gh is a multiple of 256. Everything stays int32.
+//  - v, i ∈ [−131072, 131071] (quarter-LSB) after sat18, so v², i², |v·i| ≤ 2^34: no longer int32, but
+//    exact as doubles (products of two 18-bit integers have at most 36 significant bits).
 //  - A double holds every integer of magnitude ≤ 2^53 exactly. The window sums are accumulated in
-//    doubles over at most FOLD_SAMPLES = 2^22 samples (process() splits its input into segments of at
-//    most that length and folds after each), so each double partial sum stays ≤ 2^22·2^30 = 2^52.
-//    Folding moves the partial into a BigInt. So every sum is exact at any window length (≤ 2^24).
+//    doubles over at most FOLD_SAMPLES = 2^19 samples (process() splits its input into segments of at
+//    most that length and folds after each), so each double partial sum, and every intermediate one,
+//    stays ≤ 2^19·2^34 = 2^53. Folding moves the partial into a BigInt. So every sum is exact at any
+//    window length (≤ 2^24).
 //  - E (96-bit in the gateware) is a BigInt: the closed windows' Σ sum_vi plus the open window's sum.
 
 import { FRAMES, WINDOW_FLAG, WINDOW_MODE, type ScalarType } from '../protocol/definition.ts';
 
-/** Largest number of samples accumulated in double partial sums before folding into BigInt (EXACT). */
-export const FOLD_SAMPLES = 1 << 22;
+/**
+ * Largest number of samples accumulated in double partial sums before folding into BigInt (EXACT):
+ * 2^53 (up to which every integer is exact in a double) / 2^34 (the largest |product|).
+ */
+export const FOLD_SAMPLES = 1 << 19;
 /** Delay-line length of each channel (docs/dsp.md, phase alignment). */
 export const DELAY_LINE_LENGTH = 1024;
 export const CODE_MAX = 16383;
@@ -50,7 +55,7 @@ export interface DspConfig {
   fixed_samples: number;
   /** M, timeout of a CYCLES window, samples (1 … 2^24) */
   max_samples: number;
-  /** zero-crossing arming threshold, output LSB (0 … 32767) */
+  /** zero-crossing arming threshold, ADC LSB (0 … 32767); compared with v in quarter-LSB as 4·h */
   zc_hysteresis: number;
   /** offsets in quarter-LSB of the centred code (signed 16) */
   v_offset: number;
@@ -124,6 +129,9 @@ export function validateConfig(config: DspConfig): void {
 }
 
 const { CLIP_V, CLIP_I, SAT_V, SAT_I, PARTIAL, TIMEOUT, CONFIG, ZC_OVERFLOW } = WINDOW_FLAG;
+/** sat18: the range of a calibrated sample in quarter-LSB. */
+const Y_MAX = 131071;
+const Y_MIN = -131072;
 const RING_MASK = DELAY_LINE_LENGTH - 1;
 // Slots of DspCore.wide.
 const W_N = 0;
@@ -175,6 +183,7 @@ export class DspCore {
   private bigSvv = 0n;
   private bigSii = 0n;
   private bigSvi = 0n;
+  // Extremes and prevV in quarter-LSB (as v); the zc_* fields already in whole LSB (as recorded).
   private minV = 0;
   private maxV = 0;
   private minI = 0;
@@ -294,10 +303,12 @@ export class DspCore {
       sum_vv: this.bigSvv + BigInt(svv),
       sum_ii: this.bigSii + BigInt(sii),
       sum_vi: sumVi,
-      min_v: minV,
-      max_v: maxV,
-      min_i: minI,
-      max_i: maxI,
+      // Extremes are tracked in quarter-LSB and recorded in whole LSB; floor is monotone, so
+      // min(y) >> 2 = min(y >> 2).
+      min_v: minV >> 2,
+      max_v: maxV >> 2,
+      min_i: minI >> 2,
+      max_i: maxI >> 2,
       zc_count: zcCount,
       zc_first_offset: zcFirstOff,
       zc_first_prev: zcFirstPrev,
@@ -323,7 +334,8 @@ export class DspCore {
     const cyclesMode = cfg.mode === WINDOW_MODE.CYCLES;
     const limit = cyclesMode ? cfg.max_samples : cfg.fixed_samples;
     const K = cfg.cycles;
-    const negH = -cfg.zc_hysteresis;
+    // v is in quarter-LSB, the register in ADC LSB.
+    const negH = -4 * cfg.zc_hysteresis;
     const offV = cfg.v_offset;
     const offI = cfg.i_offset;
     const gainV = cfg.v_gain;
@@ -388,37 +400,37 @@ export class DspCore {
       let i: number;
       if (identity) {
         // The doc's arithmetic at (d, f) = (0, 0), offset 0, gain 16384: zq = 4·x0 and
-        // (4·x0·16384 + 32768) >> 16 = x0, never saturated. Skipping it is exact, not an approximation.
-        v = x0v;
-        i = x0i;
+        // (4·x0·16384 + 8192) >> 14 = 4·x0, never saturated. Skipping it is exact, not an approximation.
+        v = 4 * x0v;
+        i = 4 * x0i;
       } else {
         // Phase alignment, offset, gain (EXACT).
         const av = histV[(ring - dV) & RING_MASK]!;
         const zqV = (av * 65536 + fV * (histV[(ring - dV - 1) & RING_MASK]! - av) + 8192) >> 14;
         const x1V = zqV - offV;
-        v = (x1V * gainVh + ((x1V * gainVl + 32768) >> 8)) >> 8;
-        if (v > 32767) {
-          v = 32767;
+        v = (x1V * gainVh + ((x1V * gainVl + 8192) >> 8)) >> 6;
+        if (v > Y_MAX) {
+          v = Y_MAX;
           sf |= SAT_V;
-        } else if (v < -32768) {
-          v = -32768;
+        } else if (v < Y_MIN) {
+          v = Y_MIN;
           sf |= SAT_V;
         }
         const ai = histI[(ring - dI) & RING_MASK]!;
         const zqI = (ai * 65536 + fI * (histI[(ring - dI - 1) & RING_MASK]! - ai) + 8192) >> 14;
         const x1I = zqI - offI;
-        i = (x1I * gainIh + ((x1I * gainIl + 32768) >> 8)) >> 8;
-        if (i > 32767) {
-          i = 32767;
+        i = (x1I * gainIh + ((x1I * gainIl + 8192) >> 8)) >> 6;
+        if (i > Y_MAX) {
+          i = Y_MAX;
           sf |= SAT_I;
-        } else if (i < -32768) {
-          i = -32768;
+        } else if (i < Y_MIN) {
+          i = Y_MIN;
           sf |= SAT_I;
         }
       }
       ring = (ring + 1) & RING_MASK;
 
-      // Zero-crossing detector: cross at v ≥ 0 only when armed; re-arm only below −h.
+      // Zero-crossing detector: cross at v ≥ 0 only when armed; re-arm only below −4h.
       const zc = armed && v >= 0;
       if (zc) armed = false;
       else if (v < negH) armed = true;
@@ -440,6 +452,7 @@ export class DspCore {
         zcCount = zcFirstOff = zcFirstPrev = zcFirstCur = zcLastOff = zcLastPrev = zcLastCur = 0;
       }
       flags |= sf;
+      // Products up to 2^34: exact doubles, summed exactly while ≤ 2^53 (EXACT).
       sv += v;
       si += i;
       svv += v * v;
@@ -451,14 +464,15 @@ export class DspCore {
       if (i > maxI) maxI = i;
       if (zc) {
         const offset = n - winStart;
+        // The record keeps whole LSB (y >> 2, floor): prev stays < 0 and cur ≥ 0.
         if (zcCount === 0) {
           zcFirstOff = offset;
-          zcFirstPrev = prevV;
-          zcFirstCur = v;
+          zcFirstPrev = prevV >> 2;
+          zcFirstCur = v >> 2;
         }
         zcLastOff = offset;
-        zcLastPrev = prevV;
-        zcLastCur = v;
+        zcLastPrev = prevV >> 2;
+        zcLastCur = v >> 2;
         if (zcCount === 0xffff) flags |= ZC_OVERFLOW;
         else zcCount++;
       }
@@ -505,7 +519,7 @@ export class DspCore {
     }
   }
 
-  /** Move the double partial sums into the BigInt parts (keeps them ≤ 2^52, see EXACT). */
+  /** Move the double partial sums into the BigInt parts (keeps them ≤ 2^53, see EXACT). */
   private fold(): void {
     if (this.cnt === 0) return;
     this.bigSv += BigInt(this.wide[W_SV]!);

@@ -226,7 +226,7 @@ export function vectorSpecs(): VectorSpec[] {
       name: 'clipping-saturation',
       description:
         'v overdriven to 9000 LSB peak (codes clip at 0 and 16383: CLIP_V), i 5000 LSB with i_offset −20000 ' +
-        'and gain 3.5 (57344) saturating sat16 (SAT_I); from sample 2600 a commit sets v_gain 65535 (≈ 4.0) with ' +
+        'and gain 3.5 (57344) saturating sat18 (SAT_I); from sample 2600 a commit sets v_gain 65535 (≈ 4.0) with ' +
         'v_offset −20000 so v saturates too (SAT_V), and i_gain back to 1.0; from sample 3800 i is ' +
         'overdriven to 9500 LSB peak (CLIP_I).',
       config: cfg({ cycles: 2, i_gain: 57344, i_offset: -20000 }),
@@ -325,6 +325,24 @@ export function vectorSpecs(): VectorSpec[] {
       commits: [{ at_sample: 6000, config: cfg({ cycles: 2, max_samples: 1500, zc_hysteresis: 0 }) }],
       cv: waveform(n, 400, [{ h: 1, amp: 1500, phase: 0.5 }], { noise: 40, rng, envelope: env }),
       ci: waveform(n, 400, [{ h: 1, amp: 1000, phase: 0.9 }], { noise: 40, rng, envelope: env }),
+    });
+  }
+  {
+    // Exactly 200 samples per cycle and no noise: every cycle has the same codes, so windows before and
+    // after the commit differ only by the gain.
+    const n = 5000;
+    const wave = (amp: number): Uint16Array => waveform(n, 200, [{ h: 1, amp, phase: 0.1 }]);
+    specs.push({
+      name: 'gain-step',
+      description:
+        'Near full-scale sines (v 7900 LSB, i 7000 LSB peak, in phase) of exactly 200 samples per cycle, no ' +
+        'noise; CYCLES K=2. At sample 2500 a commit sets v_gain 16385 (1 + 61 ppm, one step of the Q2.14 ' +
+        'register): the synchronised windows after it have sum_vv ≈ (16385/16384)² and sum_vi ≈ 16385/16384 ' +
+        'times those before (quarter-LSB samples keep the step; 1-LSB samples rounded it away entirely).',
+      config: cfg({ cycles: 2 }),
+      commits: [{ at_sample: 2500, config: cfg({ cycles: 2, v_gain: 16385 }) }],
+      cv: wave(7900),
+      ci: wave(7000),
     });
   }
   return specs;

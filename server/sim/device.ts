@@ -128,7 +128,10 @@ interface Capture {
   chunks: { fields: FrameFields<'capture_chunk'>; pairs: CapturePair[] }[] | null;
 }
 
-/** At unit gains, zero offsets and no phase shift the calibrated sample is the centred code (docs/dsp.md). */
+/**
+ * At unit gains, zero offsets and no phase shift the calibrated sample in whole LSB (y >> 2, what the capture
+ * buffer records) is the centred code (docs/dsp.md).
+ */
 function isIdentityCalibration(c: DspConfig): boolean {
   return c.phase === 0 && c.v_offset === 0 && c.i_offset === 0 && c.v_gain === RESET_CONFIG.v_gain && c.i_gain === RESET_CONFIG.i_gain;
 }

@@ -225,7 +225,7 @@ export interface ApplianceState {
 export class SyntheticLoad {
   readonly spec: ScenarioSpec;
   readonly fs = SAMPLE_RATE_HZ;
-  /** Volts and amperes per LSB of the centred code (= per output LSB at unity calibration). */
+  /** Volts and amperes per ADC LSB of the centred code: the host's kv/ki (docs/dsp.md, "What the host derives"). */
   readonly kv: number;
   readonly ki: number;
 

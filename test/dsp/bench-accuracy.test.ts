@@ -8,8 +8,8 @@ describe('bench figures of the model', () => {
       expect(Number.isFinite(x)).toBe(true);
       expect(x).toBeLessThanOrEqual(1);
     }
-    // With calibration the per-sample rounding to 1 LSB shows: non-zero, finite, and bounded by what
-    // 1 LSB of rounding can do to a ~5000 LSB RMS signal (well under 1000 ppm).
+    // With calibration the per-sample rounding to a quarter LSB shows: non-zero, finite, and bounded by
+    // what that rounding can do to a ~5000 LSB RMS signal (well under 1000 ppm).
     for (const x of [a.calibrated.vrms_ppm, a.calibrated.irms_ppm, a.calibrated.p_ppm]) {
       expect(Number.isFinite(x)).toBe(true);
       expect(x).toBeLessThan(1000);

@@ -19,8 +19,8 @@ export interface LiteralResult {
 
 const B = BigInt;
 // `>>` on BigInt is an arithmetic shift (floor), as the doc's notation.
-const sat16 = (x: bigint): [bigint, boolean] =>
-  x > 32767n ? [32767n, true] : x < -32768n ? [-32768n, true] : [x, false];
+const sat18 = (x: bigint): [bigint, boolean] =>
+  x > 131071n ? [131071n, true] : x < -131072n ? [-131072n, true] : [x, false];
 
 export function literalModel(
   cv: ArrayLike<number>,
@@ -104,11 +104,13 @@ export function literalModel(
     const f = a % 65536;
     const zqv = cfg.phase < 0 ? align(x0v, n, d, f) : align(x0v, n, 0, 0);
     const zqi = cfg.phase > 0 ? align(x0i, n, d, f) : align(x0i, n, 0, 0);
-    const [v, satV] = sat16(((zqv - B(cfg.v_offset)) * B(cfg.v_gain) + 32768n) >> 16n);
-    const [i, satI] = sat16(((zqi - B(cfg.i_offset)) * B(cfg.i_gain) + 32768n) >> 16n);
+    // y = sat18((x1·gain + 8192) >> 14), quarter-LSB
+    const [v, satV] = sat18(((zqv - B(cfg.v_offset)) * B(cfg.v_gain) + 8192n) >> 14n);
+    const [i, satI] = sat18(((zqi - B(cfg.i_offset)) * B(cfg.i_gain) + 8192n) >> 14n);
 
+    // crossing: armed && y >= 0; arming: y < −4·zc_hysteresis
     const zc: boolean = armed && v >= 0n;
-    armed = zc ? false : armed || v < -B(cfg.zc_hysteresis);
+    armed = zc ? false : armed || v < -4n * B(cfg.zc_hysteresis);
 
     if (cfg.mode === WINDOW_MODE.CYCLES && zc && n > s && samples > 0) {
       // count = crossings among s … n−1 = crossings recorded so far in the open window
@@ -116,8 +118,8 @@ export function literalModel(
     }
     if (samples === 0) {
       w.startsOnCrossing = zc;
-      w.min_v = w.max_v = v;
-      w.min_i = w.max_i = i;
+      w.min_v = w.max_v = v >> 2n;
+      w.min_i = w.max_i = i >> 2n;
     }
     samples++;
     if (cvn === 0 || cvn === 16383) w.flags |= WINDOW_FLAG.CLIP_V;
@@ -130,12 +132,13 @@ export function literalModel(
     w.sum_ii += i * i;
     w.sum_vi += v * i;
     E += v * i;
-    if (v < w.min_v) w.min_v = v;
-    if (v > w.max_v) w.max_v = v;
-    if (i < w.min_i) w.min_i = i;
-    if (i > w.max_i) w.max_i = i;
+    // min/max/zc are recorded in whole LSB: y >> 2
+    if (v >> 2n < w.min_v) w.min_v = v >> 2n;
+    if (v >> 2n > w.max_v) w.max_v = v >> 2n;
+    if (i >> 2n < w.min_i) w.min_i = i >> 2n;
+    if (i >> 2n > w.max_i) w.max_i = i >> 2n;
     if (zc) {
-      w.zc.push({ offset: n - s, prev: prevV, cur: v });
+      w.zc.push({ offset: n - s, prev: prevV >> 2n, cur: v >> 2n });
       if (w.zc_count === 65535) w.flags |= WINDOW_FLAG.ZC_OVERFLOW;
       else w.zc_count++;
     }

@@ -245,24 +245,27 @@ describe('window close rules', () => {
   });
 
   it('keeps sums exact past 2^53 in a 2^24-sample window (doubles are folded into BigInt)', () => {
-    // Code 0 with gain 65534 gives v = i = −32767: v² is odd, so a plain double sum of 2^24 of them
-    // (≈ 2^54) would lose its low bits.
-    // Blocks of 2^23: each process() call spans two fold segments of 2^22.
-    const block = 1 << 23;
+    // Code 0 with offset 64 and gain 65408 gives v = i = −131071 quarter-LSB, unsaturated: v² is odd
+    // and ≈ 2^34, so a plain double sum of 2^24 of them (≈ 2^58) would lose its low bits, and so would
+    // one of 2^20 (≈ 2^54): the fold every 2^19 samples is what keeps it exact.
+    // Blocks of 2^23 + 5: each process() call spans 16 fold segments and a partial one.
+    const block = (1 << 23) + 5;
     const zeros = new Uint16Array(block);
-    const core = new DspCore(cfg({ mode: WINDOW_MODE.FIXED, fixed_samples: 1 << 24, v_gain: 65534, i_gain: 65534 }));
+    const over = { v_offset: 64, i_offset: 64, v_gain: 65408, i_gain: 65408 };
+    const core = new DspCore(cfg({ mode: WINDOW_MODE.FIXED, fixed_samples: 1 << 24, ...over }));
     const windows: WindowRecord[] = [];
     for (let k = 0; k < 2; k++) windows.push(...core.process(zeros, zeros));
     expect(windows.length).toBe(1);
     const w = windows[0]!;
     const count = 1n << 24n;
-    expect(w.min_v).toBe(-32767);
-    expect(w.max_i).toBe(-32767);
-    expect(w.sum_v).toBe(-32767n * count);
-    expect(w.sum_vv).toBe(32767n * 32767n * count);
-    expect(w.sum_vi).toBe(32767n * 32767n * count);
+    const y = -131071n;
+    expect(w.min_v).toBe(Number(y >> 2n));
+    expect(w.max_i).toBe(Number(y >> 2n));
+    expect(w.sum_v).toBe(y * count);
+    expect(w.sum_vv).toBe(y * y * count);
+    expect(w.sum_vi).toBe(y * y * count);
     expect(w.flags).toBe(CLIP_V | CLIP_I);
-    expect(core.energy).toBe(w.sum_vi);
+    expect(core.energy).toBe(w.sum_vi + y * y * 10n);
   });
 });
 
@@ -271,32 +274,48 @@ function perSample(cv: Uint16Array, ci: Uint16Array, over: Partial<DspConfig>): 
   return new DspCore(cfg({ mode: WINDOW_MODE.FIXED, fixed_samples: 1, ...over })).process(cv, ci);
 }
 
+/** The calibrated pair of a one-sample window in quarter-LSB: its sums are the sample itself. */
+const yOf = (w: WindowRecord): [number, number] => [Number(w.sum_v), Number(w.sum_i)];
+
 describe('calibration', () => {
-  it('offset in quarter-LSB, rounded half up', () => {
+  it('y in quarter-LSB: offset subtracted exactly; min/max record floor(y / 4) in whole LSB', () => {
     const cv = codes(1, () => 100);
-    const v = (offset: number) => perSample(cv, cv, { v_offset: offset })[0]!.min_v;
-    expect(v(0)).toBe(100);
-    expect(v(2)).toBe(100); // 99.5 rounds up
-    expect(v(3)).toBe(99); // 99.25
-    expect(v(-2)).toBe(101); // 100.5 rounds up
-    expect(v(-1)).toBe(100); // 100.25
+    const at = (offset: number) => perSample(cv, cv, { v_offset: offset })[0]!;
+    // zq = 400; with gain 1.0 nothing is rounded away any more.
+    expect([0, 2, 3, -2, -1, 401].map((o) => yOf(at(o))[0])).toEqual([400, 398, 397, 402, 401, -1]);
+    expect([0, 2, 3, -2, -1, 401].map((o) => at(o).min_v)).toEqual([100, 99, 99, 100, 100, -1]);
+    expect(at(401).max_v).toBe(-1); // −0.25 LSB floors to −1, not 0
   });
 
-  it('gain in Q2.14 with SAT only when sat16 clamps', () => {
+  it('gain in Q2.14 rounded half up at a quarter LSB: a step of 1/16384 is kept', () => {
     const one = codes(1, () => 1000);
-    expect(perSample(one, one, { v_gain: 24576 })[0]!.min_v).toBe(1500);
-    expect(perSample(one, one, { v_gain: 0 })[0]!.min_v).toBe(0);
-    // zq = 32764, offset −32768 → x1 = 65532: gain 32769 gives 32767.49 → 32767 without clamping,
-    // gain 32770 gives 32768.49 → clamped to 32767 with SAT. (Code 16383 is also a CLIP.)
+    expect(yOf(perSample(one, one, { v_gain: 24576 })[0]!)[0]).toBe(6000);
+    expect(yOf(perSample(one, one, { v_gain: 0 })[0]!)[0]).toBe(0);
+    // zq = 32764: gain 16385 gives 32765.9998 → 32766, two quarter-LSB above the identity's 32764.
     const top = codes(1, () => 8191);
-    const atRail = perSample(top, top, { v_offset: -32768, i_offset: -32768, v_gain: 32769, i_gain: 32770 })[0]!;
+    expect(yOf(perSample(top, top, { v_gain: 16385, i_gain: 16384 })[0]!)).toEqual([32766, 32764]);
+    // x1 = 1000·4 − 0, gain 16388: 4000.98 → 4001; gain 16386: 4000.49 → 4000 (ties would go up).
+    expect(yOf(perSample(one, one, { v_gain: 16388, i_gain: 16386 })[0]!)).toEqual([4001, 4000]);
+  });
+
+  it('SAT only when sat18 clamps, not when a value lands on a rail', () => {
+    // zq = 32764, offset −32642 → x1 = 65406: gain 32833 gives 131071.x → 131071 without clamping,
+    // gain 32834 gives 131075 → clamped to 131071 with SAT. (Code 16383 is also a CLIP.)
+    const top = codes(1, () => 8191);
+    const atRail = perSample(top, top, { v_offset: -32642, i_offset: -32642, v_gain: 32833, i_gain: 32834 })[0]!;
+    expect(yOf(atRail)).toEqual([131071, 131071]);
     expect(atRail.max_v).toBe(32767);
     expect(atRail.max_i).toBe(32767);
     expect(atRail.flags).toBe(SAT_I | CLIP_V | CLIP_I);
+    // zq = −32768, offset 32706 → x1 = −65474: gain 32799 lands on −131072, gain 32800 clamps.
     const bottom = codes(1, () => -8192);
-    const low = perSample(bottom, top, { v_offset: 32767, v_gain: 65535 })[0]!;
+    const low = perSample(bottom, bottom, { v_offset: 32706, i_offset: 32706, v_gain: 32799, i_gain: 32800 })[0]!;
+    expect(yOf(low)).toEqual([-131072, -131072]);
     expect(low.min_v).toBe(-32768);
-    expect(low.flags & (SAT_V | CLIP_V)).toBe(SAT_V | CLIP_V);
+    expect(low.flags).toBe(SAT_I | CLIP_V | CLIP_I);
+    const max = perSample(bottom, top, { v_offset: 32767, v_gain: 65535 })[0]!;
+    expect(yOf(max)[0]).toBe(-131072);
+    expect(max.flags & (SAT_V | CLIP_V)).toBe(SAT_V | CLIP_V);
   });
 
   it('CLIP flags exactly at codes 0 and 16383, per channel', () => {
@@ -354,6 +373,30 @@ describe('zero-crossing hysteresis', () => {
     const noHysteresis = runChunked(cv, ci, { ...config, zc_hysteresis: 0 }).windows;
     expect(noHysteresis[0]!.zc_count).toBeGreaterThan(10);
     expect(noHysteresis[3]!.zc_count).toBeGreaterThan(100);
+  });
+});
+
+describe('zero-crossing detector on quarter-LSB samples', () => {
+  const fixed = (over: Partial<DspConfig>) => cfg({ mode: WINDOW_MODE.FIXED, fixed_samples: 100, zc_hysteresis: 10, ...over });
+  const run = (x0: number[], over: Partial<DspConfig>) => {
+    const cv = codes(100, (n) => x0[n] ?? 0);
+    return new DspCore(fixed(over)).process(cv, cv)[0]!;
+  };
+
+  it('arms strictly below −4·h quarter-LSB (h in ADC LSB)', () => {
+    // Identity: y = 4·x0, so −10 LSB is exactly −4h (does not arm) and −11 arms.
+    const w = run([-10, 5, -11, 5], {});
+    expect([w.zc_count, w.zc_first_offset, w.zc_first_prev, w.zc_first_cur]).toEqual([1, 3, -11, 5]);
+    // Offset 1 quarter-LSB: −10 LSB gives y = −41 < −40 and arms.
+    const shifted = run([-10, 5], { v_offset: 1 });
+    expect(shifted.zc_count).toBe(1);
+  });
+
+  it('records the samples around a crossing as floor(y / 4): prev < 0 ≤ cur still holds', () => {
+    // y = 4·x0 − 1: [−45, −1, 3]: the crossing is at 2, between y = −1 (→ −1) and y = 3 (→ 0).
+    const w = run([-11, 0, 1], { v_offset: 1 });
+    expect([w.zc_count, w.zc_first_offset, w.zc_first_prev, w.zc_first_cur]).toEqual([1, 2, -1, 0]);
+    expect([w.zc_last_prev, w.zc_last_cur]).toEqual([-1, 0]);
   });
 });
 

@@ -47,6 +47,28 @@ describe('test/vectors', () => {
   }
 });
 
+describe('test/vectors gain-step', () => {
+  it('keeps a gain step of 1/16384: whole-cycle sums after the commit grow by the gain ratio', () => {
+    const v = JSON.parse(renderVectors().get('gain-step.json')!) as VectorFile;
+    const whole = v.expected.windows.filter((w) => w.flags === 0);
+    const before = whole.filter((w) => w.config_seq === 0);
+    const after = whole.filter((w) => w.config_seq === 1);
+    expect(before.length).toBeGreaterThanOrEqual(3);
+    expect(after.length).toBeGreaterThanOrEqual(3);
+    // Identical codes in every cycle: the windows of one configuration are identical too.
+    for (const group of [before, after]) {
+      for (const w of group) expect({ ...w, end_index: '' }).toEqual({ ...group[0]!, end_index: '' });
+    }
+    const ppm = (x: string, y: string): number => (Number(x) / Number(y) - 1) * 1e6;
+    const step = 1e6 / 16384;
+    // The correction is 4·x0/16384 q per sample, rounded to a whole q: a few ppm of pattern remain
+    // (with 1-LSB samples both ratios were exactly 0).
+    expect(Math.abs(ppm(after[0]!.sum_vv, before[0]!.sum_vv) - 2 * step)).toBeLessThan(8);
+    expect(Math.abs(ppm(after[0]!.sum_vi, before[0]!.sum_vi) - step)).toBeLessThan(4);
+    expect(after[0]!.sum_ii).toBe(before[0]!.sum_ii);
+  });
+});
+
 describe('test/vectors coverage', () => {
   it('exercises every window flag but ZC_OVERFLOW, both modes, both phase signs and commits', () => {
     const files = [...renderVectors().values()].map((t) => JSON.parse(t) as VectorFile);

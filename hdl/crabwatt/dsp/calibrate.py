@@ -1,9 +1,10 @@
 """One channel of docs/dsp.md "Phase alignment" and "Offset and gain", pipelined.
 
     x0 --> delay line (block RAM, 1024 x 14 bit) --> z = x0[n-d]*65536 + f*(x0[n-d-1] - x0[n-d])
-       --> zq = (z + 8192) >> 14 --> x1 = zq - offset --> y = sat16((x1*gain + 32768) >> 16)
+       --> zq = (z + 8192) >> 14 --> x1 = zq - offset --> y = sat18((x1*gain + 8192) >> 14)
 
-Both multiplications fit one MULT18X18D each (17 x 15 and 17 x 17 bits signed).
+y is in quarter-LSB (docs/dsp.md), 18-bit signed, so the products after it are 18 x 18 signed.
+Both multiplications here fit one MULT18X18D each (17 x 15 and 17 x 17 bits signed).
 
 Timing: the block advances only in cycles where `en` is high (the owner stalls the whole DSP
 pipeline at once). A sample presented on the inputs in a cycle with `en` high appears on `y`/`sat`
@@ -14,7 +15,7 @@ from amaranth import *
 from amaranth.lib import wiring, memory
 from amaranth.lib.wiring import In, Out
 
-from .layouts import CODE_BITS, HISTORY_DEPTH
+from .layouts import CODE_BITS, HISTORY_DEPTH, Y_BITS, Y_MAX, Y_MIN
 
 
 class ChannelCalibrator(wiring.Component):
@@ -29,8 +30,8 @@ class ChannelCalibrator(wiring.Component):
         frac:    f, 1/65536 sample of further delay towards x0[n-d-1].
         offset:  quarter-LSB of x0, subtracted after phase alignment.
         gain:    Q2.14 (16384 = 1.0).
-        y:       calibrated value, ADC LSB, `LATENCY` en-cycles after the inputs.
-        sat:     y was clamped to the 16-bit range.
+        y:       calibrated value, quarter-LSB (18-bit signed), `LATENCY` en-cycles after the inputs.
+        sat:     y was clamped to the 18-bit range.
     """
     LATENCY = 6
 
@@ -42,7 +43,7 @@ class ChannelCalibrator(wiring.Component):
     frac: In(16)
     offset: In(signed(16))
     gain: In(16)
-    y: Out(signed(16))
+    y: Out(signed(Y_BITS))
     sat: Out(1)
 
     def elaborate(self, platform):
@@ -130,14 +131,15 @@ class ChannelCalibrator(wiring.Component):
         with m.If(en):
             m.d.sync += s5_prod.eq(s4_x1 * s4_gain)
 
-        # Stage 6: round half up at 2^-16 and saturate.
-        rounded = Signal(signed(19))
-        m.d.comb += rounded.eq((s5_prod + 32768) >> 16)
+        # Stage 6: round half up at 2^-14 (a quarter LSB) and saturate. |x1*gain| < 2^33, so the
+        # rounded value fits 20 bits signed.
+        rounded = Signal(signed(20))
+        m.d.comb += rounded.eq((s5_prod + 8192) >> 14)
         with m.If(en):
-            with m.If(rounded > 32767):
-                m.d.sync += [self.y.eq(32767), self.sat.eq(1)]
-            with m.Elif(rounded < -32768):
-                m.d.sync += [self.y.eq(-32768), self.sat.eq(1)]
+            with m.If(rounded > Y_MAX):
+                m.d.sync += [self.y.eq(Y_MAX), self.sat.eq(1)]
+            with m.Elif(rounded < Y_MIN):
+                m.d.sync += [self.y.eq(Y_MIN), self.sat.eq(1)]
             with m.Else():
                 m.d.sync += [self.y.eq(rounded), self.sat.eq(0)]
         return m

@@ -13,6 +13,12 @@ CODE_MID = 1 << (CODE_BITS - 1)
 HISTORY_DEPTH = 1024            # delay-line entries per channel (docs/dsp.md: |d| <= 1022)
 WINDOW_MAX_SAMPLES = 1 << 24    # largest N or M
 ENERGY_BITS = 96
+# Calibrated samples y: quarter-LSB, sat18 (docs/dsp.md "Offset and gain").
+Y_BITS = 18
+Y_MAX = (1 << (Y_BITS - 1)) - 1
+Y_MIN = -(1 << (Y_BITS - 1))
+# y >> 2: the whole-LSB form that min/max, the crossing samples and the capture buffer keep.
+Y_LSB_SHIFT = 2
 
 MODE_CYCLES = 0
 MODE_FIXED = 1
@@ -45,7 +51,7 @@ class ConfigLayout(data.StructLayout):
             "cycles": unsigned(10),            # K, 1..1000
             "fixed_samples": unsigned(25),     # N, 1..2^24
             "max_samples": unsigned(25),       # M, 1..2^24
-            "zc_hysteresis": unsigned(15),     # output LSB
+            "zc_hysteresis": unsigned(15),     # ADC LSB (compared with y as 4*h)
             "v_offset": signed(16),            # quarter-LSB of x0
             "i_offset": signed(16),
             "v_gain": unsigned(16),            # Q2.14
@@ -61,7 +67,7 @@ CONFIG_RESET = {
 
 
 class CalibratedLayout(data.StructLayout):
-    """A calibrated pair (v, i) in output LSB, as the capture buffer stores it."""
+    """A calibrated pair (v, i) in whole ADC LSB (y >> 2, floor), as the capture buffer stores it."""
     def __init__(self):
         super().__init__({
             "v": signed(16),

@@ -1,6 +1,6 @@
 """PowerDsp: ADC code pairs in, window records and calibrated pairs out (docs/dsp.md, all of it).
 
-    samples --> [config commit] --> ChannelCalibrator x2 --> v^2, i^2, v*i (3 x MULT18X18D)
+    samples --> [config commit] --> ChannelCalibrator x2 --> v^2, i^2, v*i (3 x MULT18X18D, 18 x 18)
             --> zero-crossing detector --> window prepare --> window commit + 96-bit energy
             --> windows
 
@@ -25,7 +25,7 @@ from amaranth.lib import wiring, stream
 from amaranth.lib.wiring import In, Out
 
 from .layouts import (SampleLayout, ConfigLayout, CalibratedLayout, WindowLayout, CONFIG_RESET,
-                      CODE_MID, CODE_MAX, ENERGY_BITS, MODE_CYCLES, FLAG_CLIP_V, FLAG_CLIP_I,
+                      CODE_MID, CODE_MAX, ENERGY_BITS, MODE_CYCLES, Y_LSB_SHIFT, FLAG_CLIP_V, FLAG_CLIP_I,
                       FLAG_SAT_V, FLAG_SAT_I, FLAG_PARTIAL, FLAG_TIMEOUT, FLAG_CONFIG,
                       FLAG_ZC_OVERFLOW)
 from .calibrate import ChannelCalibrator
@@ -44,7 +44,8 @@ class PowerDsp(wiring.Component):
         energy:         E, 96-bit signed, over every sample that has left the pipeline.
         windows:        closed windows with the energy at their end (stream).
         calibrated:     every calibrated pair (v, i) with its index and config_seq, valid for the
-                        one cycle `calibrated_valid` is high (no back-pressure).
+                        one cycle `calibrated_valid` is high (no back-pressure). In whole ADC LSB
+                        (y >> 2): the windows use the quarter-LSB y, the capture keeps 16 bits.
     """
     LATENCY = ChannelCalibrator.LATENCY + 3          # accepted -> window record out
     CALIBRATED_LATENCY = ChannelCalibrator.LATENCY  # accepted -> calibrated pair out
@@ -142,18 +143,22 @@ class PowerDsp(wiring.Component):
         wcfg0 = Cat(cfg.mode, cfg.cycles, cfg.fixed_samples, cfg.max_samples)
         wcfg6 = stage(wcfg0, "wcfg", L)
 
+        # v, i: quarter-LSB (18 bit) for the detector, the products and the sums; vq, iq: whole LSB
+        # (y >> 2, floor, 16 bit) for what is recorded as a sample: extremes, crossings, capture.
         v, i = cal_v.y, cal_i.y
+        vq, iq = v >> Y_LSB_SHIFT, i >> Y_LSB_SHIFT
         m.d.comb += [
             self.calibrated_valid.eq(v6 & en),
-            self.calibrated.v.eq(v),
-            self.calibrated.i.eq(i),
+            self.calibrated.v.eq(vq),
+            self.calibrated.i.eq(iq),
             self.calibrated.index.eq(index6),
             self.calibrated.config_seq.eq(seq6),
         ]
 
         # ---- Stage 6: zero-crossing detector (docs/dsp.md), products into multipliers.
+        # The detector compares the quarter-LSB v with the hysteresis register (ADC LSB) times 4.
         armed = Signal()
-        prev_v = Signal(signed(16))
+        prev_v = Signal(signed(16))     # the previous sample's vq, as a crossing records it
         armed_now = Signal()
         zc = Signal()
         m.d.comb += [
@@ -162,12 +167,13 @@ class PowerDsp(wiring.Component):
         ]
         with m.If(en & v6):
             m.d.sync += [
-                armed.eq(Mux(zc, 0, armed_now | (v < -hyst6))),
-                prev_v.eq(v),
+                armed.eq(Mux(zc, 0, armed_now | (v < -(hyst6 << Y_LSB_SHIFT)))),
+                prev_v.eq(vq),
             ]
         s7 = {}
         for name, value in (("valid", v6), ("change", change6), ("seq", seq6), ("index", index6),
-                            ("wcfg", wcfg6), ("v", v), ("i", i), ("zc", zc), ("zc_prev", prev_v),
+                            ("wcfg", wcfg6), ("v", v), ("i", i), ("vq", vq), ("iq", iq),
+                            ("zc", zc), ("zc_prev", prev_v),
                             ("flags", Cat(clip6, cal_v.sat, cal_i.sat)),
                             ("vv", v * v), ("ii", i * i), ("vi", v * i)):
             s7[name] = stage(value, "s7_" + name)
@@ -181,12 +187,14 @@ class PowerDsp(wiring.Component):
         # state (the window continued, or opened afresh by this sample) and both close
         # decisions' inputs; stage 8 only selects and writes. Samples enter at most every other
         # cycle (see `samples.ready`), so stage 7 always sees the state stage 8 left behind.
+        # Widths for 2^24 samples of |y| <= 2^17 (docs/dsp.md "Windows"): |sum_v| <= 2^41,
+        # sum_vv <= 2^58, |sum_vi| <= 2^58.
         w_samples = Signal(25)
-        w_sum_v = Signal(signed(41))
-        w_sum_i = Signal(signed(41))
-        w_sum_vv = Signal(56)
-        w_sum_ii = Signal(56)
-        w_sum_vi = Signal(signed(56))
+        w_sum_v = Signal(signed(42))
+        w_sum_i = Signal(signed(42))
+        w_sum_vv = Signal(59)
+        w_sum_ii = Signal(59)
+        w_sum_vi = Signal(signed(60))
         w_min_v = Signal(signed(16))
         w_max_v = Signal(signed(16))
         w_min_i = Signal(signed(16))
@@ -201,14 +209,14 @@ class PowerDsp(wiring.Component):
         w_cycles_mode = Signal()     # the window's samples were taken in CYCLES mode
         energy = self.energy
 
-        n_zc, n_v, n_i = s7["zc"], s7["v"], s7["i"]
+        n_zc, n_v, n_i, n_vq, n_iq = s7["zc"], s7["v"], s7["i"], s7["vq"], s7["iq"]
         n_flags = s7["flags"]
         nonempty = w_samples != 0
         by_crossing = (mode == MODE_CYCLES) & n_zc & ((w_zc_count == cycles) | ~w_start_zc)
         limit = Mux(mode == MODE_CYCLES, max_m, fixed_n)
         zc_saturated = w_zc_count == 0xFFFF
-        crossing_cont = Cat(w_samples, C(0, 7), s7["zc_prev"], n_v)
-        crossing_fresh = Cat(C(0, 32), s7["zc_prev"], n_v)
+        crossing_cont = Cat(w_samples, C(0, 7), s7["zc_prev"], n_vq)
+        crossing_fresh = Cat(C(0, 32), s7["zc_prev"], n_vq)
 
         # What stage 8 needs, named as it uses it ("c_": the window continued, "f_": opened
         # afresh by this sample).
@@ -222,14 +230,16 @@ class PowerDsp(wiring.Component):
                             | Mux(w_cycles_mode & ~w_start_zc, FLAG_PARTIAL, 0),
             "c_hits": (w_samples + 1) == limit, "f_hits": limit == 1,
             "energy_after": energy + s7["vi"],
-            "v": n_v, "i": n_i, "vv": s7["vv"], "ii": s7["ii"], "vi": s7["vi"], "zc": n_zc,
+            "v": n_v, "i": n_i, "vq": n_vq, "iq": n_iq,
+            "vv": s7["vv"], "ii": s7["ii"], "vi": s7["vi"], "zc": n_zc,
             "flags": n_flags, "f_crossing": Mux(n_zc, crossing_fresh, 0),
             "c_samples": w_samples + 1,
             "c_sum_v": w_sum_v + n_v, "c_sum_i": w_sum_i + n_i,
             "c_sum_vv": w_sum_vv + s7["vv"], "c_sum_ii": w_sum_ii + s7["ii"],
             "c_sum_vi": w_sum_vi + s7["vi"],
-            "c_min_v": Mux(n_v < w_min_v, n_v, w_min_v), "c_max_v": Mux(n_v > w_max_v, n_v, w_max_v),
-            "c_min_i": Mux(n_i < w_min_i, n_i, w_min_i), "c_max_i": Mux(n_i > w_max_i, n_i, w_max_i),
+            # Extremes over vq: floor is monotone, so min(y) >> 2 = min(y >> 2).
+            "c_min_v": Mux(n_vq < w_min_v, n_vq, w_min_v), "c_max_v": Mux(n_vq > w_max_v, n_vq, w_max_v),
+            "c_min_i": Mux(n_iq < w_min_i, n_iq, w_min_i), "c_max_i": Mux(n_iq > w_max_i, n_iq, w_max_i),
             "c_zc_count": Mux(n_zc & ~zc_saturated, w_zc_count + 1, w_zc_count),
             "c_zc_first": Mux(n_zc & (w_zc_count == 0), crossing_cont, w_zc_first),
             "c_zc_last": Mux(n_zc, crossing_cont, w_zc_last),
@@ -267,8 +277,8 @@ class PowerDsp(wiring.Component):
         a = {}
         for name, fresh_value in (
                 ("samples", 1), ("sum_v", s8["v"]), ("sum_i", s8["i"]), ("sum_vv", s8["vv"]),
-                ("sum_ii", s8["ii"]), ("sum_vi", s8["vi"]), ("min_v", s8["v"]), ("max_v", s8["v"]),
-                ("min_i", s8["i"]), ("max_i", s8["i"]), ("zc_count", s8["zc"]),
+                ("sum_ii", s8["ii"]), ("sum_vi", s8["vi"]), ("min_v", s8["vq"]), ("max_v", s8["vq"]),
+                ("min_i", s8["iq"]), ("max_i", s8["iq"]), ("zc_count", s8["zc"]),
                 ("zc_first", s8["f_crossing"]), ("zc_last", s8["f_crossing"]),
                 ("flags", s8["flags"])):
             cont = s8["c_" + name]

@@ -89,7 +89,7 @@ def test_latency_is_the_documented_property():
 
     simulate(dut, [tb], "latency")
     assert seen == {"calibrated": PowerDsp.CALIBRATED_LATENCY, "window": PowerDsp.LATENCY,
-                    "v": 9000 - 8192}
+                    "v": 4 * (9000 - 8192)}       # sums are in quarter-LSB
 
 
 def test_reset_configuration_is_docs_defaults():
@@ -104,3 +104,20 @@ def test_reset_configuration_is_docs_defaults():
     assert got == {"seq": 0, "pending": 0}
     assert CONFIG_RESET["v_gain"] == 16384 and CONFIG_RESET["max_samples"] == 4_000_000
     assert CONFIG_RESET["zc_hysteresis"] == 64 and CONFIG_RESET["mode"] == MODE_CYCLES
+
+
+def test_detector_extremes_and_pairs_on_quarter_lsb():
+    # v_offset 1 q: y = 4*x0 - 1. With h = 10 LSB the detector arms below -40 q: -45 and -41 arm,
+    # -37 does not; y = -1 before a crossing is recorded as -1 LSB (floor), y = 3 after it as 0.
+    x0 = [-11, 0, 1, 2, -10, 0, 1, -9, 1]
+    codes = [(8192 + x, 8192 - x) for x in x0]
+    config = cfg(mode=MODE_FIXED, fixed_samples=len(x0), zc_hysteresis=10, v_offset=1, i_offset=-1)
+    (w,) = check(codes, [(0, config)], "quarter_lsb", gap=0.0)
+    assert (w["zc_count"], w["zc_first_offset"], w["zc_last_offset"]) == (2, 2, 6)
+    assert (w["zc_first_prev"], w["zc_first_cur"], w["zc_last_prev"], w["zc_last_cur"]) == (-1, 0, -1, 0)
+    assert w["sum_v"] == sum(4 * x - 1 for x in x0)
+    assert (w["min_v"], w["max_v"]) == ((4 * -11 - 1) >> 2, (4 * 2 - 1) >> 2)
+    # i = -4*x0 + 1: its extremes floor too (45 -> 11, -7 -> -2).
+    assert (w["min_i"], w["max_i"]) == (-2, 11)
+    _, pairs, _ = model_run(codes, [(0, config)])
+    assert [p[0] for p in pairs] == [(4 * x - 1) >> 2 for x in x0]
