@@ -72,7 +72,26 @@ export interface ModelAccuracy extends AccuracyFigure {
    * quarter-LSB at most.
    */
   calibrated: AccuracyFigure;
+  /** The calibrated comparison over a grid of gains and phase fractions (see CALIBRATION_SWEEP). */
+  calibrated_sweep: CalibrationSweep;
 }
+
+/** Worst case and mean of |model − float64| over a set of calibrations, ppm of reading. */
+export interface CalibrationSweep {
+  calibrations: number;
+  worst: AccuracyFigure;
+  mean: AccuracyFigure;
+}
+
+/**
+ * One calibration is one point of a deterministic rounding pattern, not a bound, so the bench also
+ * reports a grid: v_gain from the smallest Q2.14 step (16385) to ±3 % with i_gain = 2 − v_gain, and
+ * phase 2 samples plus fractions 0 … 0.7, offsets 37 / −91 q.
+ */
+export const CALIBRATION_SWEEP = {
+  v_gains: [16385, 16401, 16901, 15877],
+  phase_fractions: [0, 0.1, 0.3, 0.5, 0.7],
+} as const;
 
 /**
  * Full-scale sines with harmonics as quantised codes go through DspCore; Vrms, Irms and P derived from
@@ -94,7 +113,36 @@ export function measureModelAccuracy(): ModelAccuracy {
     i_gain: 15877,
     phase: 2 * 65536 + 20000,
   });
-  return { ...identity, calibrated };
+  const figures: AccuracyFigure[] = [];
+  for (const vGain of CALIBRATION_SWEEP.v_gains) {
+    for (const fraction of CALIBRATION_SWEEP.phase_fractions) {
+      figures.push(
+        compare(cv, ci, {
+          ...RESET_CONFIG,
+          cycles: CYCLES,
+          v_offset: 37,
+          i_offset: -91,
+          v_gain: vGain,
+          i_gain: 2 * GAIN_ONE - vGain,
+          phase: 2 * 65536 + Math.round(fraction * 65536),
+        }),
+      );
+    }
+  }
+  return { ...identity, calibrated, calibrated_sweep: summarise(figures) };
+}
+
+function summarise(figures: readonly AccuracyFigure[]): CalibrationSweep {
+  const keys = ['vrms_ppm', 'irms_ppm', 'p_ppm'] as const;
+  const worst = { vrms_ppm: 0, irms_ppm: 0, p_ppm: 0 };
+  const mean = { vrms_ppm: 0, irms_ppm: 0, p_ppm: 0 };
+  for (const f of figures) {
+    for (const k of keys) {
+      worst[k] = Math.max(worst[k], f[k]);
+      mean[k] += f[k] / figures.length;
+    }
+  }
+  return { calibrations: figures.length, worst, mean };
 }
 
 function compare(cv: Uint16Array, ci: Uint16Array, config: DspConfig): AccuracyFigure {
