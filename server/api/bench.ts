@@ -3,6 +3,7 @@
 // browser's WebSocket message.
 //
 //   npx tsx server/api/bench.ts [--json] [--db /tmp/crabwatt-bench-year.sqlite] [--days 365] [--latency-s 20]
+//                               [--semi-space-mb 2]   (the export again from a server with a smaller young generation)
 //
 // measureApi() is what `crabwatt bench-api` calls. The year is generated once into /tmp (31.5 M rows of 1 s
 // rollups and their hourly packs, the coarser levels accumulated on the way) and reused; the export is then
@@ -43,6 +44,11 @@ export interface ApiFigures {
     goal_peak_mb: 150;
     met: boolean;
   };
+  /**
+   * The same export from a server started with a smaller young generation (`--semi-space-mb N`), for comparison
+   * only: `crabwatt serve` runs with node's defaults, which is what `export` measures.
+   */
+  export_small_young_gen?: ApiFigures['export'] & { node_flags: string[] };
   latency: { samples: number; p50_ms: number; p99_ms: number; max_ms: number; client: string; goal_p99_ms: 100; met: boolean } | { skipped: string };
 }
 
@@ -50,6 +56,8 @@ export interface ApiBenchOptions {
   dbPath?: string;
   days?: number;
   latencySeconds?: number;
+  /** Also measure the export from a server run with --max-semi-space-size=N (MB). */
+  semiSpaceMb?: number;
   log?: (line: string) => void;
 }
 
@@ -273,8 +281,8 @@ async function measureHistory(dbPath: string, rows: number): Promise<ApiFigures[
 }
 
 /** Serves the export from a child process (so its peak RSS is the server's alone) and reads it here. */
-async function measureExport(dbPath: string, rows: number): Promise<ApiFigures['export']> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--export-server', dbPath], {
+async function measureExport(dbPath: string, rows: number, nodeFlags: string[] = []): Promise<ApiFigures['export']> {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', fileURLToPath(import.meta.url), '--export-server', dbPath], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines: string[] = [];
@@ -394,9 +402,16 @@ export async function measureApi(opts: ApiBenchOptions = {}): Promise<ApiFigures
   const history = await measureHistory(dbPath, rows);
   log('export…');
   const exp = await measureExport(dbPath, rows);
+  let small: ApiFigures['export_small_young_gen'];
+  if (opts.semiSpaceMb !== undefined) {
+    if (!Number.isInteger(opts.semiSpaceMb) || opts.semiSpaceMb < 1) throw new RangeError(`--semi-space-mb must be a positive integer, got ${opts.semiSpaceMb}`);
+    log(`export with --max-semi-space-size=${opts.semiSpaceMb}…`);
+    const node_flags = [`--max-semi-space-size=${opts.semiSpaceMb}`];
+    small = { ...(await measureExport(dbPath, rows, node_flags)), node_flags };
+  }
   log('latency…');
   const latency = await measureLatency(opts.latencySeconds ?? 30);
-  return { rows_1s: rows, history, export: exp, latency };
+  return { rows_1s: rows, history, export: exp, ...(small ? { export_small_young_gen: small } : {}), latency };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -413,6 +428,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       dbPath: arg('--db'),
       days: arg('--days') ? Number(arg('--days')) : undefined,
       latencySeconds: arg('--latency-s') ? Number(arg('--latency-s')) : undefined,
+      semiSpaceMb: arg('--semi-space-mb') ? Number(arg('--semi-space-mb')) : undefined,
       log: json ? undefined : (l) => console.error(l),
     });
     console.log(JSON.stringify(figures, null, json ? 0 : 2));

@@ -222,6 +222,25 @@ const Q = QUANTITIES.length;
 /** Exact powers of ten 10^0 … 10^22 (all exactly representable as doubles). */
 const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
 
+/**
+ * The `n` lowest decimal digits of m (an integer 0 ≤ m < 2^31), written to b ending just before `end`, two at
+ * a time from the tables.
+ */
+function digitsBefore(b: Uint8Array, end: number, m: number, n: number): void {
+  let p = end;
+  let rest = m;
+  let k = n;
+  while (k >= 2) {
+    const q = (rest / 100) | 0;
+    const r = rest - q * 100;
+    b[--p] = ONES[r]!;
+    b[--p] = TENS[r]!;
+    rest = q;
+    k -= 2;
+  }
+  if (k === 1) b[--p] = 48 + (rest % 10);
+}
+
 /** 10^-k for k = 0 … 7, as doubles (near enough to find a decade; the one-off case is corrected). */
 const NEG_POW10 = Array.from({ length: 8 }, (_, k) => Number(`1e-${k}`));
 
@@ -270,6 +289,13 @@ class CsvWriter {
 
   /** A non-negative safe integer in decimal. */
   uint(x: number): void {
+    if (x < 2_147_483_648) {
+      let digits = 1;
+      while (digits < 10 && x >= POW10[digits]!) digits++;
+      this.pos += digits;
+      digitsBefore(this.buf, this.pos, x, digits);
+      return;
+    }
     // Above 2^49 x / 10 may round up to the next integer; String() is exact there.
     if (x >= 562_949_953_421_312) {
       this.ascii(String(x));
@@ -293,6 +319,11 @@ class CsvWriter {
 
   /** Exactly `width` digits, zero-padded (x < 10^width). */
   fixed(x: number, width: number): void {
+    if (x < 2_147_483_648) {
+      this.pos += width;
+      digitsBefore(this.buf, this.pos, x, width);
+      return;
+    }
     const b = this.buf;
     let p = this.pos + width;
     this.pos = p;
@@ -369,29 +400,18 @@ class CsvWriter {
       const intDigits = e + 1;
       if (digits <= intDigits) {
         // An integer: its digits, then zeros up to the decimal point.
+        digitsBefore(b, this.pos + digits, m, digits);
         let p = this.pos + digits;
-        for (let k = 0; k < digits; k++) {
-          const q = (m / 10) | 0;
-          b[--p] = 48 + (m - q * 10);
-          m = q;
-        }
-        p = this.pos + digits;
         for (let k = digits; k < intDigits; k++) b[p++] = 48;
         this.pos = p;
       } else {
-        let p = this.pos + digits + 1;
-        this.pos = p;
-        for (let k = digits - 1; k >= intDigits; k--) {
-          const q = (m / 10) | 0;
-          b[--p] = 48 + (m - q * 10);
-          m = q;
-        }
-        b[--p] = 46;
-        for (let k = intDigits - 1; k >= 0; k--) {
-          const q = (m / 10) | 0;
-          b[--p] = 48 + (m - q * 10);
-          m = q;
-        }
+        const fractionDigits = digits - intDigits;
+        const whole = (m / POW10[fractionDigits]!) | 0;
+        const end = this.pos + digits + 1;
+        digitsBefore(b, end, m - whole * POW10[fractionDigits]!, fractionDigits);
+        b[this.pos + intDigits] = 46;
+        digitsBefore(b, this.pos + intDigits, whole, intDigits);
+        this.pos = end;
       }
     } else {
       // 0.000ddd: −e − 1 zeros after the point.
@@ -400,12 +420,8 @@ class CsvWriter {
       b[p++] = 46;
       for (let k = 1; k < -e; k++) b[p++] = 48;
       p += digits;
+      digitsBefore(b, p, m, digits);
       this.pos = p;
-      for (let k = 0; k < digits; k++) {
-        const q = (m / 10) | 0;
-        b[--p] = 48 + (m - q * 10);
-        m = q;
-      }
     }
   }
 
