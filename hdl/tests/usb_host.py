@@ -206,7 +206,7 @@ class FullSpeedHost:
     """
 
     def __init__(self, ctx, bus, *, domain: str = 'usb_io', frame_cycles: int = FRAME_CYCLES,
-                 max_packet: int = 64, nak_limit: int = 5000,
+                 max_packet: int = 64, nak_limit: int = 500,
                  response_max_bits: float = RESPONSE_MAX_BITS):
         self.ctx, self.bus, self.domain = ctx, bus, domain
         if not IPD_MIN_BITS <= response_max_bits < HOST_TIMEOUT_BITS:
@@ -287,7 +287,7 @@ class FullSpeedHost:
 
     # -- line level -------------------------------------------------------------------------------
     async def _send(self, packet: bytes):
-        """Transmit one packet. The caller has already waited any turnaround it needs."""
+        """Transmit one packet, at least the minimum inter-packet delay after the last one."""
         if self._eop_end is not None:
             while self.now - self._eop_end < IPD_MIN_BITS * BIT_CYCLES:     # 7.1.18.1
                 await self._cycle()

@@ -127,7 +127,7 @@ def _usb_serial(bus):
             descriptors = super().create_descriptors()
             # The configuration groups its two CDC interfaces with an interface association, which
             # the IAD ECN requires announcing in the device descriptor as class EF/02/01
-            # (LUNA leaves 00/00/00, which Windows does not bind as one function).
+            # (LUNA leaves 00/00/00; Windows' composite driver honours IADs only under EF/02/01).
             device = descriptors.get_descriptor_bytes(1)
             patched = bytearray(device)
             patched[4:7] = bytes([0xEF, 0x02, 0x01])
