@@ -386,8 +386,9 @@ def test_bulk_out_back_pressure():
 
 
 def test_reconfiguration_restarts_data_toggles():
-    """After a bus reset and SET_CONFIGURATION a host starts both bulk pipes at DATA0 (9.1.1.5):
-    the device must too, or it takes the host's first OUT for a repeat and drops it."""
+    """After a bus reset, and after a SET_CONFIGURATION, a host starts both bulk pipes at DATA0
+    (9.1.1.5): the device must too, or it takes the host's first OUT for a repeat and drops it,
+    and sends its first IN with the toggle the host has already seen."""
     h = Harness()
     state = {'phase': 0, 'received': bytearray()}
 
@@ -401,12 +402,19 @@ def test_reconfiguration_restarts_data_toggles():
         assert await host.out_transaction(ADDRESS, DATA_EP, b'second')           # DATA0 again
         state['phase'] = 2
         assert await _collect_in(host, 1) == [b'ok\x00']                        # DATA0 again
+        # SET_CONFIGURATION alone (no bus reset), as libusb's set_configuration does.
+        await host.control_write(ADDRESS, 0x00, 9, 1, 0)
+        host.reset_toggles(ADDRESS)
+        assert await host.out_transaction(ADDRESS, DATA_EP, b'third')            # DATA0 again
+        state['phase'] = 3
+        assert await _collect_in(host, 1) == [b'!\x00']                         # DATA0 again
         await host.idle(200)
 
     async def soc_tx(ctx):
         rng = random.Random('toggles')
         await _produce(ctx, h, b'\x00', rng, lambda: state['phase'] == 1)
         await _produce(ctx, h, b'ok\x00', rng, lambda: state['phase'] == 2)
+        await _produce(ctx, h, b'!\x00', rng, lambda: state['phase'] == 3)
 
     async def soc_rx(ctx):
         ctx.set(h.rx.ready, 1)
@@ -416,7 +424,7 @@ def test_reconfiguration_restarts_data_toggles():
                 state['received'].append(payload)
 
     h.run(host_bench, soc_tx, background=[soc_rx])
-    assert bytes(state['received']) == b'firstsecond'
+    assert bytes(state['received']) == b'firstsecondthird'
 
 
 # --- bus state ------------------------------------------------------------------------------------

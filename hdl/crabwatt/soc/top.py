@@ -117,6 +117,20 @@ def _usb_serial(bus):
                     m.d.comb += self.send_zlp()
             return m
 
+    class SetConfigurationWatch(USBRequestHandler):
+        """Claims nothing; `seen` strobes when a SET_CONFIGURATION arrives (the standard handler
+        answers it)."""
+        def __init__(self):
+            super().__init__()
+            self.seen = Signal()
+
+        def elaborate(self, platform):
+            m = Module()
+            setup = self.interface.setup
+            m.d.comb += self.seen.eq(setup.received & (setup.type == USBRequestType.STANDARD) &
+                                     (setup.request == 9) & (setup.recipient == 0))
+            return m
+
     class CrabwattSerial(USBSerialDevice):
         def __init__(self):
             super().__init__(bus=bus, idVendor=USB_VID, idProduct=USB_PID_CRABWATT,
@@ -140,13 +154,16 @@ def _usb_serial(bus):
             control = usb._endpoints[0]     # LUNA 0.2.3 adds the control endpoint first
             assert isinstance(control, USBControlEndpoint)
             control.add_request_handler(ControlLineStateHandler())
-            # After a bus reset the host starts every pipe at DATA0 (USB 2.0 9.1.1.5, 9.4.5), but
-            # LUNA's stream endpoints keep their toggles: re-enumerated while powered (host reboot,
-            # port reset), the first packet each way would be taken for a repeat and dropped.
-            # Resetting the data endpoints with the bus also drops a half-sent packet, which the
-            # host has abandoned anyway (COBS resynchronises on the next 0x00).
+            set_configuration = SetConfigurationWatch()
+            control.add_request_handler(set_configuration)
+            # After a bus reset or a SET_CONFIGURATION the host starts every pipe at DATA0 (USB 2.0
+            # 9.1.1.5, 9.4.5), but LUNA's stream endpoints keep their toggles: re-enumerated while
+            # powered (host reboot, port reset) or reconfigured (libusb), the first packet each way
+            # would be taken for a repeat and dropped. Restarting the data endpoints also drops a
+            # half-sent packet, which the host has abandoned anyway (COBS resynchronises at 0x00).
+            restart = usb.reset_detected | set_configuration.seen
             for n in range(1, len(usb._endpoints)):
-                usb._endpoints[n] = ResetInserter({'usb': usb.reset_detected})(usb._endpoints[n])
+                usb._endpoints[n] = ResetInserter({'usb': restart})(usb._endpoints[n])
             # A full-speed host sends a SOF every 1 ms; 3 ms without one means no host.
             limit = 3 * USB_CLK_HZ // 1000
             silence = Signal(range(limit + 1), init=limit)
