@@ -290,7 +290,14 @@ int main(int argc, char **argv) {
                 std::fwrite(tx_pending.data(), 1, tx_pending.size(), tx_file);
                 tx_pending.clear();
             } else if (master >= 0 && !tx_pending.empty()) {
-                ssize_t n = write(master, tx_pending.data(), tx_pending.size());
+                // The pty gets whole frames only (up to the last 0x00 delimiter): a host opening the
+                // port flushes its input (node-serialport does), and a flush inside a frame would
+                // leave the host that frame's tail, a CRC error no device fault caused. Output that
+                // never delimits (a program other than the crabwatt firmware) goes out in 2 KiB runs.
+                auto last = std::find(tx_pending.rbegin(), tx_pending.rend(), uint8_t(0));
+                size_t whole = size_t(tx_pending.rend() - last);
+                if (whole == 0 && tx_pending.size() >= 2048) whole = tx_pending.size();
+                ssize_t n = whole > 0 ? write(master, tx_pending.data(), whole) : 0;
                 if (n > 0) tx_pending.erase(tx_pending.begin(), tx_pending.begin() + n);
             } else if (master < 0) {
                 tx_pending.clear();

@@ -67,10 +67,10 @@ async function openTwin(name: string, { samplePeriodCycles = SAMPLE_PERIOD_CYCLE
     frames.push(...decoder.push(chunk));
     waiters.splice(0).forEach((w) => w());
   });
-  const waitFor = async (pred: () => boolean, what: string) => {
+  const waitFor = async (pred: () => boolean, what: string | (() => string)) => {
     const deadline = Date.now() + 60_000;
     while (!pred()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
       await new Promise<void>((r) => { waiters.push(r); setTimeout(r, 200); });
     }
   };
@@ -79,7 +79,8 @@ async function openTwin(name: string, { samplePeriodCycles = SAMPLE_PERIOD_CYCLE
   /** Sends the frames as one write (a burst at line rate) and resolves with their acks, in order. */
   const burst = async (commands: { seq: number; frame: Buffer }[]) => {
     port.write(Buffer.concat(commands.map((c) => c.frame)));
-    await waitFor(() => commands.every((c) => ackOf(c.seq) !== undefined), `the acks of commands ${commands.map((c) => c.seq).join(', ')}`);
+    await waitFor(() => commands.every((c) => ackOf(c.seq) !== undefined),
+      () => `the acks of commands ${commands.filter((c) => ackOf(c.seq) === undefined).map((c) => c.seq).join(', ')}`);
     return commands.map((c) => ackOf(c.seq)!);
   };
   /** Sends each command when the previous one is acked, as DeviceLink.request users do. */
