@@ -116,7 +116,7 @@ export class Packer {
     this.unpacked = db
       .prepare(
         `SELECT r.t_start_ms FROM rollups r
-         WHERE r.device = ? AND r.level = ${PACK_MS} AND r.t_start_ms < ?
+         WHERE r.device = ? AND r.level = ${PACK_MS} AND r.t_start_ms >= ? AND r.t_start_ms < ?
            AND NOT EXISTS (SELECT 1 FROM rollup_packs p WHERE p.device = r.device AND p.t_start_ms = r.t_start_ms)
          ORDER BY r.t_start_ms LIMIT ?`,
       )
@@ -142,9 +142,10 @@ export class Packer {
     return rows;
   }
 
-  /** Hours before `beforeMs` that have data and no pack, oldest first, at most `limit`. */
-  unpackedHours(device: number, beforeMs: number, limit: number): number[] {
-    return this.unpacked.all(device, beforeMs, limit) as number[];
+  /** Hours in [fromMs, beforeMs) that have data and no pack, oldest first, at most `limit`. */
+  unpackedHours(device: number, fromMs: number, beforeMs: number, limit: number): number[] {
+    // -Infinity binds as a REAL, which SQLite orders before every integer.
+    return this.unpacked.all(device, fromMs, beforeMs, limit) as number[];
   }
 
   /** Forget the pack of an hour whose rows changed. */

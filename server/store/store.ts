@@ -157,6 +157,8 @@ interface DeviceState {
   packCheckedBefore: number;
   /** The last look found as many unpacked hours as one batch packs: there may be more. */
   packBackfill: boolean;
+  /** Hours before this have packs (or no data): the next look starts here, not at the oldest hour. */
+  packScanFrom: number;
 }
 
 /** A rollup bucket's additions since the last flush. */
@@ -311,6 +313,8 @@ export class Store {
   private readonly packer: Packer | undefined;
   /** Per device id, the end of its latest packed hour: a 1 s bucket written before it invalidates its hour's pack. */
   private readonly packedBefore = new Map<number, number>();
+  /** A pack was dropped: look for unpacked hours from the oldest again. */
+  private packRescan = false;
   private readonly flushIntervalMs: number;
   private readonly flushRows: number;
   private readonly reanchorMs: number;
@@ -469,6 +473,7 @@ export class Store {
       epoch: epoch ?? this.placeholderEpoch(),
       packCheckedBefore: -Infinity,
       packBackfill: false,
+      packScanFrom: -Infinity,
     };
     const lastPack = this.db.prepare('SELECT max(t_start_ms) FROM rollup_packs WHERE device = ?').pluck().get(state.id) as number | null;
     if (lastPack !== null) this.packedBefore.set(state.id, lastPack + PACK_MS);
@@ -822,6 +827,7 @@ export class Store {
     // clock or a database tampered with), the hour is read from its rows until it is packed again.
     if (b.levelMs === PACKED_LEVEL_MS && b.tStartMs < (this.packedBefore.get(b.device) ?? -Infinity)) {
       this.packer!.dropHour(b.device, Math.floor(b.tStartMs / PACK_MS) * PACK_MS);
+      this.packRescan = true;
     }
   }
 
@@ -873,6 +879,7 @@ export class Store {
         if (epoch) dev.epoch = epoch;
         dev.open = [];
         dev.packCheckedBefore = -Infinity;
+        dev.packScanFrom = -Infinity;
       }
       throw new StoreError(`could not write to ${this.path}: ${(err as Error).message}`);
     }
@@ -921,18 +928,27 @@ export class Store {
    */
   private packClosedHours(): void {
     const packer = this.packer!;
+    if (this.packRescan) {
+      this.packRescan = false;
+      for (const dev of this.devices.values()) {
+        dev.packCheckedBefore = -Infinity;
+        dev.packScanFrom = -Infinity;
+      }
+    }
     for (const dev of this.devices.values()) {
       const last = dev.epoch.lastTms;
       if (last === null) continue;
       const closedBefore = Math.floor((last - 1) / PACK_MS) * PACK_MS;
       if (closedBefore <= dev.packCheckedBefore && !dev.packBackfill) continue;
-      const hours = packer.unpackedHours(dev.id, closedBefore, PACK_HOURS_PER_BATCH);
+      const hours = packer.unpackedHours(dev.id, dev.packScanFrom, closedBefore, PACK_HOURS_PER_BATCH);
       for (const h of hours) {
         packer.packHour(dev.id, h);
         if (h + PACK_MS > (this.packedBefore.get(dev.id) ?? -Infinity)) this.packedBefore.set(dev.id, h + PACK_MS);
       }
       dev.packCheckedBefore = closedBefore;
       dev.packBackfill = hours.length === PACK_HOURS_PER_BATCH;
+      // Every closed hour up to the last one packed (or, with no backlog, up to closedBefore) has its pack now.
+      dev.packScanFrom = dev.packBackfill ? hours[hours.length - 1]! + PACK_MS : closedBefore;
     }
   }
 
@@ -957,7 +973,10 @@ export class Store {
         if (level.ms === PACKED_LEVEL_MS) packs.run(device, nowMs - keep);
       }
     }
-    for (const dev of this.devices.values()) dev.packCheckedBefore = -Infinity;
+    for (const dev of this.devices.values()) {
+      dev.packCheckedBefore = -Infinity;
+      dev.packScanFrom = -Infinity;
+    }
     return deleted;
   }
 

@@ -164,3 +164,44 @@ describe('rollup packs', () => {
     });
   });
 });
+
+describe('rollup pack backfill', () => {
+  it('packs a backlog of closed hours a few per batch, each hour once, until none is left', () => {
+    const d = tempDir('crabwatt-backfill-');
+    try {
+      const file = join(d.dir, 'b.sqlite');
+      // 10 hours of 10 s windows, then the packs removed as if the database came from before them.
+      const store = Store.open(file, { flushRows: 100_000 });
+      const dev = store.attachDevice({ deviceId: 0xbacfn, bootId: 1, fsNum: FS, fsDen: 1, defaultKv: 0.05, defaultKi: 0.004 }, T0);
+      let end = 0;
+      const window = () => {
+        end += 10 * FS;
+        store.addWindow(dev, makeWindow(BigInt(end), 10 * FS, 1_000_000n), derivedFor(100), T0 + end);
+      };
+      while (end < 10 * 3600 * FS) window();
+      store.flush();
+      store.db.exec('DELETE FROM rollup_packs');
+      store.close();
+
+      const again = Store.open(file, { flushRows: 1 });
+      const dev2 = again.attachDevice({ deviceId: 0xbacfn, bootId: 1, fsNum: FS, fsDen: 1, defaultKv: 0.05, defaultKi: 0.004 }, T0);
+      const packs = () => again.db.prepare('SELECT t_start_ms FROM rollup_packs ORDER BY t_start_ms').pluck().all() as number[];
+      const counts: number[] = [];
+      for (let batch = 0; batch < 5; batch++) {
+        end += 10 * FS;
+        again.addWindow(dev2, makeWindow(BigInt(end), 10 * FS, 1_000_000n), derivedFor(100), T0 + end); // flushRows 1: one batch each
+        counts.push(packs().length);
+      }
+      // Hours 0 … 9 are closed (the window just booked lies in hour 10): four per batch, then nothing more.
+      expect(counts).toEqual([4, 8, 10, 10, 10]);
+      expect(packs()).toEqual(Array.from({ length: 10 }, (_, k) => T0 + k * PACK_MS));
+      const reader = new StoreReader(again.db);
+      expect([...exportCsvChunks(reader, { device: dev2.hex, fromMs: T0, toMs: T0 + 11 * PACK_MS, interval: '1s', tz: 'UTC' })].join('').trimEnd().split('\n').length - 1).toBe(
+        again.db.prepare('SELECT count(*) FROM rollups WHERE level = 1000').pluck().get() as number,
+      );
+      again.close();
+    } finally {
+      d.cleanup();
+    }
+  });
+});
