@@ -67,6 +67,9 @@ void hal_identity(hal_identity_t *id) { *id = fake.identity; }
 int hal_link_rx(int link)
 {
     fake_link_t *l = &fake.link[link];
+    if (fake.result_tail < l->rx_after_result_pops) {
+        return -1;
+    }
     return l->rx_pos < l->rx_len ? l->rx[l->rx_pos++] : -1;
 }
 

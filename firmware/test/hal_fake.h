@@ -19,6 +19,9 @@ typedef struct {
     uint8_t tx[FAKE_LINK_BYTES];
     size_t tx_len;
     size_t tx_free; /* what hal_link_tx_free() reports: the test decides how fast the host reads */
+    /* Received bytes stay out of sight until this many result words have been popped in all, as if
+     * they came in while the firmware was forwarding windows (0: at once). */
+    size_t rx_after_result_pops;
 } fake_link_t;
 
 typedef struct {

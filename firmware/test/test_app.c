@@ -388,6 +388,32 @@ static void make_record(uint32_t *w, uint64_t end_index, int64_t sum_vi, uint32_
     w[CW_WINDOW_WORD_ENERGY_2] = energy_hi;
 }
 
+/* The UART's receive FIFO holds 64 bytes, less than the line brings in while a batch of windows is
+ * forwarded: bytes that arrive meanwhile are heard between two records, not after the batch. */
+TEST(app_hears_commands_between_window_records)
+{
+    boot();
+    app_poll(&app);
+    take_frames(HAL_LINK_UART);
+    uint32_t w[CW_WINDOW_RECORD_WORDS];
+    for (unsigned k = 0; k < 3; k++) {
+        make_record(w, 1000u * (k + 1u), 0, 0, 0, k, 0);
+        fake_result_push(w, CW_WINDOW_RECORD_WORDS);
+    }
+    send_command(HAL_LINK_UART, CW_TYPE_CMD_STATUS, 42, NULL, 0);
+    fake.link[HAL_LINK_UART].rx_after_result_pops = fake.result_tail + CW_WINDOW_RECORD_WORDS;
+    app_poll(&app);
+    CHECK_EQ(fake_result_level(), 0);
+    const uint8_t want[] = {CW_TYPE_WINDOW, CW_TYPE_ENERGY, CW_TYPE_STATUS, CW_TYPE_ACK,
+                            CW_TYPE_WINDOW, CW_TYPE_ENERGY, CW_TYPE_WINDOW, CW_TYPE_ENERGY};
+    size_t n = take_frames(HAL_LINK_UART);
+    CHECK_EQ(n, sizeof want);
+    for (size_t k = 0; k < n && k < sizeof want; k++) {
+        CHECK_EQ(sent[k].type, want[k]);
+    }
+    CHECK_EQ(ack_of(&sent[3]).command_seq, 42);
+}
+
 TEST(app_forwards_window_and_energy)
 {
     boot();
