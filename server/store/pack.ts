@@ -3,16 +3,18 @@
 // million. SQLite's cost is per row stepped and per column read (~2 µs a 1 s row with its stats BLOB), far
 // above what formatting the row costs; a pack is one BLOB read as a Float64Array view.
 //
-// The packs are a copy: the `rollups` rows stay the truth that every other reader and the writer's merge use.
-// The writer packs an hour once no window can land in it any more (the store's times are monotone per device,
-// see Store.timeOf), in the same transaction that wrote its last rows, so a pack always matches its rows; a few
-// older unpacked hours are packed per batch as well (databases from before the packs, hours left open by a
-// restart). Readers use the rows wherever a pack is missing, so a database is correct at every stage.
+// A closed hour lives in exactly one place (schema 3): as 1 s rows in `rollups` (not packed yet, unpacked
+// again, or unpackable) or as one pack, never both, so the 1 s level is stored once. The writer packs an hour
+// once no window can land in it any more (the store's times are monotone per device, see Store.timeOf) and
+// deletes its rows in the same transaction; a write that touches a packed hour all the same (a late window, a
+// gap booking) first unpacks it back into rows, in the transaction of that write, and the backfill packs it again later.
+// Readers of the 1 s level take the union of packs and rows (query.ts), each step in one read transaction so
+// that a concurrent pack or unpack is seen whole or not at all.
 //
 // Layout of `data`: `rows` records of PACK_STRIDE little-endian float64, in time order:
 //   t_start_ms, samples, windows, energy_nwh, flags, then the stats BLOB's 36 values (schema.ts).
 // Every one of these is exact in a float64 except energy_nwh beyond 2^53 nWh (32 GW for a second): an hour
-// holding such a bucket is stored with rows = 0 and an empty BLOB, meaning "read this hour's rows".
+// holding such a bucket is stored with rows = 0 and an empty BLOB, meaning "this hour's rows are kept, read them".
 
 import type Database from 'better-sqlite3';
 import { STATS_BYTES } from './schema.ts';
@@ -101,6 +103,9 @@ export class Packer {
   private readonly put: Database.Statement;
   private readonly unpacked: Database.Statement;
   private readonly drop: Database.Statement;
+  private readonly dropRows: Database.Statement;
+  private readonly packAt: Database.Statement;
+  private readonly putRow: Database.Statement;
 
   constructor(db: Database.Database) {
     // The energy comes as a number; where it is not a safe integer the flag column says so (a number would
@@ -122,9 +127,17 @@ export class Packer {
       )
       .pluck();
     this.drop = db.prepare('DELETE FROM rollup_packs WHERE device = ? AND t_start_ms = ?');
+    this.dropRows = db.prepare(`DELETE FROM rollups WHERE device = ? AND level = ${PACKED_LEVEL_MS} AND t_start_ms >= ? AND t_start_ms < ?`);
+    this.packAt = db.prepare('SELECT rows, data FROM rollup_packs WHERE device = ? AND t_start_ms = ?').raw(true);
+    this.putRow = db.prepare(
+      `INSERT INTO rollups (device, level, t_start_ms, samples, windows, energy_nwh, flags, stats) VALUES (?, ${PACKED_LEVEL_MS}, ?, ?, ?, ?, ?, ?)`,
+    );
   }
 
-  /** Pack the hour starting at hourMs (replacing any pack of it); returns the rows packed (0: none or unpackable). */
+  /**
+   * Pack the hour starting at hourMs (replacing any pack of it) and delete its 1 s rows; returns the rows packed
+   * (0: none, or unpackable, whose rows stay). Call inside the transaction that wrote the hour's last rows.
+   */
   packHour(device: number, hourMs: number): number {
     const b = this.builder;
     b.reset();
@@ -139,6 +152,27 @@ export class Packer {
     }
     const { rows, data } = b.encode();
     this.put.run(device, hourMs, rows, data);
+    if (rows > 0) this.dropRows.run(device, hourMs, hourMs + PACK_MS);
+    return rows;
+  }
+
+  /**
+   * Turn the hour's pack back into 1 s rows and delete the pack, before a write into that hour; returns the rows
+   * restored (0 when the hour had no pack or an unpackable one, whose rows are there already).
+   */
+  unpackHour(device: number, hourMs: number): number {
+    const row = this.packAt.get(device, hourMs) as [number, Uint8Array] | undefined;
+    if (!row) return 0;
+    const [rows, blob] = row;
+    const data = packFloats(blob, rows);
+    for (let r = 0; r < rows; r++) {
+      const o = r * PACK_STRIDE;
+      // The stats BLOB is the record's last STATS_FLOATS values, little-endian (as the pack).
+      const stats = Buffer.allocUnsafe(STATS_BYTES);
+      for (let k = 0; k < STATS_FLOATS; k++) stats.writeDoubleLE(data[o + PACK_STATS + k]!, 8 * k);
+      this.putRow.run(device, data[o + PACK_T], data[o + PACK_SAMPLES], data[o + PACK_WINDOWS], data[o + PACK_ENERGY], data[o + PACK_FLAGS], stats);
+    }
+    this.drop.run(device, hourMs);
     return rows;
   }
 
@@ -148,10 +182,6 @@ export class Packer {
     return this.unpacked.all(device, fromMs, beforeMs, limit) as number[];
   }
 
-  /** Forget the pack of an hour whose rows changed. */
-  dropHour(device: number, hourMs: number): void {
-    this.drop.run(device, hourMs);
-  }
 }
 
 /** Whether the database has the packs table (schema 2 on); a read-only connection to an older one has not. */

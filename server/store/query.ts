@@ -3,7 +3,9 @@
 
 import type Database from 'better-sqlite3';
 import { Bucket, emptyFoldRow, rollupRowInto, ROLLUP_SELECT, statsFloats, WINDOW_SELECT, windowRowInto, type FoldRow } from './fold.ts';
-import { hasPacks, PACK_ENERGY, PACK_MS, PACK_STATS, PACK_STRIDE, PACKED_LEVEL_MS, packFloats, type RollupBlock } from './pack.ts';
+import {
+  hasPacks, PACK_ENERGY, PACK_FLAGS, PACK_MS, PACK_SAMPLES, PACK_STATS, PACK_STRIDE, PACK_T, PACK_WINDOWS, PACKED_LEVEL_MS, packFloats, type RollupBlock,
+} from './pack.ts';
 import { QUANTITIES, ROLLUP_LEVELS, STATS_BYTES, type Quantity } from './schema.ts';
 
 export class UnknownDeviceError extends Error {
@@ -164,12 +166,11 @@ export class StoreReader {
         place(row, row.tMs - 1);
       }
     } else {
-      const stmt = this.db
-        .prepare(`SELECT ${ROLLUP_SELECT} FROM rollups WHERE device = ? AND level = ? AND t_start_ms >= ? AND t_start_ms < ? ORDER BY t_start_ms`)
-        .raw(true);
-      for (const raw of stmt.iterate(dev.id, levelMs, t0, toMs) as Iterable<unknown[]>) {
-        rollupRowInto(raw, row);
-        place(row, row.tMs);
+      for (const block of this.levelBlocks(dev.id, levelMs, t0, toMs)) {
+        for (let r = block.begin; r < block.end; r++) {
+          recordInto(block, r, row);
+          place(row, row.tMs);
+        }
       }
     }
     const t: number[] = new Array(count);
@@ -227,31 +228,30 @@ export class StoreReader {
     const weight = new Float64Array(count * F);
     const min = new Float64Array(count * F).fill(NaN);
     const max = new Float64Array(count * F).fill(NaN);
-    const scratch = new Float64Array(STATS_BYTES / 8);
-    const stmt = this.statement(
-      'historyRollups',
-      'SELECT t_start_ms, samples, energy_nwh, stats FROM rollups WHERE device = ? AND level = ? AND t_start_ms >= ? AND t_start_ms < ? ORDER BY t_start_ms',
-    );
-    for (const raw of stmt.iterate(devId, levelMs, t0, req.toMs) as Iterable<unknown[]>) {
-      const b = Math.floor(((raw[0] as number) - t0) / bucketMs);
-      if (b < 0 || b >= count) continue;
-      const e = energy[b]! + Number(raw[2]);
-      if (!Number.isSafeInteger(e)) return undefined;
-      energy[b] = e;
-      rows[b]!++;
-      samples[b]! += raw[1] as number;
-      const st = statsFloats(raw[3] as Uint8Array, scratch);
-      for (let j = 0; j < F; j++) {
-        const o = 4 * fields[j]!;
-        const w = st[o + 1]!;
-        if (w === 0) continue;
-        const at = b * F + j;
-        wsum[at]! += st[o]!;
-        weight[at]! += w;
-        const lo = st[o + 2]!;
-        const hi = st[o + 3]!;
-        if (!(lo >= min[at]!)) min[at] = lo;
-        if (!(hi <= max[at]!)) max[at] = hi;
+    for (const block of this.levelBlocks(devId, levelMs, t0, req.toMs)) {
+      if (block.bigEnergy) return undefined;
+      const d = block.data;
+      for (let r = block.begin; r < block.end; r++) {
+        const o = r * PACK_STRIDE;
+        const b = Math.floor((d[o + PACK_T]! - t0) / bucketMs);
+        if (b < 0 || b >= count) continue;
+        const e = energy[b]! + d[o + PACK_ENERGY]!;
+        if (!Number.isSafeInteger(e)) return undefined;
+        energy[b] = e;
+        rows[b]!++;
+        samples[b]! += d[o + PACK_SAMPLES]!;
+        for (let j = 0; j < F; j++) {
+          const so = o + PACK_STATS + 4 * fields[j]!;
+          const w = d[so + 1]!;
+          if (w === 0) continue;
+          const at = b * F + j;
+          wsum[at]! += d[so]!;
+          weight[at]! += w;
+          const lo = d[so + 2]!;
+          const hi = d[so + 3]!;
+          if (!(lo >= min[at]!)) min[at] = lo;
+          if (!(hi <= max[at]!)) max[at] = hi;
+        }
       }
     }
     const t: number[] = new Array(count);
@@ -282,24 +282,24 @@ export class StoreReader {
 
   /**
    * Exact energy booked in [fromMs, ∞) and in total. Whole hours come from the 1 h rollups and the partial
-   * hour at the start from the 1 s rollups, so the sum is exact for any second-aligned start.
+   * hour at the start from the 1 s level (packs and rows), so the sum is exact for any second-aligned start.
    */
   energy(device: string, sinceMs: number): { sinceNwh: bigint; totalNwh: bigint } {
     const dev = this.resolveDevice(device);
-    const hourMs = 3_600_000;
-    const firstHour = Math.ceil(sinceMs / hourMs) * hourMs;
-    const sum = this.db
-      .prepare(
-        `SELECT
-           coalesce((SELECT sum(energy_nwh) FROM rollups WHERE device = @dev AND level = 1000 AND t_start_ms >= @since AND t_start_ms < @hour), 0)
-         + coalesce((SELECT sum(energy_nwh) FROM rollups WHERE device = @dev AND level = ${hourMs} AND t_start_ms >= @hour), 0)`,
-      )
-      .pluck()
-      .safeIntegers(true)
-      .get({ dev: dev.id, since: Math.ceil(sinceMs / 1000) * 1000, hour: firstHour }) as bigint;
-    const total = this.db.prepare('SELECT total_nwh FROM devices WHERE id = ?').pluck().safeIntegers(true).get(dev.id) as bigint;
-    return { sinceNwh: BigInt(sum), totalNwh: BigInt(total) };
+    const firstHour = Math.ceil(sinceMs / PACK_MS) * PACK_MS;
+    const read = (this.energyTx ??= this.db.transaction((devId: number, since: number, hour: number) => {
+      const partial = this.secondTotals(devId, since, hour, true).energyNwh;
+      const whole = this.statement(
+        'hoursEnergy',
+        `SELECT coalesce(sum(energy_nwh), 0) FROM rollups WHERE device = ? AND level = ${PACK_MS} AND t_start_ms >= ?`,
+      ).safeIntegers(true).get(devId, hour) as [bigint];
+      const total = this.statement('totalNwh', 'SELECT total_nwh FROM devices WHERE id = ?').safeIntegers(true).get(devId) as [bigint];
+      return { sinceNwh: partial + BigInt(whole[0]), totalNwh: BigInt(total[0]) };
+    }));
+    return read(dev.id, Math.ceil(sinceMs / 1000) * 1000, firstHour);
   }
+
+  private energyTx: ((devId: number, since: number, hour: number) => { sinceNwh: bigint; totalNwh: bigint }) | undefined;
 
   /** Source rows of a level over [fromMs, toMs), oldest first, streamed from SQLite (never all in memory). */
   *sourceRows(device: string, level: SourceLevel, fromMs: number, toMs: number): Generator<FoldRow> {
@@ -312,69 +312,111 @@ export class StoreReader {
       for (const raw of stmt.iterate(dev.id, fromMs, toMs) as Iterable<unknown[]>) yield windowRowInto(raw, row);
       return;
     }
-    const levelMs = levelMsOf(level);
-    const stmt = this.db
-      .prepare(`SELECT ${ROLLUP_SELECT} FROM rollups WHERE device = ? AND level = ? AND t_start_ms >= ? AND t_start_ms < ? ORDER BY t_start_ms`)
-      .raw(true);
-    for (const raw of stmt.iterate(dev.id, levelMs, fromMs, toMs) as Iterable<unknown[]>) yield rollupRowInto(raw, row);
-  }
-
-  /**
-   * Rollup rows of a level over [fromMs, toMs), oldest first, as better-sqlite3 raw arrays in ROLLUP_SELECT
-   * order (the stats BLOB undecoded): for readers that decode only what they need. Streamed, never all in memory.
-   */
-  rollupRowsRaw(device: string, level: Exclude<SourceLevel, 'raw'>, fromMs: number, toMs: number): IterableIterator<unknown[]> {
-    const dev = this.resolveDevice(device);
-    return this.statement(
-      'rollupRange',
-      `SELECT ${ROLLUP_SELECT} FROM rollups WHERE device = ? AND level = ? AND t_start_ms >= ? AND t_start_ms < ? ORDER BY t_start_ms`,
-    ).iterate(dev.id, levelMsOf(level), fromMs, toMs) as IterableIterator<unknown[]>;
+    for (const block of this.levelBlocks(dev.id, levelMsOf(level), fromMs, toMs)) {
+      for (let r = block.begin; r < block.end; r++) yield recordInto(block, r, row);
+    }
   }
 
   /**
    * Rollup rows of a level over [fromMs, toMs), oldest first, as blocks of float64 records (pack.ts layout):
-   * the 1 s level from its hourly packs wherever they exist, everything else from the rows, a page at a time.
-   * A block is valid until the next one is pulled (its storage is reused). No statement stays open between
-   * blocks, so the connection is free for others while the consumer works (or waits on a slow client).
+   * the 1 s level from its hourly packs and its rows, everything else from the rows, a page at a time.
+   * A block is valid until the next one is pulled (its storage is reused). No statement or transaction stays
+   * open between blocks, so the connection is free for others while the consumer works (or waits on a slow client).
    */
   *rollupBlocks(device: string, level: Exclude<SourceLevel, 'raw'>, fromMs: number, toMs: number): Generator<RollupBlock> {
-    const dev = this.resolveDevice(device);
-    const levelMs = levelMsOf(level);
+    yield* this.levelBlocks(this.resolveDevice(device).id, levelMsOf(level), fromMs, toMs);
+  }
+
+  /**
+   * The one reader of rollup records (rollupBlocks, history, sourceRows). The 1 s level is the union of packs
+   * and rows (an hour is in one of them, pack.ts): each step reads, in one read transaction, the next pack, the
+   * rows before it (a page at most) and, when the rows end before it, the pack itself; the next step starts
+   * where this one stopped. A writer packing or unpacking an hour between two steps is thus seen by the later
+   * step whole, and every second is read once.
+   */
+  private *levelBlocks(devId: number, levelMs: number, fromMs: number, toMs: number): Generator<RollupBlock> {
     if (levelMs !== PACKED_LEVEL_MS || !this.packsReadable()) {
-      yield* this.rowBlocks(dev.id, levelMs, fromMs, toMs);
-      return;
+      let from = fromMs;
+      for (;;) {
+        const page = this.readRowPage(devId, levelMs, from, toMs);
+        if (page.end > 0) yield page;
+        if (page.end < ROW_PAGE) return;
+        from = page.data[(page.end - 1) * PACK_STRIDE + PACK_T]! + 1;
+      }
     }
-    const nextPack = this.statement(
-      'nextPack',
-      'SELECT t_start_ms, rows FROM rollup_packs WHERE device = ? AND t_start_ms > ? AND t_start_ms < ? ORDER BY t_start_ms LIMIT 1',
-    );
+    const step = (this.stepTx ??= this.db.transaction((dev: number, cursor: number, to: number) => this.readStep(dev, cursor, to)));
     let cursor = fromMs;
     while (cursor < toMs) {
-      const pack = nextPack.get(dev.id, cursor - PACK_MS, toMs) as [number, number] | undefined;
-      if (!pack) {
-        yield* this.rowBlocks(dev.id, levelMs, cursor, toMs);
-        return;
-      }
-      const [hourMs, rows] = pack;
-      const hourEnd = hourMs + PACK_MS;
-      // Whatever lies before the pack (unpacked hours, a gap) comes from the rows.
-      if (hourMs > cursor) yield* this.rowBlocks(dev.id, levelMs, cursor, Math.min(hourMs, toMs));
-      const from = Math.max(cursor, hourMs);
-      const to = Math.min(toMs, hourEnd);
-      const packed = rows === 0 ? 0 : this.loadPack(dev.id, hourMs);
-      if (packed === 0) {
-        yield* this.rowBlocks(dev.id, levelMs, from, to);
-      } else {
-        const data = this.packData!;
-        const rows = packed;
-        let begin = 0;
-        while (begin < rows && data[begin * PACK_STRIDE]! < from) begin++;
-        let end = begin;
-        while (end < rows && data[end * PACK_STRIDE]! < to) end++;
-        if (end > begin) yield { data, begin, end, bigEnergy: undefined };
-      }
-      cursor = hourEnd;
+      const s = step(devId, cursor, toMs);
+      if (s.rows.end > 0) yield s.rows;
+      if (s.pack && s.pack.end > s.pack.begin) yield s.pack;
+      cursor = s.next;
     }
+  }
+
+  private stepTx: ((devId: number, cursor: number, toMs: number) => { rows: RollupBlock; pack: RollupBlock | undefined; next: number }) | undefined;
+
+  /** One step of levelBlocks at the 1 s level, inside its read transaction. */
+  private readStep(devId: number, cursor: number, toMs: number): { rows: RollupBlock; pack: RollupBlock | undefined; next: number } {
+    const next = this.statement(
+      'nextPack',
+      'SELECT t_start_ms FROM rollup_packs WHERE device = ? AND t_start_ms > ? AND t_start_ms < ? AND rows > 0 ORDER BY t_start_ms LIMIT 1',
+    ).get(devId, cursor - PACK_MS, toMs) as [number] | undefined;
+    const hourMs = next?.[0];
+    const rowsTo = hourMs === undefined ? toMs : Math.min(hourMs, toMs);
+    const rows = this.readRowPage(devId, PACKED_LEVEL_MS, cursor, rowsTo);
+    if (rows.end === ROW_PAGE) return { rows, pack: undefined, next: rows.data[(rows.end - 1) * PACK_STRIDE + PACK_T]! + 1 };
+    if (hourMs === undefined) return { rows, pack: undefined, next: toMs };
+    const n = this.loadPack(devId, hourMs);
+    const data = this.packData!;
+    const from = Math.max(cursor, hourMs);
+    const to = Math.min(toMs, hourMs + PACK_MS);
+    let begin = 0;
+    while (begin < n && data[begin * PACK_STRIDE]! < from) begin++;
+    let end = begin;
+    while (end < n && data[end * PACK_STRIDE]! < to) end++;
+    return { rows, pack: { data, begin, end, bigEnergy: undefined }, next: hourMs + PACK_MS };
+  }
+
+  /**
+   * Records and energy of the 1 s level over [fromMs, toMs) (packs and rows), in one read transaction: whole
+   * packs count their `rows`, packs cut by the range (two at most) and the energy are read record by record.
+   */
+  private secondTotals(devId: number, fromMs: number, toMs: number, withEnergy: boolean): { records: number; energyNwh: bigint } {
+    const rowSums = this.statement(
+      'secondRowSums',
+      `SELECT count(*), coalesce(sum(energy_nwh), 0) FROM rollups WHERE device = ? AND level = ${PACKED_LEVEL_MS} AND t_start_ms >= ? AND t_start_ms < ?`,
+    ).safeIntegers(true).get(devId, fromMs, toMs) as [bigint, bigint];
+    let records = Number(rowSums[0]);
+    let energyNwh = BigInt(rowSums[1]);
+    if (!this.packsReadable()) return { records, energyNwh };
+    const packs = this.statement(
+      'packsIn',
+      'SELECT t_start_ms, rows FROM rollup_packs WHERE device = ? AND t_start_ms > ? AND t_start_ms < ? AND rows > 0 ORDER BY t_start_ms',
+    ).all(devId, fromMs - PACK_MS, toMs) as [number, number][];
+    let sum = 0;
+    for (const [hourMs, rows] of packs) {
+      if (!withEnergy && hourMs >= fromMs && hourMs + PACK_MS <= toMs) {
+        records += rows;
+        continue;
+      }
+      const n = this.loadPack(devId, hourMs);
+      const d = this.packData!;
+      for (let r = 0; r < n; r++) {
+        const o = r * PACK_STRIDE;
+        const t = d[o + PACK_T]!;
+        if (t < fromMs || t >= toMs) continue;
+        records++;
+        // Each energy is a safe integer (else the hour is unpackable); their sum is kept exact.
+        const e = sum + d[o + PACK_ENERGY]!;
+        if (Number.isSafeInteger(e)) sum = e;
+        else {
+          energyNwh += BigInt(sum) + BigInt(d[o + PACK_ENERGY]!);
+          sum = 0;
+        }
+      }
+    }
+    return { records, energyNwh: energyNwh + BigInt(sum) };
   }
 
   private packs: boolean | undefined;
@@ -391,7 +433,6 @@ export class StoreReader {
     const row = this.statement('packData', 'SELECT rows, data FROM rollup_packs WHERE device = ? AND t_start_ms = ?').get(devId, hourMs) as
       | [number, Uint8Array]
       | undefined;
-    // Read again rather than trusting the first query: a writer may have replaced the pack in between.
     if (!row) return 0;
     const [rows, blob] = row;
     const n = rows * PACK_STRIDE;
@@ -403,7 +444,6 @@ export class StoreReader {
     return rows;
   }
 
-
   private packsReadable(): boolean {
     this.packs ??= hasPacks(this.db);
     return this.packs;
@@ -411,8 +451,8 @@ export class StoreReader {
 
   private rowPage: Float64Array | undefined;
 
-  /** Rollup rows over [fromMs, toMs) as blocks of at most ROW_PAGE records, one query per block. */
-  private *rowBlocks(devId: number, levelMs: number, fromMs: number, toMs: number): Generator<RollupBlock> {
+  /** Up to ROW_PAGE rollup rows of a level from fromMs on (before toMs) as one block, one query. */
+  private readRowPage(devId: number, levelMs: number, fromMs: number, toMs: number): RollupBlock {
     const stmt = this.statement(
       'rollupPage',
       // The energy as text where a number would lose digits (beyond 2^53 nWh).
@@ -420,27 +460,21 @@ export class StoreReader {
        FROM rollups WHERE device = ? AND level = ? AND t_start_ms >= ? AND t_start_ms < ? ORDER BY t_start_ms LIMIT ${ROW_PAGE}`,
     );
     const data = (this.rowPage ??= new Float64Array(ROW_PAGE * PACK_STRIDE));
-    let from = fromMs;
-    for (;;) {
-      const page = stmt.all(devId, levelMs, from, toMs) as unknown[][];
-      if (page.length === 0) return;
-      let bigEnergy: Map<number, bigint> | undefined;
-      for (let r = 0; r < page.length; r++) {
-        const raw = page[r]!;
-        const o = r * PACK_STRIDE;
-        data[o] = raw[0] as number;
-        data[o + 1] = raw[1] as number;
-        data[o + 2] = raw[2] as number;
-        data[o + PACK_ENERGY] = Number(raw[3]);
-        data[o + 4] = raw[4] as number;
-        const st = statsFloats(raw[5] as Uint8Array, this.statsScratch);
-        for (let k = 0; k < STATS_BYTES / 8; k++) data[o + PACK_STATS + k] = st[k]!;
-        if (raw[6] !== null) (bigEnergy ??= new Map()).set(r, BigInt(raw[6] as string));
-      }
-      yield { data, begin: 0, end: page.length, bigEnergy };
-      if (page.length < ROW_PAGE) return;
-      from = (page[page.length - 1]![0] as number) + 1;
+    const page = stmt.all(devId, levelMs, fromMs, toMs) as unknown[][];
+    let bigEnergy: Map<number, bigint> | undefined;
+    for (let r = 0; r < page.length; r++) {
+      const raw = page[r]!;
+      const o = r * PACK_STRIDE;
+      data[o + PACK_T] = raw[0] as number;
+      data[o + PACK_SAMPLES] = raw[1] as number;
+      data[o + PACK_WINDOWS] = raw[2] as number;
+      data[o + PACK_ENERGY] = Number(raw[3]);
+      data[o + PACK_FLAGS] = raw[4] as number;
+      const st = statsFloats(raw[5] as Uint8Array, this.statsScratch);
+      for (let k = 0; k < STATS_BYTES / 8; k++) data[o + PACK_STATS + k] = st[k]!;
+      if (raw[6] !== null) (bigEnergy ??= new Map()).set(r, BigInt(raw[6] as string));
     }
+    return { data, begin: 0, end: page.length, bigEnergy };
   }
 
   private readonly statsScratch = new Float64Array(STATS_BYTES / 8);
@@ -463,15 +497,41 @@ export class StoreReader {
         .pluck()
         .get(dev.id, fromMs, toMs) as number;
     }
+    const levelMs = levelMsOf(level);
+    if (levelMs === PACKED_LEVEL_MS) {
+      const count = (this.countTx ??= this.db.transaction((devId: number, from: number, to: number) => this.secondTotals(devId, from, to, false).records));
+      return count(dev.id, fromMs, toMs);
+    }
     return this.db
       .prepare('SELECT count(*) FROM rollups WHERE device = ? AND level = ? AND t_start_ms >= ? AND t_start_ms < ?')
       .pluck()
-      .get(dev.id, levelMsOf(level), fromMs, toMs) as number;
+      .get(dev.id, levelMs, fromMs, toMs) as number;
   }
+
+  private countTx: ((devId: number, fromMs: number, toMs: number) => number) | undefined;
 
   sampleRate(device: string): number {
     return this.resolveDevice(device).fs;
   }
+}
+
+/** Record r of a block as a FoldRow (row is filled and returned). */
+function recordInto(block: RollupBlock, r: number, row: FoldRow): FoldRow {
+  const d = block.data;
+  const o = r * PACK_STRIDE;
+  row.tMs = d[o + PACK_T]!;
+  row.samples = d[o + PACK_SAMPLES]!;
+  row.windows = d[o + PACK_WINDOWS]!;
+  row.energyNwh = block.bigEnergy?.get(r) ?? BigInt(d[o + PACK_ENERGY]!);
+  row.flags = d[o + PACK_FLAGS]!;
+  for (let k = 0; k < QUANTITIES.length; k++) {
+    const so = o + PACK_STATS + 4 * k;
+    row.wsum[k] = d[so]!;
+    row.weight[k] = d[so + 1]!;
+    row.min[k] = d[so + 2]!;
+    row.max[k] = d[so + 3]!;
+  }
+  return row;
 }
 
 export function levelMsOf(level: Exclude<SourceLevel, 'raw'>): number {

@@ -135,6 +135,16 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE UNIQUE INDEX rollup_packs_time ON rollup_packs(device, t_start_ms);
   `,
+  // 3: a packed hour is stored once: its 1 s rows go (pack.ts), here for the hours packed before this version,
+  // which kept both. Unpackable hours (rows = 0) keep their rows. The file does not shrink by itself: SQLite
+  // reuses the freed pages for new data (VACUUM returns them to the file system).
+  `
+  DELETE FROM rollups
+  WHERE level = 1000 AND EXISTS (
+    SELECT 1 FROM rollup_packs p
+    WHERE p.device = rollups.device AND p.rows > 0 AND p.t_start_ms = rollups.t_start_ms - rollups.t_start_ms % 3600000
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -812,6 +812,13 @@ export class Store {
   private writeBucket(b: RollupBucket): void {
     b.settle();
     const s = this.stmts!;
+    // Times are monotone (timeOf), so a packed hour gets no more buckets as a rule; one that does all the same (a
+    // late window, a gap booked at an old time, a clock or a database tampered with) turns the hour back into
+    // rows first, so the merge below sees the stored bucket, and the backfill packs the hour again later.
+    if (b.levelMs === PACKED_LEVEL_MS && b.tStartMs < (this.packedBefore.get(b.device) ?? -Infinity)) {
+      this.packer!.unpackHour(b.device, Math.floor(b.tStartMs / PACK_MS) * PACK_MS);
+      this.packRescan = true;
+    }
     const existing = s.rollupAt.get(b.device, b.levelMs, b.tStartMs) as [bigint, bigint, bigint, bigint, Uint8Array] | undefined;
     if (existing) {
       const row = {
@@ -823,12 +830,6 @@ export class Store {
       b.add(row);
     }
     s.putRollup.run(b.device, b.levelMs, b.tStartMs, b.samples, b.windows, b.energyNwh, b.flags, statsBlob(b));
-    // Times are monotone (timeOf), so a closed hour gets no more buckets; should one come all the same (a
-    // clock or a database tampered with), the hour is read from its rows until it is packed again.
-    if (b.levelMs === PACKED_LEVEL_MS && b.tStartMs < (this.packedBefore.get(b.device) ?? -Infinity)) {
-      this.packer!.dropHour(b.device, Math.floor(b.tStartMs / PACK_MS) * PACK_MS);
-      this.packRescan = true;
-    }
   }
 
   private armTimer(): void {
@@ -963,16 +964,27 @@ export class Store {
     const windows = this.db.prepare('DELETE FROM windows WHERE device = ? AND t_end_ms < ?');
     const rollups = this.db.prepare('DELETE FROM rollups WHERE device = ? AND level = ? AND t_start_ms < ?');
     const packs = this.db.prepare('DELETE FROM rollup_packs WHERE device = ? AND t_start_ms < ?');
-    for (const device of devices) {
-      if (this.windowRetentionMs !== null) deleted += windows.run(device, nowMs - this.windowRetentionMs).changes;
-      for (const level of ROLLUP_LEVELS) {
-        const keep = this.rollupRetentionMs[level.name];
-        if (keep === undefined || keep === null) continue;
-        deleted += rollups.run(device, level.ms, nowMs - keep).changes;
-        // A pack whose hour lost rows goes too; the next batches pack what is left of the hour again.
-        if (level.ms === PACKED_LEVEL_MS) packs.run(device, nowMs - keep);
+    const packRows = this.db.prepare('SELECT coalesce(sum(rows), 0) FROM rollup_packs WHERE device = ? AND t_start_ms < ?').pluck();
+    // One transaction: a reader never sees an hour half unpacked, and a crash keeps the old state.
+    this.db.transaction(() => {
+      for (const device of devices) {
+        if (this.windowRetentionMs !== null) deleted += windows.run(device, nowMs - this.windowRetentionMs).changes;
+        for (const level of ROLLUP_LEVELS) {
+          const keep = this.rollupRetentionMs[level.name];
+          if (keep === undefined || keep === null) continue;
+          const cutMs = nowMs - keep;
+          if (level.ms === PACKED_LEVEL_MS) {
+            // The 1 s level lives in packs and rows: whole hours before the cut go as packs; the hour the cut
+            // falls in is unpacked first, so that its rows after the cut are kept (the backfill packs them again).
+            const hourMs = Math.floor(cutMs / PACK_MS) * PACK_MS;
+            if (hourMs < cutMs) this.packer!.unpackHour(device, hourMs);
+            deleted += Number(packRows.get(device, hourMs));
+            packs.run(device, hourMs);
+          }
+          deleted += rollups.run(device, level.ms, cutMs).changes;
+        }
       }
-    }
+    })();
     for (const dev of this.devices.values()) {
       dev.packCheckedBefore = -Infinity;
       dev.packScanFrom = -Infinity;

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir } from './helpers.ts';
+import { ROLLUP_LEVELS } from '../../server/store/schema.ts';
+import { levelSums, tempDir } from './helpers.ts';
 
 const CHILD = fileURLToPath(new URL('./fixtures/ingest-child.ts', import.meta.url));
 const SECONDS = 12;
@@ -47,9 +48,11 @@ function check(dbPath: string) {
     const windowNwh = BigInt((one('SELECT sum(energy_nwh) FROM windows') as bigint | null) ?? 0n);
     const gapNwh = BigInt((one('SELECT sum(energy_nwh) FROM energy_gaps') as bigint | null) ?? 0n);
     const total = BigInt((one('SELECT sum(total_nwh) FROM devices') as bigint | null) ?? 0n);
-    const levels = db.prepare('SELECT level, sum(energy_nwh) AS e FROM rollups GROUP BY level').all() as { level: bigint; e: bigint }[];
+    // Every level, the 1 s one from its rows and its packs.
+    const levels = ROLLUP_LEVELS.map((l) => ({ level: l.name, e: levelSums(db, l.ms).energyNwh }));
+    const packs = Number(one('SELECT count(*) FROM rollup_packs WHERE rows > 0'));
     const epochs = BigInt(one('SELECT count(*) FROM epochs') as bigint);
-    return { integrity, windows, distinct, windowNwh, gapNwh, total, levels, epochs };
+    return { integrity, windows, distinct, windowNwh, gapNwh, total, levels, epochs, packs };
   } finally {
     db.close();
   }
@@ -90,5 +93,14 @@ describe('kill -9 of an ingesting process', () => {
     expect(final.total >= killed.total).toBe(true);
     expect(final.gapNwh).toBe(0n);
     for (const l of final.levels) expect(l.e, `level ${l.level}`).toBe(final.total);
+    // The hour closed 6 s in is packed, and its seconds are in the pack only.
+    expect(final.packs).toBe(1);
+    const hourMs = Date.UTC(2026, 6, 1) - 3_600_000;
+    const rowsInPackedHour = new Database(db, { readonly: true });
+    try {
+      expect(rowsInPackedHour.prepare('SELECT count(*) FROM rollups WHERE level = 1000 AND t_start_ms >= ? AND t_start_ms < ?').pluck().get(hourMs, hourMs + 3_600_000)).toBe(0);
+    } finally {
+      rowsInPackedHour.close();
+    }
   });
 });

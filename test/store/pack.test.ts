@@ -1,17 +1,18 @@
 // Hourly packs of the 1 s rollups (server/store/pack.ts): the writer packs closed hours in the batch that
-// closes them, a pack is a faithful copy of its hour's rows, readers fall back to the rows wherever a pack is
-// missing or unpackable (also on a read-only database from before the packs), and the export is the same
-// byte for byte either way.
+// closes them and drops their 1 s rows (an hour is in a pack or in rows, never both), a pack holds exactly what
+// the windows booked, readers take the union of packs and rows (also on a read-only database from before the
+// packs), the export is the same byte for byte whichever way an hour is stored, and a write into a packed hour
+// unpacks it first, so nothing is lost or counted twice.
 
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportCsvChunks, type ExportInterval } from '../../server/export/csv.ts';
-import { PACK_MS, PACK_STATS, PACK_STRIDE, packFloats } from '../../server/store/pack.ts';
+import { PACK_MS, PACK_STATS, PACK_STRIDE, Packer, packFloats } from '../../server/store/pack.ts';
 import { StoreReader } from '../../server/store/query.ts';
-import { STATS_BYTES } from '../../server/store/schema.ts';
+import { QUANTITIES, ROLLUP_LEVELS } from '../../server/store/schema.ts';
 import { Store, type DeviceRef } from '../../server/store/store.ts';
-import { derivedFor, makeWindow, tempDir } from './helpers.ts';
+import { derivedFor, levelSums, makeWindow, tempDir } from './helpers.ts';
 
 const FS = 1000;
 const T0 = Date.UTC(2026, 2, 29, 0, 0, 0); // the Berlin spring DST change is at 01:00Z
@@ -35,6 +36,28 @@ function exportText(db: Database.Database, interval: ExportInterval, fromMs: num
   return [...exportCsvChunks(new StoreReader(db), { device: hex, fromMs, toMs, interval, tz }, 8192)].join('');
 }
 
+/** Turn every pack of a database back into 1 s rows (as the writer does before a write into a packed hour). */
+function unpackAll(db: Database.Database): void {
+  const packer = new Packer(db);
+  const packs = db.prepare('SELECT device, t_start_ms FROM rollup_packs').raw(true).all() as [number, number][];
+  db.transaction(() => {
+    for (const [device, hour] of packs) packer.unpackHour(device, hour);
+  })();
+  expect(db.prepare('SELECT count(*) FROM rollup_packs').pluck().get()).toBe(0);
+}
+
+/** A copy of the test database (the original stays as the ingest left it). */
+async function copyOf(name: string): Promise<string> {
+  const copy = join(dir.dir, name);
+  const src = new Database(path, { readonly: true });
+  try {
+    await src.backup(copy);
+  } finally {
+    src.close();
+  }
+  return copy;
+}
+
 beforeAll(() => {
   dir = tempDir('crabwatt-pack-');
   path = join(dir.dir, 'p.sqlite');
@@ -48,25 +71,36 @@ beforeAll(() => {
 afterAll(() => dir.cleanup());
 
 describe('rollup packs', () => {
-  it('are written for the closed hours only, each a faithful copy of its 1 s rows', () => {
+  it('are written for the closed hours only, hold what the windows booked, and replace the hours\' 1 s rows', () => {
     const db = new Database(path, { readonly: true });
     try {
       const packs = db.prepare('SELECT t_start_ms, rows, data FROM rollup_packs ORDER BY t_start_ms').raw(true).all() as [number, number, Buffer][];
-      // Hours 0, 1 and 2 are closed; the fourth (20 minutes in) is still open.
+      // Hours 0, 1 and 2 are closed; the fourth (20 minutes in) is still open and stays rows.
       expect(packs.map((p) => p[0])).toEqual([T0, T0 + PACK_MS, T0 + 2 * PACK_MS]);
+      const rowsIn = (from: number, to: number) =>
+        db.prepare('SELECT count(*) FROM rollups WHERE level = 1000 AND t_start_ms >= ? AND t_start_ms < ?').pluck().get(from, to) as number;
+      expect(rowsIn(T0, T0 + 3 * PACK_MS)).toBe(0);
+      expect(rowsIn(T0 + 3 * PACK_MS, T0 + 4 * PACK_MS)).toBe(1200);
+      // Each 1 s window is one 1 s bucket here, so the windows table is an independent reference for the packs.
+      const windows = db
+        .prepare(`SELECT t_end_ms, samples, energy_nwh, flags, ${QUANTITIES.join(', ')} FROM windows WHERE t_end_ms > ? AND t_end_ms <= ? ORDER BY t_end_ms`)
+        .raw(true);
       for (const [hour, rows, blob] of packs) {
-        const stored = db
-          .prepare('SELECT t_start_ms, samples, windows, energy_nwh, flags, stats FROM rollups WHERE level = 1000 AND t_start_ms >= ? AND t_start_ms < ? ORDER BY t_start_ms')
-          .raw(true)
-          .all(hour, hour + PACK_MS) as [number, number, number, number, number, Buffer][];
+        const stored = windows.all(hour, hour + PACK_MS) as (number | null)[][];
         expect(rows).toBe(stored.length);
         expect(rows).toBe(hour === T0 + PACK_MS ? 3300 : 3600);
         const data = packFloats(blob, rows);
         const expected = new Float64Array(rows * PACK_STRIDE);
-        stored.forEach((r, k) => {
+        stored.forEach((w, k) => {
           const o = k * PACK_STRIDE;
-          expected.set([r[0], r[1], r[2], r[3], r[4]], o);
-          expected.set(new Float64Array(r[5].buffer.slice(r[5].byteOffset, r[5].byteOffset + STATS_BYTES)), o + PACK_STATS);
+          const samples = w[1]!;
+          expected.set([w[0]! - 1000, samples, 1, w[2]!, w[3]!], o);
+          QUANTITIES.forEach((_, q) => {
+            const v = w[4 + q];
+            const at = o + PACK_STATS + 4 * q;
+            if (v === null || v === undefined) expected.set([0, 0, NaN, NaN], at);
+            else expected.set([v * samples, samples, v, v], at);
+          });
         });
         // toEqual compares with Object.is: NaN (undefined min/max) matches NaN, -0 only -0.
         expect(Array.from(data), `hour ${hour}`).toEqual(Array.from(expected));
@@ -81,7 +115,7 @@ describe('rollup packs', () => {
     const scratch = join(dir.dir, 'unpacked.sqlite');
     return Promise.resolve(packed.backup(scratch)).then(() => {
       const rowsOnly = new Database(scratch);
-      rowsOnly.exec('DELETE FROM rollup_packs');
+      unpackAll(rowsOnly);
       try {
         const ranges: [number, number][] = [
           [T0, T0 + (HOURS + 1) * PACK_MS],
@@ -100,6 +134,24 @@ describe('rollup packs', () => {
         // One row per stored second in the 1 s export, the 5-minute gap absent.
         const all = exportText(packed, '1s', T0, T0 + (HOURS + 1) * PACK_MS).trimEnd().split('\n');
         expect(all.length - 1).toBe(HOURS * 3600 + 1200 - 300);
+        // The row count the export estimates from packs and rows alike, ragged edges included.
+        for (const db of [packed, rowsOnly]) {
+          const reader = new StoreReader(db);
+          expect(reader.countSourceRows(hex, '1s', T0, T0 + 4 * PACK_MS)).toBe(HOURS * 3600 + 1200 - 300);
+          expect(reader.countSourceRows(hex, '1s', T0 + 1234_000, T0 + 2 * PACK_MS + 17_000)).toBe(2 * PACK_MS / 1000 + 17 - 1234 - 300);
+        }
+        // History and the energy since an instant read the same from packs as from rows.
+        const a = new StoreReader(packed);
+        const b = new StoreReader(rowsOnly);
+        for (const since of [T0, T0 + 1234_000, T0 + PACK_MS + 3599_000, T0 + 3 * PACK_MS + 5000]) {
+          expect(a.energy(hex, since), `since ${since}`).toEqual(b.energy(hex, since));
+        }
+        const history = (r: StoreReader, fromMs: number, toMs: number, points: number) => r.history({ device: hex, fromMs, toMs, points, fields: ['p', 'vrms'] });
+        for (const [from, to, points] of [[T0, T0 + 4 * PACK_MS, 2000], [T0 + 1234_000, T0 + 2 * PACK_MS + 17_000, 3000], [T0 + 600_000, T0 + 601_000 + PACK_MS, 1800]] as const) {
+          const h = history(a, from, to, points);
+          expect(h.level, `${from}`).toBe('1s');
+          expect(h).toEqual(history(b, from, to, points));
+        }
       } finally {
         rowsOnly.close();
         packed.close();
@@ -116,7 +168,11 @@ describe('rollup packs', () => {
     return Promise.resolve(src.backup(copy)).then(() => {
       src.close();
       const marked = new Database(copy);
-      marked.prepare("UPDATE rollup_packs SET rows = 0, data = x'' WHERE t_start_ms = ?").run(T0 + PACK_MS);
+      // As the writer leaves an unpackable hour: its rows, and a pack marked rows = 0.
+      const packer = new Packer(marked);
+      const device = marked.prepare('SELECT id FROM devices').pluck().get() as number;
+      packer.unpackHour(device, T0 + PACK_MS);
+      marked.prepare("INSERT INTO rollup_packs (device, t_start_ms, rows, data) VALUES (?, ?, 0, x'')").run(device, T0 + PACK_MS);
       expect(exportText(marked, '1s', T0, T0 + 4 * PACK_MS)).toBe(expected);
       marked.close();
     });
@@ -129,6 +185,7 @@ describe('rollup packs', () => {
     await src.backup(copy);
     src.close();
     const old = new Database(copy);
+    unpackAll(old);
     old.exec('DROP TABLE rollup_packs; PRAGMA user_version = 1;');
     old.close();
 
@@ -143,6 +200,33 @@ describe('rollup packs', () => {
     store.flush();
     const hours = store.db.prepare('SELECT t_start_ms FROM rollup_packs ORDER BY t_start_ms').pluck().all();
     expect(hours).toEqual([T0, T0 + PACK_MS, T0 + 2 * PACK_MS]);
+    expect(store.db.prepare('SELECT count(*) FROM rollups WHERE level = 1000 AND t_start_ms < ?').pluck().get(T0 + 3 * PACK_MS)).toBe(0);
+    expect(exportText(store.db, '1s', T0, T0 + 3 * PACK_MS + 1200_000)).toBe(expected);
+    store.close();
+  });
+
+  it('migration 3 drops the 1 s rows of hours packed by schema 2, which kept both', async () => {
+    const src = new Database(path, { readonly: true });
+    const expected = exportText(src, '1s', T0, T0 + 4 * PACK_MS);
+    const packs = src.prepare('SELECT device, t_start_ms, rows, data FROM rollup_packs').raw(true).all() as unknown[][];
+    src.close();
+    const copy = await copyOf('v2.sqlite');
+    const v2 = new Database(copy);
+    // Schema 2 as it was: every hour as rows and, for the closed ones, a pack too; one hour unpackable.
+    unpackAll(v2);
+    const put = v2.prepare('INSERT INTO rollup_packs (device, t_start_ms, rows, data) VALUES (?, ?, ?, ?)');
+    for (const p of packs) put.run(p[1] === T0 + PACK_MS ? [p[0], p[1], 0, Buffer.alloc(0)] : p);
+    v2.pragma('user_version = 2');
+    const sums = levelSums(v2, 1000);
+    expect(sums.buckets).toBe(2 * (HOURS * 3600 + 1200 - 300) - 3300 - 1200);
+    v2.close();
+
+    const store = Store.open(copy);
+    const rowsOf = (hour: number) =>
+      store.db.prepare('SELECT count(*) FROM rollups WHERE level = 1000 AND t_start_ms >= ? AND t_start_ms < ?').pluck().get(hour, hour + PACK_MS) as number;
+    expect([0, 1, 2, 3].map((h) => rowsOf(T0 + h * PACK_MS))).toEqual([0, 3300, 0, 1200]);
+    expect(levelSums(store.db, 1000).buckets).toBe(HOURS * 3600 + 1200 - 300);
+    expect(exportText(store.db, '1s', T0, T0 + 4 * PACK_MS)).toBe(expected);
     store.close();
   });
 
@@ -157,6 +241,12 @@ describe('rollup packs', () => {
       // The hour that lost part of its rows has no pack left; hours wholly kept keep theirs.
       const hours = store.db.prepare('SELECT t_start_ms FROM rollup_packs ORDER BY t_start_ms').pluck().all();
       expect(hours).toEqual([T0 + 2 * PACK_MS]);
+      // The hour the cut falls in was unpacked: its seconds from 15 minutes on are kept as rows (the 5-minute
+      // gap lies before the cut), the earlier hour is gone whole.
+      const rowsIn = (from: number, to: number) =>
+        store.db.prepare('SELECT count(*) FROM rollups WHERE level = 1000 AND t_start_ms >= ? AND t_start_ms < ?').pluck().get(from, to) as number;
+      expect(rowsIn(T0, T0 + PACK_MS + 900_000)).toBe(0);
+      expect(rowsIn(T0 + PACK_MS, T0 + 2 * PACK_MS)).toBe(2700);
       const reader = new StoreReader(store.db);
       const lines = [...exportCsvChunks(reader, { device: hex, fromMs: T0, toMs: T0 + 4 * PACK_MS, interval: '1s', tz: 'UTC' })].join('').trimEnd().split('\n');
       expect(lines[1]!.startsWith('2026-03-29T01:15:00Z,')).toBe(true);
@@ -180,7 +270,7 @@ describe('rollup pack backfill', () => {
       };
       while (end < 10 * 3600 * FS) window();
       store.flush();
-      store.db.exec('DELETE FROM rollup_packs');
+      unpackAll(store.db);
       store.close();
 
       const again = Store.open(file, { flushRows: 1 });
@@ -197,11 +287,56 @@ describe('rollup pack backfill', () => {
       expect(packs()).toEqual(Array.from({ length: 10 }, (_, k) => T0 + k * PACK_MS));
       const reader = new StoreReader(again.db);
       expect([...exportCsvChunks(reader, { device: dev2.hex, fromMs: T0, toMs: T0 + 11 * PACK_MS, interval: '1s', tz: 'UTC' })].join('').trimEnd().split('\n').length - 1).toBe(
-        again.db.prepare('SELECT count(*) FROM rollups WHERE level = 1000').pluck().get() as number,
+        levelSums(again.db, 1000).buckets,
       );
+      // Only the open hour's buckets (the five windows just booked) are rows.
+      expect(again.db.prepare('SELECT count(*) FROM rollups WHERE level = 1000').pluck().get()).toBe(5);
       again.close();
     } finally {
       d.cleanup();
     }
+  });
+});
+
+describe('a write into a packed hour', () => {
+  it('unpacks the hour in the same transaction, merges, loses and double-counts nothing; the backfill packs it again', async () => {
+    const copy = await copyOf('late.sqlite');
+    // Send the epoch's clock back into the packed first hour, as a host clock set back (or a tampered
+    // database) would: the store's times are otherwise monotone, so this is the one way to write there.
+    const tamper = new Database(copy);
+    tamper.prepare('UPDATE epochs SET anchor_index = NULL, anchor_ms = NULL, last_t_ms = ?').run(T0 + 1800_000);
+    const before = tamper.prepare('SELECT samples, windows, energy_nwh FROM rollups WHERE level = 1000 AND t_start_ms = ?').get(T0 + 1800_000);
+    expect(before).toBeUndefined(); // in the pack, not in the rows
+    const packed = packFloats(tamper.prepare('SELECT data FROM rollup_packs WHERE t_start_ms = ?').pluck().get(T0) as Buffer, 3600);
+    const old = { samples: packed[1800 * PACK_STRIDE + 1]!, windows: packed[1800 * PACK_STRIDE + 2]!, energy: packed[1800 * PACK_STRIDE + 3]! };
+    expect(old.windows).toBe(1);
+    tamper.close();
+
+    const store = Store.open(copy, { flushRows: 1 });
+    const dev = store.attachDevice({ deviceId: 0x9ac4n, bootId: 1, fsNum: FS, fsDen: 1, defaultKv: 0.05, defaultKi: 0.004 }, T0 + 1800_000);
+    let end = BigInt((HOURS * 3600 + 1200) * FS);
+    end += BigInt(FS);
+    const late = store.addWindow(dev, makeWindow(end, FS, 5_000_000n), derivedFor(700), T0 + 1801_000)!;
+    expect(late.t_end_ms).toBe(T0 + 1801_000);
+    const exact = () => {
+      const windows = store.db.prepare('SELECT sum(energy_nwh) FROM windows').safeIntegers(true).pluck().get() as bigint;
+      expect(store.totalNwh(dev)).toBe(windows);
+      for (const level of ROLLUP_LEVELS) expect(levelSums(store.db, level.ms).energyNwh, level.name).toBe(windows);
+    };
+    // The hour is rows again (all 3600 seconds), the late window merged into its second's bucket.
+    expect(store.db.prepare('SELECT count(*) FROM rollup_packs WHERE t_start_ms = ?').pluck().get(T0)).toBe(0);
+    expect(store.db.prepare('SELECT count(*) FROM rollups WHERE level = 1000 AND t_start_ms >= ? AND t_start_ms < ?').pluck().get(T0, T0 + PACK_MS)).toBe(3600);
+    const merged = store.db.prepare('SELECT samples, windows, energy_nwh FROM rollups WHERE level = 1000 AND t_start_ms = ?').get(T0 + 1800_000) as Record<string, number>;
+    expect(merged).toEqual({ samples: old.samples + FS, windows: 2, energy_nwh: old.energy + Number(late.energy_nwh) });
+    exact();
+
+    // Time moves on (the clock is followed again): the hours closed since are packed, the unpacked one again.
+    end += BigInt(FS);
+    store.addWindow(dev, makeWindow(end, FS, 5_000_000n), derivedFor(700), T0 + 5 * PACK_MS);
+    const hours = store.db.prepare('SELECT t_start_ms FROM rollup_packs WHERE rows > 0 ORDER BY t_start_ms').pluck().all();
+    expect(hours).toEqual([T0, T0 + PACK_MS, T0 + 2 * PACK_MS, T0 + 3 * PACK_MS]);
+    expect(store.db.prepare('SELECT count(*) FROM rollups WHERE level = 1000').pluck().get()).toBe(1);
+    exact();
+    store.close();
   });
 });

@@ -8,7 +8,7 @@ import { acquireLock, databaseLockPath, deviceLockPath, LockHeldError } from '..
 import { ROLLUP_LEVELS } from '../../server/store/schema.ts';
 import { Store, type DeviceIdentity, type DeviceRef } from '../../server/store/store.ts';
 import { StoreReader } from '../../server/store/query.ts';
-import { derivedFor, makeWindow, rng, tempDir } from './helpers.ts';
+import { derivedFor, levelSums, makeWindow, rng, tempDir } from './helpers.ts';
 
 const FS = 1000; // 1 kHz keeps a day of windows small; 1 sample = 1 ms
 const KV = 0.05;
@@ -52,8 +52,9 @@ function sums(store: Store) {
     windows: one('SELECT sum(energy_nwh) FROM windows'),
     gaps: one('SELECT sum(energy_nwh) FROM energy_gaps'),
     total: one('SELECT sum(total_nwh) FROM devices'),
-    level: (ms: number) => one('SELECT sum(energy_nwh) FROM rollups WHERE level = ?', ms),
-    levelSamples: (ms: number) => one('SELECT sum(samples) FROM rollups WHERE level = ?', ms),
+    // The 1 s level: its rows and its packs (closed hours are packed).
+    level: (ms: number) => levelSums(db, ms).energyNwh,
+    levelSamples: (ms: number) => levelSums(db, ms).samples,
     windowSamples: one('SELECT sum(samples) FROM windows'),
   };
 }
@@ -86,6 +87,14 @@ describe('Store', () => {
       expect(s.level(level.ms), level.name).toBe(expected);
       expect(s.levelSamples(level.ms), level.name).toBe(s.windowSamples);
     }
+    // The closed hours are packed, their 1 s rows gone: the sums above took the packs.
+    const packs = store.db.prepare('SELECT count(*) FROM rollup_packs WHERE rows > 0').pluck().get() as number;
+    expect(packs).toBe(Math.floor((T0 + Number(state.endIndex) - 1) / 3_600_000) - Math.floor(T0 / 3_600_000));
+    const overlap = store.db
+      .prepare('SELECT count(*) FROM rollups r JOIN rollup_packs p ON p.t_start_ms = r.t_start_ms - r.t_start_ms % 3600000 WHERE r.level = 1000')
+      .pluck()
+      .get() as number;
+    expect(overlap).toBe(0);
     const days = store.db.prepare('SELECT count(*) FROM rollups WHERE level = 86400000').pluck().get() as number;
     const lastDay = Math.floor((T0 + Number(state.endIndex) - 1) / 86_400_000);
     expect(days).toBe(lastDay - Math.floor(T0 / 86_400_000) + 1);
