@@ -10,7 +10,9 @@
 //   link.request(name, fields, {timeoutMs}): Promise<Frame<'ack'>>
 //                                      resolves with the ack whose command_seq is the command's seq,
 //                                      whatever its status (the caller reads ack.fields.status);
-//                                      rejects with DeviceLinkError 'timeout' or 'disconnected'
+//                                      rejects with DeviceLinkError 'timeout' or 'disconnected';
+//                                      one command is in flight at a time: a request waits for the
+//                                      previous one to settle before it is sent
 //   link.counters                      decoder counters (bytes: all bytes read) + reconnects
 //   events: 'frame' (Frame), 'connected' ({path}), 'disconnected' ({path, reason}),
 //           'reconnecting' ({attempt, delayMs}), 'error' (Error), 'decode-error' (DecodeFailure),
@@ -144,6 +146,8 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
   private closed = false;
   private nextSeq = 0;
   private readonly pending = new Map<number, PendingRequest>();
+  /** Settles when the last command requested so far has been acked or has failed. */
+  private commandTail: Promise<unknown> = Promise.resolve();
   /** open() with waitForDevice, until the first connection. */
   private openWaiter: { resolve: () => void; reject: (error: Error) => void } | undefined;
 
@@ -227,20 +231,32 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
 
   request<N extends CommandName>(name: N, fields: FrameFields<N>, options: { timeoutMs?: number } = {}): Promise<Frame<'ack'>> {
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs ?? 1000;
-    return new Promise((resolve, reject) => {
-      let seq: number;
-      try {
-        seq = this.send(name, fields);
-      } catch (error) {
-        reject(error);
-        return;
-      }
-      const timer = setTimeout(() => {
-        this.pending.delete(seq);
-        reject(new DeviceLinkError('timeout', `no ack for ${name} (seq ${seq}) within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(seq, { type: layoutOf(name).type, resolve, reject, timer });
-    });
+    // One command in flight at a time: the device's receive FIFO is 64 bytes and the firmware answers a
+    // command in about the time its bytes take on a UART, so a burst of back-to-back commands can outrun it
+    // (measured in the RTL twin). Each waits for the previous one's ack (or failure); its timeout starts
+    // when it is sent.
+    const run = (): Promise<Frame<'ack'>> =>
+      new Promise((resolve, reject) => {
+        if (this.closed) {
+          reject(new DeviceLinkError('closed', `cannot send ${name}: the device link was closed`));
+          return;
+        }
+        let seq: number;
+        try {
+          seq = this.send(name, fields);
+        } catch (error) {
+          reject(error);
+          return;
+        }
+        const timer = setTimeout(() => {
+          this.pending.delete(seq);
+          reject(new DeviceLinkError('timeout', `no ack for ${name} (seq ${seq}) within ${timeoutMs} ms`));
+        }, timeoutMs);
+        this.pending.set(seq, { type: layoutOf(name).type, resolve, reject, timer });
+      });
+    const result = this.commandTail.then(run, run);
+    this.commandTail = result.catch(() => undefined);
+    return result;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -291,6 +307,7 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
       maxChunkBytes: MAX_ENCODED_FRAME_BYTES,
       onOversize: () => {
         this.parserOversize++;
+        this.decoder.chunkSkipped();
         this.emit('decode-error', { ok: false, error: 'oversize', detail: `more than ${MAX_ENCODED_FRAME_BYTES} bytes without a delimiter, dropped` });
       },
     });
@@ -311,7 +328,7 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
 
     this.port = port;
     this.portPath = path;
-    this.decoder.discardPartial();
+    this.decoder.restart();
     this.versionReported = false;
     if (this.everConnected) this.reconnects++;
     this.everConnected = true;

@@ -37,6 +37,12 @@ export interface DecoderCounters {
   resets: number;
   /** Bytes received, delimiters included. */
   bytes: number;
+  /**
+   * First chunks after restart() that were not a frame: the port was opened (or reopened) in the middle of a
+   * frame, so its tail arrived without its head. Expected, not an error, and not counted in crcErrors or
+   * framingErrors.
+   */
+  tornAtStart: number;
 }
 
 export interface SeqGap {
@@ -70,7 +76,7 @@ const FRAMES_WITH_BOOT_ID = new Set(
 export class FrameDecoder {
   readonly counters: DecoderCounters = {
     frames: 0, crcErrors: 0, framingErrors: 0, protocolErrors: 0, oversize: 0,
-    seqGaps: 0, seqRestarts: 0, resets: 0, bytes: 0,
+    seqGaps: 0, seqRestarts: 0, resets: 0, bytes: 0, tornAtStart: 0,
   };
 
   private readonly options: FrameDecoderOptions;
@@ -81,6 +87,8 @@ export class FrameDecoder {
   private discarding = false;
   private readonly lastSeq = { 'device-to-host': -1, 'host-to-device': -1 };
   private knownBootId: number | undefined;
+  /** Set by restart(): the next non-empty chunk may be the tail of a frame whose head was never read. */
+  private atStart = false;
 
   constructor(options: FrameDecoderOptions = {}) {
     this.options = options;
@@ -127,6 +135,22 @@ export class FrameDecoder {
   }
 
   /**
+   * The stream starts again at an unknown position, e.g. a port just opened on a device that is already
+   * streaming (opening also flushes whatever the OS had buffered). The first chunk is decoded as usual; only
+   * when it fails as a torn frame would (bad CRC, bad COBS, too short) is it counted in tornAtStart instead of
+   * as an error.
+   */
+  restart(): void {
+    this.discardPartial();
+    this.atStart = true;
+  }
+
+  /** A chunk never reached the decoder (an upstream parser dropped an oversize run): the start is over. */
+  chunkSkipped(): void {
+    this.atStart = false;
+  }
+
+  /**
    * Add bytes[start, end) (no delimiter inside) to the unfinished chunk. A chunk that lies wholly
    * inside one input buffer is decoded in place by finishChunk, so only straddling pieces are copied.
    */
@@ -146,6 +170,7 @@ export class FrameDecoder {
   }
 
   private startDiscarding(): void {
+    this.atStart = false; // an oversize run is no torn frame, and it ends the start as any chunk does
     this.counters.oversize++;
     this.partialBytes = 0;
     this.discarding = true;
@@ -176,7 +201,13 @@ export class FrameDecoder {
   private decodeChunk(bytes: Uint8Array, start: number, end: number, out: Frame[]): void {
     const result = decodeChunkRange(bytes, start, end);
     const failure = result as DecodeFailure;
+    const first = this.atStart;
+    this.atStart = false;
     if (failure.ok === false) {
+      if (first && (failure.error === 'crc' || failure.error === 'cobs' || failure.error === 'short')) {
+        this.counters.tornAtStart++;
+        return;
+      }
       switch (failure.error) {
         case 'crc':
           this.counters.crcErrors++;

@@ -281,6 +281,43 @@ describe('DeviceLink commands', () => {
     await expect(pending).rejects.toMatchObject({ code: 'disconnected' });
   });
 
+  it('sends one command at a time: the next waits for the previous ack, or its failure', async () => {
+    const device = new MockDevice(PATH);
+    device.autoAck = false;
+    const link = makeLink(device);
+    await link.open();
+    const first = link.request('cmd_status', {}, { timeoutMs: 60_000 });
+    const second = link.request('cmd_identify', {}, { timeoutMs: 40 });
+    const third = link.request('cmd_status', {}, { timeoutMs: 60_000 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(device.commands.map((c) => c.name)).toEqual(['cmd_status']);
+    device.send('ack', device.nextSeq(), { command_seq: 0, command_type: 0x85, status: 0, value: 0 });
+    expect((await first).fields.command_seq).toBe(0);
+    // The second is never acked: its timeout (counted from its own send) lets the third go.
+    await expect(second).rejects.toMatchObject({ code: 'timeout' });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(device.commands.map((c) => [c.name, c.seq])).toEqual([['cmd_status', 0], ['cmd_identify', 1], ['cmd_status', 2]]);
+    device.send('ack', device.nextSeq(), { command_seq: 2, command_type: 0x85, status: 0, value: 7 });
+    expect((await third).fields.value).toBe(7);
+  });
+
+  it('does not count the torn tail of a frame it opened in the middle of as an error', async () => {
+    const device = new MockDevice(PATH);
+    const link = makeLink(device);
+    await link.open();
+    const got = collect(link, 2);
+    const torn = windowFrame(5).subarray(20); // the port opened after the head of frame 5 had gone by
+    device.emit(Buffer.concat([torn, windowFrame(6), windowFrame(7)]));
+    expect((await got).map((f) => f.seq)).toEqual([6, 7]);
+    expect(link.counters).toMatchObject({ tornAtStart: 1, crcErrors: 0, framingErrors: 0, frames: 2 });
+    // Only the first chunk after an open gets that benefit of the doubt.
+    const more = collect(link, 1);
+    device.emit(Buffer.concat([torn, windowFrame(8)]));
+    await more;
+    expect(link.counters.tornAtStart).toBe(1);
+    expect(link.counters.crcErrors + link.counters.framingErrors).toBe(1);
+  });
+
   it('validates commands before using a seq', async () => {
     const device = new MockDevice(PATH);
     const link = makeLink(device);

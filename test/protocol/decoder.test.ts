@@ -183,6 +183,20 @@ describe('FrameDecoder on damaged streams', () => {
     expect(errorsOf(d)).toBeGreaterThan(1000);
   });
 
+  it('restart() forgives one torn first chunk, and only a torn one', () => {
+    const frames = [0, 1, 2].map((k) => encodeFrame('status', k, makeFrame('status', k, 'random', seededRng(k)).fields));
+    const d = new FrameDecoder();
+    d.restart();
+    expect(d.push(Buffer.concat([frames[0]!.subarray(9), frames[1]!])).map((f) => f.seq)).toEqual([1]);
+    expect(d.counters).toMatchObject({ tornAtStart: 1, crcErrors: 0, framingErrors: 0 });
+    // A whole first frame after restart() is delivered, and the benefit of the doubt is used up.
+    d.restart();
+    expect(d.push(Buffer.concat([Buffer.from([0, 0]), frames[2]!])).map((f) => f.seq)).toEqual([2]);
+    expect(d.push(frames[0]!.subarray(9)).length).toBe(0);
+    expect(d.counters.tornAtStart).toBe(1);
+    expect(d.counters.crcErrors + d.counters.framingErrors).toBe(1);
+  });
+
   it('discardPartial forgets a torn frame from a closed connection', () => {
     const frame = deviceStream(seededRng(27), 2);
     const d = new FrameDecoder();
