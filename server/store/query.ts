@@ -2,7 +2,7 @@
 // sums, and the source rows of an export. Works on a read-only connection as well as on the writer's.
 
 import type Database from 'better-sqlite3';
-import { Bucket, emptyFoldRow, rollupRowInto, ROLLUP_SELECT, statsFloats, WINDOW_SELECT, windowRowInto, type FoldRow } from './fold.ts';
+import { Bucket, emptyFoldRow, ROLLUP_SELECT, statsFloats, WINDOW_SELECT, windowRowInto, type FoldRow } from './fold.ts';
 import {
   hasPacks, PACK_ENERGY, PACK_FLAGS, PACK_MS, PACK_SAMPLES, PACK_STATS, PACK_STRIDE, PACK_T, PACK_WINDOWS, PACKED_LEVEL_MS, packFloats, type RollupBlock,
 } from './pack.ts';
