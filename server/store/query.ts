@@ -379,17 +379,23 @@ export class StoreReader {
   }
 
   /**
-   * Records and energy of the 1 s level over [fromMs, toMs) (packs and rows), in one read transaction: whole
+   * Records and energy of the 1 s level over [fromMs, toMs) (packs and rows), inside a read transaction: whole
    * packs count their `rows`, packs cut by the range (two at most) and the energy are read record by record.
    */
   private secondTotals(devId: number, fromMs: number, toMs: number, withEnergy: boolean): { records: number; energyNwh: bigint } {
+    const withPacks = this.packsReadable();
+    // Rows of a packed hour are skipped: schema 2 (read by a reader before the writer migrated it) kept both.
     const rowSums = this.statement(
-      'secondRowSums',
-      `SELECT count(*), coalesce(sum(energy_nwh), 0) FROM rollups WHERE device = ? AND level = ${PACKED_LEVEL_MS} AND t_start_ms >= ? AND t_start_ms < ?`,
+      withPacks ? 'secondRowSums' : 'secondRowSumsNoPacks',
+      `SELECT count(*), coalesce(sum(energy_nwh), 0) FROM rollups r
+       WHERE r.device = ? AND r.level = ${PACKED_LEVEL_MS} AND r.t_start_ms >= ? AND r.t_start_ms < ?` +
+        (withPacks
+          ? ` AND NOT EXISTS (SELECT 1 FROM rollup_packs p WHERE p.device = r.device AND p.rows > 0 AND p.t_start_ms = r.t_start_ms - r.t_start_ms % ${PACK_MS})`
+          : ''),
     ).safeIntegers(true).get(devId, fromMs, toMs) as [bigint, bigint];
     let records = Number(rowSums[0]);
     let energyNwh = BigInt(rowSums[1]);
-    if (!this.packsReadable()) return { records, energyNwh };
+    if (!withPacks) return { records, energyNwh };
     const packs = this.statement(
       'packsIn',
       'SELECT t_start_ms, rows FROM rollup_packs WHERE device = ? AND t_start_ms > ? AND t_start_ms < ? AND rows > 0 ORDER BY t_start_ms',

@@ -209,7 +209,9 @@ describe('rollup packs', () => {
     const src = new Database(path, { readonly: true });
     const expected = exportText(src, '1s', T0, T0 + 4 * PACK_MS);
     const packs = src.prepare('SELECT device, t_start_ms, rows, data FROM rollup_packs').raw(true).all() as unknown[][];
-    src.close();
+    const fromPacks = new StoreReader(src);
+    const energyAt = (since: number) => fromPacks.energy(hex, since);
+    energyAt(T0);
     const copy = await copyOf('v2.sqlite');
     const v2 = new Database(copy);
     // Schema 2 as it was: every hour as rows and, for the closed ones, a pack too; one hour unpackable.
@@ -220,6 +222,14 @@ describe('rollup packs', () => {
     const sums = levelSums(v2, 1000);
     expect(sums.buckets).toBe(2 * (HOURS * 3600 + 1200 - 300) - 3300 - 1200);
     v2.close();
+    // A reader of the schema 2 file (before a writer migrates it) counts each second once all the same.
+    const early = Store.open(copy, { readonly: true });
+    const reader = new StoreReader(early.db);
+    expect(exportText(early.db, '1s', T0, T0 + 4 * PACK_MS)).toBe(expected);
+    expect(reader.countSourceRows(hex, '1s', T0, T0 + 4 * PACK_MS)).toBe(HOURS * 3600 + 1200 - 300);
+    expect(reader.energy(hex, T0 + 1234_000)).toEqual(energyAt(T0 + 1234_000));
+    early.close();
+    src.close();
 
     const store = Store.open(copy);
     const rowsOf = (hour: number) =>
