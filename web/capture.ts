@@ -10,7 +10,7 @@ export const DEFAULT_CYCLES = 4;
 /** A cycle's length before a frequency is known: 50 Hz, so the default asks for 80 ms. */
 export const FALLBACK_CYCLE_MS = 20;
 /**
- * Trigger hysteresis in output LSB: the voltage must dip this far below 0 before a rising zero
+ * Trigger hysteresis in ADC LSB: the voltage must dip this far below 0 before a rising zero
  * crossing counts, so ADC noise at the crossing cannot fire the trigger on the falling slope. The
  * DSP's zero-crossing detector uses the same 64 LSB by default (docs/dsp.md, zc_hysteresis).
  */

@@ -101,7 +101,7 @@ struct cw_identify {
     uint16_t cycles; /* K, cycles per window in CYCLES mode (1..1000) */
     uint32_t fixed_samples; /* N, samples per window in FIXED mode (1..2^24) */
     uint32_t max_samples; /* M, timeout of a CYCLES window in samples (1..2^24) */
-    uint16_t zc_hysteresis; /* zero-crossing arming threshold, output LSB (0..32767) */
+    uint16_t zc_hysteresis; /* zero-crossing arming threshold, ADC LSB (0..32767) */
     int16_t  v_offset; /* voltage offset, quarter-LSB of the centred ADC code */
     int16_t  i_offset; /* current offset, quarter-LSB of the centred ADC code */
     uint16_t v_gain; /* voltage gain, Q2.14 (16384 = 1.0) */
@@ -396,7 +396,7 @@ struct cw_cmd_configure {
     uint16_t cycles; /* K, cycles per window in CYCLES mode (1..1000) */
     uint32_t fixed_samples; /* N, samples per window in FIXED mode (1..2^24) */
     uint32_t max_samples; /* M, timeout of a CYCLES window in samples (1..2^24) */
-    uint16_t zc_hysteresis; /* zero-crossing arming threshold, output LSB (0..32767) */
+    uint16_t zc_hysteresis; /* zero-crossing arming threshold, ADC LSB (0..32767) */
 } __attribute__((packed));
 _Static_assert(sizeof(struct cw_cmd_configure) == 13, "struct cw_cmd_configure must match the wire layout");
 _Static_assert(offsetof(struct cw_cmd_configure, mode) == 0, "cw_cmd_configure.mode offset");
@@ -446,10 +446,10 @@ _Static_assert(offsetof(struct cw_cmd_calibrate, phase) == 8, "cw_cmd_calibrate.
 struct cw_cmd_capture {
     uint16_t pairs; /* sample pairs to capture (1..capture_depth) */
     uint8_t  trigger; /* CAPTURE_TRIGGER */
-    int16_t  level; /* trigger level, output LSB */
+    int16_t  level; /* trigger level, ADC LSB */
     uint16_t pretrigger; /* pairs kept from before the trigger (< pairs) */
     uint16_t decimation; /* D, keep every D-th sample pair (1..65535; 1 = every sample) */
-    uint16_t hysteresis; /* trigger hysteresis, output LSB (0..32767): the channel must go beyond level ∓ hysteresis before a crossing counts */
+    uint16_t hysteresis; /* trigger hysteresis, ADC LSB (0..32767): the channel must go beyond level ∓ hysteresis before a crossing counts */
 } __attribute__((packed));
 _Static_assert(sizeof(struct cw_cmd_capture) == 11, "struct cw_cmd_capture must match the wire layout");
 _Static_assert(offsetof(struct cw_cmd_capture, pairs) == 0, "cw_cmd_capture.pairs offset");

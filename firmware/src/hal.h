@@ -83,8 +83,8 @@ typedef struct {
     uint16_t pretrigger;    /* < pairs */
     uint16_t decimation;    /* D: one pair every D samples, 1..65535 */
     uint8_t trigger;        /* CW_CAPTURE_TRIGGER_* */
-    int16_t level;          /* output LSB */
-    uint16_t hysteresis;    /* output LSB */
+    int16_t level;          /* ADC LSB */
+    uint16_t hysteresis;    /* ADC LSB */
 } hal_capture_settings_t;
 
 void hal_capture_arm(const hal_capture_settings_t *s);

@@ -97,7 +97,7 @@ export interface Calibration {
   v_gain: number;
   i_gain: number;
   phase: number;
-  /** Volts and amperes per output LSB. */
+  /** Volts and amperes per ADC LSB. */
   kv: number;
   ki: number;
 }
@@ -112,7 +112,7 @@ export interface CaptureRequest {
   trigger: 'immediate' | 'v_rising' | 'v_falling' | 'i_rising' | 'i_falling';
   level: number;
   pretrigger: number;
-  /** Trigger hysteresis, output LSB (docs/protocol.md "Captures"). */
+  /** Trigger hysteresis, ADC LSB (docs/protocol.md "Captures"). */
   hysteresis: number;
   /**
    * The capture's span, at most one of: D itself, a duration, or mains cycles at the measured
@@ -129,7 +129,7 @@ export interface Capture {
   state: 'pending' | 'complete' | 'failed';
   detail: string;
   requestedAtMs: number;
-  /** Calibrated samples in output LSB; multiply by kv / ki for volts and amperes. */
+  /** Calibrated samples in ADC LSB; multiply by kv / ki for volts and amperes. */
   v: number[];
   i: number[];
   kv: number;

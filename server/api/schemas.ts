@@ -109,8 +109,8 @@ export const CalibrationSchema = Type.Object(
     i_gain: u16,
     // docs/dsp.md: |phase| < 1023·65536
     phase: Type.Integer({ minimum: -(1023 * 65536 - 1), maximum: 1023 * 65536 - 1 }),
-    kv: Type.Number({ exclusiveMinimum: 0, maximum: 1e6, description: 'volts per output LSB' }),
-    ki: Type.Number({ exclusiveMinimum: 0, maximum: 1e6, description: 'amperes per output LSB' }),
+    kv: Type.Number({ exclusiveMinimum: 0, maximum: 1e6, description: 'volts per ADC LSB' }),
+    ki: Type.Number({ exclusiveMinimum: 0, maximum: 1e6, description: 'amperes per ADC LSB' }),
   },
   { additionalProperties: false },
 );
@@ -130,7 +130,7 @@ export const CaptureBody = Type.Object(
     pretrigger: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
     hysteresis: Type.Integer({
       minimum: 0, maximum: 32767, default: 0,
-      description: 'output LSB: a rising trigger needs the channel below level − hysteresis first (falling: above level + hysteresis)',
+      description: 'ADC LSB: a rising trigger needs the channel below level − hysteresis first (falling: above level + hysteresis)',
     }),
     decimation: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'keep every D-th sample pair; default 1' })),
     duration_ms: Type.Optional(Type.Number({
@@ -160,8 +160,8 @@ export const CaptureReply = Type.Object({
   first_index: Type.Integer({ description: 'sample index of v[0] / i[0] (0 until complete)' }),
   trigger_index: Type.Integer({ description: 'sample index of the trigger pair (0 until complete)' }),
   trigger_offset: Type.Integer({ description: 'position of the trigger pair in v / i' }),
-  v: Type.Array(Type.Integer(), { description: 'calibrated voltage, output LSB' }),
-  i: Type.Array(Type.Integer(), { description: 'calibrated current, output LSB' }),
+  v: Type.Array(Type.Integer(), { description: 'calibrated voltage, ADC LSB' }),
+  i: Type.Array(Type.Integer(), { description: 'calibrated current, ADC LSB' }),
 });
 
 export const LiveQuery = Type.Object({

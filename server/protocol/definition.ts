@@ -72,7 +72,7 @@ const windowConfigFields = [
   f('cycles', 'u16', 'K, cycles per window in CYCLES mode (1..1000)'),
   f('fixed_samples', 'u32', 'N, samples per window in FIXED mode (1..2^24)'),
   f('max_samples', 'u32', 'M, timeout of a CYCLES window in samples (1..2^24)'),
-  f('zc_hysteresis', 'u16', 'zero-crossing arming threshold, output LSB (0..32767)'),
+  f('zc_hysteresis', 'u16', 'zero-crossing arming threshold, ADC LSB (0..32767)'),
 ] as const;
 
 const calibrationFields = [
@@ -222,10 +222,10 @@ export const FRAMES = [
     fields: [
       f('pairs', 'u16', 'sample pairs to capture (1..capture_depth)'),
       f('trigger', 'u8', 'CAPTURE_TRIGGER'),
-      f('level', 'i16', 'trigger level, output LSB'),
+      f('level', 'i16', 'trigger level, ADC LSB'),
       f('pretrigger', 'u16', 'pairs kept from before the trigger (< pairs)'),
       f('decimation', 'u16', 'D, keep every D-th sample pair (1..65535; 1 = every sample)'),
-      f('hysteresis', 'u16', 'trigger hysteresis, output LSB (0..32767): the channel must go beyond level ∓ hysteresis before a crossing counts'),
+      f('hysteresis', 'u16', 'trigger hysteresis, ADC LSB (0..32767): the channel must go beyond level ∓ hysteresis before a crossing counts'),
     ],
   },
   {

@@ -56,7 +56,7 @@ export interface DeviceIdentity {
   /** The identify frame, JSON-able (bigints already converted). */
   identify?: unknown;
   calibration?: unknown;
-  /** Scale used when the device is new (volts and amperes per output LSB). */
+  /** Scale used when the device is new (volts and amperes per ADC LSB). */
   defaultKv: number;
   defaultKi: number;
   name?: string;
