@@ -43,13 +43,25 @@ export interface ApiFigures {
     goal_rows_per_s: 1_000_000;
     goal_peak_mb: 150;
     met: boolean;
+    node_flags?: string[];
   };
   /**
-   * The same export from a server started with a smaller young generation (`--semi-space-mb N`), for comparison
-   * only: `crabwatt serve` runs with node's defaults, which is what `export` measures.
+   * The same export from a server started with another young generation (`--semi-space-mb N`), for comparison
+   * only: `export` is measured with the flags `crabwatt serve` runs with (servedNodeFlags()).
    */
   export_small_young_gen?: ApiFigures['export'] & { node_flags: string[] };
   latency: { samples: number; p50_ms: number; p99_ms: number; max_ms: number; client: string; goal_p99_ms: 100; met: boolean } | { skipped: string };
+}
+
+/**
+ * The node flags `crabwatt serve` runs with: read from the shebang of server/bin/crabwatt.mjs, the one place
+ * they are set (npm scripts repeat them; test/cli checks they agree), so the export is measured as it ships.
+ */
+export function servedNodeFlags(): string[] {
+  const first = readFileSync(fileURLToPath(new URL('../bin/crabwatt.mjs', import.meta.url)), 'utf8').split('\n', 1)[0]!;
+  const m = /^#!\/usr\/bin\/env -S node(?: (.*))?$/.exec(first);
+  if (!m) throw new Error(`server/bin/crabwatt.mjs: unexpected first line ${JSON.stringify(first)}`);
+  return m[1] ? m[1].split(' ') : [];
 }
 
 export interface ApiBenchOptions {
@@ -280,7 +292,7 @@ async function measureHistory(dbPath: string, rows: number): Promise<ApiFigures[
 }
 
 /** Serves the export from a child process (so its peak RSS is the server's alone) and reads it here. */
-async function measureExport(dbPath: string, rows: number, nodeFlags: string[] = []): Promise<ApiFigures['export']> {
+async function measureExport(dbPath: string, rows: number, nodeFlags: string[]): Promise<ApiFigures['export']> {
   const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', fileURLToPath(import.meta.url), '--export-server', dbPath], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -400,7 +412,7 @@ export async function measureApi(opts: ApiBenchOptions = {}): Promise<ApiFigures
   log('history…');
   const history = await measureHistory(dbPath, rows);
   log('export…');
-  const exp = await measureExport(dbPath, rows);
+  const exp = { ...(await measureExport(dbPath, rows, servedNodeFlags())), node_flags: servedNodeFlags() };
   let small: ApiFigures['export_small_young_gen'];
   if (opts.semiSpaceMb !== undefined) {
     if (!Number.isInteger(opts.semiSpaceMb) || opts.semiSpaceMb < 1) throw new RangeError(`--semi-space-mb must be a positive integer, got ${opts.semiSpaceMb}`);
