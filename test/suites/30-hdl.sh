@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The gateware: pytest over hdl/tests (simulation, the shared DSP vectors, the AD7357 timing
-# model, the Verilator sustained-rate run, synthesis + place and route for both boards).
+# model, the Verilator sustained-rate run, synthesis + place and route: the DSP top for r0.1 and
+# the full SoC for both boards in parallel, each stopped with a failure after 40 min).
 # Writes "<passed> <failed> <skipped>" to $CRABWATT_RESULTS/hdl.counts. Under CI=true a skipped
 # test counts as a failure: nothing here may depend on the machine.
 set -uo pipefail

@@ -1,0 +1,57 @@
+"""The full design (SoC, DSP, USB, firmware in ROM) builds for both boards with the PyPI tools, meets
+timing with the system clock at 48 MHz or more (and every clock its constraint), and leaves a .bit
+and a .dfu for the bootloader: what `bash hdl/run.sh build --board r0.1|r0.2` does, for both boards
+at once into build/gateware-soc/.
+
+The slowest tests of `npm test`: each board's synthesis + place and route is one single-threaded
+yowasp process, and the two run side by side, one per core. Measured both at once on this 2-core
+machine while other jobs kept it loaded (load average 4-6): r0.1 808 s, r0.2 656 s wall (router1
+411 s and 211 s of that); report.json's build_seconds has each run's figure. A board that has not
+finished after crabwatt.build.BUILD_TIMEOUT_S (40 min) fails with BuildTimeout, so a router that
+wanders costs CI those 40 minutes, not all of its 90. A report built from exactly these sources and
+this firmware image (hashes in report.json) is reused; CI starts clean."""
+
+import concurrent.futures
+import functools
+import json
+import pathlib
+
+import pytest
+
+from crabwatt.build import BOARDS, build, current_report
+from crabwatt.soc.dfu import FOBOOT_PID, FOBOOT_VID, parse_suffix
+from crabwatt.soc.flow import SYS_FMAX_REQUIRED_MHZ, firmware_image
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+OUT = ROOT / 'build' / 'gateware-soc'
+
+
+@functools.cache
+def built_reports():
+    """Both boards at once, each in its own process: yowasp-nextpnr is single-threaded, so two cores
+    halve the wall time. A board's failure is returned, not raised, so the other board still reports."""
+    image = firmware_image()
+    reports = {board: current_report(board, OUT, 'soc', firmware=image) for board in sorted(BOARDS)}
+    stale = [board for board, report in reports.items() if report is None]
+    if stale:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=len(stale)) as pool:
+            jobs = {board: pool.submit(build, board, OUT, design='soc') for board in stale}
+            reports.update({board: job.exception() or job.result() for board, job in jobs.items()})
+    return reports
+
+
+@pytest.mark.parametrize('board', sorted(BOARDS))
+def test_soc_place_and_route(board):
+    report = built_reports()[board]
+    if isinstance(report, BaseException):
+        raise report
+    assert json.loads((OUT / board / 'report.json').read_text()) == report
+    assert report['timing_problems'] == [], report
+    assert set(report['fmax_mhz']) == {'sync', 'adc', 'usb'}, report
+    assert report['fmax_mhz']['sync'] >= SYS_FMAX_REQUIRED_MHZ, report
+    assert report['timing_met'], report
+    assert report['lut4_total'] == 24288 and report['lut4'] < report['lut4_total'], report
+    bit = (OUT / board / 'crabwatt.bit').read_bytes()
+    dfu = (OUT / board / 'crabwatt.dfu').read_bytes()
+    assert len(bit) > 100_000 and dfu[:len(bit)] == bit
+    assert parse_suffix(dfu) == {'vid': FOBOOT_VID, 'pid': FOBOOT_PID, 'device': 0xFFFF, 'image_bytes': len(bit)}
