@@ -2,13 +2,14 @@
 both boards with the real part and pins into build/gateware-dsp/, and hold report.json to the
 issue's goals (at most 8 MULT18X18D, the system domain at 72 MHz or
 more, at most 40 % of the LUT4s, timing met in every domain)."""
+import hashlib
 import json
 import pathlib
 import time
 
 import pytest
 
-from crabwatt.build import BOARDS, BuildFailed, BuildTimeout, build, current_report, run_build_script, summarise
+from crabwatt.build import BOARDS, BuildFailed, BuildTimeout, build, current_report, run_build_script, sources_sha256, summarise
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DSP_MULTIPLIERS = 7      # 2 x phase interpolation, 2 x gain, v², i², v·i
@@ -91,3 +92,17 @@ def test_failed_build_script_reports_the_log_tail(tmp_path):
     out = _script(tmp_path, "echo 'ERROR: Failed to route arc 7 of net x' > crabwatt.tim; exit 3\n")
     with pytest.raises(BuildFailed, match=r"exit code 3\n  ERROR: Failed to route arc 7"):
         run_build_script(out, "soc design for r0.2", timeout_s=60)
+
+
+def test_soc_report_is_reused_only_for_the_same_firmware(tmp_path):
+    (tmp_path / "r0.1").mkdir()
+    report = {"design": "soc", "sources_sha256": sources_sha256(),
+              "firmware_sha256": hashlib.sha256(b"image A").hexdigest()}
+    (tmp_path / "r0.1" / "report.json").write_text(json.dumps(report))
+    assert current_report("r0.1", tmp_path, "soc", firmware=b"image A") == report
+    assert current_report("r0.1", tmp_path, "soc", firmware=b"image B") is None
+    assert current_report("r0.1", tmp_path, "soc") is None
+    assert current_report("r0.1", tmp_path, "dsp") is None
+    stale = dict(report, sources_sha256="0" * 64)
+    (tmp_path / "r0.1" / "report.json").write_text(json.dumps(stale))
+    assert current_report("r0.1", tmp_path, "soc", firmware=b"image A") is None
