@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from crabwatt.build import BOARDS, BuildFailed, BuildTimeout, build, current_report, run_build_script, sources_sha256, summarise
+from crabwatt.build import (BOARDS, BuildFailed, BuildTimeout, build, current_report, run_build_script,
+                            sources_sha256, summarise)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DSP_MULTIPLIERS = 7      # 2 x phase interpolation, 2 x gain, v², i², v·i
