@@ -245,7 +245,8 @@ function benchDevices(): DeviceDirectory {
 
 async function benchApp(dbPath: string) {
   const db = new Database(dbPath, { readonly: true });
-  const app = await buildApp({ store: storeFromReader(new StoreReader(db)), devices: benchDevices(), live: new EventEmitter() });
+  // With the path, as `crabwatt serve` wires it: an export reads on its own connection (a large one on a worker thread).
+  const app = await buildApp({ store: storeFromReader(new StoreReader(db), dbPath), devices: benchDevices(), live: new EventEmitter() });
   return { app, db };
 }
 

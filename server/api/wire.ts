@@ -12,6 +12,7 @@ import { ACK_STATUS, CAPTURE_TRIGGER } from '../protocol/definition.ts';
 import type { Ingest } from '../ingest/ingest.ts';
 import { StoreReader } from '../store/query.ts';
 import { estimateExportRows, exportCsvChunks } from '../export/csv.ts';
+import { exportCsvInWorker, wantsExportWorker } from '../export/threaded.ts';
 import {
   DeviceCommandError,
   UnknownDeviceError,
@@ -89,7 +90,9 @@ export function storeFromReader(reader: StoreReader, dbPath?: string): Measureme
       const a = reader.history(q);
       return { level: a.level, bucketMs: a.bucketMs, t: a.t, series: a.series };
     },
-    exportCsv: (q) => (dbPath ? exportOnOwnConnection(dbPath, q) : exportCsvChunks(reader, q)),
+    // A large export may share its reading and formatting with a worker thread (CRABWATT_EXPORT_WORKERS, off by default).
+    exportCsv: (q) =>
+      dbPath ? (wantsExportWorker(reader, q) ? exportCsvInWorker(dbPath, q) : exportOnOwnConnection(dbPath, q)) : exportCsvChunks(reader, q),
     estimateExportRows: (q) => estimateExportRows(reader, q),
     energy: (device, sinceMs) => reader.energy(device, sinceMs),
   };

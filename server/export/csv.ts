@@ -268,6 +268,13 @@ class CsvWriter {
     return s;
   }
 
+  /** The bytes so far, as a view valid until the next write, and start over. */
+  takeView(): Uint8Array {
+    const v = this.buf.subarray(0, this.pos);
+    this.pos = 0;
+    return v;
+  }
+
   /** Room for `n` more bytes (a row is a few hundred at most; chunks are flushed long before). */
   reserve(n: number): void {
     if (this.pos + n <= this.buf.length) return;
@@ -701,12 +708,46 @@ export function estimateExportRows(reader: StoreReader, req: ExportRequest): num
  * The CSV as text chunks of about `chunkChars`, header first. Lazy: each chunk is produced when pulled.
  * Rows cover [fromMs, toMs): buckets by their start, raw windows by their end.
  */
-export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkChars = 64 * 1024): Generator<string> {
+export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkChars = 64 * 1024, withHeader = true): Generator<string> {
+  yield* csvChunks(reader, req, chunkChars, withHeader, (w) => w.take());
+}
+
+/**
+ * The same CSV as exportCsvChunks, as views of the export's own byte buffer (the header in the first chunk):
+ * each is valid until the next one is pulled, for a consumer that copies the bytes anyway (the export worker
+ * copies them into buffers it passes to the main thread and gets back), so no chunk allocates.
+ */
+export function* exportCsvViews(reader: StoreReader, req: ExportRequest, chunkBytes = 64 * 1024, withHeader = true): Generator<Uint8Array> {
+  yield* csvChunks(reader, req, chunkBytes, withHeader, (w) => w.takeView());
+}
+
+/** Cut length of exportSegments per interval: some thousands of rows each, whole UTC hours (whole 1 s packs). */
+const SEGMENT_MS: Record<ExportInterval, number> = {
+  raw: 900_000, '1s': 3_600_000, '1m': 64 * 3_600_000, '15m': 40 * 86_400_000, '1h': 160 * 86_400_000, '1d': 4000 * 86_400_000,
+};
+
+/**
+ * [fromMs, b1, …, bn, toMs]: the range cut at the multiples of SEGMENT_MS inside it. The export of [a, c) is the
+ * export of [a, b) followed by that of [b, c) without its header, for any b: a row is selected by its bucket's
+ * start (a raw row by its end) and its bucket is read whole, whichever piece that is in. The cuts are only
+ * placed so that the pieces rarely share a bucket (each would read it) and never a 1 s pack.
+ */
+export function exportSegments(req: ExportRequest): number[] {
+  checkRange(req);
+  const step = SEGMENT_MS[req.interval];
+  const bounds = [req.fromMs];
+  for (let t = Math.floor(req.fromMs / step) * step + step; t < req.toMs; t += step) bounds.push(t);
+  bounds.push(req.toMs);
+  return bounds;
+}
+
+/** The export's one formatting loop; `take` turns the writer's bytes into a chunk and empties it. */
+function* csvChunks<T>(reader: StoreReader, req: ExportRequest, chunkChars: number, withHeader: boolean, take: (w: CsvWriter) => T): Generator<T> {
   checkRange(req);
   const fs = reader.sampleRate(req.device);
   const formatter = new IsoFormatter(req.tz, req.interval === 'raw');
   const out = new CsvWriter(Math.max(1024, chunkChars + 1024));
-  out.ascii(`${CSV_HEADER}\n`);
+  if (withHeader) out.ascii(`${CSV_HEADER}\n`);
   const fold = new RowFold();
   if (req.interval === 'raw') {
     const stamp = new IsoWriter(req.tz, true);
@@ -716,9 +757,9 @@ export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkC
       out.reserve(64);
       stamp.write(out, row.tMs);
       fold.writeRow(out, null);
-      if (out.pos >= chunkChars) yield out.take();
+      if (out.pos >= chunkChars) yield take(out);
     }
-    yield out.take();
+    yield take(out);
     return;
   }
   // A bucket is exported when its start lies in [from, to), always whole: the read extends to the edges of the
@@ -774,7 +815,7 @@ export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkC
           out.reserve(576);
           clock.write(out, tMs);
           writeRecordRow(out, d, o, big?.get(r) ?? d[o + PACK_ENERGY]!, d[o + PACK_SAMPLES]! / oneNominal);
-          if (out.pos >= chunkChars) yield out.take();
+          if (out.pos >= chunkChars) yield take(out);
         }
         continue;
       }
@@ -783,7 +824,7 @@ export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkC
         const s = bucketStart(tMs);
         if (s !== start) {
           emit();
-          if (out.pos >= chunkChars) yield out.take();
+          if (out.pos >= chunkChars) yield take(out);
           fold.reset();
           start = s;
           end = bucketEnd;
@@ -793,7 +834,7 @@ export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkC
     }
   }
   emit();
-  yield out.take();
+  yield take(out);
 }
 
 /**
