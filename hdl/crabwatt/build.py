@@ -40,7 +40,9 @@ BUILD_TIMEOUT_S = 40 * 60
 #: nextpnr's placement and routing options: the defaults (HeAP placer, router1). The seed is fixed
 #: so that a build is reproducible, not because seed 1 is lucky: with the 16 KiB boot ROM the SoC
 #: (r0.1, 41 of 56 EBRs) routed in 197 s with seed 2 and 435 s with seed 1 on a loaded machine, where
-#: with the 32 KiB ROM (48 EBRs) routing had swung from ~20 min to over an hour with the image.
+#: with the 32 KiB ROM (48 EBRs, its 15 spread over both EBR rows) routing had swung from ~20 min to
+#: over an hour with the image, and a placement of it routed in 976 s with seed 1 (router1 stalled
+#: ~7 min at ~27 k arcs left, the congestion signature).
 NEXTPNR_OPTS = "--seed 1"
 
 
