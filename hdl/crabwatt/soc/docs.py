@@ -60,11 +60,19 @@ The serial link is the **UART taken at its byte FIFOs** (no bit timing): bytes g
 - `npx tsx server/twin/bench.ts [--seconds S]` reports the speed as a fraction of real time.
 
 The twin's clock is 8 MHz rather than the board's 48 MHz only because Verilator simulates this SoC at
-0.5 to 0.9 MHz of clock per CPU second on this machine (measured while other builds shared its two
-cores); at 8 MHz that is 0.065 to 0.11 of real time per CPU second, around the goal of 1/10. The
-firmware reads the clock from `IDENT.SYS_CLK_HZ`, so its timers stay right, and it gets fewer cycles
-per sample than on the board, a harder case. Not in the twin: the AD7357 serial interface (tested in
-`hdl/tests/test_adc.py`), the UART's bit timing (tested in `hdl/tests/test_soc.py`) and USB.
+about 1 MHz of clock per CPU second on this machine (`hdl/twin/build.sh`: `-O2 -march=native`, one
+`eval()` per clock, compiled twice guided by a profile of a mains-like run); at 8 MHz that is about 0.12
+of real time per CPU second (`npx tsx server/twin/bench.ts --seconds 0.5`), above the goal of 1/10. The
+firmware reads the clock from `IDENT.SYS_CLK_HZ`, so its timers stay right, and it gets 2 cycles per
+sample where the board's CPU gets 12, a harder case. Host bytes reach the UART at the line's pace (160
+twin cycles a byte), and the pseudo-terminal receives whole frames only, so a host that opens it
+mid-stream never reads a torn frame. Not in the twin: the AD7357 serial interface (tested in
+`hdl/tests/test_adc.py`), the UART's bit timing (tested in `hdl/tests/test_soc.py`) and USB, which is
+proven separately against a line-level full-speed host model (`hdl/tests/test_usb_cdc.py`: enumeration,
+CDC class requests, bulk transfers both ways with back-pressure, data toggles across re-enumeration).
+LUNA's gateware PHY answers 10 to 14 bit times after the host's packet where USB 2.0 allows 7.5: a
+board plugged straight into a host port is within the host's 16-bit timeout, one behind several hubs
+may not be.
 
 ## Bitstream and flashing
 

@@ -22,8 +22,8 @@ from .sysctl import ResetController
 __all__ = ['TwinTop', 'SYS_CLK_HZ', 'SAMPLE_PERIOD_CYCLES']
 
 #: The twin's simulated system clock. It is lower than the board's 48 MHz because Verilator runs this
-#: SoC at 0.5 to 0.9 MHz of simulated clock per CPU second here: at 8 MHz, one ADC pair every 2 cycles
-#: is 4 Msps and the twin runs at about 1/10 of real time. The RTL is the same; the firmware reads the
+#: SoC at about 1 MHz of simulated clock per CPU second here: at 8 MHz, one ADC pair every 2 cycles
+#: is 4 Msps and the twin runs at about 0.12 of real time per CPU second. The RTL is the same; the firmware reads the
 #: clock from IDENT.SYS_CLK_HZ, and gets 1/6 of the board's cycles per sample (a harder case than the
 #: board: with real mains a window still leaves it about a million cycles).
 SYS_CLK_HZ = 8_000_000
