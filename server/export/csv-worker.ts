@@ -1,10 +1,10 @@
 // Body of the export worker thread (see threaded.ts): reads the store on its own read-only connection and
 // formats its share of an export's segments (every other one) with the very loop of a single-threaded export
-// (exportCsvViews), handing each chunk to the main thread in one of `buffers` ArrayBuffers, transferred (no
-// copy) and given back once the main thread has read it. The fixed set of buffers is the back-pressure (a slow
-// client holds back the reading here, as it does a single-threaded export) and keeps the chunks from churning
-// the allocator: fresh ~128 KB buffers, freed on the main thread whenever its GC came round, left a malloc arena
-// at 64 MB resident (bench: +60 MB peak).
+// (exportCsvViews), handing each chunk to the main thread in one of `slots` slots of a SharedArrayBuffer,
+// which the main thread hands back once it has read it. The fixed set of slots is the back-pressure (a slow
+// client holds back the reading here, as it does a single-threaded export) and nothing is allocated per chunk:
+// fresh buffers per chunk, freed on the main thread whenever its GC came round, left a malloc arena at 64 MB
+// resident (+60 MB peak), and ArrayBuffers transferred to and fro grew the year export's peak to 384 MB.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
@@ -19,26 +19,26 @@ export interface ExportJob {
   first: number;
   step: number;
   chunkBytes: number;
-  /** Buffers in rotation; each holds one chunk (chunkBytes and the row that crossed it). */
-  buffers: number;
+  /** Slots of `shared`, slotBytes each; a slot holds one chunk (chunkBytes and the row that crossed it). */
+  shared: SharedArrayBuffer;
+  slots: number;
+  slotBytes: number;
 }
 
 /**
- * Worker → main: a chunk (the first `length` bytes of `buffer`); `segment`: segment k is complete; null: all
- * done. Main → worker: a buffer back.
+ * Worker → main: a chunk (the first `length` bytes of slot `slot`); `segment`: segment k is complete; null: all
+ * done. Main → worker: a slot number, free again.
  */
-export type ExportChunkMessage = { buffer: ArrayBuffer; length: number } | { segment: number } | null;
-
-/** Room above chunkBytes: a chunk ends with the row that crossed it (a few hundred bytes at most). */
-export const CHUNK_SLACK_BYTES = 4096;
+export type ExportChunkMessage = { slot: number; length: number } | { segment: number } | null;
 
 const port = parentPort;
 if (!port) throw new Error('csv-worker.ts runs as a worker thread (threaded.ts starts it)');
 const job = workerData as ExportJob;
-const free: ArrayBuffer[] = Array.from({ length: job.buffers }, () => new ArrayBuffer(job.chunkBytes + CHUNK_SLACK_BYTES));
+const free: number[] = Array.from({ length: job.slots }, (_, k) => k);
+const bytes = new Uint8Array(job.shared);
 let wake: (() => void) | undefined;
-port.on('message', (buffer: ArrayBuffer) => {
-  free.push(buffer);
+port.on('message', (slot: number) => {
+  free.push(slot);
   const w = wake;
   wake = undefined;
   w?.();
@@ -51,12 +51,12 @@ try {
     const segment = { ...job.req, fromMs: job.bounds[k]!, toMs: job.bounds[k + 1]! };
     for (const view of exportCsvViews(reader, segment, job.chunkBytes, k === 0)) {
       if (view.length === 0) continue;
-      while (free.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-      let buffer = free.pop()!;
       // Never in practice (a row is far shorter than the slack), but a chunk must not be cut.
-      if (buffer.byteLength < view.length) buffer = new ArrayBuffer(view.length);
-      new Uint8Array(buffer).set(view);
-      port.postMessage({ buffer, length: view.length } satisfies ExportChunkMessage, [buffer]);
+      if (view.length > job.slotBytes) throw new Error(`an export chunk of ${view.length} bytes exceeds its ${job.slotBytes}-byte slot`);
+      while (free.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      const slot = free.pop()!;
+      bytes.set(view, slot * job.slotBytes);
+      port.postMessage({ slot, length: view.length } satisfies ExportChunkMessage);
     }
     port.postMessage({ segment: k } satisfies ExportChunkMessage);
   }

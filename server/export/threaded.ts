@@ -16,15 +16,18 @@ import Database from 'better-sqlite3';
 import * as esbuild from 'esbuild';
 import { StoreReader } from '../store/query.ts';
 import { estimateExportRows, exportCsvChunks, exportSegments, type ExportRequest } from './csv.ts';
+// Types only: the module itself runs as the worker (importing it here would run its body on this thread).
 import type { ExportChunkMessage, ExportJob } from './csv-worker.ts';
 
 /** Below this many rows (~0.3 s on one thread) the worker's start-up is not worth it. */
 export const EXPORT_WORKER_MIN_ROWS = 200_000;
 /**
  * Workers running at once, over all exports of this process: CRABWATT_EXPORT_WORKERS, read at each export;
- * 0 (the default) keeps every export on the main thread. Off by default because, measured on the shared 2-core
- * machine (server/store/README.md), the worker's isolate lifts the year-export peak above the 150 MB goal and
- * the wall-clock gain needs a core that is actually free.
+ * 0 (the default) keeps every export on the main thread. Off by default for its memory: measured on the shared
+ * 2-core machine (`npx tsx server/api/bench.ts --days 365 --export-workers 1`, load ~4.5 from other jobs), a
+ * year of 1 s rows went out at 620 k rows/s against 516 k single-threaded (620 k vs 657 k rows per server
+ * CPU-second), but the server peaked at 322 MB against 149 MB: the worker's isolate and connection are ~30 MB,
+ * and the rest grows with the export's length (30 days: 170 MB against 127 MB), a growth not explained yet.
  */
 export function maxExportWorkers(): number {
   const text = process.env.CRABWATT_EXPORT_WORKERS;
@@ -42,11 +45,13 @@ export function maxExportWorkers(): number {
  * (measured: +1 s CPU and +40 MB peak for 30 days of 1 s rows with 128 KiB chunks).
  */
 const CHUNK_BYTES = 64 * 1024;
+/** A slot's room above CHUNK_BYTES: a chunk ends with the row that crossed it (a few hundred bytes at most). */
+const SLOT_BYTES = CHUNK_BYTES + 4096;
 /**
- * Buffers passed between the threads: chunks the worker may be ahead of the socket, ~1 MB, room for its next
+ * Chunk slots shared by the threads: chunks the worker may be ahead of the socket, ~1 MB, room for its next
  * segment (~0.5 MB for an hour of 1 s rows) while this thread formats its own.
  */
-const BUFFERS = 16;
+const SLOTS = 16;
 /**
  * The worker's V8 heap: a 2 MB semi-space young generation as `crabwatt serve` runs with (its garbage is a
  * generator's worth per chunk; the packs and chunks live outside the heap), and an old generation far above
@@ -111,13 +116,14 @@ export function wantsExportWorker(reader: StoreReader, req: ExportRequest): bool
  * busy, or the range is one segment, this thread does it all. Returning early (`return()`, as a stream does
  * when its client goes away) terminates the worker; a failure in the worker is thrown from here.
  *
- * Text, not Buffers: the worker's buffer goes back to it at once, and the string lives on this thread's heap,
+ * Text, not Buffers: the worker's slot is free again at once, and the string lives on this thread's heap,
  * where its GC sees it (a Buffer handed on to the socket would have to be a fresh allocation per chunk).
  */
 export async function* exportCsvInWorker(dbPath: string, req: ExportRequest): AsyncGenerator<string> {
   const bounds = exportSegments(req);
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
   let worker: Worker | undefined;
+  let shared: SharedArrayBuffer | undefined;
   try {
     const reader = new StoreReader(db);
     if (bounds.length < 3 || running >= maxExportWorkers()) {
@@ -127,7 +133,8 @@ export async function* exportCsvInWorker(dbPath: string, req: ExportRequest): As
     running++;
     started++;
     try {
-      const job: ExportJob = { dbPath, req, bounds, first: 1, step: 2, chunkBytes: CHUNK_BYTES, buffers: BUFFERS };
+      shared = new SharedArrayBuffer(SLOTS * SLOT_BYTES);
+      const job: ExportJob = { dbPath, req, bounds, first: 1, step: 2, chunkBytes: CHUNK_BYTES, shared, slots: SLOTS, slotBytes: SLOT_BYTES };
       worker = new Worker(await workerUrl(), { workerData: job, resourceLimits: WORKER_LIMITS });
     } catch (err) {
       running--;
@@ -170,8 +177,8 @@ export async function* exportCsvInWorker(dbPath: string, req: ExportRequest): As
           if (m.segment !== k) throw new Error(`the export worker sent segment ${m.segment} where ${k} was due`);
           break;
         }
-        const text = Buffer.from(m.buffer, 0, m.length).toString('latin1'); // CSV is ASCII
-        worker.postMessage(m.buffer, [m.buffer]); // back to the worker for its next chunk
+        const text = Buffer.from(shared!, m.slot * SLOT_BYTES, m.length).toString('latin1'); // CSV is ASCII
+        worker.postMessage(m.slot); // free for the worker's next chunk
         yield text;
       }
     }
