@@ -26,7 +26,7 @@
 import type { Writable } from 'node:stream';
 import { DateTime, IANAZone } from 'luxon';
 import { nwhToWhString } from '../store/energy.ts';
-import type { FoldRow } from '../store/fold.ts';
+import { foldQuantity, type FoldRow } from '../store/fold.ts';
 import { PACK_ENERGY, PACK_FLAGS, PACK_SAMPLES, PACK_STATS, PACK_STRIDE, PACK_T } from '../store/pack.ts';
 import { QUANTITIES } from '../store/schema.ts';
 import type { SourceLevel, StoreReader } from '../store/query.ts';
@@ -143,43 +143,6 @@ const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
 const TENS = Uint8Array.from({ length: 100 }, (_, k) => 48 + Math.floor(k / 10));
 const ONES = Uint8Array.from({ length: 100 }, (_, k) => 48 + (k % 10));
 
-/** Formats instants as ISO-8601 with the zone's offset; the date part is cached per local day. */
-export class IsoFormatter {
-  private readonly offsets: OffsetCache;
-  private dayKey = NaN;
-  private dayText = '';
-  constructor(
-    tz: string,
-    private readonly withMs: boolean,
-  ) {
-    this.offsets = new OffsetCache(tz);
-  }
-
-  offsetMs(tMs: number): number {
-    return this.offsets.at(tMs);
-  }
-
-  format(tMs: number): string {
-    const off = this.offsets.at(tMs);
-    const local = tMs + off;
-    const day = Math.floor(local / 86_400_000);
-    if (day !== this.dayKey) {
-      this.dayKey = day;
-      this.dayText = new Date(day * 86_400_000).toISOString().slice(0, 11);
-    }
-    let msOfDay = local - day * 86_400_000;
-    const ms = msOfDay % 1000;
-    msOfDay = (msOfDay - ms) / 1000;
-    const s = msOfDay % 60;
-    const m = ((msOfDay - s) / 60) % 60;
-    const h = Math.floor(msOfDay / 3600);
-    const offMin = Math.abs(off) / 60_000;
-    const offText = off === 0 ? 'Z' : `${off < 0 ? '-' : '+'}${pad2(Math.floor(offMin / 60))}:${pad2(offMin % 60)}`;
-    const frac = this.withMs ? `.${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}` : '';
-    return `${this.dayText}${pad2(h)}:${pad2(m)}:${pad2(s)}${frac}${offText}`;
-  }
-}
-
 const INTERVAL_MS: Record<Exclude<ExportInterval, 'raw' | '1d'>, number> = {
   '1s': 1_000, '1m': 60_000, '15m': 900_000, '1h': 3_600_000,
 };
@@ -196,21 +159,14 @@ function sourceLevel(interval: ExportInterval): SourceLevel {
 /** Start and end (UTC ms) of the local bucket holding tMs. */
 type BucketOf = (tMs: number) => { start: number; end: number };
 
-function bucketFunction(interval: Exclude<ExportInterval, 'raw'>, tz: string, offsets: IsoFormatter): BucketOf {
-  if (interval === '1d') {
-    let cached = { start: NaN, end: NaN };
-    return (tMs) => {
-      if (tMs >= cached.start && tMs < cached.end) return cached;
-      const day = DateTime.fromMillis(tMs, { zone: tz }).startOf('day');
-      cached = { start: day.toMillis(), end: day.plus({ days: 1 }).toMillis() };
-      return cached;
-    };
-  }
-  const lengthMs = INTERVAL_MS[interval];
+/** Local days in `tz` (23, 24 or 25 hours long), the last one looked up cached. */
+function localDays(tz: string): BucketOf {
+  let cached = { start: NaN, end: NaN };
   return (tMs) => {
-    const off = offsets.offsetMs(tMs);
-    const start = Math.floor((tMs + off) / lengthMs) * lengthMs - off;
-    return { start, end: start + lengthMs };
+    if (tMs >= cached.start && tMs < cached.end) return cached;
+    const day = DateTime.fromMillis(tMs, { zone: tz }).startOf('day');
+    cached = { start: day.toMillis(), end: day.plus({ days: 1 }).toMillis() };
+    return cached;
   };
 }
 
@@ -473,7 +429,7 @@ export function formatSig9(x: number): string {
   return w.take();
 }
 
-/** Timestamps as IsoFormatter writes them, into a CsvWriter: the date and offset text cached, the clock in digits. */
+/** ISO-8601 timestamps with the zone's offset, into a CsvWriter: the date and offset text cached, the clock in digits. */
 class IsoWriter {
   private readonly offsets: OffsetCache;
   private dayKey = NaN;
@@ -588,17 +544,7 @@ class RowFold {
     this.samples += samples;
     this.addEnergy(energy);
     this.flags |= flags;
-    for (let k = 0; k < Q; k++) {
-      const o = at + 4 * k;
-      const w = st[o + 1]!;
-      if (w === 0) continue;
-      this.wsum[k]! += st[o]!;
-      this.weight[k]! += w;
-      const lo = st[o + 2]!;
-      const hi = st[o + 3]!;
-      if (!(lo >= this.min[k]!)) this.min[k] = lo;
-      if (!(hi <= this.max[k]!)) this.max[k] = hi;
-    }
+    for (let k = 0, o = at; k < Q; k++, o += 4) foldQuantity(this, k, st[o]!, st[o + 1]!, st[o + 2]!, st[o + 3]!);
   }
 
   /** A fold row (a window in the FoldRow shape: wsum = value·samples, weight = samples, min = max = value). */
@@ -607,16 +553,7 @@ class RowFold {
     this.samples += row.samples;
     this.addEnergy(row.energyNwh);
     this.flags |= row.flags;
-    for (let k = 0; k < Q; k++) {
-      const w = row.weight[k]!;
-      if (w === 0) continue;
-      this.wsum[k]! += row.wsum[k]!;
-      this.weight[k]! += w;
-      const lo = row.min[k]!;
-      const hi = row.max[k]!;
-      if (!(lo >= this.min[k]!)) this.min[k] = lo;
-      if (!(hi <= this.max[k]!)) this.max[k] = hi;
-    }
+    for (let k = 0; k < Q; k++) foldQuantity(this, k, row.wsum[k]!, row.weight[k]!, row.min[k]!, row.max[k]!);
   }
 
   writeMean(w: CsvWriter, k: number): void {
@@ -745,7 +682,6 @@ export function exportSegments(req: ExportRequest): number[] {
 function* csvChunks<T>(reader: StoreReader, req: ExportRequest, chunkChars: number, withHeader: boolean, take: (w: CsvWriter) => T): Generator<T> {
   checkRange(req);
   const fs = reader.sampleRate(req.device);
-  const formatter = new IsoFormatter(req.tz, req.interval === 'raw');
   const out = new CsvWriter(Math.max(1024, chunkChars + 1024));
   if (withHeader) out.ascii(`${CSV_HEADER}\n`);
   const fold = new RowFold();
@@ -765,7 +701,7 @@ function* csvChunks<T>(reader: StoreReader, req: ExportRequest, chunkChars: numb
   // A bucket is exported when its start lies in [from, to), always whole: the read extends to the edges of the
   // first and last buckets so that neither is cut.
   const clock = new IsoWriter(req.tz, false);
-  const dayOf = req.interval === '1d' ? bucketFunction('1d', req.tz, formatter) : undefined;
+  const dayOf = req.interval === '1d' ? localDays(req.tz) : undefined;
   const lengthMs = req.interval === '1d' ? 0 : INTERVAL_MS[req.interval];
   /** Start of the local bucket holding tMs; its end goes to bucketEnd. */
   let bucketEnd = NaN;

@@ -21,6 +21,27 @@ export interface FoldRow {
   max: Float64Array;
 }
 
+/** Per-quantity accumulators: sample-weighted sum, weight, min of mins, max of maxes. */
+export interface StatsArrays {
+  wsum: Float64Array;
+  weight: Float64Array;
+  min: Float64Array;
+  max: Float64Array;
+}
+
+/**
+ * Fold one quantity's (wsum, weight, min, max) into slot `at` of `into`: the one merge step of every fold (Bucket,
+ * the export's rows, the history fast path), so they agree number for number. A weight of 0 (the quantity was
+ * undefined) adds nothing; the negated comparisons let a NaN slot (nothing yet) take the first value.
+ */
+export function foldQuantity(into: StatsArrays, at: number, wsum: number, weight: number, lo: number, hi: number): void {
+  if (weight === 0) return;
+  into.wsum[at]! += wsum;
+  into.weight[at]! += weight;
+  if (!(lo >= into.min[at]!)) into.min[at] = lo;
+  if (!(hi <= into.max[at]!)) into.max[at] = hi;
+}
+
 export class Bucket {
   samples = 0;
   windows = 0;
@@ -50,16 +71,7 @@ export class Bucket {
     this.windows += row.windows;
     this.energyNwh += row.energyNwh;
     this.flags |= row.flags;
-    for (let k = 0; k < Q; k++) {
-      const w = row.weight[k]!;
-      if (w === 0) continue;
-      this.wsum[k]! += row.wsum[k]!;
-      this.weight[k]! += w;
-      const lo = row.min[k]!;
-      const hi = row.max[k]!;
-      if (!(lo >= this.min[k]!)) this.min[k] = lo;
-      if (!(hi <= this.max[k]!)) this.max[k] = hi;
-    }
+    for (let k = 0; k < Q; k++) foldQuantity(this, k, row.wsum[k]!, row.weight[k]!, row.min[k]!, row.max[k]!);
   }
 
   /** Add one window: its quantities (in QUANTITIES order, null when undefined) weigh by its samples. */
@@ -104,7 +116,7 @@ export class Bucket {
 export const ROLLUP_SELECT = 't_start_ms, samples, windows, energy_nwh, flags, stats';
 
 /** The stats BLOB of a bucket (layout: schema.ts). */
-export function statsBlob(b: { wsum: Float64Array; weight: Float64Array; min: Float64Array; max: Float64Array }): Buffer {
+export function statsBlob(b: StatsArrays): Buffer {
   const buf = Buffer.allocUnsafe(STATS_BYTES);
   for (let k = 0; k < Q; k++) {
     const o = 32 * k;
@@ -117,7 +129,7 @@ export function statsBlob(b: { wsum: Float64Array; weight: Float64Array; min: Fl
 }
 
 /** Decode a stats BLOB into a row's arrays. */
-export function statsInto(blob: Uint8Array, row: { wsum: Float64Array; weight: Float64Array; min: Float64Array; max: Float64Array }): void {
+export function statsInto(blob: Uint8Array, row: StatsArrays): void {
   if (blob.length !== STATS_BYTES) throw new Error(`rollup stats blob has ${blob.length} bytes, expected ${STATS_BYTES}`);
   const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   for (let k = 0; k < Q; k++) {

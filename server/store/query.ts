@@ -2,7 +2,7 @@
 // sums, and the source rows of an export. Works on a read-only connection as well as on the writer's.
 
 import type Database from 'better-sqlite3';
-import { Bucket, emptyFoldRow, ROLLUP_SELECT, statsFloats, WINDOW_SELECT, windowRowInto, type FoldRow } from './fold.ts';
+import { Bucket, emptyFoldRow, foldQuantity, ROLLUP_SELECT, statsFloats, WINDOW_SELECT, windowRowInto, type FoldRow } from './fold.ts';
 import {
   hasPacks, PACK_ENERGY, PACK_FLAGS, PACK_MS, PACK_SAMPLES, PACK_STATS, PACK_STRIDE, PACK_T, PACK_WINDOWS, PACKED_LEVEL_MS, packFloats, type RollupBlock,
 } from './pack.ts';
@@ -228,6 +228,7 @@ export class StoreReader {
     const weight = new Float64Array(count * F);
     const min = new Float64Array(count * F).fill(NaN);
     const max = new Float64Array(count * F).fill(NaN);
+    const acc = { wsum, weight, min, max };
     for (const block of this.levelBlocks(devId, levelMs, t0, req.toMs)) {
       if (block.bigEnergy) return undefined;
       const d = block.data;
@@ -242,15 +243,7 @@ export class StoreReader {
         samples[b]! += d[o + PACK_SAMPLES]!;
         for (let j = 0; j < F; j++) {
           const so = o + PACK_STATS + 4 * fields[j]!;
-          const w = d[so + 1]!;
-          if (w === 0) continue;
-          const at = b * F + j;
-          wsum[at]! += d[so]!;
-          weight[at]! += w;
-          const lo = d[so + 2]!;
-          const hi = d[so + 3]!;
-          if (!(lo >= min[at]!)) min[at] = lo;
-          if (!(hi <= max[at]!)) max[at] = hi;
+          foldQuantity(acc, b * F + j, d[so]!, d[so + 1]!, d[so + 2]!, d[so + 3]!);
         }
       }
     }
