@@ -2,7 +2,7 @@
 // double, whichever path (integer digits or the toPrecision fallback) it takes.
 
 import { describe, expect, it } from 'vitest';
-import { formatSig9 } from '../../server/export/csv.ts';
+import { formatSig9 } from '../../server/export/csv-writer.ts';
 import { rng } from '../store/helpers.ts';
 
 const reference = (x: number): string => String(Number(x.toPrecision(9)));

@@ -6,7 +6,8 @@
 import { join } from 'node:path';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CSV_HEADER, exportCsvChunks, formatSig9, instantFormatter } from '../../server/export/csv.ts';
+import { CSV_HEADER, exportCsvChunks, instantFormatter } from '../../server/export/csv.ts';
+import { formatSig9 } from '../../server/export/csv-writer.ts';
 import { nwhToWhString } from '../../server/store/energy.ts';
 import { Bucket } from '../../server/store/fold.ts';
 import { StoreReader } from '../../server/store/query.ts';
