@@ -8,7 +8,20 @@ import { nwhToWhString } from '../store/energy.ts';
 export const TENS = Uint8Array.from({ length: 100 }, (_, k) => 48 + Math.floor(k / 10));
 export const ONES = Uint8Array.from({ length: 100 }, (_, k) => 48 + (k % 10));
 /** Exact powers of ten 10^0 … 10^22 (all exactly representable as doubles). */
-const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
+const POW10 = Float64Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
+
+/**
+ * ASCII of the four digits of 0 … 9999 (leading zeros included) as one little-endian word, the first digit in
+ * the lowest byte: four digits in one store. 40 kB, which a long export keeps in cache; composing the word from
+ * the 2-digit tables instead measured slower.
+ */
+const QUADS = Uint32Array.from({ length: 10_000 }, (_, k) => {
+  const d = [Math.floor(k / 1000), Math.floor(k / 100) % 10, Math.floor(k / 10) % 10, k % 10];
+  return ((48 + d[0]!) | ((48 + d[1]!) << 8) | ((48 + d[2]!) << 16) | ((48 + d[3]!) << 24)) >>> 0;
+});
+/** "0000", "0.00" as little-endian words (zero runs and the start of 0.000ddd). */
+const ZEROS4 = 0x30303030;
+const ZERO_POINT_ZEROS = 0x30302e30;
 
 /**
  * The `n` lowest decimal digits of m (an integer 0 ≤ m < 2^31), written to b ending just before `end`, two at
@@ -29,13 +42,58 @@ function digitsBefore(b: Uint8Array, end: number, m: number, n: number): void {
   if (k === 1) b[--p] = 48 + (rest % 10);
 }
 
-/** 10^-k for k = 0 … 7, as doubles (near enough to find a decade; the one-off case is corrected). */
-const NEG_POW10 = Array.from({ length: 8 }, (_, k) => Number(`1e-${k}`));
-
-/** a · 10^k with one rounding (a product or a quotient by an exact power of ten), for |k| ≤ 22. */
-function scaleBy10(a: number, k: number): number {
-  return k >= 0 ? a * POW10[k]! : a / POW10[-k]!;
+/**
+ * The 9 digits of m (an int32 0 ≤ m < 10^9, leading zeros written) at p … p + 8: three stores and two
+ * divisions by constants, which the JIT turns into multiplications.
+ */
+function nineDigits(v: DataView, p: number, m: number): void {
+  const top = (m / 100_000_000) | 0;
+  const rest = m - top * 100_000_000;
+  const mid = (rest / 10_000) | 0;
+  v.setUint8(p, 48 + top);
+  v.setUint32(p + 1, QUADS[mid]!, true);
+  v.setUint32(p + 5, QUADS[rest - mid * 10_000]!, true);
 }
+
+/** Trailing decimal zeros of m (an int32 0 < m < 10^9): at most four tests, not one division per zero. */
+function trailingZeros(m: number): number {
+  if (m % 10 !== 0) return 0;
+  let t = m;
+  let n = 0;
+  if (t % 10_000 === 0) {
+    t = (t / 10_000) | 0;
+    n = 4;
+    if (t % 10_000 === 0) return 8;
+  }
+  if (t % 100 === 0) {
+    t = (t / 100) | 0;
+    n += 2;
+  }
+  if (t % 10 === 0) n++;
+  return n;
+}
+
+/** Scratch for reading a double's exponent (big-endian reads, so the host's byte order does not matter). */
+const BITS = new DataView(new ArrayBuffer(8));
+/**
+ * The decade of a double from its binary exponent. a in [2^E, 2^(E+1)) lies in decade d = floor(E·log10 2) or
+ * d + 1, and one comparison with 10^(d+1) tells which: exact from 10^0 on; below, 10^(d+1) is the nearest
+ * double, and sig9 corrects the one-off case as it must for any guess. Pairs [d, 10^(d+1)] per biased exponent,
+ * from 1003 (that of 1e-6) to 1089 (of the largest double below 1e20): sig9's range.
+ */
+const DECADES = new Float64Array(2 * 87);
+for (let k = 0; k < 87; k++) {
+  const d = Math.floor((k + 1003 - 1023) * Math.log10(2));
+  DECADES[2 * k] = d;
+  DECADES[2 * k + 1] = Number(`1e${d + 1}`);
+}
+/** 10^(8−e), a multiplier for e ≤ 8, and 10^(e−8), a divisor above, at e + 7 for e = −7 … 20: exact both. */
+const SCALE = Float64Array.from({ length: 28 }, (_, k) => POW10[Math.abs(15 - k)]!);
+/**
+ * Half the margin of a rounding tie, 2^-22: y = a · 10^k is rounded once, by at most 2^-24 below 10^9 (and
+ * y + 0.5 once more as much); a y this near a half could round either way, and toPrecision decides.
+ */
+const TIE = 2.384185791015625e-7;
 
 /**
  * The CSV as bytes in one reusable buffer: digits of integers, doubles (sig9) and timestamps are written
@@ -45,8 +103,11 @@ function scaleBy10(a: number, k: number): number {
 export class CsvWriter {
   buf: Uint8Array;
   pos = 0;
+  /** buf's bytes, for the stores of four digits at once. */
+  private view: DataView;
   constructor(capacity: number) {
     this.buf = new Uint8Array(capacity);
+    this.view = new DataView(this.buf.buffer);
   }
 
   /** The bytes so far as a string (CSV is ASCII), and start over. */
@@ -63,15 +124,20 @@ export class CsvWriter {
     return v;
   }
 
-  /** Room for `n` more bytes (a row is a few hundred at most; chunks are flushed long before). */
+  /**
+   * Room for `n` more bytes (a row is a few hundred at most; chunks are flushed long before). The number
+   * writers see to their own room: their word stores may reach a few bytes past the number's end.
+   */
   reserve(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
     bigger.set(this.buf.subarray(0, this.pos));
     this.buf = bigger;
+    this.view = new DataView(bigger.buffer);
   }
 
   ascii(s: string): void {
+    this.reserve(s.length);
     const b = this.buf;
     let p = this.pos;
     for (let i = 0; i < s.length; i++) b[p++] = s.charCodeAt(i);
@@ -84,11 +150,33 @@ export class CsvWriter {
 
   /** A non-negative safe integer in decimal. */
   uint(x: number): void {
-    if (x < 2_147_483_648) {
-      let digits = 1;
-      while (digits < 10 && x >= POW10[digits]!) digits++;
-      this.pos += digits;
-      digitsBefore(this.buf, this.pos, x, digits);
+    if (x < 10) {
+      // Flags and most whole watt-hours: one digit.
+      if (this.pos >= this.buf.length) this.reserve(1);
+      this.buf[this.pos++] = 48 + x;
+      return;
+    }
+    if (x < 1_000_000_000) {
+      if (this.pos + 12 > this.buf.length) this.reserve(12);
+      const v = this.view;
+      const p = this.pos;
+      const n = x | 0;
+      if (n < 10_000) {
+        // The digits are the top bytes of the 4-digit word: shift the leading zeros out, store the rest (and
+        // zero bytes past the end, which later writes overwrite).
+        const digits = n < 100 ? 2 : n < 1000 ? 3 : 4;
+        v.setUint32(p, QUADS[n]! >>> (8 * (4 - digits)), true);
+        this.pos = p + digits;
+      } else if (n < 100_000_000) {
+        const hi = (n / 10_000) | 0;
+        const digits = hi < 10 ? 1 : hi < 100 ? 2 : hi < 1000 ? 3 : 4;
+        v.setUint32(p, QUADS[hi]! >>> (8 * (4 - digits)), true);
+        v.setUint32(p + digits, QUADS[n - hi * 10_000]!, true);
+        this.pos = p + digits + 4;
+      } else {
+        nineDigits(v, p, n);
+        this.pos = p + 9;
+      }
       return;
     }
     // Above 2^49 x / 10 may round up to the next integer; String() is exact there.
@@ -96,12 +184,9 @@ export class CsvWriter {
       this.ascii(String(x));
       return;
     }
-    if (x < 10) {
-      this.buf[this.pos++] = 48 + x;
-      return;
-    }
     let digits = 1;
     for (let t = x; t >= 10; t = Math.floor(t / 10)) digits++;
+    this.reserve(digits);
     const b = this.buf;
     let p = this.pos + digits;
     this.pos = p;
@@ -114,6 +199,7 @@ export class CsvWriter {
 
   /** Exactly `width` digits, zero-padded (x < 10^width). */
   fixed(x: number, width: number): void {
+    this.reserve(width);
     if (x < 2_147_483_648) {
       this.pos += width;
       digitsBefore(this.buf, this.pos, x, width);
@@ -137,87 +223,98 @@ export class CsvWriter {
 
   /** A double rounded to 9 significant digits, as String(Number(x.toPrecision(9))) writes it (see the top). */
   sig9(x: number): void {
-    if (x === 0) {
-      this.buf[this.pos++] = 48; // -0 too, as String(-0)
-      return;
-    }
-    let a = x;
-    if (a < 0) a = -a;
-    // Outside [1e-6, 1e20) String() may use the exponent form; NaN and ±Infinity fail the test as well.
+    const a = Math.abs(x);
+    // Outside [1e-6, 1e20) String() may use the exponent form; zeros, NaN and ±Infinity fail the test as well.
     if (!(a >= 1e-6 && a < 1e20)) {
-      this.ascii(String(Number(x.toPrecision(9))));
+      this.sig9Outside(x);
       return;
     }
-    // a = m · 10^(e − 8) with 10^8 ≤ m < 10^9. The decade by comparisons (cheaper than log10; measured values
-    // sit within a few decades of 1); near a power of ten it may be one off, which is fixed below.
-    let e = 0;
-    if (a >= 1) {
-      while (e < 19 && a >= POW10[e + 1]!) e++;
-    } else {
-      e = -1;
-      while (a < NEG_POW10[-e]!) e--;
-    }
-    let y = scaleBy10(a, 8 - e);
+    // At most 22 bytes (a sign, 21 digits), and the word stores reach 4 past the digits.
+    if (this.pos + 32 > this.buf.length) this.reserve(32);
+    // a = m · 10^(e − 8) with 10^8 ≤ m < 10^9. The decade from the binary exponent (the top 12 bits are sign,
+    // zero here, and the biased exponent); near a power of ten it may be one off, which is fixed below.
+    BITS.setFloat64(0, a);
+    const t = 2 * ((BITS.getUint16(0) >> 4) - 1003);
+    // An int32, as every position computed from it: a double here would turn pos into a double field.
+    let e = DECADES[t]! | 0;
+    if (a >= DECADES[t + 1]!) e++;
+    let y = e <= 8 ? a * SCALE[e + 7]! : a / SCALE[e + 7]!;
     if (y < 1e8) {
       // a < 10^e: one decade down (where y then rounds up to 10^9, the carry below brings it back).
       e--;
-      y = scaleBy10(a, 8 - e);
+      y = e <= 8 ? a * SCALE[e + 7]! : a / SCALE[e + 7]!;
     } else if (y >= 999_999_999.5) {
       // Rounds to 10^9, or the decade was one too low: one decade up. Right at the tie only toPrecision can tell.
-      if (y - 999_999_999.5 < 2.384185791015625e-7) {
-        this.ascii(String(Number(x.toPrecision(9))));
+      if (y - 999_999_999.5 < TIE) {
+        this.sig9Tie(x);
         return;
       }
       e++;
-      y = scaleBy10(a, 8 - e);
+      y = e <= 8 ? a * SCALE[e + 7]! : a / SCALE[e + 7]!;
     }
-    // y carries one rounding (the product or quotient): where it could have moved y across a half, the
-    // integer arithmetic cannot tell which way the exact value rounds; toPrecision can.
-    const frac = y - Math.floor(y);
-    if (Math.abs(frac - 0.5) < 2.384185791015625e-7) {
-      this.ascii(String(Number(x.toPrecision(9))));
+    // Round half up by truncating y + 0.5, unless y lies within TIE of a half (r within TIE of an integer): there
+    // the exact a · 10^(8−e) may lie on the other side, and toPrecision decides.
+    const r = y + 0.5;
+    let m = r | 0;
+    const f = r - m;
+    if (f < TIE || f > 1 - TIE) {
+      this.sig9Tie(x);
       return;
     }
-    let m = Math.round(y) | 0;
-    if (m >= 1_000_000_000) {
+    if (m === 1_000_000_000) {
       m = 100_000_000;
       e++;
     }
-    if (x < 0) this.buf[this.pos++] = 45;
-    // Drop trailing zeros: `digits` significant digits remain.
-    let digits = 9;
-    while (m % 10 === 0) {
-      m = (m / 10) | 0;
-      digits--;
-    }
-    const b = this.buf;
+    const v = this.view;
+    let p = this.pos;
+    if (x < 0) v.setUint8(p++, 45);
     if (e >= 0) {
-      const intDigits = e + 1;
-      if (digits <= intDigits) {
-        // An integer: its digits, then zeros up to the decimal point.
-        digitsBefore(b, this.pos + digits, m, digits);
-        let p = this.pos + digits;
-        for (let k = digits; k < intDigits; k++) b[p++] = 48;
-        this.pos = p;
+      // The digits of m with a point after digit e: the integer layout, then the digits right of the point
+      // stored again one byte further (whole words; the point then overwrites the one byte left behind).
+      v.setUint8(p, 48 + ((m / 100_000_000) | 0));
+      const rest = m % 100_000_000;
+      const mid = (rest / 10_000) | 0;
+      const midDigits = QUADS[mid]!;
+      const lowDigits = QUADS[rest - mid * 10_000]!;
+      v.setUint32(p + 1, midDigits, true);
+      if (e < 4) {
+        v.setUint32(p + 2 + e, midDigits >>> (8 * e), true);
+        v.setUint32(p + 6, lowDigits, true);
       } else {
-        const fractionDigits = digits - intDigits;
-        const whole = (m / POW10[fractionDigits]!) | 0;
-        const end = this.pos + digits + 1;
-        digitsBefore(b, end, m - whole * POW10[fractionDigits]!, fractionDigits);
-        b[this.pos + intDigits] = 46;
-        digitsBefore(b, this.pos + intDigits, whole, intDigits);
-        this.pos = end;
+        v.setUint32(p + 5, lowDigits, true);
+        if (e >= 8) {
+          // An integer of e + 1 ≤ 21 digits: m's nine, then zeros (words; the bytes past the end are scratch).
+          v.setUint32(p + 9, ZEROS4, true);
+          v.setUint32(p + 13, ZEROS4, true);
+          v.setUint32(p + 17, ZEROS4, true);
+          this.pos = p + e + 1;
+          return;
+        }
+        v.setUint32(p + 2 + e, lowDigits >>> (8 * (e - 4)), true);
       }
+      v.setUint8(p + 1 + e, 46);
+      // Without trailing zeros, and without the point when nothing is left after it.
+      const fractionDigits = 8 - e - trailingZeros(m);
+      this.pos = fractionDigits > 0 ? p + e + 2 + fractionDigits : p + e + 1;
     } else {
-      // 0.000ddd: −e − 1 zeros after the point.
-      let p = this.pos;
-      b[p++] = 48;
-      b[p++] = 46;
-      for (let k = 1; k < -e; k++) b[p++] = 48;
-      p += digits;
-      digitsBefore(b, p, m, digits);
-      this.pos = p;
+      // 0.000ddd: −e − 1 ≤ 6 zeros after the point, from two words.
+      v.setUint32(p, ZERO_POINT_ZEROS, true);
+      v.setUint32(p + 4, ZEROS4, true);
+      p += 1 - e;
+      nineDigits(v, p, m);
+      this.pos = p + 9 - trailingZeros(m);
     }
+  }
+
+  /** sig9 of a double outside [1e-6, 1e20): zeros (−0 as String(−0)), the exponent forms and non-finite. */
+  private sig9Outside(x: number): void {
+    if (x === 0) this.ascii('0');
+    else this.ascii(String(Number(x.toPrecision(9))));
+  }
+
+  /** sig9 of a double too near a rounding tie for the arithmetic above: toPrecision decides. */
+  private sig9Tie(x: number): void {
+    this.ascii(String(Number(x.toPrecision(9))));
   }
 
   /** Exact decimal watt-hours from integer nWh, as nwhToWhString. */
@@ -226,9 +323,10 @@ export class CsvWriter {
       this.ascii(nwhToWhString(nwh));
       return;
     }
+    if (!Number.isSafeInteger(nwh)) throw new RangeError(`energy ${nwh} nWh is not a safe integer: pass it as a bigint`);
     let m = nwh;
     if (m < 0) {
-      this.byte(45);
+      this.ascii('-');
       m = -m;
     }
     let whole = Math.floor(m / 1e9);
@@ -236,8 +334,10 @@ export class CsvWriter {
     if (whole * 1e9 > m) whole--;
     else if (m - whole * 1e9 >= 1e9) whole++;
     this.uint(whole);
-    this.byte(46);
-    this.fixed(m - whole * 1e9, 9);
+    if (this.pos + 10 > this.buf.length) this.reserve(10);
+    this.buf[this.pos] = 46;
+    nineDigits(this.view, this.pos + 1, (m - whole * 1e9) | 0);
+    this.pos += 10;
   }
 }
 /** One number as the export writes the rounded columns (for tests and docs): String(Number(x.toPrecision(9))). */
