@@ -17,7 +17,6 @@
 //   GET  /docs                                      OpenAPI (Swagger UI); /docs/json is the document
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -32,6 +31,7 @@ import {
   type LiveSource,
   type MeasurementStore,
 } from './deps.ts';
+import { pipeChunks, StreamClosedError } from '../export/pipe.ts';
 import { captureJson, deviceJson } from './json.ts';
 import { LiveHub, type LiveHubOptions } from './live.ts';
 import { BadRequestError, checkZone, nwhToWh, parseFields, parseRange } from './params.ts';
@@ -61,13 +61,6 @@ declare module 'fastify' {
 
 /** Errors the store and export modules raise for arguments they refuse (matched by name across modules). */
 const BAD_REQUEST_ERRORS = new Set(['QueryError', 'ExportArgumentError']);
-
-/**
- * Characters per CSV chunk handed to the socket: large enough to amortise the per-write cost, and below V8's
- * large-object size (~128 KiB) so that spent chunks die young in the scavenger instead of piling up in the
- * large-object space until a full GC.
- */
-const CSV_CHUNK_CHARS = 64 * 1024;
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -284,17 +277,32 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       const q = exportQuery(req.query);
       // Pull the first piece before any header goes out, so an error the store raises on the query itself
       // still becomes a proper 4xx response instead of a truncated 200.
-      const iterable = store.exportCsv(q);
-      const it = (Symbol.asyncIterator in iterable ? iterable[Symbol.asyncIterator]() : iterable[Symbol.iterator]()) as
-        | AsyncIterator<string>
-        | Iterator<string>;
-      const first = await it.next();
+      const it = store.exportCsv(q)[Symbol.iterator]();
+      let first: IteratorResult<Uint8Array>;
+      try {
+        first = it.next();
+      } catch (err) {
+        it.return?.();
+        throw err;
+      }
       const stamp = (ms: number) => new Date(ms).toISOString().replace(/[:]/g, '').replace(/\.\d+Z$/, 'Z');
-      reply
-        .type('text/csv; charset=utf-8')
-        .header('content-disposition', `attachment; filename="crabwatt-${q.device}-${stamp(q.fromMs)}-${stamp(q.toMs)}-${q.interval}.csv"`)
-        .header('cache-control', 'no-store');
-      return reply.send(Readable.from(chunked(first, it), { objectMode: false, highWaterMark: 4 }));
+      // The body is written to the socket here (pipe.ts: a fixed set of buffers, no allocation per chunk),
+      // not handed to fastify as a stream, which would take a fresh Buffer per chunk.
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/csv; charset=utf-8',
+        'content-disposition': `attachment; filename="crabwatt-${q.device}-${stamp(q.fromMs)}-${stamp(q.toMs)}-${q.interval}.csv"`,
+        'cache-control': 'no-store',
+      });
+      try {
+        await pipeChunks(resumed(first, it), res);
+        res.end();
+      } catch (err) {
+        // Headers are out: the only honest signal left is a cut connection (no final chunk), never a short 200.
+        if (!(err instanceof StreamClosedError)) req.log.error({ err }, 'CSV export failed mid-stream');
+        res.destroy();
+      }
     },
   );
 
@@ -316,36 +324,16 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   return app;
 }
 
-/**
- * Joins the store's lines into large chunks; the stream's pull pacing gives backpressure to the store. When
- * the client goes away the stream returns this generator, and the finally hands that on to the store's
- * iterator so it releases its SQLite statement (and connection) at once.
- */
-async function* chunked(
-  first: IteratorResult<string>,
-  it: AsyncIterator<string> | Iterator<string>,
-): AsyncGenerator<string> {
-  let parts: string[] = [];
-  let size = 0;
+/** The export's pieces with the first one, already pulled, in front. */
+function* resumed(first: IteratorResult<Uint8Array>, it: Iterator<Uint8Array>): Generator<Uint8Array> {
   let r = first;
   try {
     while (!r.done) {
-      if (size === 0 && r.value.length >= CSV_CHUNK_CHARS) {
-        yield r.value; // already a whole chunk (the store's export makes them): no copy
-      } else {
-        parts.push(r.value);
-        size += r.value.length;
-        if (size >= CSV_CHUNK_CHARS) {
-          yield parts.join('');
-          parts = [];
-          size = 0;
-        }
-      }
-      r = await it.next();
+      yield r.value;
+      r = it.next();
     }
-    if (parts.length > 0) yield parts.join('');
   } finally {
-    if (!r.done) await it.return?.();
+    if (!r.done) it.return?.();
   }
 }
 

@@ -4,7 +4,6 @@
 //
 //   npx tsx server/api/bench.ts [--json] [--db /tmp/crabwatt-bench-year.sqlite] [--days 365] [--latency-s 20]
 //                               [--semi-space-mb 2]   (the export again from a server with a smaller young generation)
-//                               [--export-workers 1]  (the export again with CRABWATT_EXPORT_WORKERS=1: threaded)
 //
 // measureApi() is what `crabwatt bench-api` calls. The year is generated once into /tmp (31.5 M 1 s rollups in
 // 8 760 hourly packs, as the store keeps closed hours, the coarser levels accumulated on the way) and reused; the export is then
@@ -51,8 +50,6 @@ export interface ApiFigures {
    * only: `export` is measured with the flags `crabwatt serve` runs with (servedNodeFlags()).
    */
   export_small_young_gen?: ApiFigures['export'] & { node_flags: string[] };
-  /** The same export from a server with CRABWATT_EXPORT_WORKERS set (`--export-workers N`, server/export/threaded.ts). */
-  export_threaded?: ApiFigures['export'] & { export_workers: number };
   latency: { samples: number; p50_ms: number; p99_ms: number; max_ms: number; client: string; goal_p99_ms: 100; met: boolean } | { skipped: string };
 }
 
@@ -73,8 +70,6 @@ export interface ApiBenchOptions {
   latencySeconds?: number;
   /** Also measure the export from a server run with --max-semi-space-size=N (MB). */
   semiSpaceMb?: number;
-  /** Also measure the export from a server run with CRABWATT_EXPORT_WORKERS=N. */
-  exportWorkers?: number;
   log?: (line: string) => void;
 }
 
@@ -298,10 +293,9 @@ async function measureHistory(dbPath: string, rows: number): Promise<ApiFigures[
 }
 
 /** Serves the export from a child process (so its peak RSS is the server's alone) and reads it here. */
-async function measureExport(dbPath: string, rows: number, nodeFlags: string[], env: NodeJS.ProcessEnv = {}): Promise<ApiFigures['export']> {
+async function measureExport(dbPath: string, rows: number, nodeFlags: string[]): Promise<ApiFigures['export']> {
   const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', fileURLToPath(import.meta.url), '--export-server', dbPath], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ...env },
   });
   const lines: string[] = [];
   let buf = '';
@@ -339,6 +333,10 @@ async function measureExport(dbPath: string, rows: number, nodeFlags: string[], 
         });
         res.on('end', () => resolve({ bytes, newlines }));
         res.on('error', reject);
+      })
+      // A stalled export fails the bench instead of hanging it.
+      .setTimeout(60_000, function (this: http.ClientRequest) {
+        this.destroy(new Error('the export sent nothing for 60 s'));
       })
       .on('error', reject);
   });
@@ -427,13 +425,6 @@ export async function measureApi(opts: ApiBenchOptions = {}): Promise<ApiFigures
     const node_flags = [`--max-semi-space-size=${opts.semiSpaceMb}`];
     small = { ...(await measureExport(dbPath, rows, node_flags)), node_flags };
   }
-  let threaded: ApiFigures['export_threaded'];
-  if (opts.exportWorkers !== undefined) {
-    const n = opts.exportWorkers;
-    if (!Number.isInteger(n) || n < 0) throw new RangeError(`--export-workers must be a non-negative integer, got ${n}`);
-    log(`export with CRABWATT_EXPORT_WORKERS=${n}…`);
-    threaded = { ...(await measureExport(dbPath, rows, servedNodeFlags(), { CRABWATT_EXPORT_WORKERS: String(n) })), export_workers: n };
-  }
   log('latency…');
   const latency = await measureLatency(opts.latencySeconds ?? 30);
   return {
@@ -441,7 +432,6 @@ export async function measureApi(opts: ApiBenchOptions = {}): Promise<ApiFigures
     history,
     export: exp,
     ...(small ? { export_small_young_gen: small } : {}),
-    ...(threaded ? { export_threaded: threaded } : {}),
     latency,
   };
 }
@@ -461,7 +451,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       days: arg('--days') ? Number(arg('--days')) : undefined,
       latencySeconds: arg('--latency-s') ? Number(arg('--latency-s')) : undefined,
       semiSpaceMb: arg('--semi-space-mb') ? Number(arg('--semi-space-mb')) : undefined,
-      exportWorkers: arg('--export-workers') !== undefined ? Number(arg('--export-workers')) : undefined,
       log: json ? undefined : (l) => console.error(l),
     });
     console.log(JSON.stringify(figures, null, json ? 0 : 2));

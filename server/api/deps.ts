@@ -56,10 +56,11 @@ export interface MeasurementStore {
   /** Throws UnknownDeviceError for a device it never saw. */
   history(q: HistoryQuery): HistoryResult;
   /**
-   * The CSV, header line first, exactly as `crabwatt export` writes it; pulled lazily so a year of rows
-   * never sits in memory. `estimateRows` lets the dashboard show progress.
+   * The CSV, header line first, exactly as `crabwatt export` writes it, as bytes (ASCII); pulled lazily so a
+   * year of rows never sits in memory. A piece may be a view of the producer's own buffer, valid until the
+   * next piece is pulled. `estimateExportRows` lets the dashboard show progress.
    */
-  exportCsv(q: ExportQuery): AsyncIterable<string> | Iterable<string>;
+  exportCsv(q: ExportQuery): Iterable<Uint8Array>;
   estimateExportRows(q: ExportQuery): number;
   /** Exact energy counters: since fromMs (e.g. local midnight) and since the device was first seen. */
   energy(device: string, sinceMs: number): { sinceNwh: bigint; totalNwh: bigint };

@@ -11,8 +11,7 @@ import type { Frame, FrameFields } from '../protocol/codec.ts';
 import { ACK_STATUS, CAPTURE_TRIGGER } from '../protocol/definition.ts';
 import type { Ingest } from '../ingest/ingest.ts';
 import { StoreReader } from '../store/query.ts';
-import { estimateExportRows, exportCsvChunks } from '../export/csv.ts';
-import { exportCsvInWorker, wantsExportWorker } from '../export/threaded.ts';
+import { estimateExportRows, exportCsvViews, type ExportRequest } from '../export/csv.ts';
 import {
   DeviceCommandError,
   UnknownDeviceError,
@@ -71,10 +70,10 @@ const RATE_STEP_MS = 250;
  * whole download. So each export gets its own read-only connection (WAL lets it read beside the writer),
  * closed when the export ends or the client goes away.
  */
-function* exportOnOwnConnection(dbPath: string, q: Parameters<typeof exportCsvChunks>[1]): Generator<string> {
+function* exportOnOwnConnection(dbPath: string, q: ExportRequest): Generator<Uint8Array> {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
   try {
-    yield* exportCsvChunks(new StoreReader(db), q);
+    yield* exportCsvViews(new StoreReader(db), q);
   } finally {
     db.close();
   }
@@ -90,9 +89,7 @@ export function storeFromReader(reader: StoreReader, dbPath?: string): Measureme
       const a = reader.history(q);
       return { level: a.level, bucketMs: a.bucketMs, t: a.t, series: a.series };
     },
-    // A large export may share its reading and formatting with a worker thread (CRABWATT_EXPORT_WORKERS, off by default).
-    exportCsv: (q) =>
-      dbPath ? (wantsExportWorker(reader, q) ? exportCsvInWorker(dbPath, q) : exportOnOwnConnection(dbPath, q)) : exportCsvChunks(reader, q),
+    exportCsv: (q) => (dbPath ? exportOnOwnConnection(dbPath, q) : exportCsvViews(reader, q)),
     estimateExportRows: (q) => estimateExportRows(reader, q),
     energy: (device, sinceMs) => reader.energy(device, sinceMs),
   };

@@ -26,6 +26,7 @@
 import type { Writable } from 'node:stream';
 import { DateTime, IANAZone } from 'luxon';
 import { CsvWriter, ONES, TENS } from './csv-writer.ts';
+import { pipeChunks } from './pipe.ts';
 import { foldQuantity, type FoldRow } from '../store/fold.ts';
 import { PACK_ENERGY, PACK_FLAGS, PACK_SAMPLES, PACK_STATS, PACK_STRIDE, PACK_T } from '../store/pack.ts';
 import { QUANTITIES } from '../store/schema.ts';
@@ -407,31 +408,11 @@ export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkC
 
 /**
  * The same CSV as exportCsvChunks, as views of the export's own byte buffer (the header in the first chunk):
- * each is valid until the next one is pulled, for a consumer that copies the bytes anyway (the export worker
- * copies them into buffers it passes to the main thread and gets back), so no chunk allocates.
+ * each is valid until the next one is pulled, for a consumer that copies the bytes anyway (pipe.ts copies them
+ * into the buffers it writes to the stream), so no chunk allocates.
  */
 export function* exportCsvViews(reader: StoreReader, req: ExportRequest, chunkBytes = 64 * 1024, withHeader = true): Generator<Uint8Array> {
   yield* csvChunks(reader, req, chunkBytes, withHeader, (w) => w.takeView());
-}
-
-/** Cut length of exportSegments per interval: some thousands of rows each, whole UTC hours (whole 1 s packs). */
-const SEGMENT_MS: Record<ExportInterval, number> = {
-  raw: 900_000, '1s': 3_600_000, '1m': 64 * 3_600_000, '15m': 40 * 86_400_000, '1h': 160 * 86_400_000, '1d': 4000 * 86_400_000,
-};
-
-/**
- * [fromMs, b1, …, bn, toMs]: the range cut at the multiples of SEGMENT_MS inside it. The export of [a, c) is the
- * export of [a, b) followed by that of [b, c) without its header, for any b: a row is selected by its bucket's
- * start (a raw row by its end) and its bucket is read whole, whichever piece that is in. The cuts are only
- * placed so that the pieces rarely share a bucket (each would read it) and never a 1 s pack.
- */
-export function exportSegments(req: ExportRequest): number[] {
-  checkRange(req);
-  const step = SEGMENT_MS[req.interval];
-  const bounds = [req.fromMs];
-  for (let t = Math.floor(req.fromMs / step) * step + step; t < req.toMs; t += step) bounds.push(t);
-  bounds.push(req.toMs);
-  return bounds;
 }
 
 /** The export's one formatting loop; `take` turns the writer's bytes into a chunk and empties it. */
@@ -530,37 +511,10 @@ function* csvChunks<T>(reader: StoreReader, req: ExportRequest, chunkChars: numb
 }
 
 /**
- * Write the export to a stream, respecting back-pressure. Resolves with the bytes written; rejects with the
- * stream's error (e.g. EPIPE when the reader of a pipe went away), and then stops reading the database.
+ * Write the export to a stream (pipe.ts: a fixed set of buffers, back-pressure by their write callbacks).
+ * Resolves with the bytes written; rejects with StreamClosedError (its `code` the stream's, e.g. EPIPE when the
+ * reader of a pipe went away) and then stops reading the database.
  */
-export async function writeCsv(reader: StoreReader, req: ExportRequest, out: Writable): Promise<number> {
-  let failure: Error | undefined;
-  const onError = (err: Error): void => {
-    failure ??= err;
-  };
-  out.on('error', onError);
-  try {
-    let bytes = 0;
-    for (const chunk of exportCsvChunks(reader, req)) {
-      if (failure) throw failure;
-      bytes += Buffer.byteLength(chunk);
-      if (!out.write(chunk)) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            out.off('drain', done);
-            out.off('error', done);
-            out.off('close', done);
-            resolve();
-          };
-          out.once('drain', done);
-          out.once('error', done);
-          out.once('close', done);
-        });
-      }
-    }
-    if (failure) throw failure;
-    return bytes;
-  } finally {
-    out.off('error', onError);
-  }
+export function writeCsv(reader: StoreReader, req: ExportRequest, out: Writable): Promise<number> {
+  return pipeChunks(exportCsvViews(reader, req), out);
 }

@@ -159,7 +159,7 @@ describe('export', () => {
       try {
         for (;;) {
           produced++;
-          yield `${'x'.repeat(70_000)}\n`;
+          yield Buffer.from(`${'x'.repeat(70_000)}\n`);
         }
       } finally {
         released = true;

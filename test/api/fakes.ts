@@ -49,11 +49,11 @@ export class FakeStore implements MeasurementStore {
     return { level: '1s', bucketMs, t, series };
   }
 
-  *exportCsv(q: ExportQuery): Iterable<string> {
+  *exportCsv(q: ExportQuery): Iterable<Uint8Array> {
     this.known(q.device);
     this.exportCalls.push(q);
-    yield 'timestamp,vrms,irms,p\n';
-    for (let k = 0; k < this.exportRows; k++) yield `${new Date(q.fromMs + k * 1000).toISOString()},230.0,1.0,230.0\n`;
+    yield Buffer.from('timestamp,vrms,irms,p\n');
+    for (let k = 0; k < this.exportRows; k++) yield Buffer.from(`${new Date(q.fromMs + k * 1000).toISOString()},230.0,1.0,230.0\n`);
   }
 
   estimateExportRows(q: ExportQuery): number {
