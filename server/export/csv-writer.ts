@@ -223,6 +223,12 @@ export class CsvWriter {
 
   /** A double rounded to 9 significant digits, as String(Number(x.toPrecision(9))) writes it (see the top). */
   sig9(x: number): void {
+    const n = x | 0;
+    if (n === x && n < 1_000_000_000 && n > -1_000_000_000) {
+      // An integer of at most 9 digits (coverage 1, zeros, −0 as "0"): itself.
+      this.int9(n);
+      return;
+    }
     const a = Math.abs(x);
     // Outside [1e-6, 1e20) String() may use the exponent form; zeros, NaN and ±Infinity fail the test as well.
     if (!(a >= 1e-6 && a < 1e20)) {
@@ -303,6 +309,16 @@ export class CsvWriter {
       p += 1 - e;
       nineDigits(v, p, m);
       this.pos = p + 9 - trailingZeros(m);
+    }
+  }
+
+  /** An int32 −10^9 < n < 10^9 in decimal. */
+  private int9(n: number): void {
+    if (n < 0) {
+      this.ascii('-');
+      this.uint(-n);
+    } else {
+      this.uint(n);
     }
   }
 
