@@ -4,9 +4,11 @@
 //
 //   npx tsx server/export/bench-writer.ts [--writer path/to/csv-writer.ts] [--rounds 15] [--round-ms 100]
 //
-// --writer loads another CsvWriter module (e.g. an older revision extracted with `git archive`) so two versions
-// can be compared; run them in alternating processes (the machine is shared, so one run proves little) and
-// compare the medians.
+// --writer loads another CsvWriter module so two versions can be compared, e.g. the one before sig9 was reworked:
+//   mkdir -p /tmp/w0 && git archive 621b8b3 server/export/csv-writer.ts server/store/energy.ts | tar -x -C /tmp/w0
+//   npx tsx server/export/bench-writer.ts --writer /tmp/w0/server/export/csv-writer.ts
+// Run the two in alternating processes (the machine is shared, so one run proves little) and compare medians.
+// Times are CPU time of this process, so time spent descheduled does not count.
 
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';

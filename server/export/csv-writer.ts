@@ -78,17 +78,23 @@ const BITS = new DataView(new ArrayBuffer(8));
 /**
  * The decade of a double from its binary exponent. a in [2^E, 2^(E+1)) lies in decade d = floor(E·log10 2) or
  * d + 1, and one comparison with 10^(d+1) tells which: exact from 10^0 on; below, 10^(d+1) is the nearest
- * double, and sig9 corrects the one-off case as it must for any guess. Pairs [d, 10^(d+1)] per biased exponent,
- * from 1003 (that of 1e-6) to 1089 (of the largest double below 1e20): sig9's range.
+ * double, and sig9 corrects the one-off case as it must for any guess. Per biased exponent, from 1003 (that of
+ * 1e-6) to 1089 (of the largest double below 1e20), sig9's range: [d, 10^(d+1), 10^(8−d), 10^(7−d)], the last
+ * two the exact multipliers that bring either decade to 9 integer digits (NaN where that would be a division).
  */
-const DECADES = new Float64Array(2 * 87);
+const DECADES = new Float64Array(4 * 87);
 for (let k = 0; k < 87; k++) {
   const d = Math.floor((k + 1003 - 1023) * Math.log10(2));
-  DECADES[2 * k] = d;
-  DECADES[2 * k + 1] = Number(`1e${d + 1}`);
+  DECADES[4 * k] = d;
+  DECADES[4 * k + 1] = Number(`1e${d + 1}`);
+  DECADES[4 * k + 2] = d <= 8 ? POW10[8 - d]! : NaN;
+  DECADES[4 * k + 3] = d <= 7 ? POW10[7 - d]! : NaN;
 }
-/** 10^(8−e), a multiplier for e ≤ 8, and 10^(e−8), a divisor above, at e + 7 for e = −7 … 20: exact both. */
-const SCALE = Float64Array.from({ length: 28 }, (_, k) => POW10[Math.abs(15 - k)]!);
+
+/** a · 10^(8−e) with one rounding (a product or a quotient by an exact power of ten), for −7 ≤ e ≤ 20. */
+function scaleToNine(a: number, e: number): number {
+  return e <= 8 ? a * POW10[8 - e]! : a / POW10[e - 8]!;
+}
 /**
  * Half the margin of a rounding tie, 2^-22: y = a · 10^k is rounded once, by at most 2^-24 below 10^9 (and
  * y + 0.5 once more as much); a y this near a half could round either way, and toPrecision decides.
@@ -101,6 +107,7 @@ const TIE = 2.384185791015625e-7;
  * however long the export runs.
  */
 export class CsvWriter {
+  /** The bytes; callers may write into it (after reserve), but only reserve replaces it (view follows it). */
   buf: Uint8Array;
   pos = 0;
   /** buf's bytes, for the stores of four digits at once. */
@@ -240,15 +247,27 @@ export class CsvWriter {
     // a = m · 10^(e − 8) with 10^8 ≤ m < 10^9. The decade from the binary exponent (the top 12 bits are sign,
     // zero here, and the biased exponent); near a power of ten it may be one off, which is fixed below.
     BITS.setFloat64(0, a);
-    const t = 2 * ((BITS.getUint16(0) >> 4) - 1003);
+    const t = 4 * ((BITS.getUint16(0) >> 4) - 1003);
     // An int32, as every position computed from it: a double here would turn pos into a double field.
     let e = DECADES[t]! | 0;
-    if (a >= DECADES[t + 1]!) e++;
-    let y = e <= 8 ? a * SCALE[e + 7]! : a / SCALE[e + 7]!;
+    const nextDecade = a >= DECADES[t + 1]!;
+    let y: number;
+    if (a < 1e9) {
+      // The multiplier from the table, not after e: it is loaded while the comparison is still on its way.
+      if (nextDecade) {
+        e++;
+        y = a * DECADES[t + 3]!;
+      } else {
+        y = a * DECADES[t + 2]!;
+      }
+    } else {
+      if (nextDecade) e++;
+      y = scaleToNine(a, e);
+    }
     if (y < 1e8) {
       // a < 10^e: one decade down (where y then rounds up to 10^9, the carry below brings it back).
       e--;
-      y = e <= 8 ? a * SCALE[e + 7]! : a / SCALE[e + 7]!;
+      y = scaleToNine(a, e);
     } else if (y >= 999_999_999.5) {
       // Rounds to 10^9, or the decade was one too low: one decade up. Right at the tie only toPrecision can tell.
       if (y - 999_999_999.5 < TIE) {
@@ -256,7 +275,7 @@ export class CsvWriter {
         return;
       }
       e++;
-      y = e <= 8 ? a * SCALE[e + 7]! : a / SCALE[e + 7]!;
+      y = scaleToNine(a, e);
     }
     // Round half up by truncating y + 0.5, unless y lies within TIE of a half (r within TIE of an integer): there
     // the exact a · 10^(8−e) may lie on the other side, and toPrecision decides.
