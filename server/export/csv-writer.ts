@@ -96,8 +96,9 @@ function scaleToNine(a: number, e: number): number {
   return e <= 8 ? a * POW10[8 - e]! : a / POW10[e - 8]!;
 }
 /**
- * Half the margin of a rounding tie, 2^-22: y = a · 10^k is rounded once, by at most 2^-24 below 10^9 (and
- * y + 0.5 once more as much); a y this near a half could round either way, and toPrecision decides.
+ * The margin around a rounding tie, 2^-22. y = a · 10^k carries one rounding, at most 2^-24 (half an ulp below
+ * 2^30), and y + 0.5 at most one more: where y lies within the margin of a half, the exact a · 10^k may lie on
+ * either side of it, and toPrecision decides; elsewhere both roundings leave the integer part as it is.
  */
 const TIE = 2.384185791015625e-7;
 
