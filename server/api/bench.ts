@@ -3,7 +3,7 @@
 // browser's WebSocket message.
 //
 //   npx tsx server/api/bench.ts [--json] [--db /tmp/crabwatt-bench-year.sqlite] [--days 365] [--latency-s 20]
-//                               [--semi-space-mb 2]   (the export again from a server with a smaller young generation)
+//                               [--compare]   (the export again without each setting of the shipped runtime)
 //
 // measureApi() is what `crabwatt bench-api` calls. The year is generated once into /tmp (31.5 M 1 s rollups in
 // 8 760 hourly packs, as the store keeps closed hours, the coarser levels accumulated on the way) and reused; the export is then
@@ -43,33 +43,42 @@ export interface ApiFigures {
     goal_rows_per_s: 1_000_000;
     goal_peak_mb: 150;
     met: boolean;
-    node_flags?: string[];
+    /** The server's runtime: `crabwatt serve`'s (servedRuntime()) for `export`. */
+    runtime: { env: Record<string, string>; node_flags: string[] };
   };
   /**
-   * The same export from a server started with another young generation (`--semi-space-mb N`), for comparison
-   * only: `export` is measured with the flags `crabwatt serve` runs with (servedNodeFlags()).
+   * With `--compare`: the same export from servers that each leave out one setting of the shipped runtime
+   * (node's default young generation; glibc's default malloc thresholds), to show what each is worth.
    */
-  export_small_young_gen?: ApiFigures['export'] & { node_flags: string[] };
+  export_variants?: (ApiFigures['export'] & { leaves_out: string })[];
   latency: { samples: number; p50_ms: number; p99_ms: number; max_ms: number; client: string; goal_p99_ms: 100; met: boolean } | { skipped: string };
 }
 
+/** How `crabwatt serve` runs: environment assignments and node flags. */
+export interface ServedRuntime {
+  env: Record<string, string>;
+  nodeFlags: string[];
+}
+
 /**
- * The node flags `crabwatt serve` runs with: read from the shebang of server/bin/crabwatt.mjs, the one place
- * they are set (npm scripts repeat them; test/cli checks they agree), so the export is measured as it ships.
+ * The environment and node flags `crabwatt serve` runs with: read from the shebang of server/bin/crabwatt.mjs,
+ * the one place they are set (the npm scripts run that file; test/cli checks it), so the export is measured as
+ * it ships.
  */
-export function servedNodeFlags(): string[] {
+export function servedRuntime(): ServedRuntime {
   const first = readFileSync(fileURLToPath(new URL('../bin/crabwatt.mjs', import.meta.url)), 'utf8').split('\n', 1)[0]!;
-  const m = /^#!\/usr\/bin\/env -S node(?: (.*))?$/.exec(first);
+  const m = /^#!\/usr\/bin\/env -S((?: [A-Z_][A-Z0-9_]*=\S+)*) node((?: \S+)*)$/.exec(first);
   if (!m) throw new Error(`server/bin/crabwatt.mjs: unexpected first line ${JSON.stringify(first)}`);
-  return m[1] ? m[1].split(' ') : [];
+  const env = Object.fromEntries(m[1]!.trim().split(' ').filter(Boolean).map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]));
+  return { env, nodeFlags: m[2]!.trim().split(' ').filter(Boolean) };
 }
 
 export interface ApiBenchOptions {
   dbPath?: string;
   days?: number;
   latencySeconds?: number;
-  /** Also measure the export from a server run with --max-semi-space-size=N (MB). */
-  semiSpaceMb?: number;
+  /** Also measure the export with each setting of the shipped runtime left out (export_variants). */
+  compare?: boolean;
   log?: (line: string) => void;
 }
 
@@ -293,9 +302,12 @@ async function measureHistory(dbPath: string, rows: number): Promise<ApiFigures[
 }
 
 /** Serves the export from a child process (so its peak RSS is the server's alone) and reads it here. */
-async function measureExport(dbPath: string, rows: number, nodeFlags: string[]): Promise<ApiFigures['export']> {
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', fileURLToPath(import.meta.url), '--export-server', dbPath], {
+async function measureExport(dbPath: string, rows: number, runtime: ServedRuntime): Promise<ApiFigures['export']> {
+  const env = { ...process.env };
+  delete env.GLIBC_TUNABLES; // only what `runtime` sets
+  const child = spawn(process.execPath, [...runtime.nodeFlags, '--import', 'tsx', fileURLToPath(import.meta.url), '--export-server', dbPath], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...env, ...runtime.env },
   });
   const lines: string[] = [];
   let buf = '';
@@ -357,6 +369,7 @@ async function measureExport(dbPath: string, rows: number, nodeFlags: string[]):
     goal_rows_per_s: 1_000_000,
     goal_peak_mb: 150,
     met: rate >= 1e6 && peak.peak_rss_mb < 150,
+    runtime: { env: runtime.env, node_flags: runtime.nodeFlags },
   };
 }
 
@@ -417,13 +430,18 @@ export async function measureApi(opts: ApiBenchOptions = {}): Promise<ApiFigures
   log('history…');
   const history = await measureHistory(dbPath, rows);
   log('export…');
-  const exp = { ...(await measureExport(dbPath, rows, servedNodeFlags())), node_flags: servedNodeFlags() };
-  let small: ApiFigures['export_small_young_gen'];
-  if (opts.semiSpaceMb !== undefined) {
-    if (!Number.isInteger(opts.semiSpaceMb) || opts.semiSpaceMb < 1) throw new RangeError(`--semi-space-mb must be a positive integer, got ${opts.semiSpaceMb}`);
-    log(`export with --max-semi-space-size=${opts.semiSpaceMb}…`);
-    const node_flags = [`--max-semi-space-size=${opts.semiSpaceMb}`];
-    small = { ...(await measureExport(dbPath, rows, node_flags)), node_flags };
+  const served = servedRuntime();
+  const exp = await measureExport(dbPath, rows, served);
+  const variants: NonNullable<ApiFigures['export_variants']> = [];
+  if (opts.compare) {
+    const others: [string, ServedRuntime][] = [
+      ['--max-semi-space-size', { env: served.env, nodeFlags: served.nodeFlags.filter((f) => !f.startsWith('--max-semi-space-size')) }],
+      ['GLIBC_TUNABLES', { env: Object.fromEntries(Object.entries(served.env).filter(([k]) => k !== 'GLIBC_TUNABLES')), nodeFlags: served.nodeFlags }],
+    ];
+    for (const [left, runtime] of others) {
+      log(`export without ${left}…`);
+      variants.push({ ...(await measureExport(dbPath, rows, runtime)), leaves_out: left });
+    }
   }
   log('latency…');
   const latency = await measureLatency(opts.latencySeconds ?? 30);
@@ -431,7 +449,7 @@ export async function measureApi(opts: ApiBenchOptions = {}): Promise<ApiFigures
     rows_1s: rows,
     history,
     export: exp,
-    ...(small ? { export_small_young_gen: small } : {}),
+    ...(variants.length > 0 ? { export_variants: variants } : {}),
     latency,
   };
 }
@@ -450,7 +468,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       dbPath: arg('--db'),
       days: arg('--days') ? Number(arg('--days')) : undefined,
       latencySeconds: arg('--latency-s') ? Number(arg('--latency-s')) : undefined,
-      semiSpaceMb: arg('--semi-space-mb') ? Number(arg('--semi-space-mb')) : undefined,
+      compare: args.includes('--compare'),
       log: json ? undefined : (l) => console.error(l),
     });
     console.log(JSON.stringify(figures, null, json ? 0 : 2));

@@ -64,15 +64,21 @@ const CAPTURES_KEPT = 16;
 const RATE_WINDOW_MS = 5000;
 const RATE_STEP_MS = 250;
 
+/** Page cache of an export's connection, KiB. */
+const EXPORT_CACHE_KIB = 1024;
+
 /**
  * An export reads for as long as the client downloads, and better-sqlite3 refuses every other statement on a
  * connection while one of its iterators is open: on the writer's connection that would stall ingest for the
  * whole download. So each export gets its own read-only connection (WAL lets it read beside the writer),
- * closed when the export ends or the client goes away.
+ * closed when the export ends or the client goes away. Its page cache is kept small: an export reads each page
+ * once, in order, and better-sqlite3's default (16 MB) would only fill up over a long export, to be counted in
+ * the server's peak memory.
  */
 function* exportOnOwnConnection(dbPath: string, q: ExportRequest): Generator<Uint8Array> {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
   try {
+    db.pragma(`cache_size = -${EXPORT_CACHE_KIB}`);
     yield* exportCsvViews(new StoreReader(db), q);
   } finally {
     db.close();

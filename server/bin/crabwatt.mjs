@@ -1,8 +1,16 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=8388608:glibc.malloc.arena_max=1 node --max-semi-space-size=2
+// How `crabwatt` runs, set here once (npm scripts run this file, and the API benchmark reads this line):
 // --max-semi-space-size=2 (MB): V8's young generation otherwise grows to 16 MB semi-spaces under a long export
-// or steady ingest, which is most of the difference between a ~140 MB and a ~200 MB peak for a year's CSV export
-// (`npx tsx server/api/bench.ts --days 365`), for ~10 % of ingest throughput that has 15x headroom over the wire.
-// npm scripts pass the same flag, because `node server/bin/crabwatt.mjs` does not read this line.
+//   or steady ingest, which is most of the difference between a ~140 MB and a ~200 MB peak for a year's CSV
+//   export (`npx tsx server/api/bench.ts --days 365`), for ~10 % of ingest throughput that has 15x headroom.
+// GLIBC_TUNABLES (glibc's malloc; ignored elsewhere): SQLite hands each hourly pack of 1 s rollups to JS as a
+//   fresh 1.2 MB Buffer, freed at the next scavenge. By default glibc gives such a block back to the kernel when
+//   it is freed (munmap, or a trim of the heap's top) and the next one faults in ~300 fresh pages: in a year's
+//   CSV export that was ~1/3 of the CPU, most of it in the kernel. Blocks below 4 MB come from the heap and up to
+//   8 MB of it is kept free, so those pages are reused; one arena for all threads keeps the other threads'
+//   arenas from holding on to memory (idle RSS 108-110 MB; 116-120 MB with the thresholds alone, 103-107 MB with
+//   glibc's defaults).
+//   Measured with `npx tsx server/api/bench.ts --days 365 --compare` (server/store/README.md).
 // Entry point: runs the TypeScript CLI through tsx so no build step stands between `npm install` and use.
 import { register } from 'tsx/esm/api';
 
