@@ -295,6 +295,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         'content-disposition': `attachment; filename="crabwatt-${q.device}-${stamp(q.fromMs)}-${stamp(q.toMs)}-${q.interval}.csv"`,
         'cache-control': 'no-store',
       });
+      if (req.method === 'HEAD') {
+        // Headers only: a year's export is not formatted for a body nobody receives.
+        if (!first.done) it.return?.();
+        res.end();
+        return;
+      }
       try {
         await pipeChunks(resumed(first, it), res);
         res.end();

@@ -152,6 +152,27 @@ describe('export', () => {
     expect(f.store.exportCalls[0]).toEqual({ device: DEVICE, fromMs: T0, toMs: T0 + 60_000, interval: '1s', tz: 'Europe/Berlin' });
   });
 
+  it('answers HEAD with the headers only, without running the export', async () => {
+    let pulled = 0;
+    let released = false;
+    f.store.exportCsv = function* () {
+      try {
+        for (;;) {
+          pulled++;
+          yield Buffer.from('timestamp\n');
+        }
+      } finally {
+        released = true;
+      }
+    };
+    const r = await app.inject({ method: 'HEAD', url: `/api/export.csv?${q()}` });
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-type']).toMatch(/^text\/csv/);
+    expect(r.body).toBe('');
+    expect(pulled).toBe(1); // the first piece: a bad query is still a 4xx for HEAD
+    expect(released).toBe(true);
+  });
+
   it('releases the store’s iterator when the client goes away mid-download', async () => {
     let released = false;
     let produced = 0;
