@@ -206,7 +206,11 @@ class IsoWriter {
 
   write(w: CsvWriter, tMs: number): void {
     const off = this.offsets.at(tMs);
-    const local = tMs + off;
+    this.writeLocal(w, tMs + off, off);
+  }
+
+  /** write() of the instant whose local time is `local` under the offset `off` (offsetMs of that instant). */
+  writeLocal(w: CsvWriter, local: number, off: number): void {
     // "YYYY-MM-DDTHH:MM:" is cached per local minute: a 1 s export changes it every 60th row.
     const minute = Math.floor(local / 60_000);
     if (minute !== this.minuteKey || off !== this.offKey) this.startMinute(minute, off);
@@ -475,9 +479,12 @@ function* csvChunks<T>(reader: StoreReader, req: ExportRequest, chunkChars: numb
     for (let r = block.begin; r < block.end; r++) {
       const o = r * PACK_STRIDE;
       const tMs = d[o + PACK_T]!;
+      const off = clock.offsetMs(tMs);
+      const local = tMs + off;
       // A 1 s export of 1 s rows: each row is its own bucket (zone offsets are whole seconds), written straight
-      // from the record with the very arithmetic the fold would do on one row.
-      if (oneToOne && (tMs + clock.offsetMs(tMs)) % 1000 === 0) {
+      // from the record with the very arithmetic the fold would do on one row. (local % 1000 in doubles is a
+      // call to fmod; the floor is a few instructions, exact for integers below 2^53.)
+      if (oneToOne && local === Math.floor(local / 1000) * 1000) {
         if (fold.rows > 0) {
           emit();
           fold.reset();
@@ -486,7 +493,7 @@ function* csvChunks<T>(reader: StoreReader, req: ExportRequest, chunkChars: numb
         }
         if (tMs >= req.fromMs && tMs < req.toMs) {
           out.reserve(576);
-          clock.write(out, tMs);
+          clock.writeLocal(out, local, off);
           writeRecordRow(out, d, o, big?.get(r) ?? d[o + PACK_ENERGY]!, d[o + PACK_SAMPLES]! / oneNominal);
           if (out.pos >= chunkChars) yield take(out);
         }
