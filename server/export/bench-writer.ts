@@ -13,6 +13,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { XorShift32 } from '../sim/load.ts';
 
 type WriterModule = typeof import('./csv-writer.ts');
 type Writer = InstanceType<WriterModule['CsvWriter']>;
@@ -31,18 +32,6 @@ if (!(Number.isInteger(rounds) && rounds >= 1 && roundMs > 0)) {
 }
 const mod = (await import(args.writer === undefined ? './csv-writer.ts' : pathToFileURL(resolve(args.writer)).href)) as WriterModule;
 
-/** Deterministic PRNG (mulberry32), so every run formats the same values. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Columns written with sig9, in CSV order. */
 const COLUMNS = ['vrms', 'irms', 'p', 'p_min', 'p_max', 's', 'pf', 'n', 'freq_hz', 'v_dc', 'i_dc', 'coverage'] as const;
 const ROWS = 4096;
@@ -53,7 +42,8 @@ const ROWS = 4096;
  * exactly 1 but in one row of a hundred.
  */
 function makeColumns(): Float64Array[] {
-  const next = rng(0x5161a9);
+  const prng = new XorShift32(0x5161a9); // every run formats the same values
+  const next = (): number => prng.next();
   const cols = COLUMNS.map(() => new Float64Array(ROWS));
   for (let r = 0; r < ROWS; r++) {
     const vrms_v = 230 + 6 * (next() - 0.5);
