@@ -1,5 +1,7 @@
-// CSV export, streamed: rows are pulled from SQLite one at a time, folded into the requested interval and
-// written out in chunks, so a year of 1 s rows never sits in memory.
+// CSV export, streamed: rollup records are read from SQLite a block at a time (an hourly pack of 1 s rows, or a
+// page of rows), folded into the requested interval and formatted as bytes into one buffer (csv-writer.ts),
+// handed out in chunks of ~64 KiB (pipe.ts sends them to a stream), so a year of 1 s rows never sits in memory
+// and no row allocates.
 //
 // Columns (the header line is exactly CSV_HEADER):
 //   timestamp   ISO-8601 with the offset of the requested zone. For an interval it is the START of the bucket
