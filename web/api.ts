@@ -1,88 +1,30 @@
 // The dashboard's view of the HTTP API: typed fetch helpers that carry the token (when the page was
 // opened with ?token=…) and turn an error reply into an Error with the server's message.
 
-export interface DeviceJson {
-  id: string;
-  name: string;
-  kind: 'hardware' | 'simulated' | 'rtl';
-  path: string | null;
-  state: 'connected' | 'disconnected' | 'reconnecting' | 'bootloader' | 'absent';
-  detail: string;
-  sample_rate_hz: number;
-  counters: {
-    frames: number;
-    crc_errors: number;
-    seq_gaps: number;
-    resets: number;
-    reconnects: number;
-    frames_per_s: number;
-  };
-}
+// The JSON shapes are the server's own TypeBox schemas (server/api/schemas.ts), so a server change that
+// the dashboard does not follow fails the type check instead of the page. The imports are type-only:
+// esbuild erases them, and the bundle carries neither TypeBox nor server code (test/web/api.test.ts).
+import type { Static } from '@sinclair/typebox';
+import type * as S from '../server/api/schemas.ts';
+import type { HistoryField } from '../server/api/deps.ts';
 
-export interface WindowMsg {
-  type: 'window';
-  device: string;
-  t_ms: number;
-  samples: number;
-  vrms: number;
-  irms: number;
-  p: number;
-  s: number;
-  pf: number | null;
-  n: number;
-  freq_hz: number | null;
-  energy_nwh: string;
-  flags: number;
-  received_at_ms: number;
-}
-export interface LinkMsg {
-  type: 'link';
-  device: string;
-  state: DeviceJson['state'];
-  detail: string;
-}
-export interface DevicesMsg {
-  type: 'devices';
-  t_ms: number;
-  devices: DeviceJson[];
-}
-export type LiveMsg = WindowMsg | LinkMsg | DevicesMsg;
+export type DeviceJson = Static<typeof S.DeviceSchema>;
+export type EnergyJson = Static<typeof S.EnergyReply>;
+export type HistoryJson = Static<typeof S.HistoryReply>;
+/** One field's buckets of a history reply; null where a bucket holds no data. */
+export type Buckets = HistoryJson['series'][string];
+/** A quantity /api/history knows (its `fields` parameter). */
+export type HistoryFieldName = HistoryField;
+export type CaptureBodyJson = Static<typeof S.CaptureBody>;
+export type CaptureCreatedJson = Static<typeof S.CaptureCreated>;
+export type CaptureJson = Static<typeof S.CaptureReply>;
+export type ExportEstimateJson = Static<typeof S.ExportEstimateReply>;
+export type ErrorJson = Static<typeof S.ErrorReply>;
 
-export interface Buckets {
-  mean: (number | null)[];
-  min: (number | null)[];
-  max: (number | null)[];
-}
-export interface HistoryJson {
-  device: string;
-  from: number;
-  to: number;
-  level: string;
-  bucket_ms: number;
-  t: number[];
-  series: Record<string, Buckets>;
-}
-export interface EnergyJson {
-  today_wh: number;
-  total_wh: number;
-  day_start: string;
-}
-export interface CaptureJson {
-  id: number;
-  state: 'pending' | 'complete' | 'failed';
-  detail: string;
-  sample_rate_hz: number;
-  kv: number;
-  ki: number;
-  /** Samples between two pairs: pair k is sample first_index + k·decimation. */
-  decimation: number;
-  first_index: number;
-  trigger_index: number;
-  /** Position of the trigger pair in v / i. */
-  trigger_offset: number;
-  v: number[];
-  i: number[];
-}
+export type WindowMsg = Static<typeof S.LiveWindowMessage>;
+export type LinkMsg = Static<typeof S.LiveLinkMessage>;
+export type DevicesMsg = Static<typeof S.LiveDevicesMessage>;
+export type LiveMsg = Static<typeof S.LiveMessage>;
 
 const TOKEN_KEY = 'crabwatt.token';
 
@@ -120,7 +62,8 @@ export async function request(path: string, init: RequestInit = {}): Promise<Res
   if (!res.ok) {
     let message = `${res.status} ${res.statusText}`;
     try {
-      const body = (await res.json()) as { message?: string };
+      // Partial: a proxy in front of the server may answer with JSON of its own.
+      const body = (await res.json()) as Partial<ErrorJson>;
       if (body.message) message = body.message;
     } catch {
       // not JSON: keep the status line

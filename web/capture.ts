@@ -3,7 +3,7 @@
 // is a request for a duration: cycles / frequency, at the frequency the dashboard last measured, or
 // FALLBACK_CYCLE_MS a cycle (50 Hz) before any was measured. docs/protocol.md "Captures".
 
-import type { CaptureJson } from './api.ts';
+import type { CaptureBodyJson, CaptureJson } from './api.ts';
 
 export const CAPTURE_PAIRS = 4096;
 export const DEFAULT_CYCLES = 4;
@@ -30,8 +30,8 @@ export function parseSpan(value: string): CaptureSpan {
 }
 
 export interface CapturePlan {
-  /** The POST body. */
-  body: { pairs: number; trigger: 'v_rising'; level: number; pretrigger: number; hysteresis: number; decimation?: number; duration_ms?: number };
+  /** The POST body: a rising voltage trigger, the span as decimation or duration_ms. */
+  body: CaptureBodyJson & { trigger: 'v_rising' };
   /** What the user asked for, in words. */
   label: string;
   /** How long the samples may take on the device (the span, and twice it with a slow trigger). */

@@ -2,7 +2,7 @@
 // and the waveform of a capture. Each chart follows its container's size.
 
 import uPlot from 'uplot';
-import type { Buckets, CaptureJson, HistoryJson } from './api.ts';
+import type { Buckets, CaptureJson, HistoryFieldName, HistoryJson } from './api.ts';
 import { captureTimesMs } from './capture.ts';
 import { si } from './format.ts';
 
@@ -156,7 +156,7 @@ function fmt(v: number | null, unit: string): string {
 // Drag selects a range to zoom into; onRange is called with the new [fromMs, toMs] to re-query the server.
 
 export interface HistoryField {
-  key: string;
+  key: HistoryFieldName;
   label: string;
   unit: string;
 }

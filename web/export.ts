@@ -1,7 +1,7 @@
 // The export dialog: range (wall-clock times in the chosen zone), interval and zone; the CSV is streamed
 // with a progress bar (rows received against the server's estimate) and then saved as a file.
 
-import { api, query, request, withToken } from './api.ts';
+import { api, query, request, withToken, type ExportEstimateJson } from './api.ts';
 
 const $ = <T extends HTMLElement>(sel: string) => document.querySelector<T>(sel)!;
 
@@ -96,7 +96,7 @@ async function run(device: string): Promise<void> {
   bar.hidden = false;
   bar.value = 0;
   try {
-    const { rows } = await api<{ rows: number }>(`/api/export/estimate?${query(params)}`, { signal: abort.signal });
+    const { rows } = await api<ExportEstimateJson>(`/api/export/estimate?${query(params)}`, { signal: abort.signal });
     status.textContent = `about ${rows.toLocaleString('en-US')} rows…`;
     const suggested = `crabwatt-${device}-${params.interval}.csv`;
     // Large exports go straight to a file chosen by the user (streamed, with our progress) where the browser

@@ -1,7 +1,10 @@
 // The dashboard: live tiles and chart from the WebSocket, the device panel and status banner, history
 // with zoom and pan, waveform captures and the CSV export dialog.
 
-import { api, initToken, query, withToken, type CaptureJson, type DeviceJson, type EnergyJson, type HistoryJson, type LiveMsg, type WindowMsg } from './api.ts';
+import {
+  api, initToken, query, withToken,
+  type CaptureCreatedJson, type CaptureJson, type DeviceJson, type EnergyJson, type HistoryJson, type LiveMsg, type WindowMsg,
+} from './api.ts';
 import { HistoryChart, LiveChart, WaveformChart, type HistoryField } from './charts.ts';
 import { describeCapture, parseSpan, planCapture } from './capture.ts';
 import { openExportDialog, setupExportDialog } from './export.ts';
@@ -351,7 +354,7 @@ $('#capture').addEventListener('click', async () => {
     const plan = planCapture(parseSpan($<HTMLSelectElement>('#capture-span').value), state.freqHz, current()?.sample_rate_hz ?? 0);
     status.textContent = `${plan.label}: armed, waiting for the trigger…`;
     const base = `/api/devices/${encodeURIComponent(state.device)}/captures`;
-    const created = await api<{ capture_id: number; href: string }>(base, {
+    const created = await api<CaptureCreatedJson>(base, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(plan.body),

@@ -168,3 +168,35 @@ export const LiveQuery = Type.Object({
   token: Type.Optional(Type.String({ maxLength: 256 })),
   device: Type.Optional(DeviceId),
 });
+
+// The WebSocket stream (GET /api/live). json.ts builds these messages and live.ts sends them without
+// validating (a window per mains cycle per client is too hot for it); the schemas are the contract the
+// dashboard's types are derived from, and test/web/api.test.ts holds the server's messages to them.
+export const LiveWindowMessage = Type.Object({
+  type: Type.Literal('window'),
+  device: Type.String(),
+  t_ms: Type.Number({ description: 'end of the window, Unix ms' }),
+  samples: Type.Integer(),
+  vrms: Type.Number(),
+  irms: Type.Number(),
+  p: Type.Number({ description: 'active power, W' }),
+  s: Type.Number({ description: 'apparent power, VA' }),
+  pf: Nullable(Type.Number()),
+  n: Type.Number({ description: 'non-active power, var' }),
+  freq_hz: Nullable(Type.Number()),
+  energy_nwh: Type.String({ description: 'exact integer nWh of this window' }),
+  flags: Type.Integer({ description: 'WINDOW_FLAG bits (docs/dsp.md)' }),
+  received_at_ms: Type.Number({ description: 'server clock when the frame arrived, Unix ms' }),
+});
+export const LiveLinkMessage = Type.Object({
+  type: Type.Literal('link'),
+  device: Type.String(),
+  state: DeviceSchema.properties.state,
+  detail: Type.String(),
+});
+export const LiveDevicesMessage = Type.Object({
+  type: Type.Literal('devices'),
+  t_ms: Type.Number({ description: 'Unix ms' }),
+  devices: Type.Array(DeviceSchema),
+});
+export const LiveMessage = Type.Union([LiveWindowMessage, LiveLinkMessage, LiveDevicesMessage]);
