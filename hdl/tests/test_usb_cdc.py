@@ -42,6 +42,8 @@ RESET_SE0_CYCLES = 50 * 48          # 50 us
 ADDRESS = 5
 DATA_EP = 4                         # LUNA's USBSerialDevice: bulk IN 0x84 / OUT 0x04
 USB_IO_PERIOD_FS = 20_833_332       # even, so both clocks keep exact 4:1 edges
+# CDC line coding: dwDTERate (LE), bCharFormat, bParityType, bDataBits. The device's own until set.
+LINE_CODING_DEFAULT = bytes([0x00, 0xC2, 0x01, 0x00, 0, 0, 8])          # 115200 8N1
 
 
 # --- fixture --------------------------------------------------------------------------------------
@@ -257,8 +259,11 @@ def test_enumeration():
         await host.control_write(ADDRESS, 0x00, 9, 1, 0)                  # SET_CONFIGURATION 1
         host.reset_toggles(ADDRESS)
         assert await host.control_read(ADDRESS, 0x80, 8, 0, 0, 1) == b'\x01'   # GET_CONFIGURATION
-        # What Linux's cdc-acm and Windows' usbser send when the port opens.
-        await host.control_write(ADDRESS, 0x21, 0x20, 0, 0, bytes([0x00, 0xC2, 0x01, 0x00, 0, 0, 8]))
+        # What Linux's cdc-acm and Windows' usbser send when the port opens (usbser reads the line
+        # coding first, and again after setting it).
+        assert await host.control_read(ADDRESS, 0xA1, 0x21, 0, 0, 7) == LINE_CODING_DEFAULT
+        await host.control_write(ADDRESS, 0x21, 0x20, 0, 0, LINE_CODING_DEFAULT)
+        assert await host.control_read(ADDRESS, 0xA1, 0x21, 0, 0, 7) == LINE_CODING_DEFAULT
         await host.control_write(ADDRESS, 0x21, 0x22, 0x0003, 0)           # DTR | RTS
         await host.control_write(ADDRESS, 0x21, 0x22, 0x0000, 0)           # ... and on close
         # A vendor request this device does not know is refused with STALL, in the data stage,
@@ -267,6 +272,63 @@ def test_enumeration():
             await host.control_read(ADDRESS, 0xC0, 0x42, 0, 0, 4)
         assert await host.control_read(ADDRESS, 0x80, 8, 0, 0, 1) == b'\x01'
         assert host.worst_gap_bits <= LUNA_REPLY_MAX_BITS
+
+    h.run(bench)
+
+
+def _line_coding(rate_baud: int, stop_bits_code: int, parity_code: int, data_bits: int) -> bytes:
+    return rate_baud.to_bytes(4, 'little') + bytes([stop_bits_code, parity_code, data_bits])
+
+
+def test_line_coding_reads_back_what_was_set():
+    """GET_LINE_CODING (0xA1 0x21) answers the last SET_LINE_CODING's 7 bytes, the default before
+    any and after a bus reset; a SET whose data never arrived whole (wrong length, bad CRC16,
+    abandoned for a new SETUP) changes nothing."""
+    h = Harness()
+
+    async def get(host, length=7):
+        return await host.control_read(ADDRESS, 0xA1, 0x21, 0, 0, length)
+
+    async def set_(host, coding):
+        await host.control_write(ADDRESS, 0x21, 0x20, 0, 0, coding)
+
+    async def bench(ctx):
+        host = _host(ctx, h)
+        await _configure(host)
+        assert await get(host) == LINE_CODING_DEFAULT
+        # wLength past 7: 7 bytes, a short packet that ends the data stage.
+        assert await get(host, 64) == LINE_CODING_DEFAULT
+
+        odd = _line_coding(9600, 2, 2, 7)                        # 9600 baud, 2 stop bits, even, 7 bits
+        await set_(host, odd)
+        assert await get(host) == odd
+        # Short reads get the first wLength bytes.
+        assert await get(host, 4) == odd[:4]
+        assert await get(host, 1) == odd[:1]
+        # wLength 0 has no data stage to answer in: a request error, refused in the status stage.
+        with pytest.raises(Stall):
+            await host.control_write(ADDRESS, 0xA1, 0x21, 0, 0)
+        assert await get(host) == odd
+
+        # A SET whose data stage is not 7 bytes is acknowledged (LUNA's handler) but not kept.
+        await set_(host, _line_coding(300, 0, 0, 8)[:5])
+        await set_(host, _line_coding(300, 0, 0, 8) + b'\x00')
+        assert await get(host) == odd
+        # Its data packet damaged on the line, then the host gives up the transfer for a new SETUP.
+        await host.setup(ADDRESS, bytes([0x21, 0x20, 0, 0, 0, 0, 7, 0]))
+        await host.out_corrupted(ADDRESS, 0, _line_coding(57600, 0, 1, 8))
+        assert await get(host) == odd
+        # The same damaged packet sent again intact (same toggle) completes the transfer.
+        wanted = _line_coding(3_000_000, 0, 0, 8)
+        await host.setup(ADDRESS, bytes([0x21, 0x20, 0, 0, 0, 0, 7, 0]))
+        await host.out_corrupted(ADDRESS, 0, wanted)
+        assert await host.out_transaction(ADDRESS, 0, wanted)
+        await host.status_in(ADDRESS)
+        assert await get(host) == wanted
+
+        # A bus reset makes a new device: the default again.
+        await _configure(host)
+        assert await get(host) == LINE_CODING_DEFAULT
 
     h.run(bench)
 
@@ -593,6 +655,23 @@ def test_checker_rejects_bad_data(reply, match):
 
     if match is None:
         assert _run_scripted(device, transaction) == b'hi'
+    else:
+        with pytest.raises(ProtocolViolation, match=match):
+            _run_scripted(device, transaction)
+
+
+@pytest.mark.parametrize('reply, match', [
+    (None, None),                                                                # ignored: right
+    (line_symbols(handshake_packet(ACK)), 'bad CRC16'),                         # taken as good
+])
+def test_checker_rejects_answering_a_corrupted_packet(reply, match):
+    device = _ScriptedDevice([None, reply])                                      # token, then DATA
+
+    async def transaction(host):
+        return await host.out_corrupted(1, 1, b'x')
+
+    if match is None:
+        assert _run_scripted(device, transaction) is None
     else:
         with pytest.raises(ProtocolViolation, match=match):
             _run_scripted(device, transaction)

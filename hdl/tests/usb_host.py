@@ -18,7 +18,7 @@ raises `ProtocolViolation`, so a test fails on it:
              needs that does not start within 18 bit times is a timeout (7.1.19.1) and fails
   protocol   DATA0/DATA1 sequence per endpoint (8.6), SETUP always ACKed (8.5.3), a short
              packet ends a control data stage, status stages are zero-length DATA1, no reply to
-             tokens for other addresses
+             tokens for other addresses nor to a data packet with a bad CRC16
 
 The host side follows the same rules (it is checked by `test_usb_cdc`'s packet encoding tests):
 it keeps SOFs on a 1 ms frame (a transaction that would not finish before the next SOF waits
@@ -470,6 +470,22 @@ class FullSpeedHost:
             raise Stall(f'OUT {address}.{endpoint}')
         raise ProtocolViolation(f'OUT answered with {pkt.name}')
 
+    async def out_corrupted(self, address: int, endpoint: int, payload: bytes):
+        """An OUT whose data packet arrives with a wrong CRC16, as line noise would leave it. The
+        device must ignore the packet and stay silent, so the host times out and would send it
+        again with the same toggle (8.7); whatever it already received of it must not count."""
+        if len(payload) > self.max_packet:
+            raise ValueError('payload exceeds the max packet size')
+        await self._frame_guard(len(payload))
+        pid = self._toggles.get((address, endpoint, 'out'), DATA0)
+        packet = bytearray(data_packet(pid, payload))
+        packet[-1] ^= 0x01
+        await self._send(token_packet(OUT, address, endpoint))
+        await self._send(bytes(packet))
+        pkt = await self._receive(required=False)
+        if pkt is not None:
+            raise ProtocolViolation(f'device answered {pkt.name} to a data packet with a bad CRC16')
+
     async def _retry(self, transaction, *args):
         for _ in range(self.nak_limit):
             result = await transaction(*args)
@@ -498,7 +514,11 @@ class FullSpeedHost:
         await self.setup(address, _setup_bytes(request_type, request, value, index, len(data)))
         for n in range(0, len(data), self.max_packet):
             await self._retry(self.out_transaction, address, 0, data[n:n + self.max_packet])
-        # Status stage: a zero-length DATA1 IN (the toggle was set to DATA1 by the SETUP).
+        await self.status_in(address)
+
+    async def status_in(self, address: int):
+        """The status stage of a control write: a zero-length DATA1 IN (8.5.3), whatever toggle
+        the data stage left."""
         self._toggles[(address, 0, 'in')] = DATA1
         status = await self._retry(self.in_transaction, address, 0)
         if status:

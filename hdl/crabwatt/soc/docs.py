@@ -42,7 +42,10 @@ USB: LUNA's `USBSerialDevice` (CDC-ACM, VID:PID 1209:5af1) in the `usb`/`usb_io`
 FIFOs to the CPU. LUNA sends only full 64-byte packets unless a transfer ends, so every 0x00 byte (the
 protocol's frame delimiter) ends one: each frame leaves as soon as it is complete. `USB.STATUS.CONFIGURED`
 means a host is driving the bus (start-of-frame packets within 3 ms, not suspended); the firmware then
-sends on USB, otherwise on the UART.
+sends on USB, otherwise on the UART. Of the CDC class requests, SET_LINE_CODING and SET_CONTROL_LINE_STATE
+(DTR/RTS) are acknowledged and GET_LINE_CODING (which Windows' usbser.sys sends when it opens the port)
+reads back the last line coding set: 115200 8N1 until one is, and again after a bus reset. The rate
+changes nothing, bytes move at USB speed; vendor and other class requests are refused with STALL.
 
 ## The RTL digital twin
 

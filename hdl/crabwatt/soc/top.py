@@ -98,10 +98,12 @@ def _usb_serial(bus):
     """LUNA's CDC-ACM device, plus `host_active`: start-of-frame packets arrive and the bus is not
     suspended, i.e. a host has the port enabled. (LUNA keeps the configuration state inside.)
     Proven against a line-level full-speed host model in hdl/tests/test_usb_cdc.py."""
+    from luna.gateware.stream.generator import StreamSerializer
     from luna.gateware.usb.devices.acm import USBSerialDevice
+    from luna.gateware.usb.stream import USBInStreamInterface
     from luna.gateware.usb.usb2.control import USBControlEndpoint
     from luna.gateware.usb.usb2.request import USBRequestHandler
-    from usb_protocol.types import USBRequestType
+    from usb_protocol.types import USBRequestRecipient, USBRequestType
 
     class ControlLineStateHandler(USBRequestHandler):
         """Acknowledges the CDC SET_CONTROL_LINE_STATE (DTR/RTS) that hosts send on every open and
@@ -115,6 +117,71 @@ def _usb_serial(bus):
                 m.d.comb += self.interface.claim.eq(1)
                 with m.If(self.interface.status_requested):
                     m.d.comb += self.send_zlp()
+            return m
+
+    class LineCodingHandler(USBRequestHandler):
+        """Answers the CDC GET_LINE_CODING (dwDTERate LE, bCharFormat, bParityType, bDataBits) with
+        the 7 bytes of the last SET_LINE_CODING; 115200 8N1 before any and after a bus reset. LUNA
+        stalls the GET, and Windows' usbser.sys (and some serial libraries) ask for it when opening
+        the port, where a stall can fail the open. The rate means nothing to a USB-native device;
+        it is kept because a host that reads back what it set expects to find it.
+
+        LUNA's own handler still answers the SET (the request multiplexer takes one claim at a
+        time, two claims would make it stall), so this one only listens to the SET's data stage. A
+        packet's bytes are kept once its CRC16 has checked out (LUNA streams them before it), and
+        only if it held exactly 7: LUNA acknowledges a malformed SET too, which then changes
+        nothing."""
+        SET_LINE_CODING, GET_LINE_CODING = 0x20, 0x21
+        LENGTH = 7
+        DEFAULT = bytes([0x00, 0xC2, 0x01, 0x00, 0, 0, 8])      # 115200 baud, 1 stop bit, no parity, 8 bits
+
+        def __init__(self):
+            super().__init__()
+            self.bus_reset = Signal()       # in: the host reset the bus, back to DEFAULT
+
+        def elaborate(self, platform):
+            m = Module()
+            interface = self.interface
+            setup = interface.setup
+            default = int.from_bytes(self.DEFAULT, 'little')
+            coding = Signal(8 * self.LENGTH, init=default)
+            incoming = Signal(8 * self.LENGTH)
+            # Bytes of the current data packet, saturating past LENGTH so a longer one is refused.
+            incoming_bytes = Signal(range(self.LENGTH + 2))
+
+            is_set = ((setup.type == USBRequestType.CLASS) & ~setup.is_in_request &
+                      (setup.request == self.SET_LINE_CODING))
+            with m.If(is_set & interface.rx.next):
+                m.d.usb += incoming.eq(Cat(incoming[8:], interface.rx.payload))
+                with m.If(incoming_bytes != self.LENGTH + 1):
+                    m.d.usb += incoming_bytes.eq(incoming_bytes + 1)
+            with m.If(is_set & interface.rx_ready_for_response & (incoming_bytes == self.LENGTH)):
+                m.d.usb += coding.eq(incoming)
+            # Every packet ends in either strobe (the CRC checked or not); a new SETUP abandons one.
+            with m.If(interface.rx_ready_for_response | interface.rx_invalid | setup.received):
+                m.d.usb += incoming_bytes.eq(0)
+            with m.If(self.bus_reset):
+                m.d.usb += coding.eq(default)
+
+            # wLength 0 is left to the fallback handler's stall: there is no data stage to answer in.
+            is_get = ((setup.type == USBRequestType.CLASS) & setup.is_in_request &
+                      (setup.recipient == USBRequestRecipient.INTERFACE) &
+                      (setup.request == self.GET_LINE_CODING) & (setup.length != 0))
+            # A short read (wLength < 7) gets the first wLength bytes; a longer one gets 7, a short
+            # packet that ends the data stage.
+            m.submodules.transmitter = transmitter = StreamSerializer(
+                data_length=self.LENGTH, domain='usb', stream_type=USBInStreamInterface,
+                max_length_width=len(setup.length))
+            m.d.comb += [transmitter.data[n].eq(coding.word_select(n, 8)) for n in range(self.LENGTH)]
+            m.d.comb += transmitter.max_length.eq(setup.length)
+            with m.If(is_get):
+                m.d.comb += [interface.claim.eq(1), transmitter.stream.attach(interface.tx)]
+                # Asked again (the host lost our data packet), the serializer starts over; the
+                # data stage is one packet, whose PID stays DATA1 (tx_data_pid's reset value).
+                with m.If(interface.data_requested):
+                    m.d.comb += transmitter.start.eq(1)
+                with m.If(interface.status_requested):
+                    m.d.comb += interface.handshakes_out.ack.eq(1)
             return m
 
     class SetConfigurationWatch(USBRequestHandler):
@@ -154,6 +221,9 @@ def _usb_serial(bus):
             control = usb._endpoints[0]     # LUNA 0.2.3 adds the control endpoint first
             assert isinstance(control, USBControlEndpoint)
             control.add_request_handler(ControlLineStateHandler())
+            line_coding = LineCodingHandler()
+            control.add_request_handler(line_coding)
+            m.d.comb += line_coding.bus_reset.eq(usb.reset_detected)
             set_configuration = SetConfigurationWatch()
             control.add_request_handler(set_configuration)
             # After a bus reset or a SET_CONFIGURATION the host starts every pipe at DATA0 (USB 2.0
