@@ -4,7 +4,7 @@
 
 import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { CHUNK_BYTES, PIPE_SLOTS, pipeChunks, StreamClosedError } from '../../server/export/pipe.ts';
+import { CHUNK_BYTES, CHUNKS_PER_TURN, PIPE_SLOTS, pipeChunks, StreamClosedError } from '../../server/export/pipe.ts';
 import { rng } from '../store/helpers.ts';
 
 /** A writable that keeps what it gets and calls back after `delayMs` (0: at once). */
@@ -55,6 +55,36 @@ describe('pipeChunks', () => {
       // Small pieces are gathered into chunks: far fewer writes than pieces.
       expect(s.writes()).toBeLessThan(total / CHUNK_BYTES + 20);
     }
+  });
+
+  it('lets the event loop turn while it sends to a reader that takes everything at once', async () => {
+    let written = 0;
+    const eager = new Writable({
+      write(_c, _e, cb) {
+        written++;
+        cb(); // at once: the pipe never has to wait for a slot
+      },
+    });
+    // Long enough to be cut short; finite, so a pipe that never lets the loop turn fails here instead of hanging.
+    function* long(): Generator<Uint8Array> {
+      const piece = new Uint8Array(CHUNK_BYTES);
+      for (let k = 0; k < 200; k++) yield piece;
+    }
+    let writtenWhenTimerRan = -1;
+    // An immediate runs at the loop's next check phase: only once the pipe lets the loop turn.
+    const timer = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        writtenWhenTimerRan = written;
+        eager.destroy(); // ends the export
+        resolve();
+      }),
+    );
+    const done = pipeChunks(long(), eager);
+    await timer;
+    await expect(done).rejects.toBeInstanceOf(StreamClosedError);
+    // It runs within one turn's worth of chunks, not after the export.
+    expect(writtenWhenTimerRan).toBeGreaterThanOrEqual(0);
+    expect(writtenWhenTimerRan).toBeLessThanOrEqual(CHUNKS_PER_TURN);
   });
 
   it('writes nothing for nothing, and resolves', async () => {
