@@ -21,6 +21,15 @@ export type CaptureJson = Static<typeof S.CaptureReply>;
 export type ExportEstimateJson = Static<typeof S.ExportEstimateReply>;
 export type ErrorJson = Static<typeof S.ErrorReply>;
 
+/**
+ * A query string by the route's own parameter names; `satisfies` at the call site turns a misspelt or
+ * renamed parameter into a type error. Values are text on the wire, so any string or number is allowed.
+ */
+type QueryParams<T> = { [K in keyof T]: string | number };
+export type EnergyQueryParams = QueryParams<Static<typeof S.EnergyQuery>>;
+export type HistoryQueryParams = QueryParams<Static<typeof S.HistoryQuerySchema>>;
+export type ExportQueryParams = QueryParams<Static<typeof S.ExportQuerySchema>>;
+
 export type WindowMsg = Static<typeof S.LiveWindowMessage>;
 export type LinkMsg = Static<typeof S.LiveLinkMessage>;
 export type DevicesMsg = Static<typeof S.LiveDevicesMessage>;

@@ -1,7 +1,7 @@
 // The export dialog: range (wall-clock times in the chosen zone), interval and zone; the CSV is streamed
 // with a progress bar (rows received against the server's estimate) and then saved as a file.
 
-import { api, query, request, withToken, type ExportEstimateJson } from './api.ts';
+import { api, query, request, withToken, type ExportEstimateJson, type ExportQueryParams } from './api.ts';
 
 const $ = <T extends HTMLElement>(sel: string) => document.querySelector<T>(sel)!;
 
@@ -89,7 +89,7 @@ async function run(device: string): Promise<void> {
     to: $<HTMLInputElement>('#exp-to').value,
     interval: $<HTMLSelectElement>('#exp-interval').value,
     tz: $<HTMLInputElement>('#exp-tz').value.trim(),
-  };
+  } satisfies ExportQueryParams;
   abort?.abort();
   abort = new AbortController();
   go.disabled = true;

@@ -3,7 +3,8 @@
 
 import {
   api, initToken, query, withToken,
-  type CaptureCreatedJson, type CaptureJson, type DeviceJson, type EnergyJson, type HistoryJson, type LiveMsg, type WindowMsg,
+  type CaptureCreatedJson, type CaptureJson, type DeviceJson, type EnergyJson, type EnergyQueryParams, type HistoryJson,
+  type HistoryQueryParams, type LiveMsg, type WindowMsg,
 } from './api.ts';
 import { HistoryChart, LiveChart, WaveformChart, type HistoryField } from './charts.ts';
 import { describeCapture, parseSpan, planCapture } from './capture.ts';
@@ -121,7 +122,7 @@ setInterval(() => {
 async function pollEnergy(): Promise<void> {
   if (!state.device) return;
   try {
-    const e = await api<EnergyJson>(`/api/devices/${encodeURIComponent(state.device)}/energy?${query({ tz: zone })}`);
+    const e = await api<EnergyJson>(`/api/devices/${encodeURIComponent(state.device)}/energy?${query({ tz: zone } satisfies EnergyQueryParams)}`);
     setSi('today_wh', e.today_wh, 'Wh');
     setSi('total_wh', e.total_wh, 'Wh');
   } catch {
@@ -279,7 +280,9 @@ async function loadHistory(): Promise<void> {
   const seq = ++state.histSeq;
   const el = $('#history-chart');
   const points = Math.max(100, Math.min(4000, Math.round(el.clientWidth || 1000)));
-  const q = query({ device: state.device, from: state.histFrom, to: state.histTo, points, fields: state.histField.key });
+  const q = query({
+    device: state.device, from: state.histFrom, to: state.histTo, points, fields: state.histField.key,
+  } satisfies HistoryQueryParams);
   window.crabwatt.historyQueries.push(q);
   try {
     const h = await api<HistoryJson>(`/api/history?${q}`);
