@@ -316,7 +316,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     '/api/live',
     {
       websocket: true,
-      schema: { tags: ['live'], querystring: S.LiveQuery },
+      schema: {
+        tags: ['live'],
+        description: 'WebSocket. Text messages of JSON, one per event, each one of LiveMessage (server/api/schemas.ts): the device list first, then windows and link events.',
+        querystring: S.LiveQuery,
+      },
       preHandler: async (req, reply) => {
         if (req.query.device !== undefined && !devices.get(req.query.device)) {
           return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: new UnknownDeviceError(req.query.device).message });
