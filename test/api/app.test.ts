@@ -398,6 +398,14 @@ describe('token', () => {
     expect((await secured.inject({ url: '/api/devices', headers: { authorization: 'Bearer nope' } })).statusCode).toBe(401);
     expect((await secured.inject({ url: '/api/devices?token=nope' })).statusCode).toBe(401);
     expect((await secured.inject({ url: '/api/nothing' })).statusCode).toBe(401);
+    // The export writes its response itself (hijacked): the token is checked before it starts all the same.
+    const exportUrl = `/api/export.csv?device=${DEVICE}&from=${T0}&to=${T0 + 60_000}&interval=1s&tz=UTC`;
+    const refused = await secured.inject({ url: exportUrl });
+    expect(refused.statusCode).toBe(401);
+    expect(refused.body).not.toMatch(/timestamp/);
+    const allowed = await secured.inject({ url: exportUrl, headers: { authorization: `Bearer ${token}` } });
+    expect(allowed.statusCode).toBe(200);
+    expect(allowed.body).toMatch(/^timestamp,/);
   });
 
   it('accepts the token as a bearer header or a query parameter', async () => {
