@@ -296,8 +296,10 @@ def test_line_coding_reads_back_what_was_set():
         host = _host(ctx, h)
         await _configure(host)
         assert await get(host) == LINE_CODING_DEFAULT
-        # wLength past 7: 7 bytes, a short packet that ends the data stage.
+        # wLength past 7: 7 bytes, a short packet that ends the data stage (260: not cut to its
+        # low bits, which would be 4).
         assert await get(host, 64) == LINE_CODING_DEFAULT
+        assert await get(host, 260) == LINE_CODING_DEFAULT
 
         odd = _line_coding(9600, 2, 2, 7)                        # 9600 baud, 2 stop bits, even, 7 bits
         await set_(host, odd)

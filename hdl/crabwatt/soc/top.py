@@ -168,12 +168,12 @@ def _usb_serial(bus):
                       (setup.recipient == USBRequestRecipient.INTERFACE) &
                       (setup.request == self.GET_LINE_CODING) & (setup.length != 0))
             # A short read (wLength < 7) gets the first wLength bytes; a longer one gets 7, a short
-            # packet that ends the data stage.
+            # packet that ends the data stage. Clamped here so the serializer counts in 3 bits.
             m.submodules.transmitter = transmitter = StreamSerializer(
                 data_length=self.LENGTH, domain='usb', stream_type=USBInStreamInterface,
-                max_length_width=len(setup.length))
+                max_length_width=self.LENGTH.bit_length())
             m.d.comb += [transmitter.data[n].eq(coding.word_select(n, 8)) for n in range(self.LENGTH)]
-            m.d.comb += transmitter.max_length.eq(setup.length)
+            m.d.comb += transmitter.max_length.eq(Mux(setup.length > self.LENGTH, self.LENGTH, setup.length))
             with m.If(is_get):
                 m.d.comb += [interface.claim.eq(1), transmitter.stream.attach(interface.tx)]
                 # Asked again (the host lost our data packet), the serializer starts over; the
