@@ -74,7 +74,7 @@ export async function pipeChunks(pieces: Iterable<Uint8Array>, out: Writable): P
       inFlight--;
       if (err) failure ??= new StreamClosedError(err);
       // A slot written to a failed stream may still be referenced by it: it is not reused.
-      else free.push(s);
+      else if (s.length === SLOT_BYTES) free.push(s);
       notify();
     });
   };
@@ -103,7 +103,8 @@ export async function pipeChunks(pieces: Iterable<Uint8Array>, out: Writable): P
           slot = free.pop()!;
         }
         if (piece.length > slot.length) {
-          // Larger than any slot (not made by the export's own loop): sent as a copy of its own.
+          // Larger than any slot (not made by the export's own loop): sent as a copy of its own, not kept.
+          free.push(slot);
           slot = new Uint8Array(piece.length);
         }
       }
