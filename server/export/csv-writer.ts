@@ -4,9 +4,6 @@
 
 import { nwhToWhString } from '../store/energy.ts';
 
-/** ASCII tens and ones digit of 0 … 99. */
-export const TENS = Uint8Array.from({ length: 100 }, (_, k) => 48 + Math.floor(k / 10));
-export const ONES = Uint8Array.from({ length: 100 }, (_, k) => 48 + (k % 10));
 /** Exact powers of ten 10^0 … 10^22 (all exactly representable as doubles). */
 const POW10 = Float64Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
 
@@ -22,25 +19,6 @@ const QUADS = Uint32Array.from({ length: 10_000 }, (_, k) => {
 /** "0000", "0.00" as little-endian words (zero runs and the start of 0.000ddd). */
 const ZEROS4 = 0x30303030;
 const ZERO_POINT_ZEROS = 0x30302e30;
-
-/**
- * The `n` lowest decimal digits of m (an integer 0 ≤ m < 2^31), written to b ending just before `end`, two at
- * a time from the tables.
- */
-function digitsBefore(b: Uint8Array, end: number, m: number, n: number): void {
-  let p = end;
-  let rest = m;
-  let k = n;
-  while (k >= 2) {
-    const q = (rest / 100) | 0;
-    const r = rest - q * 100;
-    b[--p] = ONES[r]!;
-    b[--p] = TENS[r]!;
-    rest = q;
-    k -= 2;
-  }
-  if (k === 1) b[--p] = 48 + (rest % 10);
-}
 
 /**
  * The 9 digits of m (an int32 0 ≤ m < 10^9, leading zeros written) at p … p + 8: three stores and two
@@ -205,24 +183,6 @@ export class CsvWriter {
     }
   }
 
-  /** Exactly `width` digits, zero-padded (x < 10^width). */
-  fixed(x: number, width: number): void {
-    this.reserve(width);
-    if (x < 2_147_483_648) {
-      this.pos += width;
-      digitsBefore(this.buf, this.pos, x, width);
-      return;
-    }
-    const b = this.buf;
-    let p = this.pos + width;
-    this.pos = p;
-    for (let k = 0; k < width; k++) {
-      const q = Math.floor(x / 10);
-      b[--p] = 48 + (x - q * 10);
-      x = q;
-    }
-  }
-
   /** An integer-valued double (samples, flags) exactly, as String(x). */
   integer(x: number): void {
     if (Number.isSafeInteger(x) && x >= 0) this.uint(x);
@@ -238,9 +198,10 @@ export class CsvWriter {
       return;
     }
     const a = Math.abs(x);
-    // Outside [1e-6, 1e20) String() may use the exponent form; zeros, NaN and ±Infinity fail the test as well.
+    // Outside [1e-6, 1e20) String() may use the exponent form; NaN and ±Infinity fail the test as well. (Zeros,
+    // −0 too, were written as integers above.)
     if (!(a >= 1e-6 && a < 1e20)) {
-      this.sig9Outside(x);
+      this.viaToPrecision(x);
       return;
     }
     // At most 22 bytes (a sign, 21 digits), and the word stores reach 4 past the digits.
@@ -272,7 +233,7 @@ export class CsvWriter {
     } else if (y >= 999_999_999.5) {
       // Rounds to 10^9, or the decade was one too low: one decade up. Right at the tie only toPrecision can tell.
       if (y - 999_999_999.5 < TIE) {
-        this.sig9Tie(x);
+        this.viaToPrecision(x);
         return;
       }
       e++;
@@ -284,7 +245,7 @@ export class CsvWriter {
     let m = r | 0;
     const f = r - m;
     if (f < TIE || f > 1 - TIE) {
-      this.sig9Tie(x);
+      this.viaToPrecision(x);
       return;
     }
     if (m === 1_000_000_000) {
@@ -342,14 +303,11 @@ export class CsvWriter {
     }
   }
 
-  /** sig9 of a double outside [1e-6, 1e20): zeros (−0 as String(−0)), the exponent forms and non-finite. */
-  private sig9Outside(x: number): void {
-    if (x === 0) this.ascii('0');
-    else this.ascii(String(Number(x.toPrecision(9))));
-  }
-
-  /** sig9 of a double too near a rounding tie for the arithmetic above: toPrecision decides. */
-  private sig9Tie(x: number): void {
+  /**
+   * sig9 the slow way, for what the digit arithmetic leaves out: a double outside [1e-6, 1e20) (the exponent
+   * forms, non-finite) or too near a rounding tie to tell by it.
+   */
+  private viaToPrecision(x: number): void {
     this.ascii(String(Number(x.toPrecision(9))));
   }
 
@@ -376,6 +334,7 @@ export class CsvWriter {
     this.pos += 10;
   }
 }
+
 /** One number as the export writes the rounded columns (for tests and docs): String(Number(x.toPrecision(9))). */
 export function formatSig9(x: number): string {
   const w = new CsvWriter(64);

@@ -27,8 +27,8 @@
 
 import type { Writable } from 'node:stream';
 import { DateTime, IANAZone } from 'luxon';
-import { CsvWriter, ONES, TENS } from './csv-writer.ts';
-import { pipeChunks } from './pipe.ts';
+import { CsvWriter } from './csv-writer.ts';
+import { CHUNK_BYTES, pipeChunks } from './pipe.ts';
 import { foldQuantity, type FoldRow } from '../store/fold.ts';
 import { PACK_ENERGY, PACK_FLAGS, PACK_SAMPLES, PACK_STATS, PACK_STRIDE, PACK_T } from '../store/pack.ts';
 import { QUANTITIES } from '../store/schema.ts';
@@ -142,6 +142,9 @@ class OffsetCache {
 }
 
 const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
+/** ASCII tens and ones digit of 0 … 99 (the clock's seconds and milliseconds). */
+const TENS = Uint8Array.from({ length: 100 }, (_, k) => 48 + Math.floor(k / 10));
+const ONES = Uint8Array.from({ length: 100 }, (_, k) => 48 + (k % 10));
 
 const INTERVAL_MS: Record<Exclude<ExportInterval, 'raw' | '1d'>, number> = {
   '1s': 1_000, '1m': 60_000, '15m': 900_000, '1h': 3_600_000,
@@ -408,8 +411,8 @@ export function estimateExportRows(reader: StoreReader, req: ExportRequest): num
  * The CSV as text chunks of about `chunkChars`, header first. Lazy: each chunk is produced when pulled.
  * Rows cover [fromMs, toMs): buckets by their start, raw windows by their end.
  */
-export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkChars = 64 * 1024, withHeader = true): Generator<string> {
-  yield* csvChunks(reader, req, chunkChars, withHeader, (w) => w.take());
+export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkChars = CHUNK_BYTES): Generator<string> {
+  yield* csvChunks(reader, req, chunkChars, (w) => w.take());
 }
 
 /**
@@ -417,16 +420,16 @@ export function* exportCsvChunks(reader: StoreReader, req: ExportRequest, chunkC
  * each is valid until the next one is pulled, for a consumer that copies the bytes anyway (pipe.ts copies them
  * into the buffers it writes to the stream), so no chunk allocates.
  */
-export function* exportCsvViews(reader: StoreReader, req: ExportRequest, chunkBytes = 64 * 1024, withHeader = true): Generator<Uint8Array> {
-  yield* csvChunks(reader, req, chunkBytes, withHeader, (w) => w.takeView());
+export function* exportCsvViews(reader: StoreReader, req: ExportRequest, chunkBytes = CHUNK_BYTES): Generator<Uint8Array> {
+  yield* csvChunks(reader, req, chunkBytes, (w) => w.takeView());
 }
 
 /** The export's one formatting loop; `take` turns the writer's bytes into a chunk and empties it. */
-function* csvChunks<T>(reader: StoreReader, req: ExportRequest, chunkChars: number, withHeader: boolean, take: (w: CsvWriter) => T): Generator<T> {
+function* csvChunks<T>(reader: StoreReader, req: ExportRequest, chunkChars: number, take: (w: CsvWriter) => T): Generator<T> {
   checkRange(req);
   const fs = reader.sampleRate(req.device);
   const out = new CsvWriter(Math.max(1024, chunkChars + 1024));
-  if (withHeader) out.ascii(`${CSV_HEADER}\n`);
+  out.ascii(`${CSV_HEADER}\n`);
   const fold = new RowFold();
   if (req.interval === 'raw') {
     const stamp = new IsoWriter(req.tz, true);

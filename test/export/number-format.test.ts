@@ -184,15 +184,6 @@ describe('CsvWriter integers and watt-hours', () => {
     for (const x of [-1, -0, 1.5, -(2 ** 40), 2 ** 60, NaN, Infinity]) expect(written((w) => w.integer(x))).toBe(String(x));
   });
 
-  it('fixed zero-pads to its width', () => {
-    const next = rng(29);
-    for (let k = 0; k < 20_000; k++) {
-      const width = 1 + Math.floor(next() * 15);
-      const x = Math.floor(next() * 10 ** width);
-      expect(written((w) => w.fixed(x, width))).toBe(String(x).padStart(width, '0'));
-    }
-  });
-
   it('wh writes the exact decimal of integer nWh, negatives and bigints included, as nwhToWhString', () => {
     const next = rng(31);
     const cases: number[] = [0, 1, 999_999_999, 1e9, 1e9 + 1, 2e9 - 1, 123_456_789_012, 2 ** 53 - 1, 2 ** 53 - 1e9, 9_007_199_000_000_000];
