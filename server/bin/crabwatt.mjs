@@ -1,8 +1,9 @@
 #!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=8388608:glibc.malloc.arena_max=1 node --max-semi-space-size=2
 // How `crabwatt` runs, set here once (npm scripts run this file, and the API benchmark reads this line):
 // --max-semi-space-size=2 (MB): V8's young generation otherwise grows to 16 MB semi-spaces under a long export
-//   or steady ingest, which is most of the difference between a ~140 MB and a ~200 MB peak for a year's CSV
-//   export (`npx tsx server/api/bench.ts --days 365`), for ~10 % of ingest throughput that has 15x headroom.
+//   or steady ingest, which is most of the difference between a ~120 MB and a ~175 MB peak for a year's CSV
+//   export (`npx tsx server/api/bench.ts --days 365 --compare`), for ~10 % of ingest throughput that has 15x
+//   headroom.
 // GLIBC_TUNABLES (glibc's malloc; ignored elsewhere): SQLite hands each hourly pack of 1 s rollups to JS as a
 //   fresh 1.2 MB Buffer, freed at the next scavenge. By default glibc gives such a block back to the kernel when
 //   it is freed (munmap, or a trim of the heap's top) and the next one faults in ~300 fresh pages. Blocks below
