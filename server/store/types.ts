@@ -1,0 +1,154 @@
+// The store's public shapes (inputs, results, options, errors) and the per-device state its parts share.
+
+import type { RollupBucket } from './rollups.ts';
+import type { Quantity } from './schema.ts';
+import type { DeriveScale } from '../dsp/derive.ts';
+
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+}
+
+export interface StoreOptions {
+  /** Take the single-writer lock (default true). Readers (export) pass false. */
+  lock?: boolean;
+  readonly?: boolean;
+  /** Longest time a window waits in memory before its transaction (default 500 ms). */
+  flushIntervalMs?: number;
+  /** Queue length that triggers an immediate flush (default 4096 windows). */
+  flushRows?: number;
+  /** Re-map device time to wall time when they drift apart by more than this (default 2000 ms). */
+  reanchorMs?: number;
+  /** Retention of raw windows in ms (default 14 days); null keeps them forever. */
+  windowRetentionMs?: number | null;
+  /** Retention per rollup level name in ms; absent or null keeps that level forever. */
+  rollupRetentionMs?: Partial<Record<string, number | null>>;
+  /** A timed flush that failed (disk full, I/O error): the batch is dropped, the ledger reloaded. */
+  onFlushError?: (err: Error) => void;
+}
+
+export interface DeviceIdentity {
+  /** The identify frame's device_id. */
+  deviceId: bigint;
+  bootId: number;
+  fsNum: number;
+  fsDen: number;
+  board?: number;
+  adcPart?: number;
+  /** The identify frame, JSON-able (bigints already converted). */
+  identify?: unknown;
+  calibration?: unknown;
+  /** Scale used when the device is new (volts and amperes per ADC LSB). */
+  defaultKv: number;
+  defaultKi: number;
+  name?: string;
+}
+
+export interface WindowInput {
+  end_index: bigint;
+  samples: number;
+  sum_v: bigint;
+  sum_i: bigint;
+  sum_vv: bigint;
+  sum_ii: bigint;
+  sum_vi: bigint;
+  min_v: number;
+  max_v: number;
+  min_i: number;
+  max_i: number;
+  zc_count: number;
+  flags: number;
+  config_seq: number;
+}
+
+export type Derived = Record<Quantity, number | null>;
+
+export interface EnergyInput {
+  end_index: bigint;
+  energy: bigint;
+  boot_id: number;
+}
+
+export interface BookedWindow {
+  device: string;
+  epoch: number;
+  end_index: bigint;
+  t_end_ms: number;
+  energy_nwh: bigint;
+  total_nwh: bigint;
+}
+
+export interface BookedGap {
+  device: string;
+  epoch: number;
+  at_index: bigint;
+  t_ms: number;
+  raw: bigint;
+  energy_nwh: bigint;
+  total_nwh: bigint;
+}
+
+export interface StoreCounters {
+  windows: number;
+  duplicates: number;
+  gaps: number;
+  epochs: number;
+  flushes: number;
+  unreconciledSnapshots: number;
+}
+
+/** An opaque handle for a device attached to the store. */
+export interface DeviceRef {
+  readonly hex: string;
+  readonly kv: number;
+  readonly ki: number;
+  readonly fsNum: number;
+  readonly fsDen: number;
+}
+
+export interface EpochState {
+  id: number;
+  bootId: number;
+  anchorIndex: bigint | null;
+  anchorMs: number | null;
+  firstEndIndex: bigint | null;
+  lastEndIndex: bigint | null;
+  lastTms: number | null;
+  rawBooked: bigint;
+  energyBase: bigint | null;
+  lastEnergy: bigint | null;
+  lastEnergyIndex: bigint | null;
+  scaleKv: number;
+  scaleKi: number;
+  segRaw: bigint;
+  segNwh: bigint;
+  nwhBooked: bigint;
+  totalAtStart: bigint;
+  /** Recent (end_index, R after it), to reconcile a snapshot taken a few windows back. Not persisted. */
+  recent: { endIndex: bigint; raw: bigint }[];
+  /** A window started after the last one ended since the last reconciled snapshot (lost windows). */
+  discontinuity: boolean;
+  dirty: boolean;
+}
+
+
+export interface DeviceState {
+  id: number;
+  hex: string;
+  kv: number;
+  ki: number;
+  fsNum: number;
+  fsDen: number;
+  /** ms per sample as a float, only for the wall-time mapping (energy never uses it). */
+  msPerSample: number;
+  scale: DeriveScale;
+  /** The rollup bucket each level is filling now: windows arrive in time order, so almost every window lands there. */
+  open: RollupBucket[];
+  epoch: EpochState;
+  /** Hours before this were looked at for packing (see packClosedHours). */
+  packCheckedBefore: number;
+  /** The last look found as many unpacked hours as one batch packs: there may be more. */
+  packBackfill: boolean;
+  /** Hours before this have packs (or no data): the next look starts here, not at the oldest hour. */
+  packScanFrom: number;
+}
+
