@@ -17,6 +17,7 @@ import { encodeFrame, FrameDecoder, type FrameFields } from '../protocol/codec.t
 import { WINDOW_MODE } from '../protocol/definition.ts';
 import { SimulatedDevice } from '../sim/device.ts';
 import { migrate } from '../store/schema.ts';
+import { databaseLockPath } from '../store/lock.ts';
 import { Store, WINDOWS_PER_INSERT } from '../store/store.ts';
 import { Ingest } from './ingest.ts';
 
@@ -188,7 +189,8 @@ export function measureIngestThroughput(options: IngestBenchOptions = {}): Inges
   const fullPath = join(dir, `crabwatt-bench-full-${process.pid}.sqlite`);
   const barePath = join(dir, `crabwatt-bench-bare-${process.pid}.sqlite`);
   const scrub = (p: string): void => {
-    for (const suffix of ['', '-wal', '-shm', '.lock']) rmSync(p + suffix, { force: true });
+    // The lock file too: no process holds it once the store is closed.
+    for (const file of [databaseLockPath(p), p, `${p}-wal`, `${p}-shm`]) rmSync(file, { force: true });
   };
   const { bytes, frames, sim } = buildStream(windows);
   const fastest = (a: { cpuS: number; wallS: number } | undefined, b: { cpuS: number; wallS: number }) =>

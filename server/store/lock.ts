@@ -1,26 +1,35 @@
 // Process locks: one host process per database and one per serial device.
 //
-// Why a lock file and not SQLite's `locking_mode=EXCLUSIVE`: an exclusive SQLite lock in WAL mode also
-// shuts out readers, yet `crabwatt export` and the API benchmark must be able to read the database while
-// `serve` writes it. It would also surface as a bare SQLITE_BUSY at the first write rather than a message
-// naming the process that holds it. The lock file is created with O_EXCL (atomic on local filesystems),
-// holds the owner's pid and host name, and a lock left by a dead process (kill -9, power loss) is detected
-// by probing the pid and taken over.
+// The lock is an OS lock, not the existence of a file: a small SQLite file beside the thing locked, held in an
+// open `BEGIN EXCLUSIVE` transaction (with `locking_mode=EXCLUSIVE`). SQLite takes POSIX advisory locks on it,
+// which the kernel grants to one process at a time (atomically, per inode) and drops when the process dies,
+// kill -9 included: there is no stale lock to detect and no takeover to race. The lock file is never deleted —
+// a process could hold the lock on an unlinked inode while the next one creates a fresh file and locks that.
+// Its presence means nothing; only the lock on it does.
+//
+// Why not lock the database itself: an exclusive lock on it would also shut out readers (`crabwatt export`,
+// the API benchmark read while `serve` writes). Why SQLite: it is the one way to an fcntl lock from Node
+// without a native addon of our own, and better-sqlite3 is already loaded.
+//
+// The owner writes its pid to `<lock>.pid` once it holds the lock, so a refused process can name it; that file
+// is information only (it may be missing or old while an owner starts).
 
-import { closeSync, mkdirSync, openSync, readFileSync, realpathSync, unlinkSync, writeSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { mkdirSync, readFileSync, readlinkSync, realpathSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 
 export class LockHeldError extends Error {
   override readonly name = 'LockHeldError';
   constructor(
     readonly what: string,
     readonly lockPath: string,
-    readonly ownerPid: number,
+    /** The holder's pid as it recorded it; undefined while the holder is still starting. */
+    readonly ownerPid: number | undefined,
   ) {
     super(
-      `${what} is in use by another crabwatt process (pid ${ownerPid}, lock file ${lockPath}). ` +
-        `Stop that process first, or use a different one; if no such process exists, delete the lock file.`,
+      `${what} is in use by another crabwatt process (${ownerPid === undefined ? 'pid not known yet: it is starting' : `pid ${ownerPid}`}, ` +
+        `lock ${lockPath}). Stop that process first, or use a different one.`,
     );
   }
 }
@@ -30,10 +39,8 @@ export interface ProcessLock {
   release(): void;
 }
 
-interface LockContent {
-  pid: number;
-  host: string;
-  what: string;
+function ownerFile(lockPath: string): string {
+  return `${lockPath}.pid`;
 }
 
 function processAlive(pid: number): boolean {
@@ -41,91 +48,110 @@ function processAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    // EPERM: the process exists but belongs to someone else — still a live owner.
+    // EPERM: the process exists but belongs to someone else.
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
-function readOwner(path: string): LockContent | undefined {
+/** The pid the owner recorded, if that process lives (a killed owner's file stays until the next owner's). */
+function readOwnerPid(lockPath: string): number | undefined {
+  let pid: unknown;
   try {
-    const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockContent>;
-    if (typeof parsed.pid === 'number' && typeof parsed.host === 'string') {
-      return { pid: parsed.pid, host: parsed.host, what: String(parsed.what ?? '') };
-    }
+    pid = (JSON.parse(readFileSync(ownerFile(lockPath), 'utf8')) as { pid?: unknown }).pid;
   } catch {
-    // unreadable or half-written: treated as stale below
+    return undefined; // not written yet, or being replaced
   }
-  return undefined;
+  return typeof pid === 'number' && Number.isSafeInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined;
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
 }
 
 /**
  * Take the lock at `lockPath` for `what` (a human description used in the error message).
- * Throws LockHeldError when a live process holds it.
+ * Throws LockHeldError when another process (or another lock in this one) holds it.
  */
 export function acquireLock(lockPath: string, what: string): ProcessLock {
   mkdirSync(dirname(lockPath), { recursive: true });
-  const content: LockContent = { pid: process.pid, host: hostname(), what };
-  for (let attempt = 0; attempt < 3; attempt++) {
-    let fd: number;
-    try {
-      fd = openSync(lockPath, 'wx', 0o644);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = readOwner(lockPath);
-      // A lock from another host (shared filesystem) cannot be probed: respect it.
-      const live =
-        owner !== undefined &&
-        (owner.host !== content.host || (owner.pid !== process.pid && processAlive(owner.pid)));
-      if (live) throw new LockHeldError(what, lockPath, owner.pid);
-      if (owner?.pid === process.pid) throw new LockHeldError(what, lockPath, owner.pid);
-      try {
-        unlinkSync(lockPath);
-      } catch (unlinkErr) {
-        if ((unlinkErr as NodeJS.ErrnoException).code !== 'ENOENT') throw unlinkErr;
-      }
-      continue;
-    }
-    try {
-      writeSync(fd, JSON.stringify(content));
-    } finally {
-      closeSync(fd);
-    }
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      process.off('exit', release);
-      const owner = readOwner(lockPath);
-      if (owner?.pid === process.pid && owner.host === content.host) {
-        try {
-          unlinkSync(lockPath);
-        } catch {
-          // already gone: nothing to release
-        }
-      }
-    };
-    process.on('exit', release);
-    return { path: lockPath, release };
+  // timeout 0: a held lock is an answer, not something to wait for.
+  const db = new Database(lockPath, { timeout: 0 });
+  try {
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE');
+  } catch (err) {
+    db.close();
+    if (isBusy(err)) throw new LockHeldError(what, lockPath, readOwnerPid(lockPath));
+    throw err;
   }
-  throw new Error(`could not take the lock ${lockPath}: it keeps reappearing; is another process starting right now?`);
-}
-
-/** The lock file beside a database file. */
-export function databaseLockPath(dbPath: string): string {
-  return `${resolve(dbPath)}.lock`;
+  const owner = ownerFile(lockPath);
+  const temp = join(dirname(owner), `.${basename(owner)}.${process.pid}`);
+  try {
+    writeFileSync(temp, JSON.stringify({ pid: process.pid, what }));
+    renameSync(temp, owner);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    process.off('exit', release);
+    // The pid file first: once the lock is free, another owner may write its own.
+    if (readOwnerPid(lockPath) === process.pid) {
+      try {
+        unlinkSync(owner);
+      } catch {
+        // already gone: nothing to tidy
+      }
+    }
+    db.close(); // ends the transaction: the OS lock goes with the connection
+  };
+  process.on('exit', release);
+  return { path: lockPath, release };
 }
 
 /**
- * A lock file per serial device, in the system's temporary directory. Keyed by the real path, so
+ * The real path of a file that may not exist yet: symlinks and `..` resolved, a dangling symlink followed to
+ * where the file will be created (SQLite creates it there), else the real folder and the name.
+ */
+function realPathOf(path: string): string {
+  let p = resolve(path);
+  for (let hops = 0; hops < 40; hops++) {
+    try {
+      return realpathSync(p);
+    } catch {
+      let target: string;
+      try {
+        target = readlinkSync(p);
+      } catch {
+        break; // not a symlink: the file itself is missing
+      }
+      p = resolve(dirname(p), target);
+    }
+  }
+  try {
+    return join(realpathSync(dirname(p)), basename(p));
+  } catch {
+    return p;
+  }
+}
+
+/**
+ * The lock beside a database file, keyed by its real path: a symlink or a second spelling of the path leads
+ * to the same lock as the file itself.
+ */
+export function databaseLockPath(dbPath: string): string {
+  return `${realPathOf(dbPath)}.owner-lock`;
+}
+
+/**
+ * A lock per serial device, in the system's temporary directory. Keyed by the real path, so
  * /dev/serial/by-id/… and the /dev/ttyACM0 it points to are one device.
  */
 export function deviceLockPath(devicePath: string, lockDir = join(tmpdir(), 'crabwatt-locks')): string {
-  let real = resolve(devicePath);
-  try {
-    real = realpathSync(devicePath);
-  } catch {
-    // not there (yet): the open will fail with its own message
-  }
-  const key = real.replace(/[^A-Za-z0-9._-]/g, '_');
-  return join(lockDir, `${key}.lock`);
+  const key = realPathOf(devicePath).replace(/[^A-Za-z0-9._-]/g, '_');
+  return join(lockDir, `${key}.owner-lock`);
 }

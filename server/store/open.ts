@@ -22,7 +22,9 @@ export function openDatabase(path: string, options: StoreOptions): OpenDatabase 
     lock = options.lock === false || readonly ? undefined : acquireLock(databaseLockPath(path), `database ${path}`);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR' || code === 'EEXIST') {
+    // E…: creating the folder or the lock's pid file; SQLITE_…: opening the lock file itself.
+    const unwritable = ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_PERM'];
+    if (code !== undefined && unwritable.includes(code)) {
       throw new StoreError(`cannot write next to ${path} (${code}): choose a writable place with --db FILE`);
     }
     throw err;

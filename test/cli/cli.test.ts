@@ -10,6 +10,7 @@ import { flashCommand } from '../../server/cli/tools.ts';
 import { CSV_HEADER } from '../../server/export/csv.ts';
 import { renderVectors } from '../../server/dsp/vectors.ts';
 import { generateCHeader } from '../../server/protocol/c-header.ts';
+import { acquireLock, databaseLockPath } from '../../server/store/lock.ts';
 import { Store } from '../../server/store/store.ts';
 import { derivedFor, makeWindow, tempDir } from '../store/helpers.ts';
 
@@ -157,7 +158,7 @@ describe('crabwatt CLI', () => {
     const code = await main(['serve', '--device', absent, '--db', join(dir, 'absent.sqlite'), '--listen', '127.0.0.1:1'], io);
     expect(code).toBe(1);
     expect(io.stderr()).toMatch(/does not exist \(unplugged\?\)/);
-    expect(existsSync(`${join(dir, 'absent.sqlite')}.lock`)).toBe(false);
+    acquireLock(databaseLockPath(join(dir, 'absent.sqlite')), 'the next serve').release();
   });
 
   it('serve stores measurements, and a second serve on the same database is refused', async () => {

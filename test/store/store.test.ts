@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { energyNanoWattHours } from '../../server/dsp/derive.ts';
@@ -203,7 +202,7 @@ describe('Store', () => {
     writeFileSync(path, 'this is not SQLite, just some text that is long enough to have a header'.repeat(20));
     expect(() => Store.open(path)).toThrow(/not a crabwatt database or is damaged/);
     // The failed open released its lock.
-    expect(existsSync(databaseLockPath(path))).toBe(false);
+    acquireLock(databaseLockPath(path), 'the next writer').release();
   });
 
   it('locks a serial device by its real path, so an alias cannot open it twice', () => {
@@ -218,11 +217,18 @@ describe('Store', () => {
     acquireLock(deviceLockPath(alias, dir), `device ${alias}`).release();
   });
 
-  it('takes over a lock left by a dead process', () => {
-    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
-    const deadPid = Number(dead.stdout);
-    expect(deadPid).toBeGreaterThan(0);
-    writeFileSync(databaseLockPath(path), JSON.stringify({ pid: deadPid, host: hostname(), what: 'x' }));
+  it('takes the lock of a process that was killed holding it (the OS dropped it)', () => {
+    // The child takes the lock with the real acquireLock and dies by SIGKILL: no exit handler runs.
+    const child = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '-e', `
+        const { acquireLock, databaseLockPath } = await import(${JSON.stringify(new URL('../../server/store/lock.ts', import.meta.url).href)});
+        acquireLock(databaseLockPath(${JSON.stringify(path)}), 'doomed');
+        process.kill(process.pid, 'SIGKILL');`],
+      { encoding: 'utf8' },
+    );
+    expect(child.signal).toBe('SIGKILL');
+    expect(existsSync(databaseLockPath(path))).toBe(true);
     const store = Store.open(path);
     store.close();
   });
