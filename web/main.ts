@@ -180,7 +180,7 @@ function renderPanel(): void {
     dd.className = cls;
   };
   if (!d) {
-    for (const k of ['kind', 'state', 'path', 'fps', 'frames', 'crc', 'gaps', 'resets', 'reconnects']) set(k, '—');
+    for (const k of ['kind', 'state', 'path', 'fps', 'frames', 'crc', 'gaps', 'resets', 'reconnects', 'windows', 'duplicates']) set(k, '—');
     return;
   }
   const c = d.counters;
@@ -193,6 +193,9 @@ function renderPanel(): void {
   set('gaps', integer(c.seq_gaps), c.seq_gaps > 0 ? 'bad' : '');
   set('resets', integer(c.resets));
   set('reconnects', integer(c.reconnects));
+  set('windows', integer(c.windows));
+  // Duplicates are harmless one by one (a repeated frame); red when they dominate and nothing new is stored.
+  set('duplicates', integer(c.duplicates), d.warning ? 'bad' : '');
   const sorted = [...state.latencies].sort((a, b) => a - b);
   const p99 = sorted.length >= 20 ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]! : null;
   set('latency', p99 === null ? '—' : `${p99} ms`);
@@ -222,6 +225,8 @@ function renderBanner(): void {
     show('bad', 'Device disconnected, reconnecting…', ` ${d.detail}`, 'reconnecting');
   } else if (d?.state === 'absent') {
     show('warn', 'No device.', ` ${d.detail}`, 'no-device');
+  } else if (d?.warning) {
+    show('warn', 'Connected, but nothing new is stored.', ` ${d.warning}`, 'device-warning');
   } else {
     banner.hidden = true;
     banner.dataset.state = 'ok';

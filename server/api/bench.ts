@@ -247,7 +247,8 @@ function benchDevices(): DeviceDirectory {
     state: 'absent',
     detail: '',
     sampleRateHz: 4e6,
-    counters: { frames: 0, crcErrors: 0, seqGaps: 0, resets: 0, reconnects: 0, framesPerS: 0 },
+    counters: { frames: 0, crcErrors: 0, seqGaps: 0, resets: 0, reconnects: 0, framesPerS: 0, windows: 0, duplicates: 0 },
+    warning: null,
   };
   const refuse = async () => {
     throw new Error('not attached');

@@ -77,6 +77,10 @@ export interface LinkCounters {
   reconnects: number;
   /** Frames per second over the last few seconds. */
   framesPerS: number;
+  /** Windows stored since serve started. */
+  windows: number;
+  /** Windows received that were stored already (not stored again), since serve started. */
+  duplicates: number;
 }
 
 export interface DeviceInfo {
@@ -89,6 +93,8 @@ export interface DeviceInfo {
   detail: string;
   counters: LinkCounters;
   sampleRateHz: number;
+  /** A condition the user must see though the link is fine (e.g. duplicates dominate: nothing new is stored). */
+  warning: string | null;
 }
 
 /** Device calibration registers (docs/dsp.md) plus the host-side scale of the analog front end. */

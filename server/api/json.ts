@@ -19,7 +19,10 @@ export function deviceJson(d: DeviceInfo) {
       resets: d.counters.resets,
       reconnects: d.counters.reconnects,
       frames_per_s: d.counters.framesPerS,
+      windows: d.counters.windows,
+      duplicates: d.counters.duplicates,
     },
+    warning: d.warning,
   };
 }
 

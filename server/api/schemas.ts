@@ -31,6 +31,8 @@ export const LinkCountersSchema = Type.Object({
   resets: Type.Integer(),
   reconnects: Type.Integer(),
   frames_per_s: Type.Number(),
+  windows: Type.Integer({ description: 'windows stored since serve started' }),
+  duplicates: Type.Integer({ description: 'windows received again that were already stored (not stored twice)' }),
 });
 
 export const DeviceSchema = Type.Object({
@@ -44,6 +46,7 @@ export const DeviceSchema = Type.Object({
   detail: Type.String(),
   sample_rate_hz: Type.Number(),
   counters: LinkCountersSchema,
+  warning: Nullable(Type.String({ description: 'a condition to show though the link is up, e.g. duplicates dominate' })),
 });
 export const DeviceList = Type.Object({ devices: Type.Array(DeviceSchema) });
 

@@ -190,7 +190,10 @@ class LiveDevice {
         resets: c?.resets ?? 0,
         reconnects: c?.reconnects ?? 0,
         framesPerS: Math.round(this.framesPerS(now) * 10) / 10,
+        windows: this.d.ingest.counters.windows,
+        duplicates: this.d.ingest.counters.duplicates,
       },
+      warning: this.d.ingest.duplicateWarning,
     };
   }
 
@@ -366,7 +369,8 @@ export function wireApi(opts: {
           state: 'absent',
           detail: s.lastSeenMs ? `not attached; last seen ${new Date(s.lastSeenMs).toISOString()}` : 'not attached',
           sampleRateHz: s.fsNum / s.fsDen,
-          counters: { frames: 0, crcErrors: 0, seqGaps: 0, resets: 0, reconnects: 0, framesPerS: 0 },
+          counters: { frames: 0, crcErrors: 0, seqGaps: 0, resets: 0, reconnects: 0, framesPerS: 0, windows: 0, duplicates: 0 },
+          warning: null,
         });
       }
       return out.filter((d) => d.id !== '' || d.state === 'bootloader' || d.state === 'reconnecting' || d.state === 'disconnected');

@@ -3,6 +3,7 @@
 // The API seam: serve opens the store and the device session, then hands them to server/api (wireApi adapts
 // them to the API's interfaces, buildApp makes the fastify instance); serve alone listens and shuts down.
 
+import { randomInt } from 'node:crypto';
 import { buildApp } from '../api/app.ts';
 import { ListenConfigError, resolveListen } from '../api/listen.ts';
 import { wireApi } from '../api/wire.ts';
@@ -72,7 +73,10 @@ function parseScenario(text: string | undefined): ScenarioName {
 async function openSession(
   device: string, store: Store, io: Io, scenario: ScenarioName, speed: number,
 ): Promise<DeviceSession> {
-  const sim = (): DeviceSession => simulatedSession(store, new SimulatedDevice({ scenario, speed }), scenario);
+  // A fresh boot_id per run (the device id stays, from the fixed seed): a restart on the same database is a
+  // new epoch of the same device, not a replay of the previous run's windows.
+  const sim = (): DeviceSession =>
+    simulatedSession(store, new SimulatedDevice({ scenario, speed, bootEntropy: () => randomInt(2 ** 32) }), scenario);
   const board = (path: string, extra: Partial<ConstructorParameters<typeof DeviceSession>[0]> = {}): DeviceSession =>
     new DeviceSession({ kind: 'hardware', path, store, defaultScale: HARDWARE_DEFAULT_SCALE, ...extra });
   if (device === 'sim') return sim();
@@ -176,6 +180,10 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     session = await openSession(device, store, io, scenario, speed);
     const s = session;
     s.ingest.on('ingest-error', (err: Error) => io.err(`crabwatt: ingest: ${err.message}\n`));
+    // Once per change of state, not per window.
+    s.ingest.on('duplicates', (e: { warning: string | null }) =>
+      io.err(e.warning ? `crabwatt: warning: ${e.warning}\n` : 'crabwatt: windows are new again: storing resumed\n'),
+    );
     const reader = new StoreReader(store.db);
     wired = wireApi({
       reader,

@@ -14,6 +14,7 @@
 //   'frame'    Frame             every frame, after it was handled (acks and capture chunks included)
 //   'link'     LinkEvent         forwarded from the link with linkEvent()
 //   'ingest-error' Error         a frame the store refused (counted; ingest goes on)
+//   'duplicates' {device, warning} duplicates started (warning: a sentence) or stopped (null) to dominate
 
 import { EventEmitter } from 'node:events';
 import { deriveQuantities, type DeriveScale } from '../dsp/derive.ts';
@@ -74,9 +75,19 @@ export interface IngestCounters {
   errors: number;
 }
 
+/**
+ * Window frames per look at the share of duplicates. Most duplicates in a block means the device repeats windows
+ * the store already has (a replay, or a simulator restarted with its old boot): stored nothing new, it must show.
+ */
+export const DUPLICATE_BLOCK_WINDOWS = 64;
+
 export class Ingest extends EventEmitter {
   readonly counters: IngestCounters = { frames: 0, windows: 0, duplicates: 0, gaps: 0, epochs: 0, beforeIdentify: 0, errors: 0 };
   lastError: string | null = null;
+  /** Set while most recent window frames were duplicates (see DUPLICATE_BLOCK_WINDOWS), else null. */
+  duplicateWarning: string | null = null;
+  private blockWindows = 0;
+  private blockDuplicates = 0;
   private readonly store: Store;
   private readonly now: () => number;
   private readonly options: IngestOptions;
@@ -195,6 +206,7 @@ export class Ingest extends EventEmitter {
     const derived: Derived = deriveQuantities(f, this.scale);
     const win: WindowInput = f;
     const booked = this.store.addWindow(this.device, win, derived, this.now());
+    this.noteWindow(booked === undefined);
     if (!booked) {
       this.counters.duplicates++;
       return;
@@ -221,6 +233,24 @@ export class Ingest extends EventEmitter {
       receivedAtMs,
     };
     this.emit('window', live);
+  }
+
+  /** Count a window frame in the current block; at the block's end, say when duplicates start or stop to dominate. */
+  private noteWindow(duplicate: boolean): void {
+    this.blockWindows++;
+    if (duplicate) this.blockDuplicates++;
+    if (this.blockWindows < DUPLICATE_BLOCK_WINDOWS) return;
+    const dominate = 2 * this.blockDuplicates > this.blockWindows;
+    const share = this.blockDuplicates;
+    this.blockWindows = 0;
+    this.blockDuplicates = 0;
+    if (dominate === (this.duplicateWarning !== null)) return;
+    this.duplicateWarning = dominate
+      ? `${share} of the last ${DUPLICATE_BLOCK_WINDOWS} windows were already stored and were not stored again: the device ` +
+        'repeats windows of a boot that is already recorded (a replay, or a simulated device restarted with the ' +
+        'same boot). Nothing new is recorded while this lasts.'
+      : null;
+    this.emit('duplicates', { device: this.device?.hex ?? '', warning: this.duplicateWarning });
   }
 
   private onEnergy(f: FrameFields<'energy'>): void {

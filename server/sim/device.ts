@@ -81,6 +81,13 @@ export interface SimulatedDeviceOptions {
   output?: ByteSink;
   /** Link throughput in bytes per second of device time (Infinity: unlimited). */
   linkBytesPerS?: number;
+  /**
+   * Where each boot's boot_id comes from (the firmware mixes a hardware entropy source, hal_boot_entropy):
+   * a u32 per call. Default: the seeded stream, so that a run is reproducible from its seed; a host that starts
+   * the simulator again on the same database must give a fresh source (serve does), or the new run repeats
+   * the old boot's ids and indices and is stored as duplicates.
+   */
+  bootEntropy?: () => number;
 }
 
 /** USB full-speed bulk carries 1.2 MB/s at best; CDC-ACM on a soft core delivers about this much. */
@@ -151,6 +158,7 @@ export class SimulatedDevice {
   private speedValue: number;
 
   private readonly rng: XorShift32;
+  private readonly bootEntropy: () => number;
   private readonly bootConfigValue: DspConfig;
   private core!: DspCore;
   /** The latest configuration committed (in force from the next sample). */
@@ -199,6 +207,7 @@ export class SimulatedDevice {
     // A different stream from the load's, so device identity and load do not shadow each other.
     this.rng = new XorShift32(seed ^ 0x5eedc0de);
     this.deviceId = (BigInt(this.rng.nextU32()) << 32n) | BigInt(this.rng.nextU32());
+    this.bootEntropy = options.bootEntropy ?? (() => this.rng.nextU32());
     this.sink = options.output ?? null;
     const linkRate = options.linkBytesPerS ?? DEFAULT_LINK_BYTES_PER_S;
     if (!(linkRate > 0)) throw new RangeError(`linkBytesPerS must be > 0 (Infinity for unlimited), got ${options.linkBytesPerS}`);
@@ -318,8 +327,12 @@ export class SimulatedDevice {
   // Boot, pacing, pipeline
 
   private boot(): void {
+    // 0 reads as "no boot yet" to a host, and a reset must change the id: draw again (a few times at most).
     let id = 0;
-    while (id === 0 || id === this.bootIdValue) id = this.rng.nextU32();
+    for (let draws = 0; id === 0 || id === this.bootIdValue; draws++) {
+      if (draws === 64) throw new RangeError('bootEntropy keeps returning 0 or the previous boot_id');
+      id = this.bootEntropy() >>> 0;
+    }
     this.bootIdValue = id;
     this.core = new DspCore(this.bootConfigValue);
     this.staged = { ...this.bootConfigValue };

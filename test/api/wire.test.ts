@@ -36,6 +36,8 @@ const identify = {
 class FakeIngest extends EventEmitter {
   deviceId: string | undefined = undefined;
   deviceRef: { kv: number; ki: number } | undefined = undefined;
+  counters = { windows: 40, duplicates: 7 };
+  duplicateWarning: string | null = null;
   scales: [number, number][] = [];
   setScale(kv: number, ki: number) {
     this.scales.push([kv, ki]);
@@ -100,7 +102,10 @@ describe('wireApi device directory', () => {
     advance(2000);
     const [d] = wired.devices.list();
     expect(d).toMatchObject({ id: ID, kind: 'simulated', state: 'connected', path: '/dev/pts/9', sampleRateHz: 4e6 });
-    expect(d!.counters).toEqual({ frames: 50, crcErrors: 1, seqGaps: 2, resets: 3, reconnects: 4, framesPerS: 25 });
+    expect(d!.counters).toEqual({ frames: 50, crcErrors: 1, seqGaps: 2, resets: 3, reconnects: 4, framesPerS: 25, windows: 40, duplicates: 7 });
+    expect(d!.warning).toBeNull();
+    ingest.duplicateWarning = 'most windows were already stored';
+    expect(wired.devices.list()[0]!.warning).toBe('most windows were already stored');
   });
 
   it('lists devices only the database knows as absent, for their history', () => {

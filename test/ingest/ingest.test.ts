@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { energyNanoWattHours } from '../../server/dsp/derive.ts';
-import { Ingest, type LiveWindow } from '../../server/ingest/ingest.ts';
+import { DUPLICATE_BLOCK_WINDOWS, Ingest, type LiveWindow } from '../../server/ingest/ingest.ts';
 import { encodeFrame, FrameDecoder, type Frame } from '../../server/protocol/codec.ts';
+import { WINDOW_MODE } from '../../server/protocol/definition.ts';
 import { SimulatedDevice } from '../../server/sim/device.ts';
 import { Store } from '../../server/store/store.ts';
 import { tempDir } from '../store/helpers.ts';
@@ -149,5 +150,40 @@ describe('Ingest', () => {
     expect(errors).toHaveLength(1);
     run(sim, 1);
     expect(ingest.counters.windows).toBeGreaterThan(0);
+  });
+
+  it('warns once when duplicates dominate (a replayed boot), and once when new windows come again', () => {
+    // 100 windows per second of device time: a few blocks of windows cost little simulation.
+    const sim = new SimulatedDevice({ seed: 8, speed: Infinity, bootConfig: { mode: WINDOW_MODE.FIXED, fixed_samples: 40_000 } });
+    const recorded: Frame[] = [];
+    const decoder = new FrameDecoder();
+    sim.setOutput((bytes) => {
+      recorded.push(...decoder.push(bytes));
+      return true;
+    });
+    identify(sim);
+    sim.advance(sim.fs); // 100 windows
+    const windowFrames = recorded.filter((f) => f.name === 'window').length;
+    expect(windowFrames).toBeGreaterThan(DUPLICATE_BLOCK_WINDOWS);
+
+    const first = makeIngest(sim);
+    for (const f of recorded) first.handleFrame(f);
+    expect(first.duplicateWarning).toBeNull();
+    // A second run of the same boot on the same database: nothing new.
+    const second = makeIngest(sim);
+    const changes: (string | null)[] = [];
+    second.on('duplicates', (e: { warning: string | null }) => changes.push(e.warning));
+    for (const f of recorded) second.handleFrame(f);
+    expect(second.counters.duplicates).toBe(windowFrames);
+    expect(second.counters.windows).toBe(0);
+    expect(changes).toHaveLength(1);
+    expect(second.duplicateWarning).toMatch(/already stored/);
+    // The device goes on past what is stored: new windows, and the warning goes (once).
+    connect(sim, second);
+    run(sim, 2); // 200 new windows
+    expect(second.counters.windows).toBeGreaterThan(DUPLICATE_BLOCK_WINDOWS);
+    expect(changes).toHaveLength(2);
+    expect(changes[1]).toBeNull();
+    expect(second.duplicateWarning).toBeNull();
   });
 });

@@ -552,6 +552,18 @@ describe('SimulatedDevice reset and pacing', () => {
     expect(named('status').at(-1)!.fields.uptime_ms).toBe(1000);
   });
 
+  it('takes each boot_id from bootEntropy: the same seed with another source is the same device on a new boot', () => {
+    const draws = [0, 0x1234, 0x1234, 0xbeef];
+    const fresh = new SimulatedDevice({ seed: 77, bootEntropy: () => draws.shift()! });
+    const seeded = new SimulatedDevice({ seed: 77 });
+    expect(fresh.deviceId).toBe(seeded.deviceId);
+    expect(fresh.bootId).toBe(0x1234); // 0 means "no boot yet": drawn again
+    fresh.reset();
+    expect(fresh.bootId).toBe(0xbeef); // a reset never keeps the boot_id
+    expect(new SimulatedDevice({ seed: 77 }).bootId).toBe(seeded.bootId); // default: reproducible from the seed
+    expect(() => new SimulatedDevice({ bootEntropy: () => 0 })).toThrow(/bootEntropy/);
+  });
+
   it('the same seed gives the same device and frames; another seed another device_id', () => {
     const a = rig({ seed: 77 });
     const b = rig({ seed: 77 });
