@@ -82,4 +82,27 @@ describe('the single-writer lock', () => {
       fresh = [replacement];
     }
   }, 600_000);
+
+  it('refuses a second `crabwatt serve` through a symlink, naming the owner; after a kill -9 of the owner the next one runs', async () => {
+    const owner = await startServe({ args: ['--device', 'sim', '--db', db] });
+    try {
+      const refused = await startServe({ args: ['--device', 'sim', '--db', link] }).then(
+        (second) => second.stop().then(() => 'started a second writer'),
+        (err: Error) => err.message,
+      );
+      expect(refused).toMatch(new RegExp(`in use by another crabwatt process \\(pid ${owner.pid}`));
+    } finally {
+      await owner.kill9();
+    }
+    const next = await startServe({ args: ['--device', 'sim', '--db', link] });
+    try {
+      // It writes: windows arrive through the API of the process that took the lock over.
+      await until(async () => {
+        const { devices } = await getJson<{ devices: { counters: { windows: number } }[] }>(`${next.url}/api/devices`);
+        return devices.some((d) => d.counters.windows > 0) ? true : undefined;
+      }, 200);
+    } finally {
+      expect(await next.stop()).toBe(0);
+    }
+  }, 120_000);
 });
