@@ -394,14 +394,9 @@ export function wireApi(opts: {
         }
         throw new UnknownDeviceError(id);
       }
-      const configSeq = await l.command('cmd_calibrate', {
-        v_offset: cal.v_offset,
-        i_offset: cal.i_offset,
-        v_gain: cal.v_gain,
-        i_gain: cal.i_gain,
-        phase: cal.phase,
-      });
-      l.d.ingest.setScale(cal.kv, cal.ki);
+      const registers = { v_offset: cal.v_offset, i_offset: cal.i_offset, v_gain: cal.v_gain, i_gain: cal.i_gain, phase: cal.phase };
+      const configSeq = await l.command('cmd_calibrate', registers);
+      l.d.ingest.setCalibration(registers, cal.kv, cal.ki);
       if (l.identify) l.identify = { ...l.identify, v_offset: cal.v_offset, i_offset: cal.i_offset, v_gain: cal.v_gain, i_gain: cal.i_gain, phase: cal.phase };
       // A fresh identify makes the store record the registers now in force (no new epoch: same boot).
       l.d.link?.request('cmd_identify', {}, { timeoutMs: COMMAND_TIMEOUT_MS }).catch(() => undefined);

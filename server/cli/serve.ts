@@ -153,6 +153,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   try {
     store = Store.open(dbPath, {
       onFlushError: (err) => io.err(`crabwatt: ${err.message}\n`),
+      onWarning: (message) => io.err(`crabwatt: ${message}\n`),
       windowRetentionMs: keepWindowsDays === 0 ? null : keepWindowsDays * 86_400_000,
     });
   } catch (err) {

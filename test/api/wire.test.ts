@@ -37,7 +37,7 @@ class FakeIngest extends EventEmitter {
   deviceId: string | undefined = undefined;
   deviceRef: { kv: number; ki: number } | undefined = undefined;
   scales: [number, number][] = [];
-  setScale(kv: number, ki: number) {
+  setCalibration(_registers: unknown, kv: number, ki: number) {
     this.scales.push([kv, ki]);
     this.deviceRef = { kv, ki };
   }
