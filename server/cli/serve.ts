@@ -181,6 +181,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     wired = wireApi({
       reader,
       dbPath, // exports read on their own connection, never holding the writer's
+      log: (message) => io.err(`crabwatt: ${message}\n`),
       devices: [{ ingest: s.ingest, link: s, kind: s.kind, path: s.path, ...(s.initialState ? { initialState: s.initialState } : {}) }],
     });
     app = await buildApp({ store: wired.store, devices: wired.devices, live: wired.live, token: listen.token });

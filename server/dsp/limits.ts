@@ -48,6 +48,9 @@ export const SCALE_MAX = 2 ** 951;
  */
 export const MIN_SAMPLE_RATE_HZ = MAX_WINDOW_SAMPLES / COUNTER_HORIZON_S;
 
+/** The rule on kv·ki in words, for the API's description. */
+export const SCALE_PRODUCT_RULE = `kv·ki must be in [2^${KVKI_MIN_LOG2}, ${KVKI_MAX_NUMBER}] (422 otherwise)`;
+
 /** A front-end scale or sample rate outside what the arithmetic can hold; the message gives the allowed range. */
 export class ScaleRangeError extends RangeError {
   override readonly name = 'ScaleRangeError';

@@ -24,6 +24,7 @@ import { deleteExpired } from './retention.ts';
 import { LEVEL_MS, Rollups, type RollupBucket } from './rollups.ts';
 import { QUANTITIES } from './schema.ts';
 import {
+  parseRegisters,
   StoreError,
   type BookedGap,
   type BookedWindow,
@@ -57,14 +58,6 @@ export { WINDOWS_PER_INSERT, windowInsertSql } from './window-rows.ts';
 
 // addWindow copies the derived values in this order, unrolled for speed: keep it in step with QUANTITIES.
 if (QUANTITIES.join() !== 'vrms,irms,p,s,pf,n,freq_hz,v_dc,i_dc') throw new Error('store.ts: QUANTITIES changed, update addWindow');
-
-/** The registers stored as JSON, or null for none (or for what is not a register set). */
-function parseRegisters(json: string | null): CalibrationRegisters | null {
-  const v = json === null ? null : (JSON.parse(json) as Partial<CalibrationRegisters> | null);
-  if (!v) return null;
-  const keys = ['v_offset', 'i_offset', 'v_gain', 'i_gain', 'phase'] as const;
-  return keys.every((k) => Number.isInteger(v[k])) ? (v as CalibrationRegisters) : null;
-}
 
 function setQuantity(values: Float64Array, nulls: Uint8Array, k: number, v: number | null | undefined): void {
   const isNull = v === null || v === undefined;

@@ -37,6 +37,14 @@ export interface CalibrationRegisters {
   phase: number;
 }
 
+/** Registers stored as JSON, or null for none (or for what is not a register set). */
+export function parseRegisters(json: string | null): CalibrationRegisters | null {
+  const v = json === null ? null : (JSON.parse(json) as Partial<CalibrationRegisters> | null);
+  if (!v) return null;
+  const keys = ['v_offset', 'i_offset', 'v_gain', 'i_gain', 'phase'] as const;
+  return keys.every((k) => Number.isInteger(v[k])) ? (v as CalibrationRegisters) : null;
+}
+
 export interface DeviceIdentity {
   /** The identify frame's device_id. */
   deviceId: bigint;
