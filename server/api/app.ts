@@ -31,6 +31,7 @@ import {
   type LiveSource,
   type MeasurementStore,
 } from './deps.ts';
+import { checkFrontEndScale } from '../dsp/limits.ts';
 import { pipeChunks, StreamClosedError } from '../export/pipe.ts';
 import { captureJson, deviceJson } from './json.ts';
 import { LiveHub, type LiveHubOptions } from './live.ts';
@@ -163,7 +164,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     { schema: { tags: ['calibration'], params: S.DeviceParams, response: { 200: S.CalibrationReply, ...errors } } },
     async (req) => {
       mustDevice(req.params.id);
-      return { calibration: devices.calibration(req.params.id), config_seq: null };
+      const c = devices.calibration(req.params.id);
+      return { calibration: c.calibration, config_seq: c.configSeq };
     },
   );
 
@@ -179,8 +181,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     },
     async (req) => {
       mustDevice(req.params.id);
+      // The product of the scales, which the schema cannot express (ScaleRangeError: 422 with the range).
+      checkFrontEndScale(req.body.kv, req.body.ki);
       const { configSeq } = await devices.setCalibration(req.params.id, req.body);
-      return { calibration: devices.calibration(req.params.id), config_seq: configSeq };
+      return { calibration: devices.calibration(req.params.id).calibration, config_seq: configSeq };
     },
   );
 

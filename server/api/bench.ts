@@ -256,7 +256,7 @@ function benchDevices(): DeviceDirectory {
   return {
     list: () => [info],
     get: (id) => (id === BENCH_DEVICE ? info : undefined),
-    calibration: () => ({ v_offset: 0, i_offset: 0, v_gain: 16384, i_gain: 16384, phase: 0, kv: 0.05, ki: 0.004 }),
+    calibration: () => ({ calibration: { v_offset: 0, i_offset: 0, v_gain: 16384, i_gain: 16384, phase: 0, kv: 0.05, ki: 0.004 }, configSeq: null }),
     setCalibration: refuse,
     requestCapture: refuse,
     capture: () => undefined,

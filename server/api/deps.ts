@@ -154,8 +154,16 @@ export interface Capture {
 export interface DeviceDirectory {
   list(): DeviceInfo[];
   get(id: string): DeviceInfo | undefined;
-  calibration(id: string): Calibration;
-  /** Stores the calibration and pushes the device registers to the device; resolves on its ack. */
+  /**
+   * The calibration the host keeps for the device, and the device configuration (config_seq of the current boot)
+   * from which its windows are measured with it; null when the device has not confirmed it (not attached, a push
+   * pending or failed).
+   */
+  calibration(id: string): { calibration: Calibration; configSeq: number | null };
+  /**
+   * Pushes the registers to the device and, once it accepted them, stores them with the scale; resolves with the
+   * config_seq from which they are in force. On any failure the previous calibration stays in force.
+   */
   setCalibration(id: string, cal: Calibration): Promise<{ configSeq: number | null }>;
   requestCapture(id: string, req: CaptureRequest): Promise<{ captureId: number }>;
   capture(id: string, captureId: number): Capture | undefined;
@@ -167,7 +175,7 @@ export interface DeviceDirectory {
  */
 export type LiveWindow = Pick<
   IngestLiveWindow,
-  'device' | 'tMs' | 'samples' | 'vrms' | 'irms' | 'p' | 's' | 'pf' | 'n' | 'freq_hz' | 'energy_nwh' | 'flags' | 'receivedAtMs'
+  'device' | 'tMs' | 'samples' | 'vrms' | 'irms' | 'p' | 's' | 'pf' | 'n' | 'freq_hz' | 'energy_nwh' | 'flags' | 'config_seq' | 'receivedAtMs'
 >;
 
 export interface LinkEvent {

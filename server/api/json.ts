@@ -41,6 +41,7 @@ export function windowJson(w: LiveWindow) {
     freq_hz: w.freq_hz,
     energy_nwh: w.energy_nwh.toString(),
     flags: w.flags,
+    config_seq: w.config_seq,
     received_at_ms: w.receivedAtMs,
   };
 }

@@ -3,6 +3,7 @@
 // responses through them, and @fastify/swagger publishes them at /docs.
 
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { SCALE_MAX, SCALE_MIN, SCALE_PRODUCT_RULE } from '../dsp/limits.ts';
 import { EXPORT_INTERVALS, HISTORY_FIELDS, MAX_CAPTURE_SPAN_MS } from './deps.ts';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -112,14 +113,22 @@ export const CalibrationSchema = Type.Object(
     i_gain: u16,
     // docs/dsp.md: |phase| < 1023·65536
     phase: Type.Integer({ minimum: -(1023 * 65536 - 1), maximum: 1023 * 65536 - 1 }),
-    kv: Type.Number({ exclusiveMinimum: 0, maximum: 1e6, description: 'volts per ADC LSB' }),
-    ki: Type.Number({ exclusiveMinimum: 0, maximum: 1e6, description: 'amperes per ADC LSB' }),
+    // docs/dsp.md "Limits of the host arithmetic": each alone in [2^-996, 2^951]; their product is checked by
+    // the route (422), as no JSON schema can say it.
+    kv: Type.Number({ minimum: SCALE_MIN, maximum: SCALE_MAX, description: `volts per ADC LSB; ${SCALE_PRODUCT_RULE}` }),
+    ki: Type.Number({ minimum: SCALE_MIN, maximum: SCALE_MAX, description: `amperes per ADC LSB; ${SCALE_PRODUCT_RULE}` }),
   },
   { additionalProperties: false },
 );
 export const CalibrationReply = Type.Object({
   calibration: CalibrationSchema,
-  config_seq: Nullable(Type.Integer({ description: 'device configuration after the write (null: not pushed)' })),
+  config_seq: Nullable(
+    Type.Integer({
+      description:
+        'the device configuration (config_seq of its current boot) from which its windows are measured with this ' +
+        'calibration; null while the device has not confirmed it (not attached, a push pending or failed)',
+    }),
+  ),
 });
 
 export const CaptureBody = Type.Object(
@@ -189,6 +198,9 @@ export const LiveWindowMessage = Type.Object({
   freq_hz: Nullable(Type.Number()),
   energy_nwh: Type.String({ description: 'exact integer nWh of this window' }),
   flags: Type.Integer({ description: 'WINDOW_FLAG bits (docs/dsp.md)' }),
+  config_seq: Type.Integer({
+    description: 'device configuration the window was measured with: the calibration GET /api/devices/{id}/calibration returns from its config_seq on',
+  }),
   received_at_ms: Type.Number({ description: 'server clock when the frame arrived, Unix ms' }),
 });
 export const LiveLinkMessage = Type.Object({

@@ -11,6 +11,7 @@ import type { Frame, FrameFields } from '../protocol/codec.ts';
 import { ACK_STATUS, CAPTURE_TRIGGER } from '../protocol/definition.ts';
 import type { Ingest } from '../ingest/ingest.ts';
 import { StoreReader } from '../store/query.ts';
+import { CalibrationKeeper } from './calibration.ts';
 import { estimateExportRows, exportCsvViews, type ExportRequest } from '../export/csv.ts';
 import {
   DeviceCommandError,
@@ -113,11 +114,13 @@ class LiveDevice {
   detail: string;
   identify: FrameFields<'identify'> | undefined;
   readonly captures = new Map<number, CaptureState>();
+  readonly calibration: CalibrationKeeper;
   private readonly rate: { t: number; frames: number }[] = [];
 
   constructor(
     readonly d: ApiDevice,
     private readonly live: EventEmitter,
+    log: (message: string) => void,
   ) {
     this.state = d.initialState?.state ?? (d.link ? 'connected' : 'absent');
     this.detail = d.initialState?.detail ?? '';
@@ -125,6 +128,8 @@ class LiveDevice {
     d.ingest.on('link', this.onLink);
     d.ingest.on('identify', this.onIdentify);
     d.ingest.on('frame', this.onFrame);
+    // After onIdentify: the link state is 'connected' by the time the keeper pushes.
+    this.calibration = new CalibrationKeeper(d.ingest, (registers) => this.command('cmd_calibrate', { ...registers }), log);
   }
 
   get id(): string | undefined {
@@ -288,6 +293,7 @@ class LiveDevice {
     this.d.ingest.off('link', this.onLink);
     this.d.ingest.off('identify', this.onIdentify);
     this.d.ingest.off('frame', this.onFrame);
+    this.calibration.close();
     for (const c of this.captures.values()) clearTimeout(c.timer);
   }
 }
@@ -337,12 +343,15 @@ export function wireApi(opts: {
   dbPath?: string;
   devices: ApiDevice[];
   now?: () => number;
+  /** Where what happens beside a request goes (a calibration pushed again after a reset). */
+  log?: (message: string) => void;
 }): WiredApi {
   const now = opts.now ?? Date.now;
   const live = new EventEmitter();
   // One listener per browser plus one per bench/test client; ingest never waits on any of them.
   live.setMaxListeners(0);
-  const linked = opts.devices.map((d) => new LiveDevice(d, live));
+  const log = opts.log ?? (() => undefined);
+  const linked = opts.devices.map((d) => new LiveDevice(d, live, log));
   const reader = opts.reader;
 
   const byId = (id: string): LiveDevice | undefined => linked.find((l) => l.id === id.toLowerCase());
@@ -380,15 +389,13 @@ export function wireApi(opts: {
     },
     calibration(id) {
       const l = byId(id);
-      if (l?.identify && l.d.ingest.deviceRef) {
-        const f = l.identify;
-        const ref = l.d.ingest.deviceRef;
-        return { v_offset: f.v_offset, i_offset: f.i_offset, v_gain: f.v_gain, i_gain: f.i_gain, phase: f.phase, kv: ref.kv, ki: ref.ki };
-      }
+      const current = l?.calibration.current();
+      if (l && current) return { calibration: current, configSeq: l.calibration.configSeq };
       const s = stored().find((d) => d.id === id.toLowerCase());
       if (!s) throw new UnknownDeviceError(id);
-      // Not attached: the scale is stored; the registers are whatever the device last reported.
-      return { v_offset: 0, i_offset: 0, v_gain: 16384, i_gain: 16384, phase: 0, kv: s.kv, ki: s.ki };
+      // Not attached: the scale is stored; the registers are what the host keeps, else the reset values.
+      const registers = s.calibration ?? { v_offset: 0, i_offset: 0, v_gain: 16384, i_gain: 16384, phase: 0 };
+      return { calibration: { ...registers, kv: s.kv, ki: s.ki }, configSeq: null };
     },
     async setCalibration(id, cal: Calibration) {
       const l = byId(id);
@@ -398,18 +405,7 @@ export function wireApi(opts: {
         }
         throw new UnknownDeviceError(id);
       }
-      const configSeq = await l.command('cmd_calibrate', {
-        v_offset: cal.v_offset,
-        i_offset: cal.i_offset,
-        v_gain: cal.v_gain,
-        i_gain: cal.i_gain,
-        phase: cal.phase,
-      });
-      l.d.ingest.setScale(cal.kv, cal.ki);
-      if (l.identify) l.identify = { ...l.identify, v_offset: cal.v_offset, i_offset: cal.i_offset, v_gain: cal.v_gain, i_gain: cal.i_gain, phase: cal.phase };
-      // A fresh identify makes the store record the registers now in force (no new epoch: same boot).
-      l.d.link?.request('cmd_identify', {}, { timeoutMs: COMMAND_TIMEOUT_MS }).catch(() => undefined);
-      return { configSeq };
+      return { configSeq: await l.calibration.set(cal) };
     },
     async requestCapture(id, req) {
       const l = byId(id);

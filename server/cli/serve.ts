@@ -157,6 +157,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   try {
     store = Store.open(dbPath, {
       onFlushError: (err) => io.err(`crabwatt: ${err.message}\n`),
+      onWarning: (message) => io.err(`crabwatt: ${message}\n`),
       windowRetentionMs: keepWindowsDays === 0 ? null : keepWindowsDays * 86_400_000,
     });
   } catch (err) {
@@ -188,6 +189,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     wired = wireApi({
       reader,
       dbPath, // exports read on their own connection, never holding the writer's
+      log: (message) => io.err(`crabwatt: ${message}\n`),
       devices: [{ ingest: s.ingest, link: s, kind: s.kind, path: s.path, ...(s.initialState ? { initialState: s.initialState } : {}) }],
     });
     app = await buildApp({ store: wired.store, devices: wired.devices, live: wired.live, token: listen.token });

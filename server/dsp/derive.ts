@@ -126,7 +126,7 @@ function crossingAt(offset: number, prev: number, cur: number): number | null {
 }
 
 /** A finite double as an exact fraction num/den (den a power of two). */
-function exactFraction(x: number): { num: bigint; den: bigint } {
+export function exactFraction(x: number): { num: bigint; den: bigint } {
   const view = new DataView(new ArrayBuffer(8));
   view.setFloat64(0, x);
   const bits = view.getBigUint64(0);

@@ -19,7 +19,7 @@
 import { EventEmitter } from 'node:events';
 import { deriveQuantities, type DeriveScale } from '../dsp/derive.ts';
 import type { Frame, FrameFields } from '../protocol/codec.ts';
-import type { BookedGap, Derived, DeviceRef, Store, WindowInput } from '../store/store.ts';
+import type { BookedGap, CalibrationRegisters, Derived, DeviceRef, Store, WindowInput } from '../store/store.ts';
 
 export type DeviceKind = 'hardware' | 'simulated' | 'rtl';
 
@@ -154,10 +154,10 @@ export class Ingest extends EventEmitter {
     this.emit('link', ev);
   }
 
-  /** Change the front-end scale from now on (a calibration write). */
-  setScale(kv: number, ki: number): void {
+  /** Store the calibration in force from now on (after the device accepted its registers). */
+  setCalibration(registers: CalibrationRegisters, kv: number, ki: number): void {
     if (!this.device || !this.scale) throw new Error('no device identified yet');
-    this.device = this.store.setScale(this.device, kv, ki);
+    this.device = this.store.setCalibration(this.device, registers, kv, ki);
     this.scale = { ...this.scale, kv, ki };
   }
 

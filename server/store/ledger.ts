@@ -3,25 +3,78 @@
 // Store decides when they run and writes the result.
 
 import type Database from 'better-sqlite3';
-import { energyNanoWattHours, validateScale, type DeriveScale } from '../dsp/derive.ts';
-import { StoreError, type DeviceState, type EpochState } from './types.ts';
+import { energyNanoWattHours, type DeriveScale } from '../dsp/derive.ts';
+import {
+  checkFrontEndScale,
+  checkSampleRate,
+  INT64_MAX,
+  INT64_MIN,
+  MAX_ABS_PRODUCT_Q2,
+  MAX_ABS_SAMPLE_Q,
+  MAX_WINDOW_SAMPLES,
+  ScaleRangeError,
+} from '../dsp/limits.ts';
+import { StoreError, type DeviceState, type EnergyInput, type EpochState, type WindowInput } from './types.ts';
 
 const RECENT_WINDOWS = 256;
-const INT64_MAX = (1n << 63n) - 1n;
-const INT64_MIN = -(1n << 63n);
 
-/** The scale for the energy conversion; throws StoreError for a non-positive or non-finite one. */
+/** The scale for the energy conversion; throws StoreError outside what the arithmetic holds (dsp/limits.ts). */
 export function checkScale(kv: number, ki: number, fsNum: number, fsDen: number): DeriveScale {
-  if (!Number.isSafeInteger(fsNum) || !Number.isSafeInteger(fsDen) || fsNum <= 0 || fsDen <= 0) {
-    throw new StoreError(`sample rate must be a positive rational, got ${fsNum}/${fsDen}`);
-  }
-  const scale = { kv, ki, fs: fsNum / fsDen };
   try {
-    validateScale(scale);
+    checkSampleRate(fsNum, fsDen);
+    checkFrontEndScale(kv, ki);
   } catch (err) {
-    throw new StoreError((err as Error).message);
+    if (err instanceof ScaleRangeError) throw new StoreError(err.message);
+    throw err;
   }
-  return scale;
+  return { kv, ki, fs: fsNum / fsDen };
+}
+
+/**
+ * Refuses a window no conforming device can send (docs/dsp.md "Limits of the host arithmetic"): the energy of
+ * the rest is bounded, so it fits the counter.
+ */
+export function checkWindow(win: WindowInput): void {
+  const n = win.samples;
+  if (!Number.isInteger(n) || n <= 0 || n > MAX_WINDOW_SAMPLES) {
+    throw new StoreError(`window ending at ${win.end_index} has ${n} samples; a device sends 1 … ${MAX_WINDOW_SAMPLES}`);
+  }
+  checkInt64('end_index', win.end_index);
+  if (win.end_index < BigInt(n)) throw new StoreError(`window ending at ${win.end_index} cannot hold ${n} samples`);
+  const sums = BigInt(n) * BigInt(MAX_ABS_SAMPLE_Q);
+  const products = BigInt(n) * MAX_ABS_PRODUCT_Q2;
+  checkSum('sum_v', win.sum_v, -sums, sums, n);
+  checkSum('sum_i', win.sum_i, -sums, sums, n);
+  checkSum('sum_vv', win.sum_vv, 0n, products, n);
+  checkSum('sum_ii', win.sum_ii, 0n, products, n);
+  checkSum('sum_vi', win.sum_vi, -products, products, n);
+}
+
+function checkSum(name: string, value: bigint, min: bigint, max: bigint, samples: number): void {
+  if (typeof value !== 'bigint' || value < min || value > max) {
+    throw new StoreError(`${name} = ${String(value)} is outside [${min}, ${max}] for ${samples} samples: not from a conforming device`);
+  }
+}
+
+/**
+ * Refuses an accumulator snapshot that moved further since the epoch's last one than |v·i| ≤ 2^34 per sample
+ * allows. (The first one only sets the base, which is never booked.)
+ */
+export function checkSnapshot(e: EpochState, snap: EnergyInput): void {
+  if (e.lastEnergyIndex === null || e.lastEnergy === null) return;
+  const fromIndex = e.lastEnergyIndex;
+  const change = snap.energy - e.lastEnergy;
+  const most = (snap.end_index - fromIndex) * MAX_ABS_PRODUCT_Q2;
+  if (change > most || change < -most) {
+    throw new StoreError(
+      `energy snapshot at ${snap.end_index} moved by ${change} since index ${fromIndex}, more than ${most}: not from a conforming device`,
+    );
+  }
+}
+
+/** The device total after booking `nwh` more; refused (never wrapped) if it leaves int64. */
+export function totalAfter(e: EpochState, nwh: bigint): bigint {
+  return checkInt64('total_nwh', e.totalAtStart + e.nwhBooked + nwh);
 }
 
 /** Keep the last RECENT_WINDOWS (end_index, R) pairs; trimmed in bulk so that each push costs O(1). */

@@ -7,6 +7,7 @@ import {
   hasPacks, PACK_ENERGY, PACK_FLAGS, PACK_MS, PACK_SAMPLES, PACK_STATS, PACK_STRIDE, PACK_T, PACK_WINDOWS, PACKED_LEVEL_MS, packFloats, type RollupBlock,
 } from './pack.ts';
 import { QUANTITIES, ROLLUP_LEVELS, STATS_BYTES, type Quantity } from './schema.ts';
+import { parseRegisters, type CalibrationRegisters } from './types.ts';
 
 export class UnknownDeviceError extends Error {
   override readonly name = 'UnknownDeviceError';
@@ -25,6 +26,8 @@ export interface StoredDevice {
   name: string | null;
   kv: number;
   ki: number;
+  /** The calibration registers the host keeps for the device (null before any is known). */
+  calibration: CalibrationRegisters | null;
   fsNum: number;
   fsDen: number;
   board: number | null;
@@ -91,6 +94,7 @@ export class StoreReader {
       name: r['name'] === null ? null : String(r['name']),
       kv: Number(r['kv']),
       ki: Number(r['ki']),
+      calibration: parseRegisters(r['calibration'] as string | null),
       fsNum: Number(r['fs_num']),
       fsDen: Number(r['fs_den']),
       board: r['board'] === null ? null : Number(r['board']),

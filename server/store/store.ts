@@ -14,16 +14,21 @@
 // feed the rollups, so Σ rollup energy == Σ window energy + Σ gap energy == counter delta, at every level.
 
 import type Database from 'better-sqlite3';
-import { checkInt64, checkScale, deviceHex, loadLatestEpoch, nwhAt, placeholderEpoch, remember, startSegment, timeOf } from './ledger.ts';
+import {
+  checkInt64, checkScale, checkSnapshot, checkWindow, deviceHex, loadLatestEpoch, nwhAt, placeholderEpoch, remember,
+  startSegment, timeOf, totalAfter,
+} from './ledger.ts';
 import type { ProcessLock } from './lock.ts';
 import { openDatabase } from './open.ts';
 import { deleteExpired } from './retention.ts';
 import { LEVEL_MS, Rollups, type RollupBucket } from './rollups.ts';
 import { QUANTITIES } from './schema.ts';
 import {
+  parseRegisters,
   StoreError,
   type BookedGap,
   type BookedWindow,
+  type CalibrationRegisters,
   type DeviceIdentity,
   type DeviceRef,
   type DeviceState,
@@ -40,6 +45,7 @@ export {
   StoreError,
   type BookedGap,
   type BookedWindow,
+  type CalibrationRegisters,
   type DeviceIdentity,
   type DeviceRef,
   type Derived,
@@ -87,6 +93,7 @@ export class Store {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly onFlushError: (err: Error) => void;
+  private readonly onWarning: (message: string) => void;
   private readonly stmts;
   /** The batch write, wrapped once: a fresh closure per flush would throw away its optimised code each time. */
   private readonly writeTx: ((...batch: Parameters<Store['writeBatch']>) => void) | undefined;
@@ -101,6 +108,7 @@ export class Store {
     this.windowRetentionMs = options.windowRetentionMs === undefined ? 14 * 86_400_000 : options.windowRetentionMs;
     this.rollupRetentionMs = options.rollupRetentionMs ?? {};
     this.onFlushError = options.onFlushError ?? ((err) => process.emitWarning(err.message, 'CrabwattStoreWarning'));
+    this.onWarning = options.onWarning ?? ((message) => process.emitWarning(message, 'CrabwattStoreWarning'));
     const readonly = options.readonly ?? false;
     const { db, lock } = openDatabase(path, options);
     this.db = db;
@@ -153,10 +161,8 @@ export class Store {
       return this.ref(existing);
     }
     this.flush();
-    let row = this.db
-      .prepare('SELECT id, kv, ki, fs_num, fs_den, total_nwh FROM devices WHERE device_id = ?')
-      .safeIntegers(true)
-      .get(hex) as { id: bigint; kv: number; ki: number; fs_num: bigint; fs_den: bigint; total_nwh: bigint } | undefined;
+    const byId = this.db.prepare('SELECT id, kv, ki, calibration FROM devices WHERE device_id = ?').safeIntegers(true);
+    let row = byId.get(hex) as { id: bigint; kv: number; ki: number; calibration: string | null } | undefined;
     if (!row) {
       checkScale(identity.defaultKv, identity.defaultKi, identity.fsNum, identity.fsDen);
       this.db
@@ -169,24 +175,38 @@ export class Store {
           identity.board ?? null, identity.adcPart ?? null, JSON.stringify(identity.identify ?? null),
           JSON.stringify(identity.calibration ?? null), nowMs, nowMs,
         );
-      row = this.db
-        .prepare('SELECT id, kv, ki, fs_num, fs_den, total_nwh FROM devices WHERE device_id = ?')
-        .safeIntegers(true)
-        .get(hex) as typeof row;
+      row = byId.get(hex) as typeof row;
     }
     const r = row!;
     const fsNum = identity.fsNum;
     const fsDen = identity.fsDen;
+    let { kv, ki } = r;
+    let scale: ReturnType<typeof checkScale>;
+    try {
+      scale = checkScale(kv, ki, fsNum, fsDen);
+    } catch (err) {
+      if (!(err instanceof StoreError)) throw err;
+      // A scale an older version let in would fail every window: fall back rather than never ingest again.
+      scale = checkScale(identity.defaultKv, identity.defaultKi, fsNum, fsDen);
+      this.onWarning(
+        `device ${hex}: its stored scale cannot be used (${err.message}); using kv = ${identity.defaultKv}, ki = ` +
+          `${identity.defaultKi} until a calibration is written (PUT /api/devices/${hex}/calibration)`,
+      );
+      kv = identity.defaultKv;
+      ki = identity.defaultKi;
+      this.db.prepare('UPDATE devices SET kv = ?, ki = ? WHERE id = ?').run(kv, ki, r.id);
+    }
     const epoch = loadLatestEpoch(this.db, Number(r.id));
     const state: DeviceState = {
       id: Number(r.id),
       hex,
-      kv: r.kv,
-      ki: r.ki,
+      kv,
+      ki,
+      calibration: parseRegisters(r.calibration) ?? (identity.calibration as CalibrationRegisters | undefined) ?? null,
       fsNum,
       fsDen,
       msPerSample: (1000 * fsDen) / fsNum,
-      scale: checkScale(r.kv, r.ki, fsNum, fsDen),
+      scale,
       open: [],
       epoch: epoch ?? placeholderEpoch(),
       packCheckedBefore: -Infinity,
@@ -203,7 +223,7 @@ export class Store {
   }
 
   private ref(state: DeviceState): DeviceRef {
-    return { hex: state.hex, kv: state.kv, ki: state.ki, fsNum: state.fsNum, fsDen: state.fsDen };
+    return { hex: state.hex, kv: state.kv, ki: state.ki, calibration: state.calibration, fsNum: state.fsNum, fsDen: state.fsDen };
   }
 
   private state(ref: DeviceRef): DeviceState {
@@ -225,7 +245,7 @@ export class Store {
     this.db
       .prepare(
         `UPDATE devices SET fs_num = ?, fs_den = ?, board = ?, adc_part = ?, identify = ?,
-           calibration = coalesce(?, calibration), last_seen_ms = ? WHERE id = ?`,
+           calibration = coalesce(calibration, ?), last_seen_ms = ? WHERE id = ?`,
       )
       .run(
         identity.fsNum, identity.fsDen, identity.board ?? null, identity.adcPart ?? null,
@@ -263,17 +283,34 @@ export class Store {
     return row?.total_nwh ?? 0n;
   }
 
-  /** Change the front-end scale (volts and amperes per LSB) of a device from now on. */
-  setScale(ref: DeviceRef, kv: number, ki: number): DeviceRef {
+  /**
+   * Store the calibration in force from now on: the device registers and the front-end scale (volts and amperes
+   * per LSB), with the ledger's new scale segment, in one transaction; on any failure nothing changes.
+   */
+  setCalibration(ref: DeviceRef, registers: CalibrationRegisters, kv: number, ki: number): DeviceRef {
+    this.assertWritable();
     const state = this.state(ref);
     const scale = checkScale(kv, ki, state.fsNum, state.fsDen);
+    // Everything booked so far at the old scale is written first, so the new segment starts on disk too.
     this.flush();
+    const before = { kv: state.kv, ki: state.ki, scale: state.scale, calibration: state.calibration, epoch: { ...state.epoch } };
     state.kv = kv;
     state.ki = ki;
     state.scale = scale;
-    this.db.prepare('UPDATE devices SET kv = ?, ki = ? WHERE id = ?').run(kv, ki, state.id);
-    if (state.epoch.id !== -1) startSegment(state);
-    this.flush();
+    state.calibration = { ...registers };
+    try {
+      this.db.transaction(() => {
+        this.db.prepare('UPDATE devices SET kv = ?, ki = ?, calibration = ? WHERE id = ?').run(kv, ki, JSON.stringify(registers), state.id);
+        if (state.epoch.id !== -1) {
+          startSegment(state);
+          this.writeEpoch(state);
+        }
+      })();
+    } catch (err) {
+      Object.assign(state, { kv: before.kv, ki: before.ki, scale: before.scale, calibration: before.calibration, epoch: before.epoch });
+      throw new StoreError(`could not store the calibration in ${this.path}: ${(err as Error).message}`);
+    }
+    state.epoch.dirty = false;
     return this.ref(state);
   }
 
@@ -299,16 +336,8 @@ export class Store {
   addWindow(ref: DeviceRef, win: WindowInput, derived: Derived, nowMs: number): BookedWindow | undefined {
     this.assertWritable();
     const state = this.state(ref);
+    checkWindow(win);
     const startIndex = win.end_index - BigInt(win.samples);
-    if (win.samples <= 0 || startIndex < 0n) throw new StoreError(`window ending at ${win.end_index} has ${win.samples} samples`);
-    // Every 64-bit column is checked before anything is booked: the i64 sums fit by their wire type and the u64
-    // ones from a conforming device (Σ v² ≤ 2^54), but the queue's BigInt64Array would wrap a wider value.
-    checkInt64('end_index', win.end_index);
-    checkInt64('sum_v', win.sum_v);
-    checkInt64('sum_i', win.sum_i);
-    checkInt64('sum_vv', win.sum_vv);
-    checkInt64('sum_ii', win.sum_ii);
-    checkInt64('sum_vi', win.sum_vi);
     let e = state.epoch;
     if (e.lastEndIndex !== null && startIndex < e.lastEndIndex) {
       if (win.end_index <= e.lastEndIndex && this.isStoredWindow(state, win.end_index, win.sum_vi)) {
@@ -324,6 +353,7 @@ export class Store {
     const rawAfter = e.rawBooked + win.sum_vi;
     // Invariant: nwhBooked == nwhAt(rawBooked), so one conversion per window suffices.
     const nwh = checkInt64('energy_nwh', nwhAt(state, rawAfter) - e.nwhBooked);
+    totalAfter(e, nwh);
     e.rawBooked = rawAfter;
     e.nwhBooked += nwh;
     e.lastEndIndex = win.end_index;
@@ -384,6 +414,7 @@ export class Store {
       if (!(x === e.lastEnergyIndex && snap.energy === e.lastEnergy)) this.counters.unreconciledSnapshots++;
       return undefined;
     }
+    checkSnapshot(e, snap);
     // Where does R stand at x?
     let rawAtX: bigint;
     let beyond = false;
@@ -411,7 +442,8 @@ export class Store {
     let gap: BookedGap | undefined;
     if (missing !== 0n) {
       const t = beyond ? timeOf(state, x, nowMs, this.reanchorMs) : (e.lastTms ?? nowMs);
-      const nwh = nwhAt(state, e.rawBooked + missing) - e.nwhBooked;
+      const nwh = checkInt64('energy_nwh', nwhAt(state, e.rawBooked + missing) - e.nwhBooked);
+      totalAfter(e, nwh);
       e.rawBooked += missing;
       e.nwhBooked += nwh;
       for (const r of e.recent) if (r.endIndex >= x) r.raw += missing;
@@ -514,15 +546,17 @@ export class Store {
     for (const row of gaps) s.insertGap.run(row);
     for (const b of rollups) this.rollups!.writeBucket(b);
     this.rollups!.packClosedHours(this.devices);
-    for (const dev of dirtyEpochs) {
-      const e = dev.epoch;
-      s.updateEpoch.run(
-        e.anchorIndex, e.anchorMs, e.firstEndIndex, e.lastEndIndex, e.lastTms, e.rawBooked.toString(),
-        e.energyBase?.toString() ?? null, e.lastEnergy?.toString() ?? null, e.lastEnergyIndex, e.scaleKv, e.scaleKi,
-        e.segRaw.toString(), e.segNwh, e.nwhBooked, e.id,
-      );
-    }
+    for (const dev of dirtyEpochs) this.writeEpoch(dev);
     for (const dev of totals) s.updateDeviceTotal.run(dev.epoch.totalAtStart + dev.epoch.nwhBooked, nowMs, dev.id);
+  }
+
+  private writeEpoch(dev: DeviceState): void {
+    const e = dev.epoch;
+    this.stmts!.updateEpoch.run(
+      e.anchorIndex, e.anchorMs, e.firstEndIndex, e.lastEndIndex, e.lastTms, e.rawBooked.toString(),
+      e.energyBase?.toString() ?? null, e.lastEnergy?.toString() ?? null, e.lastEnergyIndex, e.scaleKv, e.scaleKi,
+      e.segRaw.toString(), e.segNwh, e.nwhBooked, e.id,
+    );
   }
 
   /** Delete raw windows and rollups past their retention. Returns rows deleted. */

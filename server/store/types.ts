@@ -24,6 +24,25 @@ export interface StoreOptions {
   rollupRetentionMs?: Partial<Record<string, number | null>>;
   /** A timed flush that failed (disk full, I/O error): the batch is dropped, the ledger reloaded. */
   onFlushError?: (err: Error) => void;
+  /** Something the store worked around and the user should know (a stored scale it cannot use). */
+  onWarning?: (message: string) => void;
+}
+
+/** The device's calibration registers (docs/dsp.md), as cmd_calibrate carries them. */
+export interface CalibrationRegisters {
+  v_offset: number;
+  i_offset: number;
+  v_gain: number;
+  i_gain: number;
+  phase: number;
+}
+
+/** Registers stored as JSON, or null for none (or for what is not a register set). */
+export function parseRegisters(json: string | null): CalibrationRegisters | null {
+  const v = json === null ? null : (JSON.parse(json) as Partial<CalibrationRegisters> | null);
+  if (!v) return null;
+  const keys = ['v_offset', 'i_offset', 'v_gain', 'i_gain', 'phase'] as const;
+  return keys.every((k) => Number.isInteger(v[k])) ? (v as CalibrationRegisters) : null;
 }
 
 export interface DeviceIdentity {
@@ -36,7 +55,8 @@ export interface DeviceIdentity {
   adcPart?: number;
   /** The identify frame, JSON-able (bigints already converted). */
   identify?: unknown;
-  calibration?: unknown;
+  /** The registers the device reports; stored as the device's calibration only while none is stored. */
+  calibration?: CalibrationRegisters;
   /** Scale used when the device is new (volts and amperes per ADC LSB). */
   defaultKv: number;
   defaultKi: number;
@@ -101,6 +121,8 @@ export interface DeviceRef {
   readonly hex: string;
   readonly kv: number;
   readonly ki: number;
+  /** The calibration registers stored for the device (the host pushes them); null before any is known. */
+  readonly calibration: CalibrationRegisters | null;
   readonly fsNum: number;
   readonly fsDen: number;
 }
@@ -136,6 +158,7 @@ export interface DeviceState {
   hex: string;
   kv: number;
   ki: number;
+  calibration: CalibrationRegisters | null;
   fsNum: number;
   fsDen: number;
   /** ms per sample as a float, only for the wall-time mapping (energy never uses it). */

@@ -242,6 +242,18 @@ describe('calibration', () => {
     expect(r.statusCode).toBe(200);
     expect(r.json()).toEqual({ calibration: cal, config_seq: 1 });
     expect(f.devices.pushed).toEqual([cal]);
+    // GET says the same config_seq the PUT returned.
+    expect((await get(`/api/devices/${DEVICE}/calibration`)).json()).toEqual({ calibration: cal, config_seq: 1 });
+  });
+
+  it.each([
+    ['kv·ki above the counter limit (the issue: 1e6 each)', { kv: 1e6, ki: 1e6 }, /kv·ki = 1000000000000 is above 0\.00097991/],
+    ['kv·ki below 2^-994', { kv: 2 ** -497, ki: 2 ** -498 }, /below 2\^-994/],
+  ])('422s %s with the allowed range and pushes nothing', async (_n, change, message) => {
+    const r = await put({ ...cal, ...change });
+    expect(r.statusCode).toBe(422);
+    expect(r.json().message).toMatch(message);
+    expect(f.devices.pushed).toHaveLength(0);
   });
 
   it.each([
@@ -249,6 +261,8 @@ describe('calibration', () => {
     ['offset beyond i16', { i_offset: -40000 }],
     ['phase beyond the delay line', { phase: 1023 * 65536 }],
     ['zero scale', { kv: 0 }],
+    ['a scale above 2^951', { kv: 2 ** 952 }],
+    ['a subnormal scale', { ki: 5e-324 }],
     ['non-numeric', { v_gain: 'big' }],
     ['unknown property', { v_gian: 1 }],
   ])('400s %s and pushes nothing', async (_n, change) => {

@@ -93,9 +93,9 @@ export class FakeDevices implements DeviceDirectory {
   get(id: string): DeviceInfo | undefined {
     return id === DEVICE ? this.info : undefined;
   }
-  calibration(id: string): Calibration {
+  calibration(id: string): { calibration: Calibration; configSeq: number | null } {
     if (id !== DEVICE) throw new UnknownDeviceError(id);
-    return this.cal;
+    return { calibration: this.cal, configSeq: this.pushed.length || null };
   }
   async setCalibration(id: string, cal: Calibration): Promise<{ configSeq: number | null }> {
     if (id !== DEVICE) throw new UnknownDeviceError(id);
@@ -156,6 +156,7 @@ export function liveWindow(tMs: number, p = 1000): LiveWindow {
     freq_hz: 50,
     energy_nwh: 55_555n,
     flags: 0,
+    config_seq: 0,
     receivedAtMs: Date.now(),
   };
 }

@@ -33,22 +33,31 @@ const identify = {
   phase: 65536,
 };
 
+const registersOf = (f: typeof identify) => ({ v_offset: f.v_offset, i_offset: f.i_offset, v_gain: f.v_gain, i_gain: f.i_gain, phase: f.phase });
+
 class FakeIngest extends EventEmitter {
   deviceId: string | undefined = undefined;
-  deviceRef: { kv: number; ki: number } | undefined = undefined;
+  deviceRef: { kv: number; ki: number; calibration: ReturnType<typeof registersOf> | null } | undefined = undefined;
   counters = { windows: 40, duplicates: 7 };
   duplicateWarning: string | null = null;
   scales: [number, number][] = [];
-  setScale(kv: number, ki: number) {
+  /** Makes storing fail like a full disk would. */
+  failStore = false;
+  setCalibration(registers: ReturnType<typeof registersOf>, kv: number, ki: number) {
+    if (this.failStore) throw new Error('database or disk is full');
     this.scales.push([kv, ki]);
-    this.deviceRef = { kv, ki };
+    this.deviceRef = { kv, ki, calibration: registers };
   }
-  identifyNow() {
+  /** The device introduces itself; the first time, the store seeds its calibration from the frame. */
+  identifyNow(frame = identify) {
     this.deviceId = ID;
-    this.deviceRef = { kv: 0.05, ki: 0.004 };
-    this.emit('identify', { device: ID, frame: identify });
+    this.deviceRef ??= { kv: 0.05, ki: 0.004, calibration: registersOf(frame) };
+    this.emit('identify', { device: ID, frame });
   }
 }
+
+/** Lets the keeper's queued pushes run (FakeLink answers at once). */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 class FakeLink implements LinkLike {
   counters = { frames: 0, crcErrors: 1, seqGaps: 2, resets: 3, reconnects: 4 };
@@ -131,24 +140,66 @@ describe('wireApi device directory', () => {
     expect(got).toHaveLength(2);
   });
 
-  it('reads the calibration from identify and the stored scale', () => {
+  it('reads the stored calibration, in force since the identify that reported it', () => {
     const { ingest, wired } = setup();
-    ingest.identifyNow();
-    expect(wired.devices.calibration(ID)).toEqual({ v_offset: 3, i_offset: -2, v_gain: 16000, i_gain: 16500, phase: 65536, kv: 0.05, ki: 0.004 });
+    ingest.identifyNow({ ...identify, config_seq: 3 });
+    expect(wired.devices.calibration(ID)).toEqual({
+      calibration: { v_offset: 3, i_offset: -2, v_gain: 16000, i_gain: 16500, phase: 65536, kv: 0.05, ki: 0.004 },
+      configSeq: 3,
+    });
   });
 });
 
 describe('wireApi calibration writes', () => {
   const cal = { v_offset: 1, i_offset: 2, v_gain: 16384, i_gain: 16384, phase: -10, kv: 0.06, ki: 0.005 };
 
-  it('pushes cmd_calibrate, then the scale, then asks for identify', async () => {
+  const previous = registersOf(identify);
+
+  it('pushes cmd_calibrate, stores it once acked, and GET says the config_seq PUT returned', async () => {
     const { ingest, link, wired } = setup();
     ingest.identifyNow();
     expect(await wired.devices.setCalibration(ID, cal)).toEqual({ configSeq: 5 });
-    expect(link.sent[0]).toEqual({ name: 'cmd_calibrate', fields: { v_offset: 1, i_offset: 2, v_gain: 16384, i_gain: 16384, phase: -10 } });
-    expect(link.sent[1]!.name).toBe('cmd_identify');
+    expect(link.sent).toEqual([{ name: 'cmd_calibrate', fields: { v_offset: 1, i_offset: 2, v_gain: 16384, i_gain: 16384, phase: -10 } }]);
     expect(ingest.scales).toEqual([[0.06, 0.005]]);
-    expect(wired.devices.calibration(ID)).toEqual(cal);
+    expect(wired.devices.calibration(ID)).toEqual({ calibration: cal, configSeq: 5 });
+  });
+
+  it('refuses kv·ki beyond the limits with 422 and the range, and sends nothing', async () => {
+    const { ingest, link, wired } = setup();
+    ingest.identifyNow();
+    await expect(wired.devices.setCalibration(ID, { ...cal, kv: 1e6, ki: 1e6 })).rejects.toMatchObject({
+      statusCode: 422,
+      message: /kv·ki = 1000000000000 is above 0\.00097991/,
+    });
+    expect(link.sent).toEqual([]);
+  });
+
+  it('puts the previous registers back when the device took the new ones but storing failed (503)', async () => {
+    const { ingest, link, wired } = setup();
+    ingest.identifyNow();
+    ingest.failStore = true;
+    await expect(wired.devices.setCalibration(ID, cal)).rejects.toMatchObject({ statusCode: 503, message: /could not be stored .*disk is full.* previous one was put back/ });
+    expect(link.sent.map((s) => s.fields)).toEqual([registersOf({ ...identify, ...cal }), previous]);
+    expect(ingest.scales).toEqual([]);
+    expect(wired.devices.calibration(ID)).toEqual({ calibration: { ...previous, kv: 0.05, ki: 0.004 }, configSeq: 5 });
+  });
+
+  it('pushes the stored calibration again when a reset device identifies with its reset values', async () => {
+    const { ingest, link, wired } = setup();
+    ingest.identifyNow();
+    await wired.devices.setCalibration(ID, cal);
+    link.sent.length = 0;
+    link.answer = async (name) => ack(name, ACK_STATUS.OK, 1);
+    ingest.identifyNow({ ...identify, boot_id: 8, config_seq: 0, v_offset: 0, i_offset: 0, v_gain: 16384, i_gain: 16384, phase: 0 });
+    // Until the device acked, no configuration of this boot is known to carry the calibration.
+    expect(wired.devices.calibration(ID).configSeq).toBeNull();
+    await settle();
+    expect(link.sent).toEqual([{ name: 'cmd_calibrate', fields: registersOf({ ...identify, ...cal }) }]);
+    expect(wired.devices.calibration(ID)).toEqual({ calibration: cal, configSeq: 1 });
+    // An identify that reports the stored registers needs no push.
+    ingest.identifyNow({ ...identify, ...registersOf({ ...identify, ...cal }), boot_id: 8, config_seq: 1 });
+    await settle();
+    expect(link.sent).toHaveLength(1);
   });
 
   it.each([
@@ -163,15 +214,23 @@ describe('wireApi calibration writes', () => {
     expect(err).toBeInstanceOf(DeviceCommandError);
     expect(err.statusCode).toBe(http);
     expect(ingest.scales).toEqual([]);
+    // The device kept its registers: nothing to put back.
+    expect(link.sent).toHaveLength(1);
+    expect(wired.devices.calibration(ID).calibration).toEqual({ ...previous, kv: 0.05, ki: 0.004 });
   });
 
-  it('reports a device that does not answer as 504', async () => {
+  it('reports a device that does not answer as 504, and pushes the previous registers in case it took them', async () => {
     const { ingest, link, wired } = setup();
     ingest.identifyNow();
-    link.answer = async () => {
-      throw new Error('no ack within 2000 ms (timeout)');
+    let calls = 0;
+    link.answer = async (name) => {
+      if (calls++ === 0) throw new Error('no ack within 2000 ms (timeout)');
+      return ack(name, ACK_STATUS.OK, 6);
     };
     await expect(wired.devices.setCalibration(ID, cal)).rejects.toMatchObject({ statusCode: 504 });
+    expect(link.sent.map((s) => s.fields)).toEqual([registersOf({ ...identify, ...cal }), previous]);
+    expect(ingest.scales).toEqual([]);
+    expect(wired.devices.calibration(ID)).toEqual({ calibration: { ...previous, kv: 0.05, ki: 0.004 }, configSeq: 6 });
   });
 
   it('refuses while the link is down (503) and for a device that is not attached', async () => {

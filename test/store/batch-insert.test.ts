@@ -23,7 +23,7 @@ describe('batched window INSERT', () => {
   for (const flushRows of [1, WINDOWS_PER_INSERT - 1, WINDOWS_PER_INSERT, 2 * WINDOWS_PER_INSERT + 5]) {
     it(`stores every window exactly with batches of ${flushRows}`, () => {
       const store = Store.open(join(dir.dir, `db-${flushRows}.sqlite`), { flushRows });
-      const dev = store.attachDevice({ deviceId: 0xba7cn, bootId: 1, fsNum: 1000, fsDen: 1, defaultKv: 0.1, defaultKi: 0.01 }, 0);
+      const dev = store.attachDevice({ deviceId: 0xba7cn, bootId: 1, fsNum: 1000, fsDen: 1, defaultKv: 0.1, defaultKi: 0.005 }, 0);
       const n = 3 * WINDOWS_PER_INSERT + 7;
       const expected: { end: bigint; samples: number; sumVi: bigint; p: number; flags: number; energy: bigint }[] = [];
       let end = 0n;

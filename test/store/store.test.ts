@@ -261,7 +261,7 @@ describe('StoreReader.chooseLevel', () => {
   });
 });
 
-describe('Store.setScale', () => {
+describe('Store.setCalibration', () => {
   it('books energy before a calibration change with the old scale and after it with the new, exactly', () => {
     const { dir, cleanup } = tempDir();
     try {
@@ -269,7 +269,7 @@ describe('Store.setScale', () => {
       let dev = store.attachDevice(identity(7), T0);
       const a: Fed = { sumVi: 0n, energy: 0n, endIndex: 0n };
       feed(store, dev, a, 300, 21);
-      dev = store.setScale(dev, KV * 2, KI);
+      dev = store.setCalibration(dev, { v_offset: 0, i_offset: 0, v_gain: 16384, i_gain: 16384, phase: 0 }, KV * 2, KI);
       const b: Fed = { sumVi: 0n, energy: a.energy, endIndex: a.endIndex };
       feed(store, dev, b, 300, 22);
       store.flush();
