@@ -29,7 +29,8 @@ API and dashboard (127.0.0.1:8080 by default; another address needs --token or C
              sim: the simulated device; rtl: the RTL twin; PATH: a serial device such as /dev/ttyACM0
   --db       database file (default ${DEFAULT_DB}); one serve per database and per device
   --scenario load of the simulated device (default mains-230-50)
-  --speed    simulated device time per wall-clock second (default 1 = real time)
+  --speed    simulated device time per wall-clock second (default 1 = real time); windows are stored
+             on the device's clock, so X > 1 stores X seconds of data per second
   --keep-windows-days  raw windows older than this are deleted hourly (default 14; 0 keeps them);
              rollups (1 s … 1 d) and the energy counters are kept forever
   --summary  print a live one-line summary beside the API

@@ -14,7 +14,7 @@ import {
   MAX_WINDOW_SAMPLES,
   ScaleRangeError,
 } from '../dsp/limits.ts';
-import { StoreError, type DeviceState, type EnergyInput, type EpochState, type WindowInput } from './types.ts';
+import { StoreError, type DeviceState, type EnergyInput, type EpochState, type StoreCounters, type WindowInput } from './types.ts';
 
 const RECENT_WINDOWS = 256;
 
@@ -98,6 +98,7 @@ export function placeholderEpoch(): EpochState {
     id: -1, bootId: -1, anchorIndex: null, anchorMs: null, firstEndIndex: null, lastEndIndex: null, lastTms: null,
     rawBooked: 0n, energyBase: null, lastEnergy: null, lastEnergyIndex: null, scaleKv: 0, scaleKi: 0,
     segRaw: 0n, segNwh: 0n, nwhBooked: 0n, totalAtStart: 0n, recent: [], discontinuity: false, dirty: false,
+    driftFromIndex: null, driftMinLagMs: Infinity, stepIndex: null,
   };
 }
 
@@ -130,6 +131,9 @@ export function loadLatestEpoch(db: Database.Database, deviceId: number): EpochS
     recent: [],
     discontinuity: false,
     dirty: false,
+    driftFromIndex: null,
+    driftMinLagMs: Infinity,
+    stepIndex: null,
   };
 }
 
@@ -149,19 +153,55 @@ export function startSegment(state: DeviceState): void {
   e.dirty = true;
 }
 
-/** The wall time of sample `index`; re-anchors when device and host time drift more than reanchorMs apart. */
-export function timeOf(state: DeviceState, index: bigint, nowMs: number, reanchorMs: number): number {
+/** Device time over which the host clock's lag is watched before it may move the anchor (see timeOf). */
+export const DRIFT_CHECK_MS = 600_000;
+
+/**
+ * The wall time of sample `index`: device time, counted from the epoch's anchor (the host clock at its first
+ * window) by the sample index, the clock that cannot stall. How late the host handles a frame (a busy event
+ * loop, a slow client, a burst of requests) never moves a timestamp.
+ *
+ * Drift: the device's crystal and the host clock disagree by tens of ppm (seconds per day). Handling latency
+ * only ever makes the host clock look later (lag = now − t grows), never earlier, so:
+ * - host clock ahead (device slow, lag > 0): the lag's minimum over DRIFT_CHECK_MS of device time is the offset
+ *   with no latency in it (a stall shorter than the check cannot move it); above reanchorMs, the anchor steps
+ *   forward by it at the check's end (a hole of that size in the timeline);
+ * - host clock behind (device fast, lag < 0): one frame proves it, latency could only hide it; beyond
+ *   −reanchorMs the anchor steps back as far as keeps times strictly increasing (at most a window's length),
+ *   once per DRIFT_CHECK_MS at most: that follows a crystal up to a window per check fast (333 ppm at 5
+ *   windows/s) and stores a faster clock (a simulator at --speed 10) on its own time, not squeezed.
+ * Each step is counted in clockSteps.
+ */
+export function timeOf(state: DeviceState, index: bigint, nowMs: number, reanchorMs: number, counters: StoreCounters): number {
   const e = state.epoch;
   if (e.anchorIndex === null || e.anchorMs === null) {
     e.anchorIndex = index;
     e.anchorMs = Math.max(nowMs, e.lastTms ?? -Infinity);
   }
   let t = Math.round(e.anchorMs + Number(index - e.anchorIndex) * state.msPerSample);
-  if (Math.abs(t - nowMs) > reanchorMs) {
-    // The device clock and the host clock drift apart (crystal tolerance, host downtime): follow the host.
+  const lag = nowMs - t;
+  let step = 0;
+  if (lag < -reanchorMs) {
+    if (e.stepIndex === null || Number(index - e.stepIndex) * state.msPerSample >= DRIFT_CHECK_MS) step = lag;
+  } else {
+    if (lag < e.driftMinLagMs) e.driftMinLagMs = lag;
+    e.driftFromIndex ??= index;
+    if (Number(index - e.driftFromIndex) * state.msPerSample >= DRIFT_CHECK_MS) {
+      if (e.driftMinLagMs > reanchorMs) step = e.driftMinLagMs;
+      e.driftFromIndex = index;
+      e.driftMinLagMs = Infinity;
+    }
+  }
+  if (step !== 0) {
+    // A later sample than the last booked one must get a later time; the same sample, the same time.
+    const floor = e.lastTms === null ? -Infinity : e.lastTms + (e.lastEndIndex === null || index > e.lastEndIndex ? 1 : 0);
     e.anchorIndex = index;
-    e.anchorMs = Math.max(nowMs, e.lastTms ?? -Infinity);
+    e.anchorMs = Math.max(t + step, floor);
     t = e.anchorMs;
+    e.driftFromIndex = index;
+    e.driftMinLagMs = Infinity;
+    e.stepIndex = index;
+    counters.clockSteps++;
   }
   return Math.max(t, e.lastTms ?? -Infinity);
 }

@@ -68,7 +68,7 @@ function setQuantity(values: Float64Array, nulls: Uint8Array, k: number, v: numb
 export class Store {
   readonly db: Database.Database;
   readonly path: string;
-  readonly counters: StoreCounters = { windows: 0, duplicates: 0, gaps: 0, epochs: 0, flushes: 0, unreconciledSnapshots: 0 };
+  readonly counters: StoreCounters = { windows: 0, duplicates: 0, gaps: 0, epochs: 0, flushes: 0, unreconciledSnapshots: 0, clockSteps: 0 };
   private readonly lock: ProcessLock | undefined;
   private readonly devices = new Map<string, DeviceState>();
   private readonly windowQueue: WindowRows;
@@ -349,7 +349,7 @@ export class Store {
       e = state.epoch;
     }
     if (e.lastEndIndex !== null && startIndex > e.lastEndIndex) e.discontinuity = true;
-    const t = timeOf(state, win.end_index, nowMs, this.reanchorMs);
+    const t = timeOf(state, win.end_index, nowMs, this.reanchorMs, this.counters);
     const rawAfter = e.rawBooked + win.sum_vi;
     // Invariant: nwhBooked == nwhAt(rawBooked), so one conversion per window suffices.
     const nwh = checkInt64('energy_nwh', nwhAt(state, rawAfter) - e.nwhBooked);
@@ -441,7 +441,7 @@ export class Store {
     const missing = snap.energy - e.energyBase - rawAtX;
     let gap: BookedGap | undefined;
     if (missing !== 0n) {
-      const t = beyond ? timeOf(state, x, nowMs, this.reanchorMs) : (e.lastTms ?? nowMs);
+      const t = beyond ? timeOf(state, x, nowMs, this.reanchorMs, this.counters) : (e.lastTms ?? nowMs);
       const nwh = checkInt64('energy_nwh', nwhAt(state, e.rawBooked + missing) - e.nwhBooked);
       totalAfter(e, nwh);
       e.rawBooked += missing;
@@ -463,7 +463,7 @@ export class Store {
   /** Windows before x will not come any more (the snapshot is past them): later windows start at x or after. */
   private advanceTo(state: DeviceState, x: bigint, nowMs: number): void {
     const e = state.epoch;
-    e.lastTms = timeOf(state, x, nowMs, this.reanchorMs);
+    e.lastTms = timeOf(state, x, nowMs, this.reanchorMs, this.counters);
     e.lastEndIndex = x;
     e.firstEndIndex ??= x;
     remember(e, x, e.rawBooked);

@@ -16,7 +16,10 @@ export interface StoreOptions {
   flushIntervalMs?: number;
   /** Queue length that triggers an immediate flush (default 4096 windows). */
   flushRows?: number;
-  /** Re-map device time to wall time when they drift apart by more than this (default 2000 ms). */
+  /**
+   * Re-anchor device time to the host clock when, over a whole drift check (DRIFT_CHECK_MS of device time), the
+   * host clock was never closer to it than this (default 2000 ms). See timeOf in ledger.ts.
+   */
   reanchorMs?: number;
   /** Retention of raw windows in ms (default 14 days); null keeps them forever. */
   windowRetentionMs?: number | null;
@@ -114,6 +117,8 @@ export interface StoreCounters {
   epochs: number;
   flushes: number;
   unreconciledSnapshots: number;
+  /** Re-anchors of device time to the host clock (sustained drift, see timeOf in ledger.ts). */
+  clockSteps: number;
 }
 
 /** An opaque handle for a device attached to the store. */
@@ -149,6 +154,12 @@ export interface EpochState {
   recent: { endIndex: bigint; raw: bigint }[];
   /** A window started after the last one ended since the last reconciled snapshot (lost windows). */
   discontinuity: boolean;
+  /** The current drift check began at this sample index (null: at the next one). Not persisted. */
+  driftFromIndex: bigint | null;
+  /** The smallest lag of the host clock behind device time seen in the current drift check. Not persisted. */
+  driftMinLagMs: number;
+  /** The sample index of this process's last clock step in the epoch (null: none). Not persisted. */
+  stepIndex: bigint | null;
   dirty: boolean;
 }
 

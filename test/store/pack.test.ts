@@ -340,8 +340,9 @@ describe('a write into a packed hour', () => {
     expect(merged).toEqual({ samples: old.samples + FS, windows: 2, energy_nwh: old.energy + Number(late.energy_nwh) });
     exact();
 
-    // Time moves on (the clock is followed again): the hours closed since are packed, the unpacked one again.
-    end += BigInt(FS);
+    // Time moves on (the device's next window ends at T0 + 5 h of its clock): the hours closed since are
+    // packed, the unpacked one again.
+    end += BigInt((5 * 3600 - 1801) * FS);
     store.addWindow(dev, makeWindow(end, FS, 5_000_000n), derivedFor(700), T0 + 5 * PACK_MS);
     const hours = store.db.prepare('SELECT t_start_ms FROM rollup_packs WHERE rows > 0 ORDER BY t_start_ms').pluck().all();
     expect(hours).toEqual([T0, T0 + PACK_MS, T0 + 2 * PACK_MS, T0 + 3 * PACK_MS]);

@@ -247,3 +247,28 @@ describe('dashboard with no device at all', () => {
     }
   });
 });
+
+describe('dashboard when the device repeats windows already stored', () => {
+  it('shows the duplicates in the device panel and says nothing new is stored', async () => {
+    const f = fakes();
+    f.devices.info = {
+      ...f.devices.info,
+      counters: { ...f.devices.info.counters, windows: 0, duplicates: 640 },
+      warning: '64 of the last 64 windows were already stored and were not stored again',
+    };
+    const app = await buildApp(f);
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    const p = await context.newPage();
+    try {
+      await p.goto(url);
+      await p.waitForFunction(() => (document.querySelector('#banner') as HTMLElement).dataset.state === 'device-warning', null, { timeout: 15_000 });
+      expect(await p.locator('#banner').innerText()).toMatch(/nothing new is stored.*already stored/);
+      expect(await p.locator('#device-panel dd[data-k="duplicates"]').innerText()).toBe('640');
+      expect(await p.locator('#device-panel dd[data-k="duplicates"]').getAttribute('class')).toBe('bad');
+      expect(await p.locator('#device-panel dd[data-k="windows"]').innerText()).toBe('0');
+    } finally {
+      await p.close();
+      await app.close();
+    }
+  });
+});
