@@ -169,4 +169,19 @@ describe('calibration extremes against serve --device sim', () => {
     await until(async () => (ledger().configSeqs.includes(pushed.config_seq!) ? true : undefined));
     await windowsKeepComing();
   });
+
+  it('starts on a database whose stored scale an older version let in: says so, falls back, ingests', async () => {
+    expect(await serve.stop()).toBe(0);
+    const conn = new Database(db);
+    conn.prepare('UPDATE devices SET kv = 1e6, ki = 1e6').run();
+    conn.prepare('UPDATE epochs SET scale_kv = 1e6, scale_ki = 1e6').run();
+    conn.close();
+    serve = await startServe({ args: ['--device', 'sim', '--db', db] });
+    await until(async () => (/stored scale cannot be used/.test(serve.stderr()) ? true : undefined));
+    expect(serve.stderr()).toMatch(/kv·ki = 1000000000000 is above .* using kv = 0\.048828125, ki = 0\.0048828125/);
+    await windowsKeepComing();
+    const c = await getJson<CalibrationReply>(`${serve.url}/api/devices/${device}/calibration`);
+    expect(c.calibration).toMatchObject({ kv: defaults['kv'], ki: defaults['ki'] });
+    for (let k = 1; k < totals.length; k++) expect(totals[k]! >= totals[k - 1]!, `total went from ${totals[k - 1]} to ${totals[k]}`).toBe(true);
+  });
 });
