@@ -137,6 +137,8 @@ describe('dashboard in Chromium on the simulated device', () => {
     const spanBefore = Number(historyQueries.at(-1)!.searchParams.get('to')) - Number(historyQueries.at(-1)!.searchParams.get('from'));
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-1280x800.png'), fullPage: true });
     const over = page.locator('#history-chart .u-over');
+    // The mouse only reaches what is in the viewport.
+    await over.scrollIntoViewIfNeeded();
     const box = (await over.boundingBox())!;
     await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
     await page.mouse.down();
@@ -178,6 +180,22 @@ describe('dashboard in Chromium on the simulated device', () => {
     expect(await page.locator('#banner').innerText()).toMatch(/Board in bootloader mode/);
     stack.runtime.sessions[0]!.ingest.linkEvent('connected', '');
     await page.waitForFunction(() => (document.querySelector('#banner') as HTMLElement).hidden);
+  });
+
+  it('says so plainly when the disk is full, and clears when writes get through again', async () => {
+    const db = stack.runtime.store.db;
+    // SQLite's SQLITE_FULL, as a full disk gives it: the file may not grow by a page.
+    db.pragma(`max_page_count = ${Number(db.pragma('page_count', { simple: true }))}`);
+    try {
+      await page.waitForFunction(() => (document.querySelector('#banner') as HTMLElement).dataset.state === 'disk_full', null, { timeout: 60_000 });
+      expect(await page.locator('#banner').innerText()).toMatch(/The disk is full: measurements are not being stored/);
+      expect(await page.locator('#device-panel dd[data-k="health"]').innerText()).toBe('NOT stored: disk full');
+      await page.screenshot({ path: join(ARTIFACTS, 'state-disk-full.png') });
+    } finally {
+      db.pragma('max_page_count = 1073741823');
+    }
+    await page.waitForFunction(() => (document.querySelector('#banner') as HTMLElement).hidden, null, { timeout: 60_000 });
+    expect(await page.locator('#device-panel dd[data-k="health"]').innerText()).toBe('stored');
   });
 
   it('is usable at phone width', async () => {
