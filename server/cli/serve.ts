@@ -4,14 +4,16 @@
 // them to the API's interfaces, buildApp makes the fastify instance); serve alone listens and shuts down.
 
 import { buildApp } from '../api/app.ts';
+import { BoundServer, ListenError } from '../api/bound-server.ts';
 import { ListenConfigError, resolveListen } from '../api/listen.ts';
 import { wireApi } from '../api/wire.ts';
 import { listDevices } from '../device/discovery.ts';
 import { DeviceLinkError } from '../device/link.ts';
+import { holdSerialPath } from '../device/serial-path.ts';
 import { SimulatedDevice } from '../sim/device.ts';
 import { RtlTwinError, startRtlTwin, type RtlTwin } from '../twin/rtl.ts';
 import { SCENARIOS, type ScenarioName } from '../sim/load.ts';
-import { LockHeldError } from '../store/lock.ts';
+import { acquireLock, deviceLockPath, LockHeldError } from '../store/lock.ts';
 import { nwhToWhString } from '../store/energy.ts';
 import { StoreReader } from '../store/query.ts';
 import { Store, StoreError } from '../store/store.ts';
@@ -69,13 +71,53 @@ function parseScenario(text: string | undefined): ScenarioName {
   return s as ScenarioName;
 }
 
-async function openSession(
-  device: string, store: Store, io: Io, scenario: ScenarioName, speed: number,
-): Promise<DeviceSession> {
-  const sim = (): DeviceSession => simulatedSession(store, new SimulatedDevice({ scenario, speed }), scenario);
-  const board = (path: string, extra: Partial<ConstructorParameters<typeof DeviceSession>[0]> = {}): DeviceSession =>
-    new DeviceSession({ kind: 'hardware', path, store, defaultScale: HARDWARE_DEFAULT_SCALE, ...extra });
-  if (device === 'sim') return sim();
+/**
+ * A device found and claimed (locked, opened, or started) before the database is touched; `session` makes its
+ * DeviceSession on the store once that is open. `release` gives back what was claimed when serve stops before
+ * the session ran; `linkOpened` lets go of the check's descriptor once the link holds the port itself.
+ */
+interface PreparedDevice {
+  session(store: Store): DeviceSession;
+  linkOpened(): void;
+  release(): Promise<void>;
+}
+
+const nothing = async (): Promise<void> => undefined;
+
+/** A board's port: locked for this serve, opened as a terminal (serial-path.ts), unlocked when the session closes. */
+function claimPort(path: string): PreparedDevice {
+  const lock = acquireLock(deviceLockPath(path), `device ${path}`);
+  let held: { release: () => void };
+  try {
+    held = holdSerialPath(path);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+  return {
+    session: (store) =>
+      new DeviceSession({
+        kind: 'hardware', path, store, defaultScale: HARDWARE_DEFAULT_SCALE,
+        onClose: async () => {
+          held.release();
+          lock.release();
+        },
+      }),
+    linkOpened: () => held.release(),
+    release: async () => {
+      held.release();
+      lock.release();
+    },
+  };
+}
+
+async function prepareDevice(device: string, io: Io, scenario: ScenarioName, speed: number): Promise<PreparedDevice> {
+  const sim: PreparedDevice = {
+    session: (store) => simulatedSession(store, new SimulatedDevice({ scenario, speed }), scenario),
+    linkOpened: () => undefined,
+    release: nothing,
+  };
+  if (device === 'sim') return sim;
   if (device === 'rtl') {
     // The Verilator twin of the whole SoC running the real firmware: its UART is a pseudo-terminal, opened
     // through the same link, parser and decoder as a board. Building it takes a minute the first time.
@@ -89,26 +131,39 @@ async function openSession(
       if (err instanceof RtlTwinError) throw new CliError(err.message);
       throw err;
     }
-    return new DeviceSession({
-      kind: 'rtl', path: twin.path, store, defaultScale: HARDWARE_DEFAULT_SCALE,
-      label: `rtl:${twin.path}`, name: 'RTL twin', onClose: () => twin.close(),
-    });
+    return {
+      session: (store) =>
+        new DeviceSession({
+          kind: 'rtl', path: twin.path, store, defaultScale: HARDWARE_DEFAULT_SCALE,
+          label: `rtl:${twin.path}`, name: 'RTL twin', onClose: () => twin.close(),
+        }),
+      linkOpened: () => undefined,
+      release: async () => void (await twin.close()),
+    };
   }
-  if (device !== 'auto') return board(device);
+  if (device !== 'auto') return claimPort(device);
   const found = await listDevices();
   const ours = found.filter((d) => d.mode === 'crabwatt' && d.path);
   if (ours.length > 0) {
     const d = ours[0]!;
     if (ours.length > 1) io.err(`crabwatt: ${ours.length} boards found, using ${d.path} (choose with --device PATH)\n`);
-    return board(d.stablePath ?? d.path!);
+    return claimPort(d.stablePath ?? d.path!);
   }
   if (found.some((d) => d.mode === 'bootloader')) {
     const detail = 'the board is in its bootloader (foboot): flash it with `crabwatt flash FILE.dfu`, or unplug and plug it in without holding the button';
     io.err(`crabwatt: ${detail}; waiting for it to come back as a crabwatt device\n`);
-    return board('auto', { waitForDevice: true, initialState: { state: 'bootloader', detail } });
+    return {
+      session: (store) =>
+        new DeviceSession({
+          kind: 'hardware', path: 'auto', store, defaultScale: HARDWARE_DEFAULT_SCALE,
+          waitForDevice: true, initialState: { state: 'bootloader', detail },
+        }),
+      linkOpened: () => undefined,
+      release: nothing,
+    };
   }
   io.err('crabwatt: no crabwatt board found: running the simulated device (use --device PATH for a board)\n');
-  return sim();
+  return sim;
 }
 
 function summaryLine(w: LiveWindow, session: DeviceSession): string {
@@ -149,14 +204,37 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     throw err;
   }
 
+  // Everything that can fail is tried before the database is touched, so a failed start leaves no new file
+  // and no new row: the address is bound, the device found, locked and opened (or the twin started).
+  let bound: BoundServer;
+  try {
+    bound = await BoundServer.bind(listen.host, listen.port);
+  } catch (err) {
+    if (err instanceof ListenError) throw new CliError(err.message);
+    throw err;
+  }
+  let prepared: PreparedDevice;
   let store: Store;
   try {
-    store = Store.open(dbPath, {
-      onFlushError: (err) => io.err(`crabwatt: ${err.message}\n`),
-      windowRetentionMs: keepWindowsDays === 0 ? null : keepWindowsDays * 86_400_000,
-    });
+    try {
+      prepared = await prepareDevice(device, io, scenario, speed);
+    } catch (err) {
+      if (err instanceof DeviceLinkError || err instanceof LockHeldError) throw new CliError(err.message);
+      throw err;
+    }
+    try {
+      store = Store.open(dbPath, {
+        onWriteHealth: (h) =>
+          io.err(h.state === 'ok' ? `crabwatt: writing to ${dbPath} again\n` : `crabwatt: ingest is held up: ${h.detail}\n`),
+        windowRetentionMs: keepWindowsDays === 0 ? null : keepWindowsDays * 86_400_000,
+      });
+    } catch (err) {
+      await prepared.release();
+      if (err instanceof LockHeldError || err instanceof StoreError) throw new CliError(err.message);
+      throw err;
+    }
   } catch (err) {
-    if (err instanceof LockHeldError || err instanceof StoreError) throw new CliError(err.message);
+    await bound.close();
     throw err;
   }
   let session: DeviceSession | undefined;
@@ -173,32 +251,28 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   retentionTimer.unref();
   try {
     store.applyRetention(Date.now());
-    session = await openSession(device, store, io, scenario, speed);
+    session = prepared.session(store);
     const s = session;
     s.ingest.on('ingest-error', (err: Error) => io.err(`crabwatt: ingest: ${err.message}\n`));
     const reader = new StoreReader(store.db);
     wired = wireApi({
       reader,
       dbPath, // exports read on their own connection, never holding the writer's
+      storage: () => store.health,
       devices: [{ ingest: s.ingest, link: s, kind: s.kind, path: s.path, ...(s.initialState ? { initialState: s.initialState } : {}) }],
     });
-    app = await buildApp({ store: wired.store, devices: wired.devices, live: wired.live, token: listen.token });
+    app = await buildApp({ store: wired.store, devices: wired.devices, live: wired.live, token: listen.token, serverFactory: bound.serverFactory });
     // The device first: a missing or busy device is reported before the dashboard is announced.
     try {
       await s.start();
     } catch (err) {
-      if (err instanceof DeviceLinkError || err instanceof LockHeldError) throw new CliError(err.message);
+      if (err instanceof DeviceLinkError) throw new CliError(err.message);
       throw err;
     }
-    let address: string;
-    try {
-      address = await app.listen({ host: listen.host, port: listen.port });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EADDRINUSE') throw new CliError(`${listen.host}:${listen.port} is in use: choose another with --listen HOST:PORT`);
-      if (code === 'EADDRNOTAVAIL') throw new CliError(`${listen.host} is not an address of this machine: fix --listen`);
-      throw err;
-    }
+    prepared.linkOpened();
+    await app.ready();
+    bound.open();
+    const address = bound.url;
     io.err(`crabwatt: dashboard and API on ${address} (database ${dbPath}, device ${s.path})\n`);
     const runtime: ServeRuntime = { store, reader, sessions: [s], address };
     if (values['summary']) {
@@ -221,8 +295,10 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     if (summaryTimer) clearInterval(summaryTimer);
     clearInterval(retentionTimer);
     await app?.close();
+    await bound.close();
     wired?.close();
-    await session?.close();
+    if (session) await session.close();
+    else await prepared.release();
     store.close();
     if (process.stderr.isTTY) io.err('\n');
   }
