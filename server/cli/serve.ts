@@ -30,8 +30,8 @@ API and dashboard (127.0.0.1:8080 by default; another address needs --token or C
              sim: the simulated device; rtl: the RTL twin; PATH: a serial device such as /dev/ttyACM0
   --db       database file (default ${DEFAULT_DB}); one serve per database and per device
   --scenario load of the simulated device (default mains-230-50)
-  --speed    simulated device time per wall-clock second (default 1 = real time)
-  --keep-windows-days  raw windows older than this are deleted hourly (default 14; 0 keeps them);
+  --speed    simulated device time per wall-clock second, 0.01 to 1000 (default 1 = real time)
+  --keep-windows-days  raw windows older than this many whole days are deleted hourly (default 14; 0 keeps them);
              rollups (1 s … 1 d) and the energy counters are kept forever
   --summary  print a live one-line summary beside the API
 Stop with Ctrl-C: queued windows are written before exit.
@@ -193,8 +193,12 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   const device = str(values, 'device') ?? 'auto';
   const dbPath = str(values, 'db') ?? DEFAULT_DB;
   const scenario = parseScenario(str(values, 'scenario'));
-  const speed = parseNumber('speed', str(values, 'speed'), 1, (n) => n > 0, 'a positive number (1 = real time)');
-  const keepWindowsDays = parseNumber('keep-windows-days', str(values, 'keep-windows-days'), 14, (n) => n >= 0, 'days ≥ 0 (0 keeps them forever)');
+  const speed = parseNumber('speed', str(values, 'speed'), 1, (n) => n >= 0.01 && n <= 1000, 'a number from 0.01 to 1000 (1 = real time)');
+  // Whole days: 1e-9 days would delete every window older than 86 µs, at each hourly retention pass.
+  const keepWindowsDays = parseNumber(
+    'keep-windows-days', str(values, 'keep-windows-days'), 14, (n) => Number.isInteger(n) && n >= 0 && n <= 36_500,
+    'whole days from 0 to 36500 (0 keeps them forever)',
+  );
   let listen: ReturnType<typeof resolveListen>;
   try {
     // Checked before anything opens, so a bad address or missing token costs nothing.
