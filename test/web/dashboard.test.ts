@@ -137,8 +137,6 @@ describe('dashboard in Chromium on the simulated device', () => {
     const spanBefore = Number(historyQueries.at(-1)!.searchParams.get('to')) - Number(historyQueries.at(-1)!.searchParams.get('from'));
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-1280x800.png'), fullPage: true });
     const over = page.locator('#history-chart .u-over');
-    // The mouse only reaches what is in the viewport.
-    await over.scrollIntoViewIfNeeded();
     const box = (await over.boundingBox())!;
     await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
     await page.mouse.down();
