@@ -303,7 +303,18 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     wired?.close();
     if (session) await session.close();
     else await prepared.release();
-    store.close();
     if (process.stderr.isTTY) io.err('\n');
+    closeStore(store);
+  }
+}
+
+/** The last flush at exit; if the database still cannot take it (a full disk), say what was lost and exit 1. */
+function closeStore(store: Store): void {
+  const queued = store.pending;
+  try {
+    store.close();
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    throw new CliError(`${queued} queued window(s) and gap(s) could not be written before exit: ${err.message}`);
   }
 }

@@ -55,6 +55,28 @@ describe.skipIf(!isRoot)(`a full disk under serve (${isRoot ? 'tmpfs' : `skipped
     scratch.remove();
   });
 
+  it('stopped while the disk is full: says what could not be written and exits 1, the database intact', { timeout: 600_000 }, async () => {
+    const db = join(mnt, 'stop.sqlite');
+    serve = await startServe({ args: ['--device', 'sim', '--db', db, '--speed', '4'] });
+    const url = serve.url;
+    const devices = async () => (await getJson<DevicesJson>(`${url}/api/devices`)).devices.filter((d) => d.id !== '');
+    await until(async () => ((await devices())[0]?.counters.frames ?? 0) > 20 || undefined);
+    fill(join(mnt, 'filler'));
+    await until(async () => (await devices()).find((d) => d.health.state === 'disk_full'));
+    expect(await serve.stop()).toBe(1);
+    expect(serve.stderr()).toMatch(/crabwatt serve: \d+ queued window\(s\) and gap\(s\) could not be written before exit: could not write to .*full/);
+    expect(serve.stderr()).not.toMatch(/a bug/);
+    serve = undefined;
+    const d = new Database(db, { readonly: true });
+    try {
+      expect(d.pragma('integrity_check', { simple: true })).toBe('ok');
+      const total = one(d, 'SELECT sum(total_nwh) FROM devices');
+      expect(total).toBe(one(d, 'SELECT sum(energy_nwh) FROM windows') + one(d, 'SELECT sum(energy_nwh) FROM energy_gaps'));
+    } finally {
+      d.close();
+    }
+  });
+
   it('shows disk_full, logs it once, resumes by itself when space is freed, loses and doubles nothing', { timeout: 600_000 }, async () => {
     const db = join(mnt, 'full.sqlite');
     serve = await startServe({ args: ['--device', 'sim', '--db', db, '--speed', '4'] });
