@@ -134,6 +134,17 @@ setInterval(() => void pollEnergy(), ENERGY_POLL_MS);
 // --- devices, banner, panel -------------------------------------------------------------------------
 
 const KIND_TEXT = { hardware: 'connected board', simulated: 'simulated device', rtl: 'RTL twin (Verilator)' } as const;
+const HEALTH_TEXT: Record<DeviceJson['health']['state'], string> = {
+  ok: 'stored',
+  no_valid_frames: 'no valid frames',
+  disk_full: 'NOT stored: disk full',
+  write_failing: 'NOT stored: database error',
+};
+const HEALTH_TITLE: Record<Exclude<DeviceJson['health']['state'], 'ok'>, string> = {
+  no_valid_frames: 'No valid data from the device.',
+  disk_full: 'The disk is full: measurements are not being stored.',
+  write_failing: 'Measurements are not being stored.',
+};
 
 function current(): DeviceJson | undefined {
   return state.devices.find((d) => d.id === state.device);
@@ -180,15 +191,17 @@ function renderPanel(): void {
     dd.className = cls;
   };
   if (!d) {
-    for (const k of ['kind', 'state', 'path', 'fps', 'frames', 'crc', 'gaps', 'resets', 'reconnects', 'windows', 'duplicates']) set(k, '—');
+    for (const k of ['kind', 'state', 'health', 'path', 'fps', 'frames', 'crc', 'gaps', 'dropped', 'resets', 'reconnects', 'windows', 'duplicates']) set(k, '—');
     return;
   }
   const c = d.counters;
   set('kind', KIND_TEXT[d.kind]);
   set('state', d.state, d.state === 'connected' ? 'ok' : 'bad');
+  set('health', HEALTH_TEXT[d.health.state], d.health.state === 'ok' ? 'ok' : 'bad');
   set('path', d.path ?? '—');
   set('fps', c.frames_per_s.toFixed(1));
   set('frames', integer(c.frames));
+  set('dropped', integer(c.dropped), c.dropped > 0 ? 'bad' : '');
   set('crc', integer(c.crc_errors), c.crc_errors > 0 ? 'bad' : '');
   set('gaps', integer(c.seq_gaps), c.seq_gaps > 0 ? 'bad' : '');
   set('resets', integer(c.resets));
@@ -219,6 +232,8 @@ function renderBanner(): void {
     show('bad', 'Disconnected from the server, reconnecting…', ' Live values resume by themselves when it is back.', 'server-down');
   } else if (state.devices.length === 0) {
     show('warn', 'No device.', ' Plug in a crabwatt board (USB 1209:5af1), or start the server with --device sim.', 'no-device');
+  } else if (d && d.health.state !== 'ok') {
+    show('bad', HEALTH_TITLE[d.health.state], ` ${d.health.detail}`, d.health.state);
   } else if (d?.state === 'bootloader') {
     show('warn', 'Board in bootloader mode.', ` ${d.detail || 'Flash it with `crabwatt flash FILE.dfu`, or replug it without holding the button to run the firmware.'}`, 'bootloader');
   } else if (d && (d.state === 'disconnected' || d.state === 'reconnecting')) {

@@ -52,6 +52,8 @@ export interface AppOptions {
   liveHub?: LiveHubOptions;
   /** Largest accepted request body; calibration and capture bodies are a few hundred bytes. */
   bodyLimitBytes?: number;
+  /** Serve on a server bound beforehand (serve's BoundServer) instead of fastify's own. */
+  serverFactory?: FastifyServerOptions['serverFactory'];
 }
 
 declare module 'fastify' {
@@ -72,6 +74,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // Unknown body properties are rejected rather than silently stripped: a typo in a calibration
     // field must not turn into "nothing changed".
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    ...(opts.serverFactory ? { serverFactory: opts.serverFactory } : {}),
   });
   const { store, devices } = opts;
 

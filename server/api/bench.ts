@@ -247,7 +247,8 @@ function benchDevices(): DeviceDirectory {
     state: 'absent',
     detail: '',
     sampleRateHz: 4e6,
-    counters: { frames: 0, crcErrors: 0, seqGaps: 0, resets: 0, reconnects: 0, framesPerS: 0, windows: 0, duplicates: 0 },
+    health: { state: 'ok', detail: '' },
+    counters: { bytes: 0, rejected: 0, dropped: 0, frames: 0, crcErrors: 0, seqGaps: 0, resets: 0, reconnects: 0, framesPerS: 0, windows: 0, duplicates: 0 },
     warning: null,
   };
   const refuse = async () => {

@@ -67,9 +67,21 @@ export interface MeasurementStore {
 }
 
 export type DeviceKind = 'hardware' | 'simulated' | 'rtl';
+/**
+ * ok; no_valid_frames: bytes arrive but none is a crabwatt frame (wrong port, wrong firmware); disk_full /
+ * write_failing: the database does not take what arrives (it waits in memory, then is dropped and counted).
+ */
+export const DATA_HEALTH = ['ok', 'no_valid_frames', 'disk_full', 'write_failing'] as const;
+export type DataHealth = (typeof DATA_HEALTH)[number];
 export type LinkState = 'connected' | 'disconnected' | 'reconnecting' | 'bootloader' | 'absent';
 
 export interface LinkCounters {
+  /** Bytes read from the port, delimiters and garbage included. */
+  bytes: number;
+  /** Chunks between delimiters that were not a usable frame (bad COBS or CRC, other protocol, oversize). */
+  rejected: number;
+  /** Windows ingest could not book: the database could not take them (disk full, memory queue full). */
+  dropped: number;
   frames: number;
   crcErrors: number;
   seqGaps: number;
@@ -91,6 +103,8 @@ export interface DeviceInfo {
   state: LinkState;
   /** Human sentence for the state, e.g. how to leave the bootloader. */
   detail: string;
+  /** Whether its data gets through to the database (beside the link state: a port can be up and useless). */
+  health: { state: DataHealth; detail: string };
   counters: LinkCounters;
   sampleRateHz: number;
   /** A condition the user must see though the link is fine (e.g. duplicates dominate: nothing new is stored). */

@@ -11,8 +11,12 @@ export function deviceJson(d: DeviceInfo) {
     path: d.path,
     state: d.state,
     detail: d.detail,
+    health: { state: d.health.state, detail: d.health.detail },
     sample_rate_hz: d.sampleRateHz,
     counters: {
+      bytes: d.counters.bytes,
+      rejected: d.counters.rejected,
+      dropped: d.counters.dropped,
       frames: d.counters.frames,
       crc_errors: d.counters.crcErrors,
       seq_gaps: d.counters.seqGaps,

@@ -2,6 +2,7 @@
 // Each failure is a BadRequestError whose message names the parameter and says what is accepted.
 
 import { DateTime, IANAZone } from 'luxon';
+import { offsetProblem } from '../export/csv.ts';
 import { HISTORY_FIELDS, type HistoryField } from './deps.ts';
 
 export class BadRequestError extends Error {
@@ -26,7 +27,7 @@ export function parseTime(value: string, name: string, zone = 'utc'): number {
     ms = Number(value);
   } else {
     const dt = DateTime.fromISO(value, { zone, setZone: true });
-    if (!dt.isValid) {
+    if (!dt.isValid || offsetProblem(value) !== undefined) {
       throw new BadRequestError(
         `'${name}' must be Unix milliseconds or ISO-8601 (e.g. 2026-03-29T12:00:00+02:00); got '${value}'`,
       );

@@ -4,7 +4,7 @@
 
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { SCALE_MAX, SCALE_MIN, SCALE_PRODUCT_RULE } from '../dsp/limits.ts';
-import { EXPORT_INTERVALS, HISTORY_FIELDS, MAX_CAPTURE_SPAN_MS } from './deps.ts';
+import { DATA_HEALTH, EXPORT_INTERVALS, HISTORY_FIELDS, MAX_CAPTURE_SPAN_MS } from './deps.ts';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -26,6 +26,9 @@ export const ErrorReply = Type.Object({
 export const DeviceParams = Type.Object({ id: DeviceId });
 
 export const LinkCountersSchema = Type.Object({
+  bytes: Type.Integer({ description: 'bytes read from the port, garbage included' }),
+  rejected: Type.Integer({ description: 'chunks that were not a usable frame (COBS, CRC, protocol, oversize)' }),
+  dropped: Type.Integer({ description: 'windows not stored because the database could not take them (counted, their energy booked as a gap)' }),
   frames: Type.Integer(),
   crc_errors: Type.Integer(),
   seq_gaps: Type.Integer(),
@@ -45,6 +48,13 @@ export const DeviceSchema = Type.Object({
     (['connected', 'disconnected', 'reconnecting', 'bootloader', 'absent'] as const).map((s) => Type.Literal(s)),
   ),
   detail: Type.String(),
+  health: Type.Object(
+    {
+      state: Type.Union(DATA_HEALTH.map((h) => Type.Literal(h))),
+      detail: Type.String(),
+    },
+    { description: 'whether the data gets through: no_valid_frames (bytes but no frame), disk_full / write_failing (the database does not take it)' },
+  ),
   sample_rate_hz: Type.Number(),
   counters: LinkCountersSchema,
   warning: Nullable(Type.String({ description: 'a condition to show though the link is up, e.g. duplicates dominate' })),

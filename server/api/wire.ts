@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import type { Frame, FrameFields } from '../protocol/codec.ts';
 import { ACK_STATUS, CAPTURE_TRIGGER } from '../protocol/definition.ts';
 import type { Ingest } from '../ingest/ingest.ts';
+import type { WriteHealth } from '../store/store.ts';
 import { StoreReader } from '../store/query.ts';
 import { CalibrationKeeper } from './calibration.ts';
 import { estimateExportRows, exportCsvViews, type ExportRequest } from '../export/csv.ts';
@@ -28,11 +29,17 @@ import {
   type MeasurementStore,
 } from './deps.ts';
 
+/** The part of the store's write health the API shows. */
+export type StorageHealth = Pick<WriteHealth, 'state' | 'detail'>;
+
 /** What the API needs of a device link (server/device/link.ts's DeviceLink, or the simulated device's). */
 export interface LinkLike {
   /** Sends a command and resolves with its ack (matched by seq); rejects on timeout or a closed link. */
   request(name: 'cmd_calibrate' | 'cmd_capture' | 'cmd_identify', fields: Record<string, number>, opts?: { timeoutMs?: number }): Promise<Frame<'ack'>>;
-  readonly counters: { frames: number; crcErrors: number; seqGaps: number; resets: number; reconnects?: number };
+  readonly counters: {
+    frames: number; crcErrors: number; seqGaps: number; resets: number; reconnects?: number;
+    bytes?: number; framingErrors?: number; protocolErrors?: number; oversize?: number;
+  };
 }
 
 export interface ApiDevice {
@@ -121,6 +128,7 @@ class LiveDevice {
     readonly d: ApiDevice,
     private readonly live: EventEmitter,
     log: (message: string) => void,
+    private readonly storage: () => StorageHealth,
   ) {
     this.state = d.initialState?.state ?? (d.link ? 'connected' : 'absent');
     this.detail = d.initialState?.detail ?? '';
@@ -178,6 +186,29 @@ class LiveDevice {
     return dt > 0 ? ((frames - first.frames) * 1000) / dt : 0;
   }
 
+  /** Chunks the decoder could not use. */
+  private rejected(): number {
+    const c = this.d.link?.counters;
+    return (c?.crcErrors ?? 0) + (c?.framingErrors ?? 0) + (c?.protocolErrors ?? 0) + (c?.oversize ?? 0);
+  }
+
+  /** Whether the data gets through: the database first (it holds up every device), then the port's bytes. */
+  health(): DeviceInfo['health'] {
+    const s = this.storage();
+    if (s.state === 'disk_full') return { state: 'disk_full', detail: s.detail };
+    if (s.state === 'failing') return { state: 'write_failing', detail: s.detail };
+    const c = this.d.link?.counters;
+    const bytes = c?.bytes ?? 0;
+    if (this.state === 'connected' && bytes > 0 && (c?.frames ?? 0) === 0) {
+      return {
+        state: 'no_valid_frames',
+        detail: `${bytes} bytes received and none of them a crabwatt frame (${this.rejected()} rejected): ` +
+          `is ${this.d.path ?? 'this port'} the crabwatt board, running current firmware?`,
+      };
+    }
+    return { state: 'ok', detail: '' };
+  }
+
   info(now: number): DeviceInfo {
     const c = this.d.link?.counters;
     return {
@@ -187,8 +218,12 @@ class LiveDevice {
       path: this.d.path,
       state: this.state,
       detail: this.detail,
+      health: this.health(),
       sampleRateHz: this.sampleRate(),
       counters: {
+        bytes: c?.bytes ?? 0,
+        rejected: this.rejected(),
+        dropped: this.d.ingest.counters.dropped,
         frames: c?.frames ?? 0,
         crcErrors: c?.crcErrors ?? 0,
         seqGaps: c?.seqGaps ?? 0,
@@ -342,6 +377,8 @@ export function wireApi(opts: {
   /** The database file, so exports read on their own connection (see storeFromReader). */
   dbPath?: string;
   devices: ApiDevice[];
+  /** Whether the store's writes get through (Store.health); shown as every device's health. */
+  storage?: () => StorageHealth;
   now?: () => number;
   /** Where what happens beside a request goes (a calibration pushed again after a reset). */
   log?: (message: string) => void;
@@ -351,7 +388,8 @@ export function wireApi(opts: {
   // One listener per browser plus one per bench/test client; ingest never waits on any of them.
   live.setMaxListeners(0);
   const log = opts.log ?? (() => undefined);
-  const linked = opts.devices.map((d) => new LiveDevice(d, live, log));
+  const storage = opts.storage ?? ((): StorageHealth => ({ state: 'ok', detail: '' }));
+  const linked = opts.devices.map((d) => new LiveDevice(d, live, log, storage));
   const reader = opts.reader;
 
   const byId = (id: string): LiveDevice | undefined => linked.find((l) => l.id === id.toLowerCase());
@@ -366,7 +404,8 @@ export function wireApi(opts: {
   const devices: DeviceDirectory = {
     list() {
       const t = now();
-      const out = linked.filter((l) => l.id !== undefined || l.state !== 'connected').map((l) => l.info(t));
+      // A connected port that has not identified is shown once something is wrong with it (only garbage).
+      const out = linked.filter((l) => l.id !== undefined || l.state !== 'connected' || l.health().state !== 'ok').map((l) => l.info(t));
       // Devices only the database knows (seen before, not attached now) stay browsable for history.
       for (const s of stored()) {
         if (out.some((d) => d.id === s.id)) continue;
@@ -377,12 +416,15 @@ export function wireApi(opts: {
           path: null,
           state: 'absent',
           detail: s.lastSeenMs ? `not attached; last seen ${new Date(s.lastSeenMs).toISOString()}` : 'not attached',
+          health: { state: 'ok', detail: '' },
           sampleRateHz: s.fsNum / s.fsDen,
-          counters: { frames: 0, crcErrors: 0, seqGaps: 0, resets: 0, reconnects: 0, framesPerS: 0, windows: 0, duplicates: 0 },
+          counters: { bytes: 0, rejected: 0, dropped: 0, frames: 0, crcErrors: 0, seqGaps: 0, resets: 0, reconnects: 0, framesPerS: 0, windows: 0, duplicates: 0 },
           warning: null,
         });
       }
-      return out.filter((d) => d.id !== '' || d.state === 'bootloader' || d.state === 'reconnecting' || d.state === 'disconnected');
+      return out.filter(
+        (d) => d.id !== '' || d.state === 'bootloader' || d.state === 'reconnecting' || d.state === 'disconnected' || d.health.state !== 'ok',
+      );
     },
     get(id) {
       return devices.list().find((d) => d.id === id.toLowerCase() && d.id !== '');

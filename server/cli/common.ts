@@ -62,10 +62,13 @@ export function str(values: ArgValues, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/** A plain decimal number: Number() would also take '0x10', '0b1', ' 5 ', '' and 'Infinity'. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 export function parseNumber(name: string, text: string | undefined, fallback: number, check: (n: number) => boolean, hint: string): number {
   if (text === undefined) return fallback;
   const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || !check(n)) throw new UsageError(`--${name} '${text}': ${hint}`);
+  if (!DECIMAL.test(text) || !Number.isFinite(n) || !check(n)) throw new UsageError(`--${name} '${text}': ${hint}`);
   return n;
 }
 

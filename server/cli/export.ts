@@ -1,6 +1,7 @@
 // `crabwatt export`: CSV of stored measurements, streamed from the database to a file or stdout.
 
-import { createWriteStream, rmSync } from 'node:fs';
+import { createWriteStream, rmSync, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import { CSV_HEADER, EXPORT_INTERVALS, ExportArgumentError, parseExportRequest, writeCsv } from '../export/csv.ts';
@@ -24,6 +25,18 @@ Header: ${CSV_HEADER}
 
 export function systemZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
+
+/** The -o file, opened before the export starts: a missing folder or a read-only place is the user's to fix. */
+async function openOutput(path: string): Promise<WriteStream> {
+  const out = createWriteStream(path);
+  try {
+    await once(out, 'open');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new CliError(`cannot write ${path} (${code}${code === 'ENOENT' ? ': its folder does not exist' : ''}): choose another -o FILE`);
+  }
+  return out;
 }
 
 export async function exportCommand(argv: string[], io: Io, stdout: Writable = process.stdout): Promise<number> {
@@ -62,7 +75,7 @@ export async function exportCommand(argv: string[], io: Io, stdout: Writable = p
       tz: str(values, 'tz') ?? systemZone(),
     });
     reader.resolveDevice(req.device);
-    const out = output ? createWriteStream(output) : stdout;
+    const out = output ? await openOutput(output) : stdout;
     try {
       await writeCsv(reader, req, out);
       if (output) {

@@ -5,14 +5,16 @@
 
 import { randomInt } from 'node:crypto';
 import { buildApp } from '../api/app.ts';
+import { BoundServer, ListenError } from '../api/bound-server.ts';
 import { ListenConfigError, resolveListen } from '../api/listen.ts';
 import { wireApi } from '../api/wire.ts';
 import { listDevices } from '../device/discovery.ts';
 import { DeviceLinkError } from '../device/link.ts';
+import { holdSerialPath } from '../device/serial-path.ts';
 import { SimulatedDevice } from '../sim/device.ts';
 import { RtlTwinError, startRtlTwin, type RtlTwin } from '../twin/rtl.ts';
 import { SCENARIOS, type ScenarioName } from '../sim/load.ts';
-import { LockHeldError } from '../store/lock.ts';
+import { acquireLock, deviceLockPath, LockHeldError } from '../store/lock.ts';
 import { nwhToWhString } from '../store/energy.ts';
 import { StoreReader } from '../store/query.ts';
 import { Store, StoreError } from '../store/store.ts';
@@ -29,9 +31,9 @@ API and dashboard (127.0.0.1:8080 by default; another address needs --token or C
              sim: the simulated device; rtl: the RTL twin; PATH: a serial device such as /dev/ttyACM0
   --db       database file (default ${DEFAULT_DB}); one serve per database and per device
   --scenario load of the simulated device (default mains-230-50)
-  --speed    simulated device time per wall-clock second (default 1 = real time); windows are stored
-             on the device's clock, so X > 1 stores X seconds of data per second
-  --keep-windows-days  raw windows older than this are deleted hourly (default 14; 0 keeps them);
+  --speed    simulated device time per wall-clock second, 0.01 to 1000 (default 1 = real time); windows are
+             stored on the device's clock, so X > 1 stores X seconds of data per second
+  --keep-windows-days  raw windows older than this many whole days are deleted hourly (default 14; 0 keeps them);
              rollups (1 s … 1 d) and the energy counters are kept forever
   --summary  print a live one-line summary beside the API
 Stop with Ctrl-C: queued windows are written before exit.
@@ -71,16 +73,56 @@ function parseScenario(text: string | undefined): ScenarioName {
   return s as ScenarioName;
 }
 
-async function openSession(
-  device: string, store: Store, io: Io, scenario: ScenarioName, speed: number,
-): Promise<DeviceSession> {
-  // A fresh boot_id per run (the device id stays, from the fixed seed): a restart on the same database is a
-  // new epoch of the same device, not a replay of the previous run's windows.
-  const sim = (): DeviceSession =>
-    simulatedSession(store, new SimulatedDevice({ scenario, speed, bootEntropy: () => randomInt(2 ** 32) }), scenario);
-  const board = (path: string, extra: Partial<ConstructorParameters<typeof DeviceSession>[0]> = {}): DeviceSession =>
-    new DeviceSession({ kind: 'hardware', path, store, defaultScale: HARDWARE_DEFAULT_SCALE, ...extra });
-  if (device === 'sim') return sim();
+/**
+ * A device found and claimed (locked, opened, or started) before the database is touched; `session` makes its
+ * DeviceSession on the store once that is open. `release` gives back what was claimed when serve stops before
+ * the session ran; `linkOpened` lets go of the check's descriptor once the link holds the port itself.
+ */
+interface PreparedDevice {
+  session(store: Store): DeviceSession;
+  linkOpened(): void;
+  release(): Promise<void>;
+}
+
+const nothing = async (): Promise<void> => undefined;
+
+/** A board's port: locked for this serve, opened as a terminal (serial-path.ts), unlocked when the session closes. */
+function claimPort(path: string): PreparedDevice {
+  const lock = acquireLock(deviceLockPath(path), `device ${path}`);
+  let held: { release: () => void };
+  try {
+    held = holdSerialPath(path);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+  return {
+    session: (store) =>
+      new DeviceSession({
+        kind: 'hardware', path, store, defaultScale: HARDWARE_DEFAULT_SCALE,
+        onClose: async () => {
+          held.release();
+          lock.release();
+        },
+      }),
+    linkOpened: () => held.release(),
+    release: async () => {
+      held.release();
+      lock.release();
+    },
+  };
+}
+
+async function prepareDevice(device: string, io: Io, scenario: ScenarioName, speed: number): Promise<PreparedDevice> {
+  const sim: PreparedDevice = {
+    // A fresh boot_id per run (the device id stays, from the fixed seed): a restart on the same database is a
+    // new epoch of the same device, not a replay of the previous run's windows.
+    session: (store) =>
+      simulatedSession(store, new SimulatedDevice({ scenario, speed, bootEntropy: () => randomInt(2 ** 32) }), scenario),
+    linkOpened: () => undefined,
+    release: nothing,
+  };
+  if (device === 'sim') return sim;
   if (device === 'rtl') {
     // The Verilator twin of the whole SoC running the real firmware: its UART is a pseudo-terminal, opened
     // through the same link, parser and decoder as a board. Building it takes a minute the first time.
@@ -94,26 +136,39 @@ async function openSession(
       if (err instanceof RtlTwinError) throw new CliError(err.message);
       throw err;
     }
-    return new DeviceSession({
-      kind: 'rtl', path: twin.path, store, defaultScale: HARDWARE_DEFAULT_SCALE,
-      label: `rtl:${twin.path}`, name: 'RTL twin', onClose: () => twin.close(),
-    });
+    return {
+      session: (store) =>
+        new DeviceSession({
+          kind: 'rtl', path: twin.path, store, defaultScale: HARDWARE_DEFAULT_SCALE,
+          label: `rtl:${twin.path}`, name: 'RTL twin', onClose: () => twin.close(),
+        }),
+      linkOpened: () => undefined,
+      release: async () => void (await twin.close()),
+    };
   }
-  if (device !== 'auto') return board(device);
+  if (device !== 'auto') return claimPort(device);
   const found = await listDevices();
   const ours = found.filter((d) => d.mode === 'crabwatt' && d.path);
   if (ours.length > 0) {
     const d = ours[0]!;
     if (ours.length > 1) io.err(`crabwatt: ${ours.length} boards found, using ${d.path} (choose with --device PATH)\n`);
-    return board(d.stablePath ?? d.path!);
+    return claimPort(d.stablePath ?? d.path!);
   }
   if (found.some((d) => d.mode === 'bootloader')) {
     const detail = 'the board is in its bootloader (foboot): flash it with `crabwatt flash FILE.dfu`, or unplug and plug it in without holding the button';
     io.err(`crabwatt: ${detail}; waiting for it to come back as a crabwatt device\n`);
-    return board('auto', { waitForDevice: true, initialState: { state: 'bootloader', detail } });
+    return {
+      session: (store) =>
+        new DeviceSession({
+          kind: 'hardware', path: 'auto', store, defaultScale: HARDWARE_DEFAULT_SCALE,
+          waitForDevice: true, initialState: { state: 'bootloader', detail },
+        }),
+      linkOpened: () => undefined,
+      release: nothing,
+    };
   }
   io.err('crabwatt: no crabwatt board found: running the simulated device (use --device PATH for a board)\n');
-  return sim();
+  return sim;
 }
 
 function summaryLine(w: LiveWindow, session: DeviceSession): string {
@@ -143,8 +198,12 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   const device = str(values, 'device') ?? 'auto';
   const dbPath = str(values, 'db') ?? DEFAULT_DB;
   const scenario = parseScenario(str(values, 'scenario'));
-  const speed = parseNumber('speed', str(values, 'speed'), 1, (n) => n > 0, 'a positive number (1 = real time)');
-  const keepWindowsDays = parseNumber('keep-windows-days', str(values, 'keep-windows-days'), 14, (n) => n >= 0, 'days ≥ 0 (0 keeps them forever)');
+  const speed = parseNumber('speed', str(values, 'speed'), 1, (n) => n >= 0.01 && n <= 1000, 'a number from 0.01 to 1000 (1 = real time)');
+  // Whole days: 1e-9 days would delete every window older than 86 µs, at each hourly retention pass.
+  const keepWindowsDays = parseNumber(
+    'keep-windows-days', str(values, 'keep-windows-days'), 14, (n) => Number.isInteger(n) && n >= 0 && n <= 36_500,
+    'whole days from 0 to 36500 (0 keeps them forever)',
+  );
   let listen: ReturnType<typeof resolveListen>;
   try {
     // Checked before anything opens, so a bad address or missing token costs nothing.
@@ -154,15 +213,38 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     throw err;
   }
 
+  // Everything that can fail is tried before the database is touched, so a failed start leaves no new file
+  // and no new row: the address is bound, the device found, locked and opened (or the twin started).
+  let bound: BoundServer;
+  try {
+    bound = await BoundServer.bind(listen.host, listen.port);
+  } catch (err) {
+    if (err instanceof ListenError) throw new CliError(err.message);
+    throw err;
+  }
+  let prepared: PreparedDevice;
   let store: Store;
   try {
-    store = Store.open(dbPath, {
-      onFlushError: (err) => io.err(`crabwatt: ${err.message}\n`),
-      onWarning: (message) => io.err(`crabwatt: ${message}\n`),
-      windowRetentionMs: keepWindowsDays === 0 ? null : keepWindowsDays * 86_400_000,
-    });
+    try {
+      prepared = await prepareDevice(device, io, scenario, speed);
+    } catch (err) {
+      if (err instanceof DeviceLinkError || err instanceof LockHeldError) throw new CliError(err.message);
+      throw err;
+    }
+    try {
+      store = Store.open(dbPath, {
+        onWriteHealth: (h) =>
+          io.err(h.state === 'ok' ? `crabwatt: writing to ${dbPath} again\n` : `crabwatt: ingest is held up: ${h.detail}\n`),
+        onWarning: (message) => io.err(`crabwatt: ${message}\n`),
+        windowRetentionMs: keepWindowsDays === 0 ? null : keepWindowsDays * 86_400_000,
+      });
+    } catch (err) {
+      await prepared.release();
+      if (err instanceof LockHeldError || err instanceof StoreError) throw new CliError(err.message);
+      throw err;
+    }
   } catch (err) {
-    if (err instanceof LockHeldError || err instanceof StoreError) throw new CliError(err.message);
+    await bound.close();
     throw err;
   }
   let session: DeviceSession | undefined;
@@ -179,7 +261,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   retentionTimer.unref();
   try {
     store.applyRetention(Date.now());
-    session = await openSession(device, store, io, scenario, speed);
+    session = prepared.session(store);
     const s = session;
     s.ingest.on('ingest-error', (err: Error) => io.err(`crabwatt: ingest: ${err.message}\n`));
     // Once per change of state, not per window.
@@ -191,25 +273,21 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
       reader,
       dbPath, // exports read on their own connection, never holding the writer's
       log: (message) => io.err(`crabwatt: ${message}\n`),
+      storage: () => store.health,
       devices: [{ ingest: s.ingest, link: s, kind: s.kind, path: s.path, ...(s.initialState ? { initialState: s.initialState } : {}) }],
     });
-    app = await buildApp({ store: wired.store, devices: wired.devices, live: wired.live, token: listen.token });
+    app = await buildApp({ store: wired.store, devices: wired.devices, live: wired.live, token: listen.token, serverFactory: bound.serverFactory });
     // The device first: a missing or busy device is reported before the dashboard is announced.
     try {
       await s.start();
     } catch (err) {
-      if (err instanceof DeviceLinkError || err instanceof LockHeldError) throw new CliError(err.message);
+      if (err instanceof DeviceLinkError) throw new CliError(err.message);
       throw err;
     }
-    let address: string;
-    try {
-      address = await app.listen({ host: listen.host, port: listen.port });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EADDRINUSE') throw new CliError(`${listen.host}:${listen.port} is in use: choose another with --listen HOST:PORT`);
-      if (code === 'EADDRNOTAVAIL') throw new CliError(`${listen.host} is not an address of this machine: fix --listen`);
-      throw err;
-    }
+    prepared.linkOpened();
+    await app.ready();
+    bound.open();
+    const address = bound.url;
     io.err(`crabwatt: dashboard and API on ${address} (database ${dbPath}, device ${s.path})\n`);
     const runtime: ServeRuntime = { store, reader, sessions: [s], address };
     if (values['summary']) {
@@ -232,9 +310,22 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     if (summaryTimer) clearInterval(summaryTimer);
     clearInterval(retentionTimer);
     await app?.close();
+    await bound.close();
     wired?.close();
-    await session?.close();
-    store.close();
+    if (session) await session.close();
+    else await prepared.release();
     if (process.stderr.isTTY) io.err('\n');
+    closeStore(store);
+  }
+}
+
+/** The last flush at exit; if the database still cannot take it (a full disk), say what was lost and exit 1. */
+function closeStore(store: Store): void {
+  const queued = store.pending;
+  try {
+    store.close();
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    throw new CliError(`${queued} queued window(s) and gap(s) could not be written before exit: ${err.message}`);
   }
 }

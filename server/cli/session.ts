@@ -9,7 +9,6 @@ import { DeviceLink, type CommandName, type LinkCounters, type SerialBinding } f
 import { Ingest, type DeviceKind, type LinkEvent } from '../ingest/ingest.ts';
 import type { SimulatedDevice } from '../sim/device.ts';
 import { attachToMockBinding, type MockAttachment } from '../sim/transport.ts';
-import { acquireLock, deviceLockPath, type ProcessLock } from '../store/lock.ts';
 import type { Store } from '../store/store.ts';
 
 export type LinkState = LinkEvent['state'];
@@ -44,7 +43,6 @@ export class DeviceSession extends EventEmitter {
   detail: string;
   readonly initialState: { state: LinkState; detail: string } | undefined;
   private readonly options: SessionOptions;
-  private lock: ProcessLock | undefined;
 
   constructor(options: SessionOptions) {
     super();
@@ -93,20 +91,11 @@ export class DeviceSession extends EventEmitter {
   }
 
   /**
-   * Open the link (a serial path is locked first, so two hosts never read one device) and, for the simulated
-   * device, start it. Listeners attached before this see the first identify.
+   * Open the link and, for the simulated device, start it. Listeners attached before this see the first
+   * identify. (serve locks a board's port before it makes the session, so two hosts never read one device.)
    */
   async start(): Promise<void> {
-    if (this.kind !== 'simulated' && this.options.path !== 'auto') {
-      this.lock = acquireLock(deviceLockPath(this.options.path), `device ${this.options.path}`);
-    }
-    try {
-      await this.link.open();
-    } catch (err) {
-      this.lock?.release();
-      this.lock = undefined;
-      throw err;
-    }
+    await this.link.open();
     this.options.sim?.device.start();
   }
 
@@ -115,8 +104,6 @@ export class DeviceSession extends EventEmitter {
     await this.link.close();
     this.options.sim?.attachment.detach();
     await this.options.onClose?.();
-    this.lock?.release();
-    this.lock = undefined;
     this.setState('disconnected', 'stopped');
   }
 }

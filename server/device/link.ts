@@ -33,6 +33,7 @@ import { MAX_ENCODED_FRAME_BYTES, layoutOf } from '../protocol/layout.ts';
 import { BoundedDelimiterParser } from './bounded-delimiter.ts';
 import { listDevices, type DiscoveredDevice } from './discovery.ts';
 import { nativeBinding } from './native-binding.ts';
+import { notSerialMessage } from './serial-path.ts';
 
 export type SerialBinding = OpenOptions['binding'];
 
@@ -126,6 +127,8 @@ function describeOpenError(path: string, error: Error): string {
     return `no permission to open ${path}: add your user to the dialout group or install the udev rule (${m})`;
   }
   if (/ENOENT|no such file|does not exist/i.test(m)) return `${path} does not exist (unplugged?): ${m}`;
+  // serialport's tcsetattr/ioctl on a regular file or /dev/null: "Inappropriate ioctl for device … baud rate".
+  if (/ENOTTY|inappropriate ioctl/i.test(m)) return notSerialMessage(path, 'it does not answer terminal requests');
   return `cannot open ${path}: ${m}`;
 }
 

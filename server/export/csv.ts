@@ -69,12 +69,32 @@ export function parseInterval(interval: string): ExportInterval {
   return interval as ExportInterval;
 }
 
+/** UTC offsets in use anywhere (the tz database's range), minutes: −12:00 … +14:00. */
+const MIN_OFFSET_MIN = -12 * 60;
+const MAX_OFFSET_MIN = 14 * 60;
+
+/**
+ * Why the UTC offset written at the end of an ISO-8601 time is not one, or undefined when it is fine or absent.
+ * luxon reads +99:00 and +05:99 as offsets of 99 h and 6 h 39 min; no clock on Earth shows them.
+ */
+export function offsetProblem(text: string): string | undefined {
+  const m = /T[^+-]*([+-])(\d{2})(?::?(\d{2}))?$/.exec(text.trim());
+  if (!m) return undefined;
+  const minutes = Number(m[3] ?? 0);
+  const total = (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + minutes);
+  if (minutes >= 60 || total < MIN_OFFSET_MIN || total > MAX_OFFSET_MIN) {
+    return `${m[1]}${m[2]}${m[3] === undefined ? '' : `:${m[3]}`} is not a UTC offset (they run from -12:00 to +14:00)`;
+  }
+  return undefined;
+}
+
 /** An ISO-8601 instant; without an offset it is read as wall time in `tz`. */
 export function parseInstant(text: string, tz: string, what: string): number {
   const dt = DateTime.fromISO(text, { zone: tz, setZone: false });
-  if (!dt.isValid) {
+  const problem = dt.isValid ? offsetProblem(text) : `${dt.invalidExplanation ?? dt.invalidReason}`;
+  if (problem !== undefined) {
     throw new ExportArgumentError(
-      `--${what} '${text}' is not an ISO-8601 date or time (${dt.invalidExplanation ?? dt.invalidReason}); e.g. 2026-03-29 or 2026-03-29T12:00+02:00`,
+      `--${what} '${text}' is not an ISO-8601 date or time (${problem}); e.g. 2026-03-29 or 2026-03-29T12:00+02:00`,
     );
   }
   return dt.toMillis();

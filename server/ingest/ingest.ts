@@ -73,6 +73,11 @@ export interface IngestCounters {
   beforeIdentify: number;
   /** Frames the store refused (out-of-range values), with the last message. */
   errors: number;
+  /**
+   * Windows not booked because the database could not take them: writes failing (disk full) and the store's
+   * memory queue full. Their energy is booked as a gap from the device's next snapshot once writes succeed.
+   */
+  dropped: number;
 }
 
 /**
@@ -82,7 +87,7 @@ export interface IngestCounters {
 export const DUPLICATE_BLOCK_WINDOWS = 64;
 
 export class Ingest extends EventEmitter {
-  readonly counters: IngestCounters = { frames: 0, windows: 0, duplicates: 0, gaps: 0, epochs: 0, beforeIdentify: 0, errors: 0 };
+  readonly counters: IngestCounters = { frames: 0, windows: 0, duplicates: 0, gaps: 0, epochs: 0, beforeIdentify: 0, errors: 0, dropped: 0 };
   lastError: string | null = null;
   /** Set while most recent window frames were duplicates (see DUPLICATE_BLOCK_WINDOWS), else null. */
   duplicateWarning: string | null = null;
@@ -203,6 +208,10 @@ export class Ingest extends EventEmitter {
 
   private onWindow(f: FrameFields<'window'>, receivedAtMs: number): void {
     if (!this.device || !this.scale) return this.needIdentify();
+    if (!this.store.hasRoom) {
+      this.counters.dropped++;
+      return;
+    }
     const derived: Derived = deriveQuantities(f, this.scale);
     const win: WindowInput = f;
     const booked = this.store.addWindow(this.device, win, derived, this.now());

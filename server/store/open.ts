@@ -2,7 +2,7 @@
 // writer, checked for a reader), and the errors a user can act on.
 
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { acquireLock, databaseLockPath, type ProcessLock } from './lock.ts';
 import { migrate, SCHEMA_VERSION, SchemaTooNewError } from './schema.ts';
@@ -22,9 +22,10 @@ export function openDatabase(path: string, options: StoreOptions): OpenDatabase 
     lock = options.lock === false || readonly ? undefined : acquireLock(databaseLockPath(path), `database ${path}`);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    // E…: creating the folder or the lock's pid file; SQLITE_…: opening the lock file itself.
-    const unwritable = ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_PERM'];
-    if (code !== undefined && unwritable.includes(code)) {
+    // Any error of the file system (EACCES, EROFS, ENOTDIR, ENOSPC, ENAMETOOLONG …) creating the folder or the
+    // lock's pid file, or SQLite's refusal to open the lock file itself, is the place's, not a bug.
+    const sqliteRefused = ['SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_PERM'];
+    if (typeof code === 'string' && ((err as NodeJS.ErrnoException).syscall !== undefined || sqliteRefused.includes(code))) {
       throw new StoreError(`cannot write next to ${path} (${code}): choose a writable place with --db FILE`);
     }
     throw err;
@@ -52,11 +53,17 @@ export function openDatabase(path: string, options: StoreOptions): OpenDatabase 
     lock?.release();
     db?.close();
     const code = (err as { code?: string }).code;
-    if (readonly && code === 'SQLITE_CANTOPEN') {
+    // better-sqlite3 refuses a missing folder itself, with a TypeError, before SQLite would say SQLITE_CANTOPEN.
+    if (readonly && (code === 'SQLITE_CANTOPEN' || !existsSync(path))) {
       throw new StoreError(`cannot open database ${path}: no such file (run \`crabwatt serve --db ${path}\` first)`);
     }
     if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
       throw new StoreError(`${path} is not a crabwatt database or is damaged (${(err as Error).message}): move it aside or choose another --db`);
+    }
+    // Whatever else SQLite says while opening (a folder, no permission, a full disk, a read-only place) is about
+    // the file the user named, not a bug.
+    if (typeof code === 'string' && code.startsWith('SQLITE_')) {
+      throw new StoreError(`cannot open database ${path} (${(err as Error).message}): choose another --db FILE`);
     }
     if (err instanceof SchemaTooNewError) throw new StoreError(err.message);
     throw err;

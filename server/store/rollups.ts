@@ -80,6 +80,8 @@ export class Rollups {
   private readonly db: Database.Database;
   private readonly rollupAt: Database.Statement;
   private readonly putRollup: Database.Statement;
+  /** Scratch for writeBucket's merge of a bucket with its stored row. */
+  private readonly merged = new Bucket();
 
   constructor(db: Database.Database) {
     this.db = db;
@@ -125,16 +127,28 @@ export class Rollups {
       this.packRescan = true;
     }
     const existing = this.rollupAt.get(b.device, b.levelMs, b.tStartMs) as [bigint, bigint, bigint, bigint, Uint8Array] | undefined;
+    let row: Bucket = b;
     if (existing) {
-      const row = {
+      const stored = {
         tMs: b.tStartMs, samples: Number(existing[0]), windows: Number(existing[1]), energyNwh: existing[2], flags: Number(existing[3]),
         wsum: new Float64Array(QUANTITIES.length), weight: new Float64Array(QUANTITIES.length),
         min: new Float64Array(QUANTITIES.length), max: new Float64Array(QUANTITIES.length),
       };
-      statsInto(existing[4], row);
-      b.add(row);
+      statsInto(existing[4], stored);
+      // Folded into a scratch bucket, not into b: if the transaction rolls back (disk full), b is written again
+      // as it was, and must not carry the stored row a second time.
+      row = this.merged;
+      row.reset();
+      row.add(stored);
+      row.add({ ...b, tMs: b.tStartMs });
     }
-    this.putRollup.run(b.device, b.levelMs, b.tStartMs, b.samples, b.windows, b.energyNwh, b.flags, statsBlob(b));
+    this.putRollup.run(b.device, b.levelMs, b.tStartMs, row.samples, row.windows, row.energyNwh, row.flags, statsBlob(row));
+  }
+
+  /** After a rolled-back transaction: the packs it made are gone, so where each device's packs end is re-read. */
+  reloadPacked(devices: Iterable<DeviceState>): void {
+    this.packedBefore.clear();
+    for (const dev of devices) this.attach(dev.id);
   }
 
   /** A written bucket from the queue, reset, back to the pool. */

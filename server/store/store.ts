@@ -3,7 +3,8 @@
 // Write path: addWindow/addEnergy update an in-memory ledger per device and queue rows; flush() writes the queue,
 // the rollup deltas and the ledger in ONE transaction. A kill -9 therefore loses at most the unflushed queue
 // (flushIntervalMs, default 500 ms), and the ledger on disk always matches the rows on disk — so re-ingesting
-// the lost frames books them exactly once, and frames already on disk are recognised as duplicates.
+// the lost frames books them exactly once, and frames already on disk are recognised as duplicates. A flush that
+// fails (disk full) rolls back and keeps its batch queued for the next try (write-health.ts).
 //
 // Epochs: the device's accumulator and sample index restart at a reset. A new boot_id, or a sample index that
 // goes backwards, opens a new epoch; the device total carries over, so it never drops at a reset.
@@ -39,6 +40,7 @@ import {
   type WindowInput,
 } from './types.ts';
 import { WINDOWS_PER_INSERT, windowInsertSql, WindowRows } from './window-rows.ts';
+import { MAX_QUEUED_WINDOWS, RETRY_MS, WriteHealthTracker, type WriteHealth } from './write-health.ts';
 
 export { checkScale, deviceHex } from './ledger.ts';
 export {
@@ -55,6 +57,7 @@ export {
   type WindowInput,
 } from './types.ts';
 export { WINDOWS_PER_INSERT, windowInsertSql } from './window-rows.ts';
+export type { WriteHealth, WriteState } from './write-health.ts';
 
 // addWindow copies the derived values in this order, unrolled for speed: keep it in step with QUANTITIES.
 if (QUANTITIES.join() !== 'vrms,irms,p,s,pf,n,freq_hz,v_dc,i_dc') throw new Error('store.ts: QUANTITIES changed, update addWindow');
@@ -92,8 +95,8 @@ export class Store {
   private readonly rollupRetentionMs: Partial<Record<string, number | null>>;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
-  private readonly onFlushError: (err: Error) => void;
   private readonly onWarning: (message: string) => void;
+  private readonly writeHealth: WriteHealthTracker;
   private readonly stmts;
   /** The batch write, wrapped once: a fresh closure per flush would throw away its optimised code each time. */
   private readonly writeTx: ((...batch: Parameters<Store['writeBatch']>) => void) | undefined;
@@ -107,8 +110,12 @@ export class Store {
     this.reanchorMs = options.reanchorMs ?? 2000;
     this.windowRetentionMs = options.windowRetentionMs === undefined ? 14 * 86_400_000 : options.windowRetentionMs;
     this.rollupRetentionMs = options.rollupRetentionMs ?? {};
-    this.onFlushError = options.onFlushError ?? ((err) => process.emitWarning(err.message, 'CrabwattStoreWarning'));
     this.onWarning = options.onWarning ?? ((message) => process.emitWarning(message, 'CrabwattStoreWarning'));
+    this.writeHealth = new WriteHealthTracker(
+      path,
+      options.onWriteHealth ?? ((h) => process.emitWarning(h.state === 'ok' ? `${path}: writing again` : h.detail, 'CrabwattStoreWarning')),
+      Date.now(),
+    );
     const readonly = options.readonly ?? false;
     const { db, lock } = openDatabase(path, options);
     this.db = db;
@@ -393,7 +400,8 @@ export class Store {
       device: state.hex, epoch: e.id, end_index: win.end_index, t_end_ms: t, energy_nwh: nwh,
       total_nwh: e.totalAtStart + e.nwhBooked,
     };
-    if (this.windowQueue.length >= this.flushRows) this.flush();
+    // While writes fail, only the timer retries: a flush per window would fail (and cost) per window.
+    if (this.windowQueue.length >= this.flushRows && !this.writeHealth.failing) this.flush();
     else this.armTimer();
     return booked;
   }
@@ -476,12 +484,25 @@ export class Store {
       this.timer = undefined;
       try {
         this.flush();
-      } catch (err) {
-        // No caller to throw to from a timer: report, and keep the process (and the device link) alive.
-        this.onFlushError(err as Error);
+      } catch {
+        // No caller to throw to from a timer: the write health reports it (once per change), and flush armed
+        // the retry.
       }
-    }, this.flushIntervalMs);
+    }, this.writeHealth.failing ? RETRY_MS : this.flushIntervalMs);
     this.timer.unref?.();
+  }
+
+  /** Whether database writes get through, and since when (write-health.ts). */
+  get health(): WriteHealth {
+    return this.writeHealth.health;
+  }
+
+  /**
+   * False while writes fail and the memory queue is full: the caller drops (and counts) the window rather than
+   * book it, and the device's next energy snapshot books its energy as a gap once writes succeed again.
+   */
+  get hasRoom(): boolean {
+    return !this.writeHealth.failing || this.windowQueue.length < MAX_QUEUED_WINDOWS;
   }
 
   /** Number of windows waiting for the next transaction. */
@@ -500,33 +521,35 @@ export class Store {
     const openBuckets = [...this.devices.values()].flatMap((d) => d.open.filter((b) => b.rows > 0));
     if (this.windowQueue.length === 0 && this.gapQueue.length === 0 && this.rollups.queue.length === 0 && openBuckets.length === 0 && dirtyEpochs.length === 0) return;
     const windows = this.windowQueue.length;
-    // Taken off the queue now, as a whole: written in this transaction or, if it fails, dropped.
-    this.windowQueue.length = 0;
-    const gaps = this.gapQueue.splice(0);
-    const retired = this.rollups.queue.splice(0);
-    const rollups = retired.concat(openBuckets);
+    const gaps = this.gapQueue;
+    const rollups = this.rollups.queue.concat(openBuckets);
     const totals = [...this.dirtyDeviceTotals];
-    this.dirtyDeviceTotals.clear();
     const nowMs = Date.now();
     try {
       this.writeTx!(windows, gaps, rollups, dirtyEpochs, totals, nowMs);
     } catch (err) {
-      // The memory ledger ran ahead of the database: reload it so both agree again (the batch is lost, never
-      // half-written or double-booked).
+      // The transaction rolled back and the batch stays queued, the ledger with it: the next flush writes it
+      // whole, with what came since, so nothing is lost or booked twice. Only the packing bookkeeping ran ahead
+      // of the database: look for unpacked hours again.
       for (const dev of this.devices.values()) {
-        const epoch = loadLatestEpoch(this.db, dev.id);
-        if (epoch) dev.epoch = epoch;
-        dev.open = [];
         dev.packCheckedBefore = -Infinity;
         dev.packScanFrom = -Infinity;
       }
+      this.rollups.reloadPacked(this.devices.values());
+      this.writeHealth.failed(err, this.windowQueue.length, nowMs);
+      // Retried by the timer, so a queue waiting for space is written without a new window having to come first.
+      this.armTimer();
       throw new StoreError(`could not write to ${this.path}: ${(err as Error).message}`);
     }
+    this.windowQueue.length = 0;
+    this.gapQueue.length = 0;
+    this.dirtyDeviceTotals.clear();
     for (const dev of dirtyEpochs) dev.epoch.dirty = false;
     // The open buckets keep collecting, now as additions to what was just written.
     for (const b of openBuckets) b.reset();
-    for (const b of retired) this.rollups.recycle(b);
+    for (const b of this.rollups.queue.splice(0)) this.rollups.recycle(b);
     this.counters.flushes++;
+    this.writeHealth.succeeded(nowMs);
   }
 
   /** The body of flush's transaction: the first `windows` rows of the window queue, then the rest. */

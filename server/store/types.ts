@@ -3,6 +3,7 @@
 import type { RollupBucket } from './rollups.ts';
 import type { Quantity } from './schema.ts';
 import type { DeriveScale } from '../dsp/derive.ts';
+import type { WriteHealth } from './write-health.ts';
 
 export class StoreError extends Error {
   override readonly name = 'StoreError';
@@ -25,10 +26,13 @@ export interface StoreOptions {
   windowRetentionMs?: number | null;
   /** Retention per rollup level name in ms; absent or null keeps that level forever. */
   rollupRetentionMs?: Partial<Record<string, number | null>>;
-  /** A timed flush that failed (disk full, I/O error): the batch is dropped, the ledger reloaded. */
-  onFlushError?: (err: Error) => void;
   /** Something the store worked around and the user should know (a stored scale it cannot use). */
   onWarning?: (message: string) => void;
+  /**
+   * The write state changed (write-health.ts): a flush failed (disk full, I/O error; its batch stays queued and is
+   * retried) or succeeded again. Called once per change, not per retry.
+   */
+  onWriteHealth?: (health: WriteHealth) => void;
 }
 
 /** The device's calibration registers (docs/dsp.md), as cmd_calibrate carries them. */

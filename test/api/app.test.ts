@@ -27,8 +27,9 @@ describe('devices', () => {
     expect(r.statusCode).toBe(200);
     const d = r.json().devices[0];
     expect(d).toMatchObject({ id: DEVICE, kind: 'simulated', state: 'connected', sample_rate_hz: 4e6 });
-    expect(d.counters).toEqual({ frames: 10, crc_errors: 0, seq_gaps: 0, resets: 0, reconnects: 0, frames_per_s: 11, windows: 9, duplicates: 0 });
+    expect(d.counters).toEqual({ bytes: 0, rejected: 0, dropped: 0, frames: 10, crc_errors: 0, seq_gaps: 0, resets: 0, reconnects: 0, frames_per_s: 11, windows: 9, duplicates: 0 });
     expect(d.warning).toBeNull();
+    expect(d.health).toEqual({ state: 'ok', detail: '' });
   });
 
   it('404s an unknown device with a message', async () => {

@@ -180,6 +180,22 @@ describe('dashboard in Chromium on the simulated device', () => {
     await page.waitForFunction(() => (document.querySelector('#banner') as HTMLElement).hidden);
   });
 
+  it('says so plainly when the disk is full, and clears when writes get through again', async () => {
+    const db = stack.runtime.store.db;
+    // SQLite's SQLITE_FULL, as a full disk gives it: the file may not grow by a page.
+    db.pragma(`max_page_count = ${Number(db.pragma('page_count', { simple: true }))}`);
+    try {
+      await page.waitForFunction(() => (document.querySelector('#banner') as HTMLElement).dataset.state === 'disk_full', null, { timeout: 60_000 });
+      expect(await page.locator('#banner').innerText()).toMatch(/The disk is full: measurements are not being stored/);
+      expect(await page.locator('#device-panel dd[data-k="health"]').innerText()).toBe('NOT stored: disk full');
+      await page.screenshot({ path: join(ARTIFACTS, 'state-disk-full.png') });
+    } finally {
+      db.pragma('max_page_count = 1073741823');
+    }
+    await page.waitForFunction(() => (document.querySelector('#banner') as HTMLElement).hidden, null, { timeout: 60_000 });
+    expect(await page.locator('#device-panel dd[data-k="health"]').innerText()).toBe('stored');
+  });
+
   it('is usable at phone width', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.waitForTimeout(300); // let the charts follow their containers
