@@ -38,7 +38,7 @@ const registersOf = (f: typeof identify) => ({ v_offset: f.v_offset, i_offset: f
 class FakeIngest extends EventEmitter {
   deviceId: string | undefined = undefined;
   deviceRef: { kv: number; ki: number; calibration: ReturnType<typeof registersOf> | null } | undefined = undefined;
-  counters = { windows: 40, duplicates: 7 };
+  counters = { windows: 40, duplicates: 7, dropped: 0 };
   duplicateWarning: string | null = null;
   scales: [number, number][] = [];
   /** Makes storing fail like a full disk would. */
@@ -111,7 +111,7 @@ describe('wireApi device directory', () => {
     advance(2000);
     const [d] = wired.devices.list();
     expect(d).toMatchObject({ id: ID, kind: 'simulated', state: 'connected', path: '/dev/pts/9', sampleRateHz: 4e6 });
-    expect(d!.counters).toEqual({ frames: 50, crcErrors: 1, seqGaps: 2, resets: 3, reconnects: 4, framesPerS: 25, windows: 40, duplicates: 7 });
+    expect(d!.counters).toEqual({ bytes: 0, rejected: 1, dropped: 0, frames: 50, crcErrors: 1, seqGaps: 2, resets: 3, reconnects: 4, framesPerS: 25, windows: 40, duplicates: 7 });
     expect(d!.warning).toBeNull();
     ingest.duplicateWarning = 'most windows were already stored';
     expect(wired.devices.list()[0]!.warning).toBe('most windows were already stored');
