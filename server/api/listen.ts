@@ -1,5 +1,6 @@
-// Where the server listens and whether it needs a token. Only the CLI's `serve` listens; it calls
-// resolveListen() with `--listen` / `--token` and the environment, then app.listen({host, port}).
+// Where the server listens, under which names, and whether it needs a token. Only the CLI's `serve`
+// listens; it calls resolveListen() with `--listen`, `--allow-host`, the token options and the environment,
+// then app.listen({host, port}); guard.ts enforces the token and the names.
 //
 // Rule (issue 3): loopback by default; listening on any other address requires a token, because the
 // API can rewrite calibration and the stream reveals a household's consumption.
@@ -23,6 +24,30 @@ export interface ListenConfig {
   host: string;
   port: number;
   token: string | undefined;
+  /** Names (NAME or NAME:PORT) the server answers to besides its address: --allow-host and a --listen name. */
+  allowHosts: string[];
+}
+
+/** A Host header's or Origin's authority: lower-case name without brackets or trailing dot, and port. */
+export interface Authority {
+  name: string;
+  /** undefined: any port (an --allow-host NAME without one). */
+  port: number | undefined;
+}
+
+/** 'Name:8080', '[::1]:80', 'name' → its Authority, the port `defaultPort` when not given; undefined if malformed. */
+export function parseAuthority(text: string, defaultPort: number | undefined): Authority | undefined {
+  const m = /^(?:\[([0-9a-f:.]+)\]|([^:[\]/@\s]+))(?::(\d{1,5}))?$/i.exec(text);
+  if (!m) return undefined;
+  const port = m[3] === undefined ? defaultPort : Number(m[3]);
+  if (port !== undefined && port > 65535) return undefined;
+  return { name: (m[1] ?? m[2]!).toLowerCase().replace(/\.$/, ''), port };
+}
+
+export function parseAllowHost(spec: string): Authority {
+  const a = parseAuthority(spec.trim(), undefined);
+  if (a === undefined) throw new ListenConfigError(`--allow-host '${spec}': give a host name, NAME or NAME:PORT (e.g. crabwatt.example.org)`);
+  return a;
 }
 
 export function isLoopback(host: string): boolean {
@@ -45,6 +70,7 @@ export function parseListen(spec: string): { host: string; port: number } {
 export function resolveListen(opts: {
   listen?: string | undefined;
   token?: string | undefined;
+  allowHosts?: readonly string[] | undefined;
   env?: NodeJS.ProcessEnv;
 }): ListenConfig {
   const { host, port } = opts.listen ? parseListen(opts.listen) : { host: DEFAULT_HOST, port: DEFAULT_PORT };
@@ -58,5 +84,10 @@ export function resolveListen(opts: {
         `(clients then send 'Authorization: Bearer T', or ?token=T for the dashboard and WebSocket)`,
     );
   }
-  return { host, port, token };
+  const allowHosts = [...(opts.allowHosts ?? [])];
+  for (const a of allowHosts) parseAllowHost(a);
+  // Listening on a name (not an address) means clients use that name.
+  if (isIP(host.replace(/^\[|\]$/g, '')) === 0 && !isLoopback(host)) allowHosts.push(host);
+  return { host, port, token, allowHosts };
 }
+

@@ -16,17 +16,20 @@ import { nwhToWhString } from '../store/energy.ts';
 import { StoreReader } from '../store/query.ts';
 import { Store, StoreError } from '../store/store.ts';
 import type { LiveWindow } from '../ingest/ingest.ts';
-import { CliError, DEFAULT_DB, parseCommandArgs, parseNumber, str, UsageError, type Io } from './common.ts';
+import { CliError, DEFAULT_DB, parseCommandArgs, parseNumber, str, strs, UsageError, type Io } from './common.ts';
 import { DeviceSession, HARDWARE_DEFAULT_SCALE, simulatedSession } from './session.ts';
 
 export const SERVE_HELP = `crabwatt serve [--device auto|sim|rtl|PATH] [--db FILE] [--listen HOST:PORT] [--token T]
-               [--scenario mains-230-50|mains-120-60|dc] [--speed X] [--keep-windows-days N] [--summary]
+               [--allow-host NAME]... [--scenario mains-230-50|mains-120-60|dc] [--speed X]
+               [--keep-windows-days N] [--summary]
 
 Runs the host: reads the device, stores windows, rollups and exact energy in the database, and serves the
 API and dashboard (127.0.0.1:8080 by default; another address needs --token or CRABWATT_TOKEN).
   --device   auto (default): the attached crabwatt board, else the simulated device;
              sim: the simulated device; rtl: the RTL twin; PATH: a serial device such as /dev/ttyACM0
   --db       database file (default ${DEFAULT_DB}); one serve per database and per device
+  --allow-host NAME  a name (or NAME:PORT) clients reach the server under besides its address, e.g. behind a
+             reverse proxy; requests for any other Host, and from web pages of another origin, get 403
   --scenario load of the simulated device (default mains-230-50)
   --speed    simulated device time per wall-clock second (default 1 = real time)
   --keep-windows-days  raw windows older than this are deleted hourly (default 14; 0 keeps them);
@@ -126,6 +129,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     db: { type: 'string' },
     listen: { type: 'string' },
     token: { type: 'string' },
+    'allow-host': { type: 'string', multiple: true },
     scenario: { type: 'string' },
     speed: { type: 'string' },
     summary: { type: 'boolean' },
@@ -143,7 +147,12 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   let listen: ReturnType<typeof resolveListen>;
   try {
     // Checked before anything opens, so a bad address or missing token costs nothing.
-    listen = resolveListen({ listen: str(values, 'listen'), token: str(values, 'token'), env: process.env });
+    listen = resolveListen({
+      listen: str(values, 'listen'),
+      token: str(values, 'token'),
+      allowHosts: strs(values, 'allow-host'),
+      env: process.env,
+    });
   } catch (err) {
     if (err instanceof ListenConfigError) throw new UsageError(err.message);
     throw err;
@@ -182,7 +191,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
       dbPath, // exports read on their own connection, never holding the writer's
       devices: [{ ingest: s.ingest, link: s, kind: s.kind, path: s.path, ...(s.initialState ? { initialState: s.initialState } : {}) }],
     });
-    app = await buildApp({ store: wired.store, devices: wired.devices, live: wired.live, token: listen.token });
+    app = await buildApp({ store: wired.store, devices: wired.devices, live: wired.live, token: listen.token, allowHosts: listen.allowHosts });
     // The device first: a missing or busy device is reported before the dashboard is announced.
     try {
       await s.start();

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { isLoopback, parseListen, resolveListen, TOKEN_ENV } from '../../server/api/listen.ts';
+import { isLoopback, parseAuthority, parseListen, resolveListen, TOKEN_ENV } from '../../server/api/listen.ts';
 
 describe('listen address and token', () => {
   it('defaults to loopback 8080 without a token', () => {
-    expect(resolveListen({ env: {} })).toEqual({ host: '127.0.0.1', port: 8080, token: undefined });
+    expect(resolveListen({ env: {} })).toEqual({ host: '127.0.0.1', port: 8080, token: undefined, allowHosts: [] });
   });
 
   it.each([
@@ -38,5 +38,21 @@ describe('listen address and token', () => {
 
   it('refuses a guessable token', () => {
     expect(() => resolveListen({ token: 'short', env: {} })).toThrow(/at least 16/);
+  });
+});
+
+describe('names the server answers to', () => {
+  it('parses Host and Origin authorities', () => {
+    expect(parseAuthority('Example.ORG.', 80)).toEqual({ name: 'example.org', port: 80 });
+    expect(parseAuthority('[::1]:8080', 80)).toEqual({ name: '::1', port: 8080 });
+    expect(parseAuthority('name', undefined)).toEqual({ name: 'name', port: undefined });
+    for (const bad of ['', 'a:b:c', 'user@host', 'host:99999', 'a/b', 'a b', '[::1']) expect(parseAuthority(bad, 80), bad).toBeUndefined();
+  });
+
+  it('keeps --allow-host names and adds a --listen name', () => {
+    expect(resolveListen({ allowHosts: ['crabwatt.example.org', 'meter.lan:8443'], env: {} }).allowHosts).toEqual(['crabwatt.example.org', 'meter.lan:8443']);
+    expect(resolveListen({ listen: 'meter.lan:8080', token: 'x'.repeat(16), env: {} }).allowHosts).toEqual(['meter.lan']);
+    expect(resolveListen({ listen: 'localhost:8080', env: {} }).allowHosts).toEqual([]);
+    expect(() => resolveListen({ allowHosts: ['http://x/'], env: {} })).toThrow(/--allow-host 'http:\/\/x\/'/);
   });
 });
