@@ -59,6 +59,12 @@ describe('token, by the resolved route', () => {
       expect([401, 403], `${target}: ${res.status} ${res.body}`).toContain(res.status);
       expect(leaksData(res.body, DEVICE), target).toBe(false);
     }
+    // Asterisk-form: the router takes `GET *` for `/`, the (public) dashboard shell; nothing else.
+    for (const method of ['GET', 'OPTIONS', 'PUT']) {
+      const res = await rawRequest(Number(port), method, '*', [`Host: ${host}`]);
+      expect([200, 401], `${method} *: ${res.status}`).toContain(res.status);
+      expect(leaksData(res.body, DEVICE), `${method} *`).toBe(false);
+    }
   });
 
   it('keeps the dashboard and the OpenAPI pages public, in their own spellings only', async () => {

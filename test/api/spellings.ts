@@ -102,10 +102,14 @@ export interface RawResponse {
   body: string;
 }
 
-/** Sends `request` as written over a fresh TCP connection and reads the answer until the server closes it. */
+/**
+ * Sends `request` as written over a fresh TCP connection and reads the answer until the server closes it
+ * (`Connection: close`). The socket is not half-closed after the request: Node's server then aborts a request
+ * whose answer is not written yet, and a slow answer would be lost.
+ */
 export function rawHttp(port: number, request: string, host = '127.0.0.1'): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, host, () => socket.end(request));
+    const socket = connect(port, host, () => socket.write(request));
     const chunks: Buffer[] = [];
     socket.on('data', (b: Buffer) => {
       chunks.push(b);
