@@ -227,7 +227,7 @@ function renderBanner(): void {
   };
   const d = current();
   if (state.authNeeded) {
-    show('bad', 'This server needs a token.', ' Open the dashboard as http://HOST:PORT/?token=YOUR_TOKEN (the token given to `crabwatt serve --token`).', 'token');
+    show('bad', 'This server needs a token.', ' Open the dashboard as http://HOST:PORT/?token=YOUR_TOKEN (the token `crabwatt serve` was given: --token-file or CRABWATT_TOKEN).', 'token');
   } else if (!state.wsUp) {
     show('bad', 'Disconnected from the server, reconnecting…', ' Live values resume by themselves when it is back.', 'server-down');
   } else if (state.devices.length === 0) {

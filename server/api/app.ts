@@ -1,7 +1,8 @@
 // buildApp(options): the HTTP API, WebSocket stream, OpenAPI docs and dashboard as one fastify instance.
 // Only the CLI's `serve` listens (see listen.ts for the address and token rules); tests use app.inject.
 //
-// Routes (all under /api need the token when one is configured: 'Authorization: Bearer T' or ?token=T):
+// Routes (all but the dashboard's files and /docs need the token when one is configured: 'Authorization:
+// Bearer T' or ?token=T; guard.ts also refuses a Host or Origin that is not this server's):
 //   GET  /api/devices                              devices with link state and counters
 //   GET  /api/devices/:id                          one device
 //   GET  /api/devices/:id/energy?tz=               energy today (local midnight in tz) and in total
@@ -16,7 +17,6 @@
 //   GET  /api/live?device=                          WebSocket: windows, link events, device counters
 //   GET  /docs                                      OpenAPI (Swagger UI); /docs/json is the document
 
-import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -33,6 +33,7 @@ import {
 } from './deps.ts';
 import { checkFrontEndScale } from '../dsp/limits.ts';
 import { pipeChunks, StreamClosedError } from '../export/pipe.ts';
+import { installGuard, PUBLIC, registerPublic } from './guard.ts';
 import { captureJson, deviceJson } from './json.ts';
 import { LiveHub, type LiveHubOptions } from './live.ts';
 import { BadRequestError, checkZone, nwhToWh, parseFields, parseRange } from './params.ts';
@@ -44,8 +45,10 @@ export interface AppOptions {
   devices: DeviceDirectory;
   /** Emits 'window' and 'link' (deps.ts); usually the ingest's event emitter. */
   live: LiveSource;
-  /** When set, every /api request must carry it. */
+  /** When set, every request but the dashboard's files and the OpenAPI pages must carry it (guard.ts). */
   token?: string | undefined;
+  /** Names (or NAME:PORT) clients may reach the server under besides its listen address (`--allow-host`). */
+  allowHosts?: readonly string[] | undefined;
   /** Folder with index.html, main.ts, style.css (default: the repository's web/). */
   webRoot?: string;
   logger?: FastifyServerOptions['logger'];
@@ -102,24 +105,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       components: opts.token !== undefined ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},
     },
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await registerPublic(app, async (docs) => {
+    await docs.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  });
   await app.register(fastifyWebsocket, { options: { maxPayload: 4096 } });
 
-  // After the WebSocket plugin: its own onRequest hook must run first to mark upgrade requests, or a refused
-  // upgrade's socket is never destroyed and keeps the server from closing.
-  if (opts.token !== undefined) {
-    const expected = digest(opts.token);
-    app.addHook('onRequest', async (req, reply) => {
-      if (!req.url.startsWith('/api/') && req.url !== '/api') return;
-      if (!tokenMatches(req, expected)) {
-        return reply
-          .code(401)
-          .header('www-authenticate', 'Bearer')
-          .send({ statusCode: 401, error: 'Unauthorized', message: "missing or wrong token: send 'Authorization: Bearer T' or ?token=T" });
-      }
-    });
-  }
-
+  // After the WebSocket plugin (see installGuard).
+  installGuard(app, { token: opts.token, allowHosts: opts.allowHosts });
 
   const hub = new LiveHub(opts.live, devices, opts.liveHub);
   app.decorate('liveHub', hub);
@@ -379,26 +371,10 @@ function registerWeb(app: FastifyInstance, webRoot: string): void {
     if (req.headers['if-none-match'] === a.etag) return reply.code(304).send();
     return reply.type(a.contentType).send(a.body);
   };
-  const hide = { schema: { hide: true } };
+  const hide = { schema: { hide: true }, config: PUBLIC };
   app.get('/', hide, (req, reply) => serve('', req, reply));
   app.get('/favicon.svg', hide, (req, reply) => serve('favicon.svg', req, reply));
   app.get<{ Params: { '*': string } }>('/assets/*', hide, (req, reply) => serve(`assets/${req.params['*']}`, req, reply));
-}
-
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
-function tokenMatches(req: FastifyRequest, expected: Buffer): boolean {
-  const auth = req.headers.authorization;
-  let given: string | undefined;
-  if (typeof auth === 'string' && auth.startsWith('Bearer ')) given = auth.slice(7).trim();
-  else {
-    const q = req.query as Record<string, unknown> | undefined;
-    if (q && typeof q.token === 'string') given = q.token;
-  }
-  // Comparing fixed-length digests keeps the check constant-time whatever the token's length.
-  return given !== undefined && timingSafeEqual(digest(given), expected);
 }
 
 function httpReason(status: number): string {

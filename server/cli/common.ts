@@ -34,7 +34,7 @@ export const processIo: Io = {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-export type ArgValues = Record<string, string | boolean | undefined>;
+export type ArgValues = Record<string, string | string[] | boolean | undefined>;
 
 /** parseArgs with `--help` added and unknown options turned into a UsageError naming the command. */
 export function parseCommandArgs(
@@ -60,6 +60,12 @@ export function parseCommandArgs(
 export function str(values: ArgValues, name: string): string | undefined {
   const v = values[name];
   return typeof v === 'string' ? v : undefined;
+}
+
+/** A string option that may be given several times (`multiple: true`), in order; [] when absent. */
+export function strs(values: ArgValues, name: string): string[] {
+  const v = values[name];
+  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
 }
 
 /** A plain decimal number: Number() would also take '0x10', '0b1', ' 5 ', '' and 'Infinity'. */

@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import { buildApp } from '../api/app.ts';
 import { BoundServer, ListenError } from '../api/bound-server.ts';
-import { ListenConfigError, resolveListen } from '../api/listen.ts';
+import { DEFAULT_HOST, DEFAULT_PORT, ListenConfigError, resolveListen, TOKEN_ENV } from '../api/listen.ts';
 import { wireApi } from '../api/wire.ts';
 import { listDevices } from '../device/discovery.ts';
 import { DeviceLinkError } from '../device/link.ts';
@@ -19,17 +19,25 @@ import { nwhToWhString } from '../store/energy.ts';
 import { StoreReader } from '../store/query.ts';
 import { Store, StoreError } from '../store/store.ts';
 import type { LiveWindow } from '../ingest/ingest.ts';
-import { CliError, DEFAULT_DB, parseCommandArgs, parseNumber, str, UsageError, type Io } from './common.ts';
+import { CliError, DEFAULT_DB, parseCommandArgs, parseNumber, str, strs, UsageError, type Io } from './common.ts';
 import { DeviceSession, HARDWARE_DEFAULT_SCALE, simulatedSession } from './session.ts';
 
-export const SERVE_HELP = `crabwatt serve [--device auto|sim|rtl|PATH] [--db FILE] [--listen HOST:PORT] [--token T]
-               [--scenario mains-230-50|mains-120-60|dc] [--speed X] [--keep-windows-days N] [--summary]
+export const SERVE_HELP = `crabwatt serve [--device auto|sim|rtl|PATH] [--db FILE] [--listen HOST:PORT] [--token-file FILE]
+               [--allow-host NAME]... [--scenario mains-230-50|mains-120-60|dc] [--speed X]
+               [--keep-windows-days N] [--summary]
 
 Runs the host: reads the device, stores windows, rollups and exact energy in the database, and serves the
-API and dashboard (127.0.0.1:8080 by default; another address needs --token or CRABWATT_TOKEN).
+API and dashboard (127.0.0.1:8080 by default; another address needs a token).
   --device   auto (default): the attached crabwatt board, else the simulated device;
              sim: the simulated device; rtl: the RTL twin; PATH: a serial device such as /dev/ttyACM0
   --db       database file (default ${DEFAULT_DB}); one serve per database and per device
+  --listen   HOST:PORT to serve on (default ${DEFAULT_HOST}:${DEFAULT_PORT}); beyond loopback a token is required
+  --token-file FILE  the API token (16+ characters, one trailing newline ignored), in a file only you may
+             read (chmod 600); or set ${TOKEN_ENV}=T. Clients then send 'Authorization: Bearer T'; open the
+             dashboard once as http://HOST:PORT/?token=T
+  --token T  the same on the command line, where every user of this machine can read it (ps): prefer the two above
+  --allow-host NAME  a name (or NAME:PORT) clients reach the server under besides its address, e.g. behind a
+             reverse proxy; requests for any other Host, and from web pages of another origin, get 403
   --scenario load of the simulated device (default mains-230-50)
   --speed    simulated device time per wall-clock second, 0.01 to 1000 (default 1 = real time); windows are
              stored on the device's clock, so X > 1 stores X seconds of data per second
@@ -186,6 +194,8 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     db: { type: 'string' },
     listen: { type: 'string' },
     token: { type: 'string' },
+    'token-file': { type: 'string' },
+    'allow-host': { type: 'string', multiple: true },
     scenario: { type: 'string' },
     speed: { type: 'string' },
     summary: { type: 'boolean' },
@@ -207,11 +217,21 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   let listen: ReturnType<typeof resolveListen>;
   try {
     // Checked before anything opens, so a bad address or missing token costs nothing.
-    listen = resolveListen({ listen: str(values, 'listen'), token: str(values, 'token'), env: process.env });
+    listen = resolveListen({
+      listen: str(values, 'listen'),
+      token: str(values, 'token'),
+      tokenFile: str(values, 'token-file'),
+      allowHosts: strs(values, 'allow-host'),
+      env: process.env,
+    });
   } catch (err) {
     if (err instanceof ListenConfigError) throw new UsageError(err.message);
     throw err;
   }
+  if (str(values, 'token') !== undefined) {
+    io.err(`crabwatt: --token is visible to every user of this machine (ps): prefer --token-file FILE or ${TOKEN_ENV}\n`);
+  }
+  for (const w of listen.warnings) io.err(`crabwatt: ${w}\n`);
 
   // Everything that can fail is tried before the database is touched, so a failed start leaves no new file
   // and no new row: the address is bound, the device found, locked and opened (or the twin started).
@@ -276,7 +296,10 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
       storage: () => store.health,
       devices: [{ ingest: s.ingest, link: s, kind: s.kind, path: s.path, ...(s.initialState ? { initialState: s.initialState } : {}) }],
     });
-    app = await buildApp({ store: wired.store, devices: wired.devices, live: wired.live, token: listen.token, serverFactory: bound.serverFactory });
+    app = await buildApp({
+      store: wired.store, devices: wired.devices, live: wired.live, token: listen.token, allowHosts: listen.allowHosts,
+      serverFactory: bound.serverFactory,
+    });
     // The device first: a missing or busy device is reported before the dashboard is announced.
     try {
       await s.start();
