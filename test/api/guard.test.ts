@@ -22,7 +22,7 @@ describe('token, by the resolved route', () => {
 
   it('the table is not vacuous: every route answers with the token', async () => {
     f.store.exportRows = 1;
-    for (const r of routes(DEVICE, T0 + 60_000, f.devices.calibration(DEVICE))) {
+    for (const r of routes(DEVICE, T0 + 60_000, f.devices.calibration(DEVICE).calibration)) {
       if (r.method !== 'GET' && r.method !== 'PUT' && r.method !== 'POST') continue;
       if (r.target === '/api/live') continue; // a WebSocket route; the upgrade is tested below
       const res = await app.inject({ method: r.method as 'GET', url: r.target, headers: { authorization: `Bearer ${TOKEN}` }, ...(r.body ? { payload: r.body as object } : {}) });
@@ -32,7 +32,7 @@ describe('token, by the resolved route', () => {
 
   it('refuses every spelling of every route without the token (401, no data, nothing changed)', async () => {
     const wrong: string[] = [];
-    for (const a of attempts(DEVICE, T0 + 60_000, f.devices.calibration(DEVICE))) {
+    for (const a of attempts(DEVICE, T0 + 60_000, f.devices.calibration(DEVICE).calibration)) {
       const res = await app.inject({ method: a.method as 'GET', url: a.target, ...(a.body ? { payload: a.body as object } : {}) });
       if (res.statusCode !== 401 || leaksData(res.body, DEVICE)) wrong.push(`${a.label} [${a.target}] → ${res.statusCode} ${res.body.slice(0, 80)}`);
     }
@@ -114,7 +114,7 @@ describe('Host and Origin', () => {
       expect(res.status, origin).toBe(403);
       expect(JSON.parse(res.body).message).toMatch(/another origin/);
     }
-    const put = await rawRequest(p, 'PUT', `/api/devices/${DEVICE}/calibration`, [`Host: 127.0.0.1:${p}`, 'Origin: http://evil.example'], s.f.devices.calibration(DEVICE));
+    const put = await rawRequest(p, 'PUT', `/api/devices/${DEVICE}/calibration`, [`Host: 127.0.0.1:${p}`, 'Origin: http://evil.example'], s.f.devices.calibration(DEVICE).calibration);
     expect(put.status).toBe(403);
     expect(s.f.devices.pushed).toEqual([]);
   });
