@@ -248,6 +248,7 @@ function benchDevices(): DeviceDirectory {
     detail: '',
     sampleRateHz: 4e6,
     counters: { frames: 0, crcErrors: 0, seqGaps: 0, resets: 0, reconnects: 0, framesPerS: 0 },
+    health: null,
   };
   const refuse = async () => {
     throw new Error('not attached');

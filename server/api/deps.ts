@@ -79,6 +79,19 @@ export interface LinkCounters {
   framesPerS: number;
 }
 
+/** The health counters of the device's last status frame (docs/protocol.md, "status"), since its reset. */
+export interface DeviceHealth {
+  framesDropped: number;
+  fifoOverflows: number;
+  samplesDropped: number;
+  adcErrors: number;
+  watchdogResets: number;
+  /** Times a link stopped taking bytes for 500 ms and frames went to the other one. */
+  linkStalls: number;
+  /** Bytes the UART dropped at a full receive FIFO: commands lost on the line. */
+  uartRxOverruns: number;
+}
+
 export interface DeviceInfo {
   id: string;
   name: string;
@@ -88,6 +101,8 @@ export interface DeviceInfo {
   /** Human sentence for the state, e.g. how to leave the bootloader. */
   detail: string;
   counters: LinkCounters;
+  /** null until the device has sent a status frame. */
+  health: DeviceHealth | null;
   sampleRateHz: number;
 }
 

@@ -20,6 +20,15 @@ export function deviceJson(d: DeviceInfo) {
       reconnects: d.counters.reconnects,
       frames_per_s: d.counters.framesPerS,
     },
+    device_health: d.health && {
+      frames_dropped: d.health.framesDropped,
+      fifo_overflows: d.health.fifoOverflows,
+      samples_dropped: d.health.samplesDropped,
+      adc_errors: d.health.adcErrors,
+      watchdog_resets: d.health.watchdogResets,
+      link_stalls: d.health.linkStalls,
+      uart_rx_overruns: d.health.uartRxOverruns,
+    },
   };
 }
 

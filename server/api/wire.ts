@@ -20,6 +20,7 @@ import {
   type CaptureRequest,
   MAX_DECIMATION,
   type DeviceDirectory,
+  type DeviceHealth,
   type DeviceInfo,
   type DeviceKind,
   type LinkEvent,
@@ -112,6 +113,8 @@ class LiveDevice {
   state: LinkState;
   detail: string;
   identify: FrameFields<'identify'> | undefined;
+  /** The last status frame: the device's own health counters. */
+  private status: FrameFields<'status'> | undefined;
   readonly captures = new Map<number, CaptureState>();
   private readonly rate: { t: number; frames: number }[] = [];
 
@@ -153,6 +156,7 @@ class LiveDevice {
   };
   private readonly onFrame = (f: Frame) => {
     if (f.name === 'capture_chunk') this.onChunk(f as Frame<'capture_chunk'>);
+    if (f.name === 'status') this.status = (f as Frame<'status'>).fields;
   };
 
   sampleRate(): number {
@@ -191,6 +195,21 @@ class LiveDevice {
         reconnects: c?.reconnects ?? 0,
         framesPerS: Math.round(this.framesPerS(now) * 10) / 10,
       },
+      health: this.health(),
+    };
+  }
+
+  private health(): DeviceHealth | null {
+    const s = this.status;
+    if (!s) return null;
+    return {
+      framesDropped: s.frames_dropped,
+      fifoOverflows: s.fifo_overflows,
+      samplesDropped: s.samples_dropped,
+      adcErrors: s.adc_errors,
+      watchdogResets: s.watchdog_resets,
+      linkStalls: s.link_stalls,
+      uartRxOverruns: s.uart_rx_overruns,
     };
   }
 
@@ -367,6 +386,7 @@ export function wireApi(opts: {
           detail: s.lastSeenMs ? `not attached; last seen ${new Date(s.lastSeenMs).toISOString()}` : 'not attached',
           sampleRateHz: s.fsNum / s.fsDen,
           counters: { frames: 0, crcErrors: 0, seqGaps: 0, resets: 0, reconnects: 0, framesPerS: 0 },
+          health: null,
         });
       }
       return out.filter((d) => d.id !== '' || d.state === 'bootloader' || d.state === 'reconnecting' || d.state === 'disconnected');

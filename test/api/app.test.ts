@@ -28,6 +28,9 @@ describe('devices', () => {
     const d = r.json().devices[0];
     expect(d).toMatchObject({ id: DEVICE, kind: 'simulated', state: 'connected', sample_rate_hz: 4e6 });
     expect(d.counters).toEqual({ frames: 10, crc_errors: 0, seq_gaps: 0, resets: 0, reconnects: 0, frames_per_s: 11 });
+    expect(d.device_health).toEqual({
+      frames_dropped: 1, fifo_overflows: 2, samples_dropped: 3, adc_errors: 4, watchdog_resets: 5, link_stalls: 6, uart_rx_overruns: 7,
+    });
   });
 
   it('404s an unknown device with a message', async () => {

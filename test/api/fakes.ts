@@ -78,6 +78,9 @@ export class FakeDevices implements DeviceDirectory {
     detail: '',
     sampleRateHz: 4_000_000,
     counters: { frames: 10, crcErrors: 0, seqGaps: 0, resets: 0, reconnects: 0, framesPerS: 11 },
+    health: {
+      framesDropped: 1, fifoOverflows: 2, samplesDropped: 3, adcErrors: 4, watchdogResets: 5, linkStalls: 6, uartRxOverruns: 7,
+    },
   };
   cal: Calibration = { v_offset: 0, i_offset: 0, v_gain: 16384, i_gain: 16384, phase: 0, kv: 0.05, ki: 0.004 };
   pushed: Calibration[] = [];
