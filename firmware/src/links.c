@@ -95,6 +95,7 @@ static void abandon_frame(links_t *l)
 void links_pump(links_t *l)
 {
     uint32_t now_ms = hal_uptime_ms();
+    links_hear(l);
     revive(l);
     /* A change of link waits for a frame boundary, so neither host sees a torn frame, unless the link
      * the frame is on has stalled or gone: then waiting could take forever. */
