@@ -326,18 +326,20 @@ _Static_assert(offsetof(struct cw_capture_chunk_pair, i) == 2, "cw_capture_chunk
 #define CW_CAPTURE_CHUNK_PAIR_I_SIZE 2u
 
 /* status (device-to-host): Health counters, sent once a second and in answer to cmd_status. */
-#define CW_STATUS_BODY_BYTES 28u
+#define CW_STATUS_BODY_BYTES 34u
 struct cw_status {
     uint32_t boot_id; /* as in identify */
     uint32_t uptime_ms; /* milliseconds since reset */
-    uint32_t frames_dropped; /* frames not sent because the link was full (their seq numbers are skipped) */
+    uint32_t frames_dropped; /* frames not sent whole because the link was full (their seq numbers are skipped) */
     uint32_t fifo_overflows; /* windows lost because the result FIFO was full */
     uint32_t samples_dropped; /* ADC samples lost between capture and DSP */
     uint32_t adc_errors; /* ADC frames with a bad leading-zero pattern */
     uint16_t watchdog_resets; /* resets caused by the watchdog */
     uint16_t config_seq; /* configuration commits so far */
+    uint32_t link_stalls; /* times a link took no byte for 500 ms while frames waited: frames went to the other link, and a frame torn there was ended with a delimiter and counted in frames_dropped */
+    uint16_t uart_rx_overruns; /* bytes the UART dropped because its receive FIFO was full (saturates at 65535) */
 } __attribute__((packed));
-_Static_assert(sizeof(struct cw_status) == 28, "struct cw_status must match the wire layout");
+_Static_assert(sizeof(struct cw_status) == 34, "struct cw_status must match the wire layout");
 _Static_assert(offsetof(struct cw_status, boot_id) == 0, "cw_status.boot_id offset");
 _Static_assert(offsetof(struct cw_status, uptime_ms) == 4, "cw_status.uptime_ms offset");
 _Static_assert(offsetof(struct cw_status, frames_dropped) == 8, "cw_status.frames_dropped offset");
@@ -346,6 +348,8 @@ _Static_assert(offsetof(struct cw_status, samples_dropped) == 16, "cw_status.sam
 _Static_assert(offsetof(struct cw_status, adc_errors) == 20, "cw_status.adc_errors offset");
 _Static_assert(offsetof(struct cw_status, watchdog_resets) == 24, "cw_status.watchdog_resets offset");
 _Static_assert(offsetof(struct cw_status, config_seq) == 26, "cw_status.config_seq offset");
+_Static_assert(offsetof(struct cw_status, link_stalls) == 28, "cw_status.link_stalls offset");
+_Static_assert(offsetof(struct cw_status, uart_rx_overruns) == 32, "cw_status.uart_rx_overruns offset");
 #define CW_STATUS_BOOT_ID_OFFSET 0u
 #define CW_STATUS_BOOT_ID_SIZE 4u
 #define CW_STATUS_UPTIME_MS_OFFSET 4u
@@ -362,6 +366,10 @@ _Static_assert(offsetof(struct cw_status, config_seq) == 26, "cw_status.config_s
 #define CW_STATUS_WATCHDOG_RESETS_SIZE 2u
 #define CW_STATUS_CONFIG_SEQ_OFFSET 26u
 #define CW_STATUS_CONFIG_SEQ_SIZE 2u
+#define CW_STATUS_LINK_STALLS_OFFSET 28u
+#define CW_STATUS_LINK_STALLS_SIZE 4u
+#define CW_STATUS_UART_RX_OVERRUNS_OFFSET 32u
+#define CW_STATUS_UART_RX_OVERRUNS_SIZE 2u
 
 /* ack (device-to-host): Answer to every host command. */
 #define CW_ACK_BODY_BYTES 10u

@@ -32,7 +32,9 @@ static bool emit(app_t *app, uint8_t type, const void *body, size_t body_len, co
 {
     uint32_t seq = app->seq++;
     size_t n = frame_encode(type, seq, body, body_len, tail, tail_len, app->scratch, sizeof app->scratch);
-    if (n == 0 || !txring_put(&app->tx, app->scratch, n)) {
+    /* Encoding is most of what a frame costs (a window frame's ~3 700 cycles: 23 bytes' time at 3 Mbaud). */
+    links_hear(&app->links);
+    if (n == 0 || !ring_put(&app->links.tx, app->scratch, n)) {
         app->frames_dropped++;
         return false;
     }
@@ -78,12 +80,14 @@ static void send_status(app_t *app)
         .boot_id = app->boot_id,
         .uptime_ms = hal_uptime_ms(),
         /* The status frame's own drop, if it happens, shows up in the next one. */
-        .frames_dropped = app->frames_dropped,
+        .frames_dropped = app->frames_dropped + app->links.frames_torn,
         .fifo_overflows = hal_result_overflows(),
         .samples_dropped = hal_samples_dropped(),
         .adc_errors = hal_adc_errors(),
         .watchdog_resets = hal_watchdog_resets(),
         .config_seq = config_seq_newest(app),
+        .link_stalls = app->links.stalls,
+        .uart_rx_overruns = hal_link_rx_overruns(HAL_LINK_UART),
     };
     emit(app, CW_TYPE_STATUS, &f, sizeof f, NULL, 0);
 }
@@ -335,9 +339,10 @@ _Static_assert(sizeof(struct cw_cmd_configure) <= FRAME_RX_KEEP_BYTES - CW_HEADE
 
 static void receive(app_t *app)
 {
+    links_hear(&app->links);
     for (int link = 0; link < HAL_LINK_COUNT; link++) {
         for (unsigned n = 0; n < APP_RX_BYTES_PER_POLL; n++) {
-            int byte = hal_link_rx(link);
+            int byte = links_rx(&app->links, link);
             if (byte < 0) {
                 break;
             }
@@ -353,9 +358,10 @@ static void receive(app_t *app)
                 continue;
             }
             /* Answers go where commands come from, so a host on either link is heard. */
-            app->link = link;
-            app->link_chosen = true;
+            links_heard_from(&app->links, link);
             handle_command(app, &cmd);
+            /* Hearing and answering a command costs about as long as its bytes take on the line. */
+            links_hear(&app->links);
         }
     }
 }
@@ -386,12 +392,13 @@ static void send_capture(app_t *app)
     }
     /* Chunks wait for room rather than being dropped: the capture buffer holds them, and waiting
      * here costs the DSP nothing. The reserve keeps live frames flowing meanwhile. */
-    if (txring_free(&app->tx) < FRAME_MAX_WIRE_BYTES + APP_CAPTURE_RESERVE_BYTES) {
+    if (ring_free(&app->links.tx) < FRAME_MAX_WIRE_BYTES + APP_CAPTURE_RESERVE_BYTES) {
         return;
     }
     uint32_t first = (uint32_t)c->next_chunk * APP_CHUNK_PAIRS;
     uint32_t count = c->settings.pairs - first < APP_CHUNK_PAIRS ? c->settings.pairs - first : APP_CHUNK_PAIRS;
     hal_capture_read((uint16_t)first, (uint16_t)count, app->pairs);
+    links_hear(&app->links);
     struct cw_capture_chunk f = {
         .capture_id = c->id,
         .chunk_index = c->next_chunk,
@@ -408,49 +415,22 @@ static void send_capture(app_t *app)
     }
 }
 
-/* --- the link --- */
-
-static void pump(app_t *app)
-{
-    /* A change of link waits for a frame boundary, so neither host sees a torn frame. */
-    if (!app->pump_mid_frame) {
-        app->pump_link = app->link;
-    }
-    size_t room = hal_link_tx_free(app->pump_link);
-    while (room > 0 && txring_used(&app->tx) > 0) {
-        uint8_t byte = txring_peek(&app->tx);
-        txring_pop(&app->tx);
-        hal_link_tx(app->pump_link, byte);
-        room--;
-        app->pump_mid_frame = byte != 0;
-        if (byte == 0 && app->pump_link != app->link) {
-            break;
-        }
-    }
-}
-
 /* --- the loop --- */
-
-/* Before any host has spoken, and after the link it spoke on went away (USB unplugged), frames go
- * to USB when it is up, else to the UART. */
-static int default_link(void) { return hal_link_up(HAL_LINK_USB) ? HAL_LINK_USB : HAL_LINK_UART; }
 
 void app_init(app_t *app, uint32_t boot_id)
 {
     memset(app, 0, sizeof *app);
-    txring_init(&app->tx);
+    links_init(&app->links);
     for (int link = 0; link < HAL_LINK_COUNT; link++) {
         frame_rx_init(&app->rx[link]);
     }
     app->boot_id = boot_id;
-    app->link = default_link();
-    app->pump_link = app->link;
     app->next_capture_id = 1;
     app->last_status_ms = hal_uptime_ms();
     /* A lone delimiter first (docs/protocol.md, idle delimiters): bytes already on the line before this
      * boot end there as a chunk of their own instead of gluing onto our identify frame. */
     static const uint8_t delimiter = 0x00;
-    (void)txring_put(&app->tx, &delimiter, 1);
+    (void)ring_put(&app->links.tx, &delimiter, 1);
     send_identify(app);
     send_status(app);
 }
@@ -458,12 +438,7 @@ void app_init(app_t *app, uint32_t boot_id)
 void app_poll(app_t *app)
 {
     hal_watchdog_kick();
-    if (app->link_chosen && !hal_link_up(app->link)) {
-        app->link_chosen = false;
-    }
-    if (!app->link_chosen) {
-        app->link = default_link();
-    }
+    links_choose(&app->links);
     receive(app);
     drain_results(app);
     send_capture(app);
@@ -472,5 +447,5 @@ void app_poll(app_t *app)
         app->last_status_ms = now_ms;
         send_status(app);
     }
-    pump(app);
+    links_pump(&app->links);
 }

@@ -10,7 +10,7 @@
 
 #include "frame.h"
 #include "hal.h"
-#include "txring.h"
+#include "links.h"
 
 #define FIRMWARE_VERSION ((0u << 16) | (1u << 8) | 0u) /* major << 16 | minor << 8 | patch */
 
@@ -41,12 +41,8 @@ typedef struct {
 } app_capture_t;
 
 typedef struct {
-    txring_t tx;
+    links_t links;
     frame_rx_t rx[HAL_LINK_COUNT];
-    int link;           /* where frames go: the link the last valid command came from */
-    bool link_chosen;   /* a host has spoken on `link` and it is still up */
-    int pump_link;      /* the link the pump is writing the current frame to */
-    bool pump_mid_frame;
     uint32_t seq;       /* seq of the next frame generated (dropped frames use theirs up too) */
     uint32_t boot_id;
     uint32_t frames_dropped;

@@ -40,6 +40,7 @@ int hal_link_rx(int link);            /* next received byte, or -1 */
 size_t hal_link_tx_free(int link);    /* bytes hal_link_tx() accepts right now */
 void hal_link_tx(int link, uint8_t byte);
 bool hal_link_up(int link);           /* the UART always is; USB once the host has configured it */
+uint16_t hal_link_rx_overruns(int link); /* bytes dropped at a full receive FIFO (saturates; USB never drops) */
 
 /* --- DSP configuration (docs/dsp.md) --- */
 typedef struct {

@@ -74,6 +74,11 @@ void hal_link_tx(int link, uint8_t byte)
     }
 }
 
+uint16_t hal_link_rx_overruns(int link)
+{
+    return (uint16_t)(link == HAL_LINK_USB ? CW_USB_RX_OVERRUNS : CW_UART_RX_OVERRUNS);
+}
+
 bool hal_link_up(int link)
 {
     return link != HAL_LINK_USB || (CW_USB_STATUS & CW_USB_STATUS_CONFIGURED_MASK) != 0;

@@ -40,6 +40,29 @@ void fake_link_receive(int link, const uint8_t *data, size_t len)
     l->rx_len += len;
 }
 
+void fake_line_advance(int link, size_t n)
+{
+    fake_link_t *l = &fake.link[link];
+    if (l->fifo_bytes > sizeof l->fifo) {
+        fprintf(stderr, "hal_fake: fifo_bytes above %zu\n", sizeof l->fifo);
+        abort();
+    }
+    for (; n > 0 && l->rx_pos < l->rx_len; n--) {
+        uint8_t byte = l->rx[l->rx_pos++];
+        if (l->fifo_head - l->fifo_tail == l->fifo_bytes) {
+            l->rx_overruns++;
+            continue;
+        }
+        l->fifo[l->fifo_head++ % sizeof l->fifo] = byte;
+    }
+}
+
+size_t fake_link_unread(int link)
+{
+    const fake_link_t *l = &fake.link[link];
+    return l->rx_len - l->rx_pos + (l->fifo_head - l->fifo_tail);
+}
+
 void fake_result_push(const uint32_t *words, size_t count)
 {
     for (size_t k = 0; k < count; k++) {
@@ -70,6 +93,9 @@ int hal_link_rx(int link)
     if (fake.result_tail < l->rx_after_result_pops) {
         return -1;
     }
+    if (l->fifo_bytes != 0) {
+        return l->fifo_head != l->fifo_tail ? l->fifo[l->fifo_tail++ % sizeof l->fifo] : -1;
+    }
     return l->rx_pos < l->rx_len ? l->rx[l->rx_pos++] : -1;
 }
 
@@ -88,12 +114,16 @@ void hal_link_tx(int link, uint8_t byte)
 }
 
 bool hal_link_up(int link) { return link != HAL_LINK_USB || fake.usb_up; }
+uint16_t hal_link_rx_overruns(int link) { return fake.link[link].rx_overruns; }
 
 void hal_dsp_get_config(hal_dsp_config_t *cfg) { *cfg = fake.dsp; }
 bool hal_dsp_commit_pending(void) { return fake.commits_waiting != 0; }
 
 void hal_dsp_apply(const hal_dsp_config_t *cfg)
 {
+    for (int k = 0; k < HAL_LINK_COUNT; k++) {
+        fake_line_advance(k, fake.link[k].line_bytes_per_commit);
+    }
     fake.dsp = *cfg;
     fake.committed = fake.dsp;
     fake.commits_waiting++;

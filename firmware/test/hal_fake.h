@@ -22,6 +22,15 @@ typedef struct {
     /* Received bytes stay out of sight until this many result words have been popped in all, as if
      * they came in while the firmware was forwarding windows (0: at once). */
     size_t rx_after_result_pops;
+    /* 0: every byte the host sent is readable at once. Otherwise the link is a UART line: the bytes
+     * the host sent (rx) enter a receive FIFO of this many bytes only as time passes, that is as the
+     * firmware works (fake_line_advance, and line_bytes_per_commit each time it commits a
+     * configuration); a byte that finds the FIFO full is dropped and counted in rx_overruns. */
+    size_t fifo_bytes;
+    size_t line_bytes_per_commit;
+    uint8_t fifo[256];
+    size_t fifo_head, fifo_tail; /* free-running */
+    uint16_t rx_overruns;
 } fake_link_t;
 
 typedef struct {
@@ -65,6 +74,10 @@ extern fake_hal_t fake;
 void fake_reset(void);
 /* Queues bytes as if a host had sent them on a link. */
 void fake_link_receive(int link, const uint8_t *data, size_t len);
+/* A link with fifo_bytes set: the next n bytes the host sent arrive in the receive FIFO. */
+void fake_line_advance(int link, size_t n);
+/* Bytes the host sent that the firmware has not read yet (on the line or in the FIFO). */
+size_t fake_link_unread(int link);
 /* Appends words to the result FIFO as the gateware would. */
 void fake_result_push(const uint32_t *words, size_t count);
 size_t fake_result_level(void);

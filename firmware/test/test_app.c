@@ -8,106 +8,8 @@
 #include "check.h"
 #include "crabwatt_csr.h"
 #include "crc32c.h"
+#include "app_harness.h"
 #include "hal_fake.h"
-
-static app_t app;
-
-typedef struct {
-    uint8_t type;
-    uint32_t seq;
-    uint8_t body[CW_MAX_FRAME_BYTES];
-    size_t body_len;
-} sent_frame_t;
-
-#define MAX_SENT 4096
-static sent_frame_t sent[MAX_SENT];
-static size_t read_pos[HAL_LINK_COUNT];
-
-static void boot(void)
-{
-    fake_reset();
-    memset(read_pos, 0, sizeof read_pos);
-    fake.entropy = 0x5EEDu;
-    app_init(&app, 0xB0071D01u);
-}
-
-/* Frames written to the link since the last call; every one must decode intact. */
-static size_t take_frames(int link)
-{
-    fake_link_t *l = &fake.link[link];
-    size_t count = 0;
-    size_t start = read_pos[link];
-    static uint8_t chunk[FRAME_MAX_WIRE_BYTES];
-    for (size_t k = start; k < l->tx_len; k++) {
-        if (l->tx[k] != 0) {
-            continue;
-        }
-        size_t len = k - start;
-        if (len == 0) { /* an idle delimiter, as the host decoder ignores it */
-            start = k + 1;
-            continue;
-        }
-        CHECK(len <= sizeof chunk);
-        if (len > sizeof chunk || count == MAX_SENT) {
-            abort();
-        }
-        memcpy(chunk, l->tx + start, len);
-        frame_view_t v;
-        CHECK_EQ(frame_decode(chunk, len, &v), FRAME_OK);
-        sent[count].type = v.type;
-        sent[count].seq = v.seq;
-        sent[count].body_len = v.body_len;
-        memcpy(sent[count].body, v.body, v.body_len);
-        count++;
-        start = k + 1;
-    }
-    read_pos[link] = start;
-    return count;
-}
-
-static void send_command(int link, uint8_t type, uint32_t seq, const void *body, size_t len)
-{
-    uint8_t wire[FRAME_MAX_WIRE_BYTES];
-    size_t n = frame_encode(type, seq, body, len, NULL, 0, wire, sizeof wire);
-    CHECK(n > 0);
-    fake_link_receive(link, wire, n);
-}
-
-/* Polls until the firmware has read everything the host sent (it takes a bounded number of bytes
- * per poll), then once more. */
-static void poll_until_heard(int link)
-{
-    for (int k = 0; k < 1000 && fake.link[link].rx_pos < fake.link[link].rx_len; k++) app_poll(&app);
-    CHECK_EQ(fake.link[link].rx_pos, fake.link[link].rx_len);
-    app_poll(&app);
-}
-
-static struct cw_ack ack_of(const sent_frame_t *f)
-{
-    struct cw_ack a;
-    CHECK_EQ(f->type, CW_TYPE_ACK);
-    CHECK_EQ(f->body_len, sizeof a);
-    memcpy(&a, f->body, sizeof a);
-    return a;
-}
-
-/* Runs one command to completion and returns its ack; *before* gets the frames sent ahead of it
- * (the answer of cmd_identify/cmd_status; a periodic status may follow the ack). */
-static struct cw_ack command(uint8_t type, uint32_t seq, const void *body, size_t len, size_t *before)
-{
-    take_frames(HAL_LINK_UART);
-    send_command(HAL_LINK_UART, type, seq, body, len);
-    poll_until_heard(HAL_LINK_UART);
-    size_t n = take_frames(HAL_LINK_UART);
-    size_t at = 0;
-    while (at < n && sent[at].type != CW_TYPE_ACK) at++;
-    CHECK(at < n);
-    if (before) *before = at;
-    struct cw_ack a = ack_of(&sent[at < n ? at : 0]);
-    CHECK_EQ(a.command_seq, seq);
-    CHECK_EQ(a.command_type, type);
-    return a;
-}
 
 TEST(app_boot_sends_identify_then_status)
 {
@@ -517,12 +419,12 @@ TEST(app_full_link_drops_whole_frames_and_never_stalls_the_dsp)
         CHECK_EQ(fake_result_level(), 0);
     }
     CHECK(app.frames_dropped > 0);
-    CHECK(txring_used(&app.tx) <= TXRING_BYTES);
+    CHECK(ring_used(&app.links.tx) <= LINKS_TX_RING_BYTES);
     uint32_t dropped = app.frames_dropped;
 
     /* The host reads again, a little at a time. */
     fake.link[HAL_LINK_UART].tx_free = 0;
-    for (int k = 0; k < 2000 && txring_used(&app.tx) > 0; k++) {
+    for (int k = 0; k < 2000 && ring_used(&app.links.tx) > 0; k++) {
         fake.link[HAL_LINK_UART].tx_free = 7;
         app_poll(&app);
     }
@@ -639,7 +541,7 @@ TEST(app_capture_waits_for_room_instead_of_dropping)
     fake.link[HAL_LINK_UART].tx_free = 0;
     for (int k = 0; k < 100; k++) app_poll(&app);
     CHECK_EQ(app.frames_dropped, 0);
-    CHECK(txring_free(&app.tx) >= APP_CAPTURE_RESERVE_BYTES);
+    CHECK(ring_free(&app.links.tx) >= APP_CAPTURE_RESERVE_BYTES);
     /* Windows still get through while the capture waits. */
     uint32_t w[CW_WINDOW_RECORD_WORDS];
     make_record(w, 5, 5, 0, 0, 5, 0);

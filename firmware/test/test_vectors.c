@@ -95,6 +95,8 @@ static const field_t status_fields[] = {
     F(STATUS, ADC_ERRORS, "adc_errors"),
     F(STATUS, WATCHDOG_RESETS, "watchdog_resets"),
     F(STATUS, CONFIG_SEQ, "config_seq"),
+    F(STATUS, LINK_STALLS, "link_stalls"),
+    F(STATUS, UART_RX_OVERRUNS, "uart_rx_overruns"),
 };
 static const field_t ack_fields[] = {
     F(ACK, COMMAND_SEQ, "command_seq"),

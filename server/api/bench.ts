@@ -250,6 +250,7 @@ function benchDevices(): DeviceDirectory {
     health: { state: 'ok', detail: '' },
     counters: { bytes: 0, rejected: 0, dropped: 0, frames: 0, crcErrors: 0, seqGaps: 0, resets: 0, reconnects: 0, framesPerS: 0, windows: 0, duplicates: 0 },
     warning: null,
+    deviceHealth: null,
   };
   const refuse = async () => {
     throw new Error('not attached');

@@ -95,6 +95,19 @@ export interface LinkCounters {
   duplicates: number;
 }
 
+/** The health counters of the device's last status frame (docs/protocol.md, "status"), since its reset. */
+export interface DeviceHealth {
+  framesDropped: number;
+  fifoOverflows: number;
+  samplesDropped: number;
+  adcErrors: number;
+  watchdogResets: number;
+  /** Times a link stopped taking bytes for 500 ms and frames went to the other one. */
+  linkStalls: number;
+  /** Bytes the UART dropped at a full receive FIFO: commands lost on the line. */
+  uartRxOverruns: number;
+}
+
 export interface DeviceInfo {
   id: string;
   name: string;
@@ -106,6 +119,8 @@ export interface DeviceInfo {
   /** Whether its data gets through to the database (beside the link state: a port can be up and useless). */
   health: { state: DataHealth; detail: string };
   counters: LinkCounters;
+  /** The device's own counters from its last status frame; null until it has sent one. */
+  deviceHealth: DeviceHealth | null;
   sampleRateHz: number;
   /** A condition the user must see though the link is fine (e.g. duplicates dominate: nothing new is stored). */
   warning: string | null;

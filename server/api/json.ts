@@ -27,6 +27,15 @@ export function deviceJson(d: DeviceInfo) {
       duplicates: d.counters.duplicates,
     },
     warning: d.warning,
+    device_health: d.deviceHealth && {
+      frames_dropped: d.deviceHealth.framesDropped,
+      fifo_overflows: d.deviceHealth.fifoOverflows,
+      samples_dropped: d.deviceHealth.samplesDropped,
+      adc_errors: d.deviceHealth.adcErrors,
+      watchdog_resets: d.deviceHealth.watchdogResets,
+      link_stalls: d.deviceHealth.linkStalls,
+      uart_rx_overruns: d.deviceHealth.uartRxOverruns,
+    },
   };
 }
 

@@ -39,6 +39,17 @@ export const LinkCountersSchema = Type.Object({
   duplicates: Type.Integer({ description: 'windows received again that were already stored (not stored twice)' }),
 });
 
+/** The device's own counters, from its last status frame (docs/protocol.md, "status"). */
+export const DeviceHealthSchema = Type.Object({
+  frames_dropped: Type.Integer({ description: 'frames not sent whole because the link was full' }),
+  fifo_overflows: Type.Integer({ description: 'windows lost because the result FIFO was full' }),
+  samples_dropped: Type.Integer({ description: 'ADC samples lost between capture and DSP' }),
+  adc_errors: Type.Integer({ description: 'ADC frames with a bad leading-zero pattern' }),
+  watchdog_resets: Type.Integer({ description: 'resets caused by the watchdog' }),
+  link_stalls: Type.Integer({ description: 'times a link took no byte for 500 ms while frames waited (frames then went to the other link)' }),
+  uart_rx_overruns: Type.Integer({ description: 'bytes the UART dropped at a full receive FIFO: commands lost on the line' }),
+});
+
 export const DeviceSchema = Type.Object({
   id: Type.String(),
   name: Type.String(),
@@ -58,6 +69,7 @@ export const DeviceSchema = Type.Object({
   sample_rate_hz: Type.Number(),
   counters: LinkCountersSchema,
   warning: Nullable(Type.String({ description: 'a condition to show though the link is up, e.g. duplicates dominate' })),
+  device_health: Nullable({ ...DeviceHealthSchema, description: "the device's counters since its reset; null until it sent a status frame" }),
 });
 export const DeviceList = Type.Object({ devices: Type.Array(DeviceSchema) });
 

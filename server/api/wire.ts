@@ -22,6 +22,7 @@ import {
   type CaptureRequest,
   MAX_DECIMATION,
   type DeviceDirectory,
+  type DeviceHealth,
   type DeviceInfo,
   type DeviceKind,
   type LinkEvent,
@@ -120,6 +121,8 @@ class LiveDevice {
   state: LinkState;
   detail: string;
   identify: FrameFields<'identify'> | undefined;
+  /** The last status frame: the device's own health counters. */
+  private status: FrameFields<'status'> | undefined;
   readonly captures = new Map<number, CaptureState>();
   readonly calibration: CalibrationKeeper;
   private readonly rate: { t: number; frames: number }[] = [];
@@ -166,6 +169,7 @@ class LiveDevice {
   };
   private readonly onFrame = (f: Frame) => {
     if (f.name === 'capture_chunk') this.onChunk(f as Frame<'capture_chunk'>);
+    if (f.name === 'status') this.status = (f as Frame<'status'>).fields;
   };
 
   sampleRate(): number {
@@ -234,6 +238,21 @@ class LiveDevice {
         duplicates: this.d.ingest.counters.duplicates,
       },
       warning: this.d.ingest.duplicateWarning,
+      deviceHealth: this.deviceHealth(),
+    };
+  }
+
+  private deviceHealth(): DeviceHealth | null {
+    const s = this.status;
+    if (!s) return null;
+    return {
+      framesDropped: s.frames_dropped,
+      fifoOverflows: s.fifo_overflows,
+      samplesDropped: s.samples_dropped,
+      adcErrors: s.adc_errors,
+      watchdogResets: s.watchdog_resets,
+      linkStalls: s.link_stalls,
+      uartRxOverruns: s.uart_rx_overruns,
     };
   }
 
@@ -420,6 +439,7 @@ export function wireApi(opts: {
           sampleRateHz: s.fsNum / s.fsDen,
           counters: { bytes: 0, rejected: 0, dropped: 0, frames: 0, crcErrors: 0, seqGaps: 0, resets: 0, reconnects: 0, framesPerS: 0, windows: 0, duplicates: 0 },
           warning: null,
+          deviceHealth: null,
         });
       }
       return out.filter(

@@ -173,12 +173,14 @@ export const FRAMES = [
     fields: [
       f('boot_id', 'u32', 'as in identify'),
       f('uptime_ms', 'u32', 'milliseconds since reset'),
-      f('frames_dropped', 'u32', 'frames not sent because the link was full (their seq numbers are skipped)'),
+      f('frames_dropped', 'u32', 'frames not sent whole because the link was full (their seq numbers are skipped)'),
       f('fifo_overflows', 'u32', 'windows lost because the result FIFO was full'),
       f('samples_dropped', 'u32', 'ADC samples lost between capture and DSP'),
       f('adc_errors', 'u32', 'ADC frames with a bad leading-zero pattern'),
       f('watchdog_resets', 'u16', 'resets caused by the watchdog'),
       f('config_seq', 'u16', 'configuration commits so far'),
+      f('link_stalls', 'u32', 'times a link took no byte for 500 ms while frames waited: frames went to the other link, and a frame torn there was ended with a delimiter and counted in frames_dropped'),
+      f('uart_rx_overruns', 'u16', 'bytes the UART dropped because its receive FIFO was full (saturates at 65535)'),
     ],
   },
   {

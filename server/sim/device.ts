@@ -482,6 +482,9 @@ export class SimulatedDevice {
       uptime_ms: Math.floor(this.index / (SAMPLE_RATE_HZ / 1000)) >>> 0,
       ...this.counters,
       config_seq: this.core.configSeq,
+      // One link, which takes every byte (a slow host costs dropped frames), and no UART line.
+      link_stalls: 0,
+      uart_rx_overruns: 0,
     });
   }
 

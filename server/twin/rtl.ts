@@ -37,6 +37,12 @@ export interface RtlTwinOptions {
   pauseAt?: readonly number[];
   /** Cycles of the twin's system clock between sample pairs (default: the harness's, i.e. 4 Msps). */
   samplePeriodCycles?: number;
+  /**
+   * Cycles of the twin's system clock between two host-to-device bytes (default: the harness's, the
+   * board's 3 Mbaud line in CPU cycles). Fewer makes the line faster than the board's, to test what the
+   * firmware does with bytes it cannot keep up with.
+   */
+  rxByteCycles?: number;
   /** Simulated milliseconds to run after the last pair when not looping (default 50). */
   drainMs?: number;
   /** Build (or check) the twin first (default true). */
@@ -118,6 +124,10 @@ export async function startRtlTwin(opts: RtlTwinOptions = {}): Promise<RtlTwin> 
   if (period !== undefined && (!Number.isInteger(period) || period < 1)) {
     throw new RtlTwinError('samplePeriodCycles must be an integer >= 1');
   }
+  const rxByteCycles = opts.rxByteCycles;
+  if (rxByteCycles !== undefined && (!Number.isInteger(rxByteCycles) || rxByteCycles < 1)) {
+    throw new RtlTwinError('rxByteCycles must be an integer >= 1');
+  }
   const drainMs = opts.drainMs ?? 50;
   if (!(drainMs >= 0)) throw new RtlTwinError('drainMs must be >= 0');
 
@@ -133,6 +143,7 @@ export async function startRtlTwin(opts: RtlTwinOptions = {}): Promise<RtlTwin> 
 
   const args = ['--stimulus', stimulusPath, '--drain-ms', String(drainMs)];
   if (period !== undefined) args.push('--sample-period-cycles', String(period));
+  if (rxByteCycles !== undefined) args.push('--rx-byte-cycles', String(rxByteCycles));
   if (opts.loop ?? true) args.push('--loop');
   if (opts.hold) args.push('--hold');
   for (const n of opts.pauseAt ?? []) {

@@ -30,6 +30,9 @@ describe('devices', () => {
     expect(d.counters).toEqual({ bytes: 0, rejected: 0, dropped: 0, frames: 10, crc_errors: 0, seq_gaps: 0, resets: 0, reconnects: 0, frames_per_s: 11, windows: 9, duplicates: 0 });
     expect(d.warning).toBeNull();
     expect(d.health).toEqual({ state: 'ok', detail: '' });
+    expect(d.device_health).toEqual({
+      frames_dropped: 1, fifo_overflows: 2, samples_dropped: 3, adc_errors: 4, watchdog_resets: 5, link_stalls: 6, uart_rx_overruns: 7,
+    });
   });
 
   it('404s an unknown device with a message', async () => {

@@ -80,6 +80,9 @@ export class FakeDevices implements DeviceDirectory {
     health: { state: 'ok', detail: '' },
     counters: { bytes: 0, rejected: 0, dropped: 0, frames: 10, crcErrors: 0, seqGaps: 0, resets: 0, reconnects: 0, framesPerS: 11, windows: 9, duplicates: 0 },
     warning: null,
+    deviceHealth: {
+      framesDropped: 1, fifoOverflows: 2, samplesDropped: 3, adcErrors: 4, watchdogResets: 5, linkStalls: 6, uartRxOverruns: 7,
+    },
   };
   cal: Calibration = { v_offset: 0, i_offset: 0, v_gain: 16384, i_gain: 16384, phase: 0, kv: 0.05, ki: 0.004 };
   pushed: Calibration[] = [];

@@ -117,6 +117,24 @@ describe('wireApi device directory', () => {
     expect(wired.devices.list()[0]!.warning).toBe('most windows were already stored');
   });
 
+  it("shows the device's own counters from its last status frame", () => {
+    const { ingest, wired } = setup();
+    ingest.identifyNow();
+    expect(wired.devices.get(ID)!.health).toBeNull();
+    const status = (link_stalls: number) => ({
+      name: 'status', type: 5, seq: 0,
+      fields: {
+        boot_id: 1, uptime_ms: 2, frames_dropped: 3, fifo_overflows: 4, samples_dropped: 5, adc_errors: 6, watchdog_resets: 7,
+        config_seq: 8, link_stalls, uart_rx_overruns: 10,
+      },
+    });
+    ingest.emit('frame', status(9));
+    ingest.emit('frame', status(11));
+    expect(wired.devices.get(ID)!.health).toEqual({
+      framesDropped: 3, fifoOverflows: 4, samplesDropped: 5, adcErrors: 6, watchdogResets: 7, linkStalls: 11, uartRxOverruns: 10,
+    });
+  });
+
   it('lists devices only the database knows as absent, for their history', () => {
     const { wired } = setup([{ id: 'feedfeedfeedfeed', lastSeenMs: Date.UTC(2026, 0, 1) }]);
     const [d] = wired.devices.list();
