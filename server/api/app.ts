@@ -36,6 +36,7 @@ import { captureJson, deviceJson } from './json.ts';
 import { LiveHub, type LiveHubOptions } from './live.ts';
 import { BadRequestError, checkZone, nwhToWh, parseFields, parseRange } from './params.ts';
 import { openapiDocument, routeSchemas } from './contract.ts';
+import { refuseCoercedBodies } from './strict-body.ts';
 import type * as S from './schemas.ts';
 import { buildWebAssets, DEFAULT_WEB_ROOT, type AssetMap } from './web-assets.ts';
 
@@ -113,6 +114,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   }
 
 
+  refuseCoercedBodies(app);
   const hub = new LiveHub(opts.live, devices, opts.liveHub);
   app.decorate('liveHub', hub);
   app.addHook('onClose', async () => hub.close());
