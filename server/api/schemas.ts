@@ -20,7 +20,12 @@ export const DeviceId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A
  * A time given either as Unix milliseconds or as ISO-8601 with an offset; parsed by parseTime(), which
  * reports what it could not read. The length bound stops absurd strings before parsing.
  */
-const TimeParam = Type.String({ minLength: 1, maxLength: 40, description: 'Unix ms, or ISO-8601 (e.g. 2026-03-29T00:00:00+01:00)' });
+const TimeParam = Type.String({
+  minLength: 1,
+  maxLength: 40,
+  description: 'Unix ms, or ISO-8601 (e.g. 2026-03-29T00:00:00+01:00)',
+  examples: ['1774738800000', '2026-03-29T00:00:00+01:00'],
+});
 
 export const ErrorReply = Type.Object({
   statusCode: Type.Integer(),
