@@ -127,15 +127,15 @@ interface RouteSchema {
 }
 
 /**
- * Every route's schema. With a token configured every /api route also answers 401, and the document
- * says which credentials it takes.
+ * Every route's schema. Each also answers 403 to a request whose Host or Origin names another site than
+ * this server (the guard against cross-site and DNS-rebinding requests), and with a token configured 401;
+ * the document then says which credentials it takes.
  */
 export function routeSchemas(tokenRequired: boolean): ReturnType<typeof routes> {
   const all = routes();
-  if (tokenRequired) {
-    const unauthorized = error("missing or wrong token: send 'Authorization: Bearer T' or ?token=T");
-    for (const r of Object.values(all)) Object.assign(r.response, { 401: unauthorized });
-  }
+  const forbidden = error("the Host or Origin header names another site than this server (the message says how to allow a name)");
+  const unauthorized = error("missing or wrong token: send 'Authorization: Bearer T' or ?token=T");
+  for (const r of Object.values(all)) Object.assign(r.response, { 403: forbidden }, tokenRequired && { 401: unauthorized });
   return all;
 }
 

@@ -91,6 +91,11 @@ describe('the OpenAPI document', () => {
     expect(live!.responses['426']).toBeDefined();
   });
 
+  it('lists the guard’s 403 (Host or Origin of another site) on every operation', async () => {
+    const { doc } = await open();
+    expect(operations(doc).filter(([, op]) => !op.responses['403']).map(([name]) => name)).toEqual([]);
+  });
+
   it('asks for the token, and lists 401 on every operation, when one is configured', async () => {
     const { doc } = await open(TOKEN);
     expect(doc.security).toEqual([{ bearer: [] }, { token: [] }]);
