@@ -54,7 +54,10 @@ function routes() {
       summary: 'Store a calibration and push it to the device',
       params: S.DeviceParams,
       body: S.CalibrationSchema,
-      response: { 200: S.CalibrationReply, 400: BAD_REQUEST, 404: NO_DEVICE, ...BODY_ERRORS, ...DEVICE_COMMAND_ERRORS },
+      response: {
+        200: S.CalibrationReply, 400: BAD_REQUEST, 404: NO_DEVICE, ...BODY_ERRORS, ...DEVICE_COMMAND_ERRORS,
+        422: error('values the arithmetic cannot hold together (the message gives the range), or the device refused them'),
+      },
     },
     postCapture: {
       tags: ['captures'],
