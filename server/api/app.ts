@@ -51,6 +51,11 @@ export interface AppOptions {
   webRoot?: string;
   logger?: FastifyServerOptions['logger'];
   liveHub?: LiveHubOptions;
+  /**
+   * Where a failure the client only sees as "internal error (see the server log)" is written, with its stack
+   * (serve: its stderr); default: fastify's logger.
+   */
+  logInternalError?: (line: string) => void;
   /** Largest accepted request body; calibration and capture bodies are a few hundred bytes. */
   bodyLimitBytes?: number;
 }
@@ -75,6 +80,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   });
   const { store, devices } = opts;
+  // The path without the query, which may carry the token.
+  const logInternal = (req: FastifyRequest, err: Error, what = '') =>
+    (opts.logInternalError ?? ((line: string) => app.log.error(line)))(`${req.method} ${req.url.split('?')[0]}${what}: ${err.stack ?? err.message}`);
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
     let status = 500;
@@ -85,7 +93,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     else if (err instanceof DeviceCommandError) status = err.statusCode;
     else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) status = err.statusCode;
     if (status >= 500) {
-      req.log.error({ err }, 'request failed');
+      logInternal(req, err);
       message = 'internal error (see the server log)';
     }
     return reply.code(status).send({ statusCode: status, error: httpReason(status), message });
@@ -283,7 +291,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         res.end();
       } catch (err) {
         // Headers are out: the only honest signal left is a cut connection (no final chunk), never a short 200.
-        if (!(err instanceof StreamClosedError)) req.log.error({ err }, 'CSV export failed mid-stream');
+        if (!(err instanceof StreamClosedError)) logInternal(req, err as Error, ' (CSV cut mid-stream)');
         res.destroy();
       }
     },

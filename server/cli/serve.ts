@@ -182,7 +182,13 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
       dbPath, // exports read on their own connection, never holding the writer's
       devices: [{ ingest: s.ingest, link: s, kind: s.kind, path: s.path, ...(s.initialState ? { initialState: s.initialState } : {}) }],
     });
-    app = await buildApp({ store: wired.store, devices: wired.devices, live: wired.live, token: listen.token });
+    app = await buildApp({
+      store: wired.store,
+      devices: wired.devices,
+      live: wired.live,
+      token: listen.token,
+      logInternalError: (line) => io.err(`crabwatt: api: ${line}\n`),
+    });
     // The device first: a missing or busy device is reported before the dashboard is announced.
     try {
       await s.start();

@@ -124,13 +124,19 @@ describe('history', () => {
     expect((await hist(ok)).statusCode).toBe(404);
   });
 
-  it('hides internal errors behind a 500 without details', async () => {
+  it('hides internal errors behind a 500 without details, and writes them where the reply says: the server log', async () => {
+    const logged: string[] = [];
+    const logging = await buildApp({ ...f, logInternalError: (line) => logged.push(line) });
     f.store.history = () => {
       throw new TypeError('secret internals');
     };
-    const r = await hist(ok);
+    const r = await logging.inject({ method: 'GET', url: `/api/history?${new URLSearchParams(Object.entries(ok).map(([k, v]) => [k, String(v)]))}` });
+    await logging.close();
     expect(r.statusCode).toBe(500);
     expect(r.body).not.toMatch(/secret/);
+    expect(r.json().message).toMatch(/server log/);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatch(/^GET \/api\/history: TypeError: secret internals\n    at /);
   });
 });
 
