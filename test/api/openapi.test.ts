@@ -54,8 +54,8 @@ describe('the OpenAPI document', () => {
   it('is OpenAPI 3.1, whose schemas are JSON Schema as the server validates with (numeric exclusiveMinimum)', async () => {
     const { doc } = await open();
     expect(doc.openapi).toBe('3.1.0');
-    const kv = doc.paths['/api/devices/{id}/calibration']!.put!.requestBody!.content['application/json']!.schema.properties.kv;
-    expect(kv).toMatchObject({ exclusiveMinimum: 0 });
+    const durationMs = doc.paths['/api/devices/{id}/captures']!.post!.requestBody!.content['application/json']!.schema.properties.duration_ms;
+    expect(durationMs).toMatchObject({ exclusiveMinimum: 0 });
   });
 
   it('gives every operation a summary', async () => {
