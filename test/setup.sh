@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What `npm test` needs beyond npm: Debian packages (installed with apt-get when running as root)
-# and the Python venv for the gateware, built from hdl/requirements.txt.
+# and the Python venvs: the gateware's from hdl/requirements.txt, the API fuzzer's from test/fuzz/requirements.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,3 +27,4 @@ if (( ${#missing[@]} > 0 )); then
 fi
 
 bash hdl/venv.sh
+bash test/fuzz/venv.sh

@@ -15,7 +15,8 @@ export type HistoryJson = Static<typeof S.HistoryReply>;
 export type Buckets = HistoryJson['series'][string];
 /** A quantity /api/history knows (its `fields` parameter). */
 export type HistoryFieldName = HistoryField;
-export type CaptureBodyJson = Static<typeof S.CaptureBody>;
+/** A capture request with every defaulted field given (the dashboard states its choices in full). */
+export type CaptureBodyJson = S.CaptureBodyT;
 export type CaptureCreatedJson = Static<typeof S.CaptureCreated>;
 export type CaptureJson = Static<typeof S.CaptureReply>;
 export type ExportEstimateJson = Static<typeof S.ExportEstimateReply>;

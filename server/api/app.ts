@@ -37,7 +37,9 @@ import { installGuard, PUBLIC, registerPublic } from './guard.ts';
 import { captureJson, deviceJson } from './json.ts';
 import { LiveHub, type LiveHubOptions } from './live.ts';
 import { BadRequestError, checkZone, nwhToWh, parseFields, parseRange } from './params.ts';
-import * as S from './schemas.ts';
+import { openapiDocument, routeSchemas } from './contract.ts';
+import { refuseCoercedBodies } from './strict-body.ts';
+import type * as S from './schemas.ts';
 import { buildWebAssets, DEFAULT_WEB_ROOT, type AssetMap } from './web-assets.ts';
 
 export interface AppOptions {
@@ -53,6 +55,11 @@ export interface AppOptions {
   webRoot?: string;
   logger?: FastifyServerOptions['logger'];
   liveHub?: LiveHubOptions;
+  /**
+   * Where a failure the client only sees as "internal error (see the server log)" is written, with its stack
+   * (serve: its stderr); default: fastify's logger.
+   */
+  logInternalError?: (line: string) => void;
   /** Largest accepted request body; calibration and capture bodies are a few hundred bytes. */
   bodyLimitBytes?: number;
   /** Serve on a server bound beforehand (serve's BoundServer) instead of fastify's own. */
@@ -80,6 +87,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     ...(opts.serverFactory ? { serverFactory: opts.serverFactory } : {}),
   });
   const { store, devices } = opts;
+  // The path without the query, which may carry the token.
+  const logInternal = (req: FastifyRequest, err: Error, what = '') =>
+    (opts.logInternalError ?? ((line: string) => app.log.error(line)))(`${req.method} ${req.url.split('?')[0]}${what}: ${err.stack ?? err.message}`);
 
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, req, reply) => {
     let status = 500;
@@ -90,7 +100,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     else if (err instanceof DeviceCommandError) status = err.statusCode;
     else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) status = err.statusCode;
     if (status >= 500) {
-      req.log.error({ err }, 'request failed');
+      logInternal(req, err);
       message = 'internal error (see the server log)';
     }
     return reply.code(status).send({ statusCode: status, error: httpReason(status), message });
@@ -99,12 +109,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     reply.code(404).send({ statusCode: 404, error: 'Not Found', message: `no route for ${req.method} ${req.url.split('?')[0]}` }),
   );
 
-  await app.register(fastifySwagger, {
-    openapi: {
-      info: { title: 'crabwatt', version: '0.1.0', description: 'Energy monitor: live windows, history, export, calibration, captures.' },
-      components: opts.token !== undefined ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},
-    },
-  });
+  await app.register(fastifySwagger, { openapi: openapiDocument(opts.token !== undefined) });
   await registerPublic(app, async (docs) => {
     await docs.register(fastifySwaggerUi, { routePrefix: '/docs' });
   });
@@ -113,6 +118,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // After the WebSocket plugin (see installGuard).
   installGuard(app, { token: opts.token, allowHosts: opts.allowHosts });
 
+  refuseCoercedBodies(app);
   const hub = new LiveHub(opts.live, devices, opts.liveHub);
   app.decorate('liveHub', hub);
   app.addHook('onClose', async () => hub.close());
@@ -122,21 +128,21 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (!d) throw new UnknownDeviceError(id);
     return d;
   };
-  const errors = { 400: S.ErrorReply, 404: S.ErrorReply };
+  const R = routeSchemas(opts.token !== undefined);
 
-  app.get('/api/devices', { schema: { tags: ['devices'], response: { 200: S.DeviceList } } }, async () => ({
+  app.get('/api/devices', { schema: R.listDevices }, async () => ({
     devices: devices.list().map(deviceJson),
   }));
 
   app.get<{ Params: Static<typeof S.DeviceParams> }>(
     '/api/devices/:id',
-    { schema: { tags: ['devices'], params: S.DeviceParams, response: { 200: S.DeviceSchema, ...errors } } },
+    { schema: R.getDevice },
     async (req) => deviceJson(mustDevice(req.params.id)),
   );
 
   app.get<{ Params: Static<typeof S.DeviceParams>; Querystring: Static<typeof S.EnergyQuery> }>(
     '/api/devices/:id/energy',
-    { schema: { tags: ['devices'], params: S.DeviceParams, querystring: S.EnergyQuery, response: { 200: S.EnergyReply, ...errors } } },
+    { schema: R.getEnergy },
     async (req) => {
       mustDevice(req.params.id);
       const tz = checkZone(req.query.tz ?? 'UTC');
@@ -156,7 +162,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.get<{ Params: Static<typeof S.DeviceParams> }>(
     '/api/devices/:id/calibration',
-    { schema: { tags: ['calibration'], params: S.DeviceParams, response: { 200: S.CalibrationReply, ...errors } } },
+    { schema: R.getCalibration },
     async (req) => {
       mustDevice(req.params.id);
       const c = devices.calibration(req.params.id);
@@ -166,14 +172,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.put<{ Params: Static<typeof S.DeviceParams>; Body: Static<typeof S.CalibrationSchema> }>(
     '/api/devices/:id/calibration',
-    {
-      schema: {
-        tags: ['calibration'],
-        params: S.DeviceParams,
-        body: S.CalibrationSchema,
-        response: { 200: S.CalibrationReply, ...errors, 409: S.ErrorReply, 422: S.ErrorReply, 503: S.ErrorReply, 504: S.ErrorReply },
-      },
-    },
+    { schema: R.putCalibration },
     async (req) => {
       mustDevice(req.params.id);
       // The product of the scales, which the schema cannot express (ScaleRangeError: 422 with the range).
@@ -185,14 +184,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.post<{ Params: Static<typeof S.DeviceParams>; Body: S.CaptureBodyT }>(
     '/api/devices/:id/captures',
-    {
-      schema: {
-        tags: ['captures'],
-        params: S.DeviceParams,
-        body: S.CaptureBody,
-        response: { 202: S.CaptureCreated, ...errors, 409: S.ErrorReply, 422: S.ErrorReply, 503: S.ErrorReply, 504: S.ErrorReply },
-      },
-    },
+    { schema: R.postCapture },
     async (req, reply) => {
       mustDevice(req.params.id);
       const body = req.body;
@@ -221,7 +213,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.get<{ Params: Static<typeof S.CaptureParams> }>(
     '/api/devices/:id/captures/:captureId',
-    { schema: { tags: ['captures'], params: S.CaptureParams, response: { 200: S.CaptureReply, ...errors } } },
+    { schema: R.getCapture },
     async (req, reply) => {
       mustDevice(req.params.id);
       const c = devices.capture(req.params.id, req.params.captureId);
@@ -238,7 +230,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.get<{ Querystring: S.HistoryQueryT }>(
     '/api/history',
-    { schema: { tags: ['history'], querystring: S.HistoryQuerySchema, response: { 200: S.HistoryReply, ...errors } } },
+    { schema: R.history },
     async (req) => {
       const q = req.query;
       const { fromMs, toMs } = parseRange(q.from, q.to);
@@ -258,20 +250,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.get<{ Querystring: S.ExportQueryT }>(
     '/api/export/estimate',
-    { schema: { tags: ['export'], querystring: S.ExportQuerySchema, response: { 200: S.ExportEstimateReply, ...errors } } },
+    { schema: R.exportEstimate },
     async (req) => ({ rows: store.estimateExportRows(exportQuery(req.query)) }),
   );
 
   app.get<{ Querystring: S.ExportQueryT }>(
     '/api/export.csv',
-    {
-      schema: {
-        tags: ['export'],
-        querystring: S.ExportQuerySchema,
-        produces: ['text/csv'],
-        response: { 200: { description: 'CSV, header line first (as `crabwatt export`)', type: 'string' }, ...errors },
-      },
-    },
+    { schema: R.exportCsv },
     async (req, reply) => {
       const q = exportQuery(req.query);
       // Pull the first piece before any header goes out, so an error the store raises on the query itself
@@ -305,29 +290,29 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         res.end();
       } catch (err) {
         // Headers are out: the only honest signal left is a cut connection (no final chunk), never a short 200.
-        if (!(err instanceof StreamClosedError)) req.log.error({ err }, 'CSV export failed mid-stream');
+        if (!(err instanceof StreamClosedError)) logInternal(req, err as Error, ' (CSV cut mid-stream)');
         res.destroy();
       }
     },
   );
 
-  app.get<{ Querystring: Static<typeof S.LiveQuery> }>(
-    '/api/live',
-    {
-      websocket: true,
-      schema: {
-        tags: ['live'],
-        description: 'WebSocket. Text messages of JSON, one per event, each one of LiveMessage (server/api/schemas.ts): the device list first, then windows and link events.',
-        querystring: S.LiveQuery,
-      },
-      preHandler: async (req, reply) => {
-        if (req.query.device !== undefined && !devices.get(req.query.device)) {
-          return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: new UnknownDeviceError(req.query.device).message });
-        }
-      },
+  // wsHandler beside a plain handler (rather than `websocket: true`, which @fastify/websocket hides from the
+  // document and answers with a bare 404) so the route is documented and a plain GET learns what it is.
+  app.route<{ Querystring: Static<typeof S.LiveQuery> }>({
+    method: 'GET',
+    url: '/api/live',
+    schema: R.live,
+    preHandler: async (req) => {
+      if (req.query.device !== undefined) mustDevice(req.query.device);
     },
-    (socket, req) => hub.add(socket, req.query.device),
-  );
+    handler: async (req, reply) =>
+      reply
+        .code(426)
+        .header('upgrade', 'websocket')
+        .header('connection', 'Upgrade')
+        .send({ statusCode: 426, error: httpReason(426), message: `${req.url.split('?')[0]} is a WebSocket: connect with 'Upgrade: websocket'` }),
+    wsHandler: (socket, req) => hub.add(socket, req.query.device),
+  });
 
   registerWeb(app, opts.webRoot ?? DEFAULT_WEB_ROOT);
   return app;
@@ -386,6 +371,7 @@ function httpReason(status: number): string {
     413: 'Payload Too Large',
     415: 'Unsupported Media Type',
     422: 'Unprocessable Entity',
+    426: 'Upgrade Required',
     500: 'Internal Server Error',
     503: 'Service Unavailable',
     504: 'Gateway Timeout',

@@ -8,6 +8,12 @@ import { DATA_HEALTH, EXPORT_INTERVALS, HISTORY_FIELDS, MAX_CAPTURE_SPAN_MS } fr
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
+/**
+ * What a handler sees of a query or body whose properties K have defaults: optional on the wire (so the
+ * OpenAPI document does not call them required), always present after ajv (useDefaults) has filled them in.
+ */
+type WithDefaults<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: Exclude<T[P], undefined> };
+
 /** Device ids are hex serials or short names; the pattern keeps them out of paths and SQL alike. */
 export const DeviceId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' });
 
@@ -15,7 +21,12 @@ export const DeviceId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A
  * A time given either as Unix milliseconds or as ISO-8601 with an offset; parsed by parseTime(), which
  * reports what it could not read. The length bound stops absurd strings before parsing.
  */
-const TimeParam = Type.String({ minLength: 1, maxLength: 40, description: 'Unix ms, or ISO-8601 (e.g. 2026-03-29T00:00:00+01:00)' });
+const TimeParam = Type.String({
+  minLength: 1,
+  maxLength: 40,
+  description: 'Unix ms, or ISO-8601 (e.g. 2026-03-29T00:00:00+01:00)',
+  examples: ['1774738800000', '2026-03-29T00:00:00+01:00'],
+});
 
 export const ErrorReply = Type.Object({
   statusCode: Type.Integer(),
@@ -90,15 +101,15 @@ export const HistoryQuerySchema = Type.Object({
   device: DeviceId,
   from: TimeParam,
   to: TimeParam,
-  points: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
-  fields: Type.String({
+  points: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 })),
+  fields: Type.Optional(Type.String({
     minLength: 1,
     maxLength: 200,
     default: 'p',
     description: `comma-separated, of: ${HISTORY_FIELDS.join(', ')}`,
-  }),
+  })),
 });
-export type HistoryQueryT = Static<typeof HistoryQuerySchema>;
+export type HistoryQueryT = WithDefaults<Static<typeof HistoryQuerySchema>, 'points' | 'fields'>;
 
 const NumOrNullArray = Type.Array(Nullable(Type.Number()));
 export const HistoryReply = Type.Object({
@@ -118,10 +129,10 @@ export const ExportQuerySchema = Type.Object({
   device: DeviceId,
   from: TimeParam,
   to: TimeParam,
-  interval: Type.Union(EXPORT_INTERVALS.map((i) => Type.Literal(i)), { default: '1m' }),
-  tz: Type.String({ minLength: 1, maxLength: 64, default: 'UTC' }),
+  interval: Type.Optional(Type.Union(EXPORT_INTERVALS.map((i) => Type.Literal(i)), { default: '1m' })),
+  tz: Type.Optional(Type.String({ minLength: 1, maxLength: 64, default: 'UTC', description: 'IANA zone of the intervals and of ISO times without an offset' })),
 });
-export type ExportQueryT = Static<typeof ExportQuerySchema>;
+export type ExportQueryT = WithDefaults<Static<typeof ExportQuerySchema>, 'interval' | 'tz'>;
 
 export const ExportEstimateReply = Type.Object({ rows: Type.Integer() });
 
@@ -155,17 +166,17 @@ export const CalibrationReply = Type.Object({
 
 export const CaptureBody = Type.Object(
   {
-    pairs: Type.Integer({ minimum: 1, maximum: 65535, default: 4096 }),
-    trigger: Type.Union(
+    pairs: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 4096 })),
+    trigger: Type.Optional(Type.Union(
       (['immediate', 'v_rising', 'v_falling', 'i_rising', 'i_falling'] as const).map((t) => Type.Literal(t)),
       { default: 'v_rising' },
-    ),
-    level: Type.Integer({ minimum: -32768, maximum: 32767, default: 0 }),
-    pretrigger: Type.Integer({ minimum: 0, maximum: 65535, default: 0 }),
-    hysteresis: Type.Integer({
+    )),
+    level: Type.Optional(Type.Integer({ minimum: -32768, maximum: 32767, default: 0 })),
+    pretrigger: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, default: 0 })),
+    hysteresis: Type.Optional(Type.Integer({
       minimum: 0, maximum: 32767, default: 0,
       description: 'ADC LSB: a rising trigger needs the channel below level − hysteresis first (falling: above level + hysteresis)',
-    }),
+    })),
     decimation: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'keep every D-th sample pair; default 1' })),
     duration_ms: Type.Optional(Type.Number({
       exclusiveMinimum: 0, maximum: MAX_CAPTURE_SPAN_MS,
@@ -178,7 +189,7 @@ export const CaptureBody = Type.Object(
   },
   { additionalProperties: false },
 );
-export type CaptureBodyT = Static<typeof CaptureBody>;
+export type CaptureBodyT = WithDefaults<Static<typeof CaptureBody>, 'pairs' | 'trigger' | 'level' | 'pretrigger' | 'hysteresis'>;
 export const CaptureCreated = Type.Object({ capture_id: Type.Integer(), href: Type.String() });
 export const CaptureParams = Type.Object({ id: DeviceId, captureId: Type.Integer({ minimum: 0, maximum: 65535 }) });
 export const CaptureReply = Type.Object({

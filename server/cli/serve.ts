@@ -299,6 +299,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     app = await buildApp({
       store: wired.store, devices: wired.devices, live: wired.live, token: listen.token, allowHosts: listen.allowHosts,
       serverFactory: bound.serverFactory,
+      logInternalError: (line) => io.err(`crabwatt: api: ${line}\n`),
     });
     // The device first: a missing or busy device is reported before the dashboard is announced.
     try {

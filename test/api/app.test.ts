@@ -129,13 +129,19 @@ describe('history', () => {
     expect((await hist(ok)).statusCode).toBe(404);
   });
 
-  it('hides internal errors behind a 500 without details', async () => {
+  it('hides internal errors behind a 500 without details, and writes them where the reply says: the server log', async () => {
+    const logged: string[] = [];
+    const logging = await buildApp({ ...f, logInternalError: (line) => logged.push(line) });
     f.store.history = () => {
       throw new TypeError('secret internals');
     };
-    const r = await hist(ok);
+    const r = await logging.inject({ method: 'GET', url: `/api/history?${new URLSearchParams(Object.entries(ok).map(([k, v]) => [k, String(v)]))}` });
+    await logging.close();
     expect(r.statusCode).toBe(500);
     expect(r.body).not.toMatch(/secret/);
+    expect(r.json().message).toMatch(/server log/);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatch(/^GET \/api\/history: TypeError: secret internals\n    at /);
   });
 });
 
@@ -269,6 +275,11 @@ describe('calibration', () => {
     ['a subnormal scale', { ki: 5e-324 }],
     ['non-numeric', { v_gain: 'big' }],
     ['unknown property', { v_gian: 1 }],
+    // A body is JSON: a value of another JSON type is refused, not converted (the fuzzer's phase: null was stored as 0).
+    ['null phase', { phase: null }],
+    ['a number as a string', { kv: '0.05' }],
+    ['a boolean gain', { v_gain: true }],
+    ['a gain in an array', { i_gain: [16384] }],
   ])('400s %s and pushes nothing', async (_n, change) => {
     const r = await put({ ...cal, ...change });
     expect(r.statusCode).toBe(400);
@@ -309,6 +320,17 @@ describe('captures', () => {
     expect(c.statusCode).toBe(200);
     expect(c.json()).toMatchObject({ id: capture_id, state: 'complete', trigger_offset: 40, sample_rate_hz: 4e6 });
     expect(c.json().v).toHaveLength(400);
+  });
+
+  it.each([
+    ['null pairs', { pairs: null }],
+    ['pairs as a string', { pairs: '400' }],
+    ['a boolean level', { level: false }],
+  ])('400s %s and asks the device for nothing', async (_n, body) => {
+    const r = await app.inject({ method: 'POST', url: `/api/devices/${DEVICE}/captures`, payload: body });
+    expect(r.statusCode).toBe(400);
+    expect(r.json().message).toMatch(/^body\/(pairs|level): expected /);
+    expect(f.devices.captureRequests).toHaveLength(0);
   });
 
   it('uses defaults for an empty body: every sample, no hysteresis', async () => {
