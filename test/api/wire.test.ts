@@ -120,7 +120,7 @@ describe('wireApi device directory', () => {
   it("shows the device's own counters from its last status frame", () => {
     const { ingest, wired } = setup();
     ingest.identifyNow();
-    expect(wired.devices.get(ID)!.health).toBeNull();
+    expect(wired.devices.get(ID)!.deviceHealth).toBeNull();
     const status = (link_stalls: number) => ({
       name: 'status', type: 5, seq: 0,
       fields: {
@@ -130,7 +130,7 @@ describe('wireApi device directory', () => {
     });
     ingest.emit('frame', status(9));
     ingest.emit('frame', status(11));
-    expect(wired.devices.get(ID)!.health).toEqual({
+    expect(wired.devices.get(ID)!.deviceHealth).toEqual({
       framesDropped: 3, fifoOverflows: 4, samplesDropped: 5, adcErrors: 6, watchdogResets: 7, linkStalls: 11, uartRxOverruns: 10,
     });
   });
