@@ -19,7 +19,8 @@ SCLK. The AD7357 codes straight binary (as docs/dsp.md assumes); `twos_complemen
 converts a twos-complement part to the same codes.
 
 Pin-level interface (the top level puts the buffers around it):
-    cs_n, sclk_en:  controls for the current adc cycle (registered by the output buffers).
+    cs_n, sclk_en:  controls for the current adc cycle (registered by the output buffers); registers
+                    themselves, CS high and SCLK idle in reset.
     sdata:          bit 0 = SDATA_A (voltage), bit 1 = SDATA_B (current), as sampled on the
                     SCLK falling edge of the frame cycle whose controls were presented
                     `round_trip` adc cycles earlier (output buffer latency + input buffer latency).
@@ -75,20 +76,24 @@ class AdcCapture(wiring.Component):
         m = Module()
         adc = m.d.adc
 
-        # Frame sequencer.
+        # Frame sequencer. The controls are registers whose reset values are CS high and SCLK
+        # idle: a reset in the middle of a conversion (the watchdog's) ends it at once, and the ADC
+        # sees CS high for the whole reset, then a clean CS fall (never more than 16 SCLKs).
         frame = Signal(range(FRAME_SCLK))
         adc += frame.eq(Mux(frame == FRAME_SCLK - 1, 0, frame + 1))
-        m.d.comb += [
+        adc += [
             self.cs_n.eq(frame == FRAME_SCLK - 1),
             self.sclk_en.eq((frame >= 1) & (frame <= BITS_PER_FRAME)),
         ]
+        shown = Signal(range(FRAME_SCLK + 1), init=FRAME_SCLK)    # the frame cycle the controls show
+        adc += shown.eq(frame)
 
         # The frame position of the bit arriving now: the controls' frame cycle, delayed by the
         # buffers' round trip. After reset the pipe holds "no bit" until it fills.
         arriving = Signal(range(FRAME_SCLK + 1), init=FRAME_SCLK)
         pipe = [Signal(range(FRAME_SCLK + 1), init=FRAME_SCLK, name=f"frame_rt{k}")
                 for k in range(self._round_trip)]
-        adc += pipe[0].eq(frame)
+        adc += pipe[0].eq(shown)
         for a, b in zip(pipe, pipe[1:]):
             adc += b.eq(a)
         m.d.comb += arriving.eq(pipe[-1])

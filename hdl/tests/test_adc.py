@@ -15,22 +15,27 @@ class _Dut(Elaboratable):
     def __init__(self, capture):
         self.capture = capture
 
+        self.cd_adc = ClockDomain("adc")
+        self.cd_sync = ClockDomain("sync")
+
     def elaborate(self, platform):
         m = Module()
-        m.domains.adc = ClockDomain("adc")
+        m.domains += [self.cd_adc, self.cd_sync]
         m.submodules.capture = self.capture
         return m
 
 
-def run_capture(codes, *, board_delay_ns=2.0, consumer_busy=0.3, stall_cycles=0, n_read=None,
-                rng_name="adc", corrupt=()):
+def run_capture(codes, *, out_delay_ns=1.0, in_delay_ns=1.0, consumer_busy=0.3, stall_cycles=0, n_read=None,
+                rng_name="adc", corrupt=(), reset_at=None, allow_abort=False):
     """Run the capture against the model; returns (samples read, counters, model).
 
     corrupt: conversion numbers whose first leading zero is read as 1 on both lines (a fault).
+    reset_at: adc cycle at which the adc and sync domains are reset for 4 cycles (a watchdog reset).
     """
     rng = rng_for(rng_name)
     cap = AdcCapture(round_trip=1 + INPUT_LATENCY)
-    adc_model = AD7357(codes, board_delay_ns=board_delay_ns)
+    adc_model = AD7357(codes, out_delay_ns=out_delay_ns, in_delay_ns=in_delay_ns, allow_abort=allow_abort)
+    dut = _Dut(cap)
     got = []
     n_read = len(codes) if n_read is None else n_read
     frames = len(codes)
@@ -44,7 +49,14 @@ def run_capture(codes, *, board_delay_ns=2.0, consumer_busy=0.3, stall_cycles=0,
         async for _, _, cs_n, sclk_en in ctx.tick("adc").sample(cap.cs_n, cap.sclk_en):
             cycles += 1
             t_edge += ADC_PERIOD_NS
-            if adc_model.conversions >= frames:
+            if reset_at is not None and reset_at <= cycles < reset_at + 4:
+                ctx.set(dut.cd_adc.rst, 1)
+                ctx.set(dut.cd_sync.rst, 1)
+                resets.append((cycles, bool(cs_n), bool(sclk_en)))
+            elif reset_at is not None and cycles == reset_at + 4:
+                ctx.set(dut.cd_adc.rst, 0)
+                ctx.set(dut.cd_sync.rst, 0)
+            if adc_model.conversions + adc_model.aborted >= frames:
                 break
             if bool(cs_n) != cs_level:
                 cs_level = bool(cs_n)
@@ -56,7 +68,7 @@ def run_capture(codes, *, board_delay_ns=2.0, consumer_busy=0.3, stall_cycles=0,
                 adc_model.sclk(fall, False)
                 if not cs_n:
                     bits = adc_model.read(fall)
-                    if adc_model.conversions in corrupt and adc_model._falls == 1:
+                    if adc_model.conversions in corrupt and adc_model.falls == 1:
                         bits = (1, 1)
             pending.append(bits[0] | bits[1] << 1)
             ctx.set(cap.sdata, pending.pop(0))
@@ -70,9 +82,11 @@ def run_capture(codes, *, board_delay_ns=2.0, consumer_busy=0.3, stall_cycles=0,
         await ctx.tick().repeat(4)
         counters["dropped"] = ctx.get(cap.samples_dropped)
         counters["errors"] = ctx.get(cap.adc_errors)
+        counters["controls_in_reset"] = resets
 
     counters = {}
-    simulate(_Dut(cap), [pins, consumer], "adc",
+    resets = []
+    simulate(dut, [pins, consumer], "adc",
              clocks={"sync": SYS_PERIOD_S, "adc": ADC_PERIOD_NS * 1e-9})
     return got, counters, adc_model
 
@@ -99,7 +113,7 @@ def test_model_rejects_reading_past_the_access_time():
     # A board round trip that pushes the new bit past the next falling edge must fail the read.
     codes = ramp_codes(4, rng_for("late"))
     with pytest.raises(TimingViolation, match="change window"):
-        run_capture(codes, board_delay_ns=ADC_PERIOD_NS - T4_NS + 0.5)
+        run_capture(codes, out_delay_ns=1.0, in_delay_ns=ADC_PERIOD_NS - T4_NS - 0.5)
 
 
 def test_model_rejects_short_quiet_time_and_aborted_conversion():
@@ -134,5 +148,22 @@ def test_slow_consumer_drops_whole_samples_and_counts_them():
 def test_bad_leading_zeros_are_counted():
     codes = ramp_codes(12, rng_for("lz"))
     got, counters, _ = run_capture(codes, corrupt={3, 7})
-    assert counters == {"dropped": 0, "errors": 2}
+    assert (counters["dropped"], counters["errors"]) == (0, 2)
     assert [idx for _, _, idx in got] == list(range(12))
+
+
+def test_reset_mid_conversion_raises_cs_and_the_new_epoch_starts_clean():
+    # A watchdog reset in the middle of conversion 3: CS must go high (and SCLK idle) during the
+    # reset, so the ADC ends that conversion (aborted) and sees a clean CS fall afterwards; the first
+    # sample of the new epoch (index 0) is the next conversion's codes, not a frame of 16+ SCLKs.
+    codes = ramp_codes(12, rng_for("reset"))
+    got, counters, model = run_capture(codes, consumer_busy=0.0, n_read=8, reset_at=3 * FRAME_SCLK + 9,
+                                       allow_abort=True)
+    assert model.aborted == 1
+    # The reset is synchronous: from its second edge the controls show their reset values.
+    assert all(cs_n and not sclk_en for _, cs_n, sclk_en in counters["controls_in_reset"][2:])
+    assert [(cv, ci) for cv, ci, _ in got] == model.completed[:len(got)]
+    indices = [idx for _, _, idx in got]
+    restart = indices.index(0, 1)
+    assert indices == list(range(restart)) + list(range(len(got) - restart))
+    assert counters["errors"] == 0
