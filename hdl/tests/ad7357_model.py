@@ -22,7 +22,8 @@ input register holds on SDATA_A/SDATA_B when it samples at a given time. Any vio
 
 Delays (ns): `out_delay_ns` (FPGA output register clock to CS/SCLK at the ADC, trace included),
 `in_delay_ns` (SDATA at the ADC to the FPGA input register, trace included). Both move the ADC's
-change windows later as the FPGA sees them.
+change windows later as the FPGA sees them. `t4_ns` and `t7_ns` bound when a bit changes after its
+SCLK edge: the datasheet's limits by default (the worst case); a real part changes somewhere inside.
 
 Limits: AD7357 datasheet (Rev. E), timing specifications, VDRIVE 2.25 V to 3.6 V. T_ACQ_NS is not
 from the datasheet: the part's acquisition time must be checked against the revision in use.
@@ -45,13 +46,14 @@ class TimingViolation(AssertionError):
 
 
 class AD7357:
-    def __init__(self, codes, *, out_delay_ns=1.0, in_delay_ns=1.0, t4_ns=T4_NS, t_acq_ns=T_ACQ_NS,
+    def __init__(self, codes, *, out_delay_ns=1.0, in_delay_ns=1.0, t4_ns=T4_NS, t7_ns=T7_NS, t_acq_ns=T_ACQ_NS,
                  aperture_ns=APERTURE_NS, allow_abort=False, rng=None):
         """codes: iterable of (code_a, code_b), 14-bit straight binary, one per conversion."""
         self._codes = iter(codes)
         self._out = out_delay_ns
         self._in = in_delay_ns
         self._t4 = t4_ns
+        self._t7 = t7_ns
         self._t_acq = t_acq_ns
         self._aperture = aperture_ns
         self._allow_abort = allow_abort
@@ -139,12 +141,14 @@ class AD7357:
         if self._falls == SCLK_EDGES:
             self._track_from_ns = t
         if self._falls < 2 * SCLK_EDGES:
-            self._drive(t, T7_NS, self._t4, self._bits[self._falls])
+            self._drive(t, self._t7, self._t4, self._bits[self._falls])
         elif self._falls == 2 * SCLK_EDGES:
-            self._drive(t, T7_NS, T8_NS, None)
+            self._drive(t, self._t7, T8_NS, None)
 
-    def read(self, t_ns):
-        """What the FPGA's input register takes on (SDATA_A, SDATA_B) when it samples at t_ns."""
+    def read(self, t_ns, used=True):
+        """What the FPGA's input register takes on (SDATA_A, SDATA_B) when it samples at t_ns.
+        `used`: the capture keeps this sample; the register samples every period, and the others
+        are free to be anything (0 where the line is not valid)."""
         lo, hi = t_ns - self._aperture / 2, t_ns + self._aperture / 2
         for k in range(len(self._line) - 1, -1, -1):
             unknown_from, valid_from, value = self._line[k]
@@ -158,6 +162,8 @@ class AD7357:
             problem = f"SDATA read at {t_ns:.2f} ns while three-state"
         if problem is None:
             return value
+        if not used:
+            return (0, 0)
         if self._rng is None:
             raise TimingViolation(problem)
         self.violations += 1

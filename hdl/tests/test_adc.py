@@ -3,93 +3,10 @@ import pytest
 
 from amaranth import *
 
-from crabwatt.adc import AdcCapture, FRAME_SCLK
+from crabwatt.adc import FRAME_SCLK
 from ad7357_model import AD7357, TimingViolation, T4_NS
-from simhelpers import simulate, stream_get_lazy, rng_for, SYS_PERIOD_S
-
-ADC_PERIOD_NS = 1e9 / 72e6
-INPUT_LATENCY = 1     # the DDR input register: the falling-edge bit is seen one edge later
-
-
-class _Dut(Elaboratable):
-    def __init__(self, capture):
-        self.capture = capture
-
-        self.cd_adc = ClockDomain("adc")
-        self.cd_sync = ClockDomain("sync")
-
-    def elaborate(self, platform):
-        m = Module()
-        m.domains += [self.cd_adc, self.cd_sync]
-        m.submodules.capture = self.capture
-        return m
-
-
-def run_capture(codes, *, out_delay_ns=1.0, in_delay_ns=1.0, consumer_busy=0.3, stall_cycles=0, n_read=None,
-                rng_name="adc", corrupt=(), reset_at=None, allow_abort=False):
-    """Run the capture against the model; returns (samples read, counters, model).
-
-    corrupt: conversion numbers whose first leading zero is read as 1 on both lines (a fault).
-    reset_at: adc cycle at which the adc and sync domains are reset for 4 cycles (a watchdog reset).
-    """
-    rng = rng_for(rng_name)
-    cap = AdcCapture(round_trip=1 + INPUT_LATENCY)
-    adc_model = AD7357(codes, out_delay_ns=out_delay_ns, in_delay_ns=in_delay_ns, allow_abort=allow_abort)
-    dut = _Dut(cap)
-    got = []
-    n_read = len(codes) if n_read is None else n_read
-    frames = len(codes)
-
-    async def pins(ctx):
-        """The output buffer (latency 1), the board, the ADC and the DDR input register."""
-        t_edge = 0.0
-        pending = [0] * INPUT_LATENCY
-        cs_level = True
-        cycles = 0
-        async for _, _, cs_n, sclk_en in ctx.tick("adc").sample(cap.cs_n, cap.sclk_en):
-            cycles += 1
-            t_edge += ADC_PERIOD_NS
-            if reset_at is not None and reset_at <= cycles < reset_at + 4:
-                ctx.set(dut.cd_adc.rst, 1)
-                ctx.set(dut.cd_sync.rst, 1)
-                resets.append((cycles, bool(cs_n), bool(sclk_en)))
-            elif reset_at is not None and cycles == reset_at + 4:
-                ctx.set(dut.cd_adc.rst, 0)
-                ctx.set(dut.cd_sync.rst, 0)
-            if adc_model.conversions + adc_model.aborted >= frames:
-                break
-            if bool(cs_n) != cs_level:
-                cs_level = bool(cs_n)
-                adc_model.cs(t_edge, cs_level)
-            bits = (0, 0)
-            if sclk_en:
-                adc_model.sclk(t_edge, True)
-                fall = t_edge + ADC_PERIOD_NS / 2
-                adc_model.sclk(fall, False)
-                if not cs_n:
-                    bits = adc_model.read(fall)
-                    if adc_model.conversions in corrupt and adc_model.falls == 1:
-                        bits = (1, 1)
-            pending.append(bits[0] | bits[1] << 1)
-            ctx.set(cap.sdata, pending.pop(0))
-
-    async def consumer(ctx):
-        if stall_cycles:
-            await ctx.tick().repeat(stall_cycles)
-        for _ in range(n_read):
-            s = await stream_get_lazy(ctx, cap.samples, rng, consumer_busy)
-            got.append((s.cv, s.ci, s.index))
-        await ctx.tick().repeat(4)
-        counters["dropped"] = ctx.get(cap.samples_dropped)
-        counters["errors"] = ctx.get(cap.adc_errors)
-        counters["controls_in_reset"] = resets
-
-    counters = {}
-    resets = []
-    simulate(dut, [pins, consumer], "adc",
-             clocks={"sync": SYS_PERIOD_S, "adc": ADC_PERIOD_NS * 1e-9})
-    return got, counters, adc_model
-
+from adc_harness import run_capture, ADC_PERIOD_NS
+from simhelpers import rng_for
 
 def ramp_codes(n, rng):
     edge = [(0, 16383), (16383, 0), (8192, 8191), (0x2AAA, 0x1555)]
@@ -109,11 +26,12 @@ def test_conversion_rate_is_4_msps():
     assert FRAME_SCLK / 72e6 == pytest.approx(250e-9)
 
 
-def test_model_rejects_reading_past_the_access_time():
-    # A board round trip that pushes the new bit past the next falling edge must fail the read.
+def test_model_rejects_reading_inside_the_change_window():
+    # The fixed capture point of earlier builds (32: the falling edge one period after the bit was
+    # shifted out) with a 4 ns round trip reads while the bit changes: the model must refuse it.
     codes = ramp_codes(4, rng_for("late"))
     with pytest.raises(TimingViolation, match="change window"):
-        run_capture(codes, out_delay_ns=1.0, in_delay_ns=ADC_PERIOD_NS - T4_NS - 0.5)
+        run_capture(codes, read_delay=32, out_delay_ns=2.0, in_delay_ns=2.0)
 
 
 def test_model_rejects_short_quiet_time_and_aborted_conversion():
