@@ -22,9 +22,12 @@ the `adc_rd` domain, the 72 MHz clock from a PLL output whose phase the firmware
 periods after the FPGA's output register launches the rising edge of SCLK pulse k + 1 (the pulse
 after the one whose falling edge shifted bit k out). 32 is that pulse's falling edge, the fixed
 capture point of earlier builds; the I/O delays move the eye later. Bits 5..0 are the PLL phase, bits 7..6
-whole periods. The retiming into `adc` takes the sample on the `adc` rising edge (phase 16..47) or
-first on its falling edge (0..15, 48..63), so every crossing has at least a quarter period of setup
-and hold whatever the phase. The bring-up scan (crabwatt.adc_timing) chooses read_delay.
+whole periods. The retiming into `adc` takes a sample read in the first half of an `adc` period
+(phase 0..31) on the next rising edge, and one read in the second half (32..63) first on the
+falling edge after it, then on the rising edge: every crossing has at least half a period (6.9 ns)
+from the read register to the register that takes it, whatever the phase. (The read register sits
+in the pin's I/O cell; nextpnr puts the path to the fabric at ~3.5 ns. A read at the same instant
+as the taking edge is a hold check, met by that path's delay.) The bring-up scan (crabwatt.adc_timing) chooses read_delay.
 
 A wrong capture point is caught, not silently wrong: one bit late (data early) reads LZ2, D13...
 and trips the leading-zero check whenever D13 is 1; one bit early (data late) reads LZ1, LZ1, LZ2,
@@ -64,10 +67,10 @@ DEFAULT_READ_DELAY = 43
 def read_latency(read_delay):
     """adc cycles from the cycle whose controls launch an SCLK pulse to the cycle in which the bit
     sampled `read_delay` steps after that launch is in the capture's shift register input: the
-    output register, the whole periods, the read register, and the falling-edge retime of late
-    phases (48..63). Used by the gateware (as logic) and its tests (as numbers)."""
+    output register, the whole periods, the read register, and the falling-edge retime of the
+    second half-period's phases (32..63). Used by the gateware (as logic) and its tests (as numbers)."""
     phase = read_delay % READ_STEPS
-    return 2 + read_delay // READ_STEPS + (phase >= 48)
+    return 2 + read_delay // READ_STEPS + (phase >= READ_STEPS // 2)
 
 
 class _Conversion(data.StructLayout):
@@ -117,10 +120,11 @@ class AdcCapture(wiring.Component):
         shown = Signal(range(FRAME_SCLK + 1), init=FRAME_SCLK)    # the frame cycle the controls show
         adc += shown.eq(frame)
 
-        # Retime the read register into `adc`: directly on the rising edge for phases 16..47, through
-        # a falling-edge register otherwise, so no crossing has less than a quarter period of slack.
+        # Retime the read register into `adc`: directly on the next rising edge for a read in the
+        # first half-period, through the falling-edge register for one in the second, so no crossing
+        # has less than half a period.
         phase = self.read_delay[:6]
-        via_fall = (phase < 16) | (phase >= 48)
+        via_fall = phase[5]
         m.domains.adc_fall = fall = ClockDomain("adc_fall", clk_edge="neg", local=True, reset_less=True)
         m.d.comb += fall.clk.eq(ClockSignal("adc"))
         at_fall = Signal(2)
@@ -131,7 +135,7 @@ class AdcCapture(wiring.Component):
         # The frame position of the bit arriving now: the controls' frame cycle, delayed by
         # read_latency(read_delay). After reset the pipe holds "no bit" until it fills.
         latency = Signal(range(read_latency((1 << READ_DELAY_BITS) - 1) + 1))
-        m.d.comb += latency.eq(2 + self.read_delay[6:] + (phase >= 48))
+        m.d.comb += latency.eq(2 + self.read_delay[6:] + via_fall)
         pipe = [Signal(range(FRAME_SCLK + 1), init=FRAME_SCLK, name=f"frame_rt{k}")
                 for k in range(read_latency((1 << READ_DELAY_BITS) - 1))]
         adc += pipe[0].eq(shown)

@@ -25,8 +25,8 @@ from .adc import AdcCapture, FRAME_SCLK, BITS_PER_FRAME
 from .dsp import PowerDsp
 
 #: The emulator answers each SCLK pulse one register later, as the read register does for a capture
-#: point of 32 (the pulse's falling edge: retimed on the next rising edge, no whole periods).
-READ_DELAY = 32
+#: point in the first half-period (retimed on the next rising edge, no whole periods).
+READ_DELAY = 16
 ROUND_TRIP = 1
 
 

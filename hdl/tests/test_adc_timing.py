@@ -30,7 +30,7 @@ def scan(read_delays, **model_args):
 
 
 def test_read_latency_counts_whole_periods_and_late_phases():
-    assert [read_latency(r) for r in (0, 15, 16, 47, 48, 63, 64, 112, 255)] == [2, 2, 2, 2, 3, 3, 3, 4, 6]
+    assert [read_latency(r) for r in (0, 31, 32, 63, 64, 95, 96, 112, 255)] == [2, 2, 3, 3, 3, 3, 4, 4, 6]
 
 
 @pytest.mark.parametrize("out_delay_ns, in_delay_ns", [(1.0, 1.0), (3.0, 3.5)])
