@@ -265,6 +265,20 @@
 #define CW_COUNTERS_ADC_ERRORS_ADDR 0xF0000704u
 #define CW_COUNTERS_ADC_ERRORS CW_REG(CW_COUNTERS_ADC_ERRORS_ADDR)
 
+/* ADC: Where the AD7357's SDATA is read (hdl/crabwatt/adc.py): chosen at bring-up by a scan with the inputs shorted (hdl/crabwatt/adc_timing.py). A watchdog reset restores the default. */
+/* rw, 8 bit, reset 43: capture point in 1/64 SCLK periods (217 ps) after the SCLK pulse that reads the bit is launched; bits 5..0 move the read clock's PLL phase, bits 7..6 add whole periods. Frames read while it changes are garbage: wait for STATUS.SETTLED, then discard a few */
+#define CW_ADC_READ_DELAY_ADDR 0xF0000800u
+#define CW_ADC_READ_DELAY CW_REG(CW_ADC_READ_DELAY_ADDR)
+#define CW_ADC_READ_DELAY_PHASE_SHIFT 0u
+#define CW_ADC_READ_DELAY_PHASE_MASK 0x0000003Fu
+#define CW_ADC_READ_DELAY_PERIODS_SHIFT 6u
+#define CW_ADC_READ_DELAY_PERIODS_MASK 0x000000C0u
+/* ro, 1 bit: read clock state */
+#define CW_ADC_STATUS_ADDR 0xF0000804u
+#define CW_ADC_STATUS CW_REG(CW_ADC_STATUS_ADDR)
+#define CW_ADC_STATUS_SETTLED_SHIFT 0u
+#define CW_ADC_STATUS_SETTLED_MASK 0x00000001u
+
 /* DSP result FIFO record layout (word indices; the header word is index 0). */
 #define CW_RECORD_KIND_WINDOW 1u
 #define CW_RECORD_HEADER_KIND_SHIFT 0u

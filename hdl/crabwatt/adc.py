@@ -13,16 +13,36 @@ edge reads it, and the CS-to-SCLK setup (t2) becomes 1.5 periods.
 
 The ADC samples both inputs on the CS falling edge, drives its first leading zero from CS and
 shifts the next bit out on every SCLK falling edge: 2 leading zeros then 14 bits, MSB first.
-The capture samples SDATA on each SCLK falling edge (DDR input, falling-edge half), so bit k of
-the frame is read one SCLK period after the ADC started driving it, the widest window at a given
-SCLK. The AD7357 codes straight binary (as docs/dsp.md assumes); `twos_complement=True`
-converts a twos-complement part to the same codes.
+The capture point is adjustable, because the data-access budget is tight: bit k is valid at the
+FPGA from t4 (11 ns max) plus the round trip (FPGA output -> ADC -> FPGA input) after the SCLK
+falling edge that shifted it out until t7 (3.5 ns min) plus the round trip after the next one: an
+eye of 13.9 - 11 + 3.5 = 6.4 ns that moves with the board. SDATA is taken by an input register in
+the `adc_rd` domain, the 72 MHz clock from a PLL output whose phase the firmware moves in steps of
+1/64 period (217 ps, `READ_STEPS`), and `read_delay` says where: bit k is sampled read_delay/64
+periods after the FPGA's output register launches the rising edge of SCLK pulse k + 1 (the pulse
+after the one whose falling edge shifted bit k out). 32 is that pulse's falling edge, the fixed
+capture point of earlier builds; the I/O delays move the eye later. Bits 5..0 are the PLL phase, bits 7..6
+whole periods. The retiming into `adc` takes a sample read in the first half of an `adc` period
+(phase 0..31) on the next rising edge, and one read in the second half (32..63) first on the
+falling edge after it, then on the rising edge: every crossing has at least half a period (6.9 ns)
+from the read register to the register that takes it, whatever the phase. (The read register sits
+in the pin's I/O cell; nextpnr puts the path to the fabric at ~3.5 ns. A read at the same instant
+as the taking edge is a hold check, met by that path's delay.) The bring-up scan (crabwatt.adc_timing) chooses read_delay.
+
+A wrong capture point is caught, not silently wrong: one bit late (data early) reads LZ2, D13...
+and trips the leading-zero check whenever D13 is 1; one bit early (data late) reads LZ1, LZ1, LZ2,
+D13..D1, codes halved, which no frame check can see (the only bits the AD7357 guarantees are its
+zeros, and its three-state line after the LSB keeps its charge at 72 MHz): the scan with the inputs
+at a known level (shorted: mid-scale) catches it, see crabwatt.adc_timing. The AD7357 codes
+straight binary (as docs/dsp.md assumes); `twos_complement=True` converts a twos-complement part to
+the same codes.
 
 Pin-level interface (the top level puts the buffers around it):
-    cs_n, sclk_en:  controls for the current adc cycle (registered by the output buffers).
-    sdata:          bit 0 = SDATA_A (voltage), bit 1 = SDATA_B (current), as sampled on the
-                    SCLK falling edge of the frame cycle whose controls were presented
-                    `round_trip` adc cycles earlier (output buffer latency + input buffer latency).
+    cs_n, sclk_en:  controls for the current adc cycle (registered by the output buffers); registers
+                    themselves, CS high and SCLK idle in reset.
+    sdata:          bit 0 = SDATA_A (voltage), bit 1 = SDATA_B (current), as the `adc_rd` input
+                    register took it (one register, clocked `read_delay % 64` steps after `adc`).
+    read_delay:     the capture point (above); quasi-static: a change garbles the frames in flight.
 
 Clock-domain crossing: each finished conversion (codes, 64-bit sample index counted from the
 adc-domain reset, leading-zero error bit) is written to an AsyncFIFO. A conversion that finds the
@@ -37,6 +57,20 @@ from .dsp.layouts import SampleLayout, CODE_BITS
 
 FRAME_SCLK = 18
 BITS_PER_FRAME = 16          # 2 leading zeros + 14 data bits
+READ_STEPS = 64              # PLL phase steps per period: 1/8 of the 576 MHz VCO's period, 217 ps
+READ_DELAY_BITS = 8          # 4 periods of capture points
+#: The capture point for a board whose I/O round trip (output + input delay, traces) is 2 ns: the
+#: middle of the eye with t4 at its 11 ns maximum (`python hdl/adc_eye.py` shows the eye).
+DEFAULT_READ_DELAY = 43
+
+
+def read_latency(read_delay):
+    """adc cycles from the cycle whose controls launch an SCLK pulse to the cycle in which the bit
+    sampled `read_delay` steps after that launch is in the capture's shift register input: the
+    output register, the whole periods, the read register, and the falling-edge retime of the
+    second half-period's phases (32..63). Used by the gateware (as logic) and its tests (as numbers)."""
+    phase = read_delay % READ_STEPS
+    return 2 + read_delay // READ_STEPS + (phase >= READ_STEPS // 2)
 
 
 class _Conversion(data.StructLayout):
@@ -50,7 +84,8 @@ class AdcCapture(wiring.Component):
     Ports (adc domain):
         cs_n:     chip select for this cycle, active low.
         sclk_en:  SCLK pulses in this cycle.
-        sdata:    SDATA_A/SDATA_B sampled on SCLK falling edges, `round_trip` cycles late.
+        sdata:    SDATA_A/SDATA_B as the `adc_rd` input register took them.
+        read_delay: the capture point (module docstring).
     Ports (sync domain):
         samples:          conversions in order: codes and sample index (stream).
         samples_dropped:  conversions lost because the system side did not keep up (saturates).
@@ -59,14 +94,12 @@ class AdcCapture(wiring.Component):
     cs_n: Out(1, init=1)
     sclk_en: Out(1)
     sdata: In(2)
+    read_delay: In(READ_DELAY_BITS)
     samples: Out(stream.Signature(SampleLayout()))
     samples_dropped: Out(32)
     adc_errors: Out(32)
 
-    def __init__(self, *, round_trip=2, twos_complement=False, fifo_depth=16):
-        if round_trip < 1:
-            raise ValueError("round_trip counts at least the output register: it must be >= 1")
-        self._round_trip = round_trip
+    def __init__(self, *, twos_complement=False, fifo_depth=16):
         self._twos_complement = twos_complement
         self._fifo_depth = fifo_depth
         super().__init__()
@@ -75,28 +108,46 @@ class AdcCapture(wiring.Component):
         m = Module()
         adc = m.d.adc
 
-        # Frame sequencer.
+        # Frame sequencer. The controls are registers whose reset values are CS high and SCLK
+        # idle: a reset in the middle of a conversion (the watchdog's) ends it at once, and the ADC
+        # sees CS high for the whole reset, then a clean CS fall (never more than 16 SCLKs).
         frame = Signal(range(FRAME_SCLK))
         adc += frame.eq(Mux(frame == FRAME_SCLK - 1, 0, frame + 1))
-        m.d.comb += [
+        adc += [
             self.cs_n.eq(frame == FRAME_SCLK - 1),
             self.sclk_en.eq((frame >= 1) & (frame <= BITS_PER_FRAME)),
         ]
+        shown = Signal(range(FRAME_SCLK + 1), init=FRAME_SCLK)    # the frame cycle the controls show
+        adc += shown.eq(frame)
 
-        # The frame position of the bit arriving now: the controls' frame cycle, delayed by the
-        # buffers' round trip. After reset the pipe holds "no bit" until it fills.
-        arriving = Signal(range(FRAME_SCLK + 1), init=FRAME_SCLK)
+        # Retime the read register into `adc`: directly on the next rising edge for a read in the
+        # first half-period, through the falling-edge register for one in the second, so no crossing
+        # has less than half a period.
+        phase = self.read_delay[:6]
+        via_fall = phase[5]
+        m.domains.adc_fall = fall = ClockDomain("adc_fall", clk_edge="neg", local=True, reset_less=True)
+        m.d.comb += fall.clk.eq(ClockSignal("adc"))
+        at_fall = Signal(2)
+        m.d.adc_fall += at_fall.eq(self.sdata)
+        bit = Signal(2)
+        adc += bit.eq(Mux(via_fall, at_fall, self.sdata))
+
+        # The frame position of the bit arriving now: the controls' frame cycle, delayed by
+        # read_latency(read_delay). After reset the pipe holds "no bit" until it fills.
+        latency = Signal(range(read_latency((1 << READ_DELAY_BITS) - 1) + 1))
+        m.d.comb += latency.eq(2 + self.read_delay[6:] + via_fall)
         pipe = [Signal(range(FRAME_SCLK + 1), init=FRAME_SCLK, name=f"frame_rt{k}")
-                for k in range(self._round_trip)]
-        adc += pipe[0].eq(frame)
+                for k in range(read_latency((1 << READ_DELAY_BITS) - 1))]
+        adc += pipe[0].eq(shown)
         for a, b in zip(pipe, pipe[1:]):
             adc += b.eq(a)
-        m.d.comb += arriving.eq(pipe[-1])
+        arriving = Signal(range(FRAME_SCLK + 1))
+        m.d.comb += arriving.eq(Array(pipe)[latency - 1])
 
         shift_v = Signal(BITS_PER_FRAME)
         shift_i = Signal(BITS_PER_FRAME)
         with m.If((arriving >= 1) & (arriving <= BITS_PER_FRAME)):
-            adc += [shift_v.eq(Cat(self.sdata[0], shift_v)), shift_i.eq(Cat(self.sdata[1], shift_i))]
+            adc += [shift_v.eq(Cat(bit[0], shift_v)), shift_i.eq(Cat(bit[1], shift_i))]
 
         # A whole frame is in the shift registers the cycle after its last bit arrived.
         done = Signal()

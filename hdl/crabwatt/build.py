@@ -8,6 +8,8 @@ real pins, packs a bitstream, and writes build/gateware/<board>/report.json:
     lut4, lut4_total, ff, ebr, mult18   resources used (lut4_total: the device's LUT4s)
     fmax_mhz                            {domain: achieved MHz}, constraint_mhz likewise
     timing_met                          every domain reaches its constraint
+    clock_constraints                   {applied: {net: MHz}, ignored: [net]}: the LPF's FREQUENCY NET
+                                        constraints as nextpnr took them
     goals                               the issue's targets and whether each is met
     build_seconds                       wall time of the whole build
 
@@ -18,6 +20,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -124,6 +127,20 @@ def summarise(board, nextpnr_report):
     return report
 
 
+_APPLIED = re.compile(r"constraining clock net '([^']+)' to ([0-9.]+) MHz")
+_IGNORED = re.compile(r"net '([^']+)' does not exist")
+
+
+def clock_constraints(nextpnr_log, lpf):
+    """Which of the LPF's FREQUENCY NET constraints nextpnr applied (net -> MHz) and which it
+    ignored for want of a net of that name (Yosys keeps a net under one of its names: a constraint
+    on another is dropped with a warning, and the clock is timed only if nextpnr derives it)."""
+    wanted = re.findall(r'FREQUENCY NET "([^"]+)"', lpf)
+    applied = {net: float(mhz) for net, mhz in _APPLIED.findall(nextpnr_log) if net in wanted}
+    ignored = sorted(set(_IGNORED.findall(nextpnr_log)) | (set(wanted) - set(applied)))
+    return {"applied": applied, "ignored": ignored}
+
+
 def sources_sha256():
     """Hash of everything a bitstream depends on in this repository (gateware sources and the
     pinned toolchain), so a report can tell whether it is current."""
@@ -208,6 +225,8 @@ def build(board, out_root, design="dsp", *, timeout_s=None):
     run_build_script(out, f"{design} design for {board}", timeout_s)
     seconds = time.monotonic() - start
     report = summarise(board, json.loads((out / "nextpnr-report.json").read_text()))
+    report["clock_constraints"] = clock_constraints((out / "crabwatt.tim").read_text(errors="replace"),
+                                                    (out / "crabwatt.lpf").read_text())
     report["build_seconds"] = round(seconds, 1)
     report["sources_sha256"] = sources_sha256()
     report["sys_clk_hz"] = SYS_CLK_HZ

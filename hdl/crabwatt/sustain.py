@@ -24,7 +24,10 @@ from amaranth.lib import wiring
 from .adc import AdcCapture, FRAME_SCLK, BITS_PER_FRAME
 from .dsp import PowerDsp
 
-ROUND_TRIP = 2
+#: The emulator answers each SCLK pulse one register later, as the read register does for a capture
+#: point in the first half-period (retimed on the next rising edge, no whole periods).
+READ_DELAY = 16
+ROUND_TRIP = 1
 
 
 def code_for(conversion):
@@ -88,7 +91,8 @@ class SustainBench(Elaboratable):
         m = Module()
         m.domains.sync = ClockDomain("sync")
         m.domains.adc = ClockDomain("adc")
-        m.submodules.capture = cap = AdcCapture(round_trip=ROUND_TRIP)
+        m.submodules.capture = cap = AdcCapture()
+        m.d.comb += cap.read_delay.eq(READ_DELAY)
         m.submodules.emulator = emu = AdcEmulator(cap)
         m.submodules.dsp = dsp = PowerDsp()
         wiring.connect(m, cap.samples, dsp.samples)

@@ -22,7 +22,8 @@ from amaranth.lib import io, wiring, stream
 from amaranth.lib.cdc import ResetSynchronizer, FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-from .adc import AdcCapture
+from .adc import AdcCapture, DEFAULT_READ_DELAY, READ_DELAY_BITS, READ_STEPS
+from .adc_phase import PhaseStepper, read_clock_pll_args
 from .capture import CaptureBuffer, TRIGGER_IMMEDIATE
 from .dsp import PowerDsp, WindowLayout, SampleLayout, ConfigLayout, CONFIG_RESET
 from .uart import UartTx, UartRx
@@ -81,10 +82,11 @@ class ConfigLoader(wiring.Component):
 
 
 class CrabClocks(Elaboratable):
-    """EHXPLLL from the 48 MHz oscillator: VCO 576 MHz, CLKOP 72 MHz (adc), CLKOS 48 MHz (sync).
+    """EHXPLLL from the 48 MHz oscillator: VCO 576 MHz, CLKOP 72 MHz (adc), CLKOS 48 MHz (sync),
+    CLKOS3 72 MHz (adc_rd, the ADC read register) stepped to DEFAULT_READ_DELAY's phase.
 
     Both domains stay in reset until the PLL locks (then released synchronously). The owner
-    defines the `sync` and `adc` domains; this drives their clocks and resets.
+    defines the `sync` and `adc` domains; this drives their clocks and resets and defines `adc_rd`.
     """
     def elaborate(self, platform):
         m = Module()
@@ -93,22 +95,27 @@ class CrabClocks(Elaboratable):
         locked = Signal()
         clk_adc = Signal()
         clk_sys = Signal()
+        clk_adc_rd = Signal()
+        m.domains.adc_rd = ClockDomain("adc_rd", reset_less=True)
+        m.submodules.read_phase = stepper = PhaseStepper()
+        m.d.comb += stepper.target.eq(DEFAULT_READ_DELAY % READ_STEPS)
         m.submodules.pll = Instance(
             "EHXPLLL",
             a_FREQUENCY_PIN_CLKI="48", a_FREQUENCY_PIN_CLKOP="72", a_FREQUENCY_PIN_CLKOS="48",
             a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1",
             a_MFG_GMCREF_SEL="2",
             p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
-            p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA", p_OUTDIVIDER_MUXB="DIVB",
+            p_OUTDIVIDER_MUXA="DIVA", p_OUTDIVIDER_MUXB="DIVB",
             p_OUTDIVIDER_MUXC="DIVC", p_OUTDIVIDER_MUXD="DIVD",
             p_CLKI_DIV=2, p_CLKFB_DIV=3, p_FEEDBK_PATH="CLKOP",
             p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=8, p_CLKOP_CPHASE=7, p_CLKOP_FPHASE=0,
             p_CLKOS_ENABLE="ENABLED", p_CLKOS_DIV=12, p_CLKOS_CPHASE=11, p_CLKOS_FPHASE=0,
             i_CLKI=clk_buf.i, i_CLKFB=clk_adc, i_RST=0, i_STDBY=0,
-            i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
             i_PLLWAKESYNC=0, i_ENCLKOP=0, i_ENCLKOS=0,
-            o_CLKOP=clk_adc, o_CLKOS=clk_sys, o_LOCK=locked)
-        m.d.comb += [ClockSignal("adc").eq(clk_adc), ClockSignal("sync").eq(clk_sys)]
+            o_CLKOP=clk_adc, o_CLKOS=clk_sys, o_LOCK=locked,
+            **read_clock_pll_args(stepper, clk_adc_rd, mhz=72, div=8))
+        m.d.comb += [ClockSignal("adc").eq(clk_adc), ClockSignal("sync").eq(clk_sys),
+                     ClockSignal("adc_rd").eq(clk_adc_rd)]
         m.submodules.rst_sync = ResetSynchronizer(~locked, domain="sync")
         m.submodules.rst_adc = ResetSynchronizer(~locked, domain="adc")
         # nextpnr derives both output constraints from the PLL parameters and the 48 MHz input.
@@ -117,25 +124,26 @@ class CrabClocks(Elaboratable):
 
 class AdcFrontEnd(wiring.Component):
     """AdcCapture with its pin buffers: CS and SCLK through DDR outputs (equal latency), SDATA
-    through DDR inputs read on the falling edge. Ports as AdcCapture's system side."""
+    through an input register in `adc_rd` (the read clock, crabwatt.adc). `read_delay` (any
+    domain, quasi-static) is the capture point. Ports as AdcCapture's system side."""
     samples: Out(stream.Signature(SampleLayout()))
     samples_dropped: Out(32)
     adc_errors: Out(32)
-
-    # ODDRX1F + IDDRX1F: one register each way between the capture's controls and its input.
-    ROUND_TRIP = 2
+    read_delay: In(READ_DELAY_BITS, init=DEFAULT_READ_DELAY)
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.capture = cap = AdcCapture(round_trip=self.ROUND_TRIP)
+        m.submodules.capture = cap = AdcCapture()
         pins = platform.request("ad7357", 0, dir="-")
         m.submodules.cs = cs = io.DDRBuffer("o", pins.cs, o_domain="adc")
         m.submodules.sclk = sclk = io.DDRBuffer("o", pins.sclk, o_domain="adc")
-        m.submodules.sdata = sdata = io.DDRBuffer("i", pins.sdata, i_domain="adc")
+        m.submodules.sdata = sdata = io.FFBuffer("i", pins.sdata, i_domain="adc_rd")
+        m.submodules.read_delay_sync = FFSynchronizer(self.read_delay, cap.read_delay, o_domain="adc",
+                                                      init=DEFAULT_READ_DELAY)
         m.d.comb += [
             cs.o[0].eq(~cap.cs_n), cs.o[1].eq(~cap.cs_n),     # the resource inverts (PinsN)
             sclk.o[0].eq(cap.sclk_en), sclk.o[1].eq(0),
-            cap.sdata.eq(sdata.i[1]),
+            cap.sdata.eq(sdata.i),
         ]
         wiring.connect(m, wiring.flipped(self.samples), cap.samples)
         m.d.comb += [self.samples_dropped.eq(cap.samples_dropped), self.adc_errors.eq(cap.adc_errors)]

@@ -40,12 +40,13 @@ async def stream_get_lazy(ctx, stream, rng, busy=0.5):
 def simulate(dut, testbenches, name, clocks=None, processes=()):
     """Run `testbenches` (async functions of ctx) to completion.
 
-    clocks: {domain: period_s}; default is only `sync` at 48 MHz.
+    clocks: {domain: period_s or (period_s, phase_s)}; default is only `sync` at 48 MHz.
     processes: background testbenches (monitors) that run until the others finish.
     """
     sim = Simulator(dut)
     for domain, period in (clocks or {"sync": SYS_PERIOD_S}).items():
-        sim.add_clock(period, domain=domain)
+        period, phase = period if isinstance(period, tuple) else (period, None)
+        sim.add_clock(period, phase=phase, domain=domain)
     for tb in testbenches:
         sim.add_testbench(tb)
     for proc in processes:

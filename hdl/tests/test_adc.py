@@ -3,79 +3,10 @@ import pytest
 
 from amaranth import *
 
-from crabwatt.adc import AdcCapture, FRAME_SCLK
+from crabwatt.adc import FRAME_SCLK
 from ad7357_model import AD7357, TimingViolation, T4_NS
-from simhelpers import simulate, stream_get_lazy, rng_for, SYS_PERIOD_S
-
-ADC_PERIOD_NS = 1e9 / 72e6
-INPUT_LATENCY = 1     # the DDR input register: the falling-edge bit is seen one edge later
-
-
-class _Dut(Elaboratable):
-    def __init__(self, capture):
-        self.capture = capture
-
-    def elaborate(self, platform):
-        m = Module()
-        m.domains.adc = ClockDomain("adc")
-        m.submodules.capture = self.capture
-        return m
-
-
-def run_capture(codes, *, board_delay_ns=2.0, consumer_busy=0.3, stall_cycles=0, n_read=None,
-                rng_name="adc", corrupt=()):
-    """Run the capture against the model; returns (samples read, counters, model).
-
-    corrupt: conversion numbers whose first leading zero is read as 1 on both lines (a fault).
-    """
-    rng = rng_for(rng_name)
-    cap = AdcCapture(round_trip=1 + INPUT_LATENCY)
-    adc_model = AD7357(codes, board_delay_ns=board_delay_ns)
-    got = []
-    n_read = len(codes) if n_read is None else n_read
-    frames = len(codes)
-
-    async def pins(ctx):
-        """The output buffer (latency 1), the board, the ADC and the DDR input register."""
-        t_edge = 0.0
-        pending = [0] * INPUT_LATENCY
-        cs_level = True
-        cycles = 0
-        async for _, _, cs_n, sclk_en in ctx.tick("adc").sample(cap.cs_n, cap.sclk_en):
-            cycles += 1
-            t_edge += ADC_PERIOD_NS
-            if adc_model.conversions >= frames:
-                break
-            if bool(cs_n) != cs_level:
-                cs_level = bool(cs_n)
-                adc_model.cs(t_edge, cs_level)
-            bits = (0, 0)
-            if sclk_en:
-                adc_model.sclk(t_edge, True)
-                fall = t_edge + ADC_PERIOD_NS / 2
-                adc_model.sclk(fall, False)
-                if not cs_n:
-                    bits = adc_model.read(fall)
-                    if adc_model.conversions in corrupt and adc_model._falls == 1:
-                        bits = (1, 1)
-            pending.append(bits[0] | bits[1] << 1)
-            ctx.set(cap.sdata, pending.pop(0))
-
-    async def consumer(ctx):
-        if stall_cycles:
-            await ctx.tick().repeat(stall_cycles)
-        for _ in range(n_read):
-            s = await stream_get_lazy(ctx, cap.samples, rng, consumer_busy)
-            got.append((s.cv, s.ci, s.index))
-        await ctx.tick().repeat(4)
-        counters["dropped"] = ctx.get(cap.samples_dropped)
-        counters["errors"] = ctx.get(cap.adc_errors)
-
-    counters = {}
-    simulate(_Dut(cap), [pins, consumer], "adc",
-             clocks={"sync": SYS_PERIOD_S, "adc": ADC_PERIOD_NS * 1e-9})
-    return got, counters, adc_model
-
+from adc_harness import run_capture, ADC_PERIOD_NS
+from simhelpers import rng_for
 
 def ramp_codes(n, rng):
     edge = [(0, 16383), (16383, 0), (8192, 8191), (0x2AAA, 0x1555)]
@@ -95,11 +26,12 @@ def test_conversion_rate_is_4_msps():
     assert FRAME_SCLK / 72e6 == pytest.approx(250e-9)
 
 
-def test_model_rejects_reading_past_the_access_time():
-    # A board round trip that pushes the new bit past the next falling edge must fail the read.
+def test_model_rejects_reading_inside_the_change_window():
+    # The fixed capture point of earlier builds (32: the falling edge one period after the bit was
+    # shifted out) with a 4 ns round trip reads while the bit changes: the model must refuse it.
     codes = ramp_codes(4, rng_for("late"))
     with pytest.raises(TimingViolation, match="change window"):
-        run_capture(codes, board_delay_ns=ADC_PERIOD_NS - T4_NS + 0.5)
+        run_capture(codes, read_delay=32, out_delay_ns=2.0, in_delay_ns=2.0)
 
 
 def test_model_rejects_short_quiet_time_and_aborted_conversion():
@@ -134,5 +66,22 @@ def test_slow_consumer_drops_whole_samples_and_counts_them():
 def test_bad_leading_zeros_are_counted():
     codes = ramp_codes(12, rng_for("lz"))
     got, counters, _ = run_capture(codes, corrupt={3, 7})
-    assert counters == {"dropped": 0, "errors": 2}
+    assert (counters["dropped"], counters["errors"]) == (0, 2)
     assert [idx for _, _, idx in got] == list(range(12))
+
+
+def test_reset_mid_conversion_raises_cs_and_the_new_epoch_starts_clean():
+    # A watchdog reset in the middle of conversion 3: CS must go high (and SCLK idle) during the
+    # reset, so the ADC ends that conversion (aborted) and sees a clean CS fall afterwards; the first
+    # sample of the new epoch (index 0) is the next conversion's codes, not a frame of 16+ SCLKs.
+    codes = ramp_codes(12, rng_for("reset"))
+    got, counters, model = run_capture(codes, consumer_busy=0.0, n_read=8, reset_at=3 * FRAME_SCLK + 9,
+                                       allow_abort=True)
+    assert model.aborted == 1
+    # The reset is synchronous: from its second edge the controls show their reset values.
+    assert all(cs_n and not sclk_en for _, cs_n, sclk_en in counters["controls_in_reset"][2:])
+    assert [(cv, ci) for cv, ci, _ in got] == model.completed[:len(got)]
+    indices = [idx for _, _, idx in got]
+    restart = indices.index(0, 1)
+    assert indices == list(range(restart)) + list(range(len(got) - restart))
+    assert counters["errors"] == 0

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from crabwatt.build import (BOARDS, BuildFailed, BuildTimeout, build, current_report, run_build_script,
-                            sources_sha256, summarise)
+from crabwatt.build import (BOARDS, BuildFailed, BuildTimeout, build, clock_constraints, current_report,
+                            run_build_script, sources_sha256, summarise)
+from crabwatt.soc.flow import timing_problems
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DSP_MULTIPLIERS = 7      # 2 x phase interpolation, 2 x gain, v², i², v·i
@@ -39,6 +40,27 @@ def test_summarise_maps_clock_nets_to_domains_and_goals():
     assert slow["timing_met"] is False
     assert slow["fmax_mhz"] == {"adc": 60.0, "sync": 50.0}
     assert slow["goals"]["sync_fmax_at_least_72_mhz"] is False
+
+
+LPF = '''FREQUENCY NET "clocks.clk_adc" 72000000.0 HZ;
+FREQUENCY NET "clocks.clk_sys" 48000000.0 HZ;
+FREQUENCY PORT "clk_0__io" 48000000.0 HZ;
+'''
+
+
+def test_clock_constraints_nextpnr_dropped_are_reported_and_fail_the_build():
+    # As nextpnr logged the SoC before the clock nets were kept: one constraint dropped.
+    log = ("Info: constraining clock net 'clocks.clk_sys' to 48.00 MHz\n"
+           "Warning: net 'clocks.clk_adc' does not exist in design, ignoring clock constraint\n"
+           "Info: constraining clock net 'clk_0__io' to 48.00 MHz\n")
+    cc = clock_constraints(log, LPF)
+    assert cc == {"applied": {"clocks.clk_sys": 48.0}, "ignored": ["clocks.clk_adc"]}
+    assert any("clocks.clk_adc" in p for p in timing_problems({"fmax_mhz": {"sync": 80.0}, "clock_constraints": cc}))
+    # A constraint the log does not mention at all is not applied either.
+    assert clock_constraints("", LPF)["ignored"] == ["clocks.clk_adc", "clocks.clk_sys"]
+    ok = clock_constraints("Info: constraining clock net 'clocks.clk_adc' to 72.00 MHz\n"
+                           "Info: constraining clock net 'clocks.clk_sys' to 48.00 MHz\n", LPF)
+    assert ok == {"applied": {"clocks.clk_adc": 72.0, "clocks.clk_sys": 48.0}, "ignored": []}
 
 
 # The standalone top uses the same balls on both revisions and gives the same netlist and result

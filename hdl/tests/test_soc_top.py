@@ -9,9 +9,9 @@ from crabwatt.soc.top import SocTop
 
 IMAGE = b'\x6f\x00\x00\x00'    # `j .`: the image's content does not matter here
 
-PINS = {
-    'r0.1': {'N1', 'M2', 'N2', 'M18', 'N17', 'R16'},
-    'r0.2': {'N1', 'M2', 'N2', 'M18', 'N17', 'V17'},
+PINS = {   # USB, UART, PROGRAMN, RGB LED
+    'r0.1': {'N1', 'M2', 'N2', 'M18', 'N17', 'R16', 'V17', 'T17', 'J3'},
+    'r0.2': {'N1', 'M2', 'N2', 'M18', 'N17', 'V17', 'K4', 'M3', 'J3'},
 }
 
 
@@ -23,7 +23,7 @@ def test_soc_top_prepares(board):
     for ball in PINS[board]:
         assert f'SITE "{ball}"' in lpf, f'{ball} missing from the constraints'
     sdc = ''.join(v for k, v in plan.files.items() if k.endswith(('.sdc', '.lpf')))
-    for net in ('clk_sys', 'clk_adc', 'clk_usb'):
+    for net in ('clk_sys', 'clk_adc', 'clk_usb', 'clk_adc_rd'):
         assert net in sdc, f'no clock constraint on {net}'
 
 

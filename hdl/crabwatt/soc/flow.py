@@ -57,4 +57,6 @@ def timing_problems(report: dict) -> list[str]:
     for domain, mhz in fmax.items():
         if mhz < constraint.get(domain, 0):
             problems.append(f'{domain} reaches {mhz} MHz of its {constraint[domain]} MHz constraint')
+    for net in report.get('clock_constraints', {}).get('ignored', []):
+        problems.append(f'nextpnr ignored the clock constraint on {net}: no net of that name (keep it in synthesis)')
     return problems

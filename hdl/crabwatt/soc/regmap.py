@@ -27,6 +27,8 @@ import sys
 from dataclasses import dataclass, field as dc_field
 from typing import Literal
 
+from ..adc import DEFAULT_READ_DELAY
+
 Access = Literal['rw', 'ro', 'wo', 'const']
 
 # --- Memory map ------------------------------------------------------------------------------------
@@ -235,6 +237,16 @@ BLOCKS: tuple[Block, ...] = (
     Block('COUNTERS', 0x700, 'Health counters since reset; they saturate instead of wrapping.', (
         R('SAMPLES_DROPPED', 0x00, 'ro', 'ADC samples lost between the ADC clock domain and the DSP'),
         R('ADC_ERRORS', 0x04, 'ro', 'ADC frames with a bad leading-zero pattern'),
+    )),
+    Block('ADC', 0x800, 'Where the AD7357\'s SDATA is read (hdl/crabwatt/adc.py): chosen at bring-up by a scan '
+          'with the inputs shorted (hdl/crabwatt/adc_timing.py). A watchdog reset restores the default.', (
+        R('READ_DELAY', 0x00, 'rw', 'capture point in 1/64 SCLK periods (217 ps) after the SCLK pulse that '
+          'reads the bit is launched; bits 5..0 move the read clock\'s PLL phase, bits 7..6 add whole periods. '
+          'Frames read while it changes are garbage: wait for STATUS.SETTLED, then discard a few', width=8,
+          reset=DEFAULT_READ_DELAY, fields=(F('PHASE', 0, 6, 'PLL phase steps'), F('PERIODS', 6, 2, 'whole periods'))),
+        R('STATUS', 0x04, 'ro', 'read clock state', width=1, fields=(
+            F('SETTLED', 0, 1, 'the read clock\'s phase is READ_DELAY.PHASE'),
+        )),
     )),
 )
 

@@ -71,6 +71,8 @@ class SoC(wiring.Component):
             'uart_tx': Out(stream.Signature(8)), 'uart_rx': In(stream.Signature(8)), 'uart_divisor': Out(16),
             # system
             'wdt_fire': Out(1), 'reset_cause_watchdog': In(1), 'wdt_resets': In(16), 'reboot': Out(1),
+            # ADC read timing
+            'adc_read_delay': Out(8), 'adc_phase_settled': In(1),
         }
         if usb:
             ports.update({'usb_tx': Out(stream.Signature(8)), 'usb_rx': In(stream.Signature(8)),
@@ -178,6 +180,12 @@ class SoC(wiring.Component):
         m.d.comb += [
             bank['COUNTERS', 'SAMPLES_DROPPED'].value.eq(self.samples_dropped),
             bank['COUNTERS', 'ADC_ERRORS'].value.eq(self.adc_errors),
+        ]
+
+        # ADC read timing
+        m.d.comb += [
+            self.adc_read_delay.eq(bank['ADC', 'READ_DELAY'].value),
+            bank['ADC', 'STATUS'].value.eq(self.adc_phase_settled),
         ]
         return m
 
