@@ -15,6 +15,7 @@ from .cpu import VexRiscv
 from .csr import CsrBank
 from .memory import Ram, Rom
 from .result import ResultFifo, WindowRecord
+from .spiflash import SpiFlashMaster
 from .sysctl import Timer, Watchdog
 
 __all__ = ['SoC', 'DspConfig', 'CaptureConfig']
@@ -71,6 +72,8 @@ class SoC(wiring.Component):
             'uart_tx': Out(stream.Signature(8)), 'uart_rx': In(stream.Signature(8)), 'uart_divisor': Out(16),
             # system
             'wdt_fire': Out(1), 'reset_cause_watchdog': In(1), 'wdt_resets': In(16), 'reboot': Out(1),
+            # configuration flash pins (registered; `flash_cs` 1 = selected)
+            'flash_sck': Out(1), 'flash_copi': Out(1), 'flash_cs': Out(1), 'flash_cipo': In(1),
         }
         if usb:
             ports.update({'usb_tx': Out(stream.Signature(8)), 'usb_rx': In(stream.Signature(8)),
@@ -178,6 +181,16 @@ class SoC(wiring.Component):
         m.d.comb += [
             bank['COUNTERS', 'SAMPLES_DROPPED'].value.eq(self.samples_dropped),
             bank['COUNTERS', 'ADC_ERRORS'].value.eq(self.adc_errors),
+        ]
+
+        # Configuration flash
+        m.submodules.flash = flash = SpiFlashMaster()
+        m.d.comb += [
+            flash.select.eq(bank['FLASH', 'CONTROL'].value[0]),
+            flash.tx_data.eq(bank['FLASH', 'DATA'].value[:8]), flash.tx_stb.eq(bank['FLASH', 'DATA'].w_stb),
+            bank['FLASH', 'STATUS'].value.eq(flash.busy), bank['FLASH', 'RX'].value.eq(flash.rx_data),
+            self.flash_sck.eq(flash.sck), self.flash_copi.eq(flash.copi), self.flash_cs.eq(flash.cs),
+            flash.cipo.eq(self.flash_cipo),
         ]
         return m
 

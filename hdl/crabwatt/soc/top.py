@@ -23,6 +23,7 @@ from ..top import ADC_CLK_HZ, SYS_CLK_HZ, AdcFrontEnd, adc_wing_resource
 from . import regmap
 from .dsp_link import DspLink
 from .soc import SoC
+from .spiflash import ButtonReboot, flash_pins, flash_resource
 from .sysctl import ResetController
 from .uart import UartPhy
 
@@ -35,6 +36,9 @@ ADC_PART_AD7357 = 1
 USB_VID = 0x1209
 USB_PID_CRABWATT = 0x5AF1
 UART_BAUD = 115_200
+#: How long the r0.2's button must be held to return to the bootloader, as in litex-boards'
+#: gsd_orangecrab target; shorter presses are ignored.
+BUTTON_HOLD_S = 1
 
 
 def feather_uart_resource():
@@ -268,7 +272,7 @@ class SocTop(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        platform.add_resources([adc_wing_resource(), feather_uart_resource()])
+        platform.add_resources([adc_wing_resource(), feather_uart_resource(), flash_resource()])
         m.submodules.clocks = clocks = SocClocks()
 
         m.submodules.resets = resets = ResetController()      # sync: power-on reset only
@@ -302,8 +306,18 @@ class SocTop(Elaboratable):
             _wire_usb_serial(m, serial, tx=soc.usb_tx, rx=soc.usb_rx)
             m.d.comb += soc.usb_configured.eq(serial.host_active)
 
-        # Return to the bootloader: PROGRAMN low reconfigures the FPGA from flash (foboot).
+        flash_pins(m, platform, sck=soc.flash_sck, copi=soc.flash_copi, cs=soc.flash_cs, cipo=soc.flash_cipo)
+
+        # Return to the bootloader: PROGRAMN low reconfigures the FPGA from flash (foboot), asked for by
+        # the firmware (SYS.REBOOT, the host's cmd_reboot) or, on r0.2, by holding the button. The
+        # r0.1's button is wired to PROGRAMN on the board itself and reaches no FPGA pin.
+        reboot = soc.reboot
+        if self._board == 'r0.2':
+            m.submodules.button_reboot = button = ButtonReboot(hold_cycles=BUTTON_HOLD_S * SYS_CLK_HZ)
+            m.submodules.button_buf = button_buf = io.Buffer('i', platform.request('button', 0, dir='-'))
+            m.d.comb += button.pressed.eq(button_buf.i)
+            reboot = reboot | button.reboot
         program = platform.request('program', 0, dir='-')
         m.submodules.program_buf = program_buf = io.Buffer('o', program)
-        m.d.comb += program_buf.o.eq(soc.reboot)
+        m.d.comb += program_buf.o.eq(reboot)
         return m
