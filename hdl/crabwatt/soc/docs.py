@@ -26,6 +26,7 @@ AD7357 --> AdcFrontEnd --> DspLink: PowerDsp --> windows --> result FIFO --+
 | `channel.py`, `uart.py` | byte FIFOs between the CPU and a link; the 8N1 UART |
 | `result.py` | window records into 32-bit FIFO words, written whole or dropped and counted |
 | `sysctl.py` | uptime and cycle counters, watchdog, the reset controller that survives watchdog resets |
+| `spiflash.py` | the configuration flash's SPI master (USRMCLK on the board), the r0.2 button's reboot |
 | `dsp_link.py` | joins `PowerDsp` and `CaptureBuffer` to the CSRs |
 | `top.py` | `SocTop`: clocks, pins, LUNA, the whole board design |
 | `twin.py` | the top of the Verilator twin |
@@ -81,9 +82,24 @@ may not be.
 
 `npm run gateware -- --board r0.1|r0.2` builds the firmware and the full design with YoWASP (yosys,
 nextpnr-ecp5, ecppack from PyPI), and writes `crabwatt.bit`, `crabwatt.dfu` (bitstream plus the DFU
-suffix for the foboot bootloader, 1209:5af0, written by `dfu.py`) and `report.json`. `dfu-util -a 0
--D crabwatt.dfu` flashes it with the board in bootloader mode; the firmware can also return to the
-bootloader by writing `SYS.REBOOT`, which drives PROGRAMN low.
+suffix for the foboot bootloader, 1209:5af0, written by `dfu.py`) and `report.json` (with
+`bitstream_bytes` against `flash_slot_bytes`; a bitstream larger than the slot fails the build).
+`crabwatt flash crabwatt.dfu` writes it (`dfu-util -a 0 -D`, then `dfu-util -a 0 -e` to start it) once
+the board is in foboot's DFU mode, and says how to get there:
+
+- **r0.2**: hold the button about 1 s: the gateware (`spiflash.ButtonReboot`) pulls PROGRAMN low, the
+  FPGA reloads foboot, which stays in DFU because the button is still held. Holding it while plugging
+  the board in does the same.
+- **r0.1**: the button is wired to PROGRAMN on the board (no FPGA pin): a press reloads foboot, which
+  on r0.1 stays in DFU after every power-up or reload until `dfu-util -e` starts the user image.
+- Either board: `crabwatt reboot` (the protocol's `cmd_reboot`) makes the firmware write `SYS.REBOOT`,
+  which drives PROGRAMN low: a restart on r0.2 (into DFU only with the button held), DFU on r0.1.
+
+Flash map (`regmap.py`): foboot from 0; the user bitstream at `0x80000` (DFU alt 0), at most
+`FLASH_BITSTREAM_SLOT_BYTES` = 516 096 bytes (504 KiB); foboot's alt 1 (RISC-V code, unused) at
+`0x100000`; the user area, the last 8 KiB of the flash (two 4 KiB sectors, `0xFFE000` on the r0.2's
+16 MiB W25Q128JV), holds the calibration record (firmware/src/calstore.c). The firmware reads the
+flash's 64-bit unique ID (command 0x4B) at boot for the device id.
 '''
 
 
