@@ -61,6 +61,12 @@ The serial link is the **UART taken at its byte FIFOs** (no bit timing): bytes g
   the firmware and the twin when they are stale and resolves with `{ path, close() }`.
 - `npx vitest run test/twin` is the end-to-end test: vector → gateware → firmware → bytes → pty →
   serialport → `FrameDecoder`; the windows and energy snapshots must equal the model's exactly.
+- The configuration flash is `firmware/test/flash_model.c` (the native tests' model too: a
+  W25Q128JV, 16 MiB) on the SoC's SPI pins, driven bit by bit in mode 0 by the harness.
+  `--flash-file` keeps its contents between runs and `--flash-uid` sets its unique ID, so
+  `test/twin/flash.test.ts` (the SoC without the DSP, `build/twin/flash`) shows a board's device id,
+  a calibration saved before `cmd_reboot` (which ends the run) applied at the next boot, the host's
+  push winning over it, and a damaged record flagged.
 - `npx tsx server/twin/bench.ts [--seconds S]` reports the speed as a fraction of real time.
 
 The twin's clock is 8 MHz rather than the board's 48 MHz only because Verilator simulates this SoC at
