@@ -217,7 +217,7 @@ function renderBanner(): void {
   } else if (state.devices.length === 0) {
     show('warn', 'No device.', ' Plug in a crabwatt board (USB 1209:5af1), or start the server with --device sim.', 'no-device');
   } else if (d?.state === 'bootloader') {
-    show('warn', 'Board in bootloader mode.', ` ${d.detail || 'Flash it with `crabwatt flash FILE.dfu`, or replug it without holding the button to run the firmware.'}`, 'bootloader');
+    show('warn', 'Board in bootloader mode.', ` ${d.detail || 'Flash it with `crabwatt flash FILE.dfu`, or start the installed bitstream with `dfu-util -a 0 -e` (r0.1 stays in DFU until then).'}`, 'bootloader');
   } else if (d && (d.state === 'disconnected' || d.state === 'reconnecting')) {
     show('bad', 'Device disconnected, reconnecting…', ` ${d.detail}`, 'reconnecting');
   } else if (d?.state === 'absent') {

@@ -189,7 +189,7 @@ export async function flashCommand(argv: string[], io: Io, overrides: Partial<Fl
   const start = await runDfuUtil(deps.dfuUtil, ['-a', '0', '-e'], () => {});
   if (start.code !== 0) {
     io.err(start.output);
-    throw new CliError('written, but `dfu-util -a 0 -e` did not start it: unplug and replug the board (without the button)');
+    throw new CliError('written, but `dfu-util -a 0 -e` did not start it: run `dfu-util -a 0 -e` again (r0.2: or replug the board without the button; r0.1 stays in DFU until -e)');
   }
   io.out('written and started: the board comes back as crabwatt (`crabwatt devices`)\n');
   return 0;
