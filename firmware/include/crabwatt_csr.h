@@ -142,6 +142,12 @@
 /* ro, 16 bit: bytes lost because the receive FIFO was full */
 #define CW_USB_RX_OVERRUNS_ADDR 0xF0000314u
 #define CW_USB_RX_OVERRUNS CW_REG(CW_USB_RX_OVERRUNS_ADDR)
+/* rw, 32 bit, reset 0: USB serial number (iSerialNumber, 16 hex digits) bits 31..0 */
+#define CW_USB_SERIAL_LO_ADDR 0xF0000318u
+#define CW_USB_SERIAL_LO CW_REG(CW_USB_SERIAL_LO_ADDR)
+/* rw, 32 bit, reset 0: bits 63..32; writing it sets the serial number and lets the device attach to the bus (pull-up on). Only the first write after power-on counts: a host keeps the serial it enumerated with */
+#define CW_USB_SERIAL_HI_ADDR 0xF000031Cu
+#define CW_USB_SERIAL_HI CW_REG(CW_USB_SERIAL_HI_ADDR)
 
 /* DSP: DSP configuration (docs/dsp.md). Writes go to a staging copy; COMMIT makes all of them take effect together at a sample boundary and increments CONFIG_SEQ. */
 /* rw, 1 bit, reset 0: WINDOW_MODE: 0 CYCLES, 1 FIXED */

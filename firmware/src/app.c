@@ -240,8 +240,9 @@ static uint8_t calibrate(app_t *app, const struct cw_cmd_calibrate *c, uint32_t 
     return CW_ACK_OK;
 }
 
-/* The flash's record, applied before the first whole window: the samples since reset (the boot's
- * few milliseconds) close as a short window with the CONFIG flag, as at any commit. */
+/* The board's identity from the flash (device_id, USB serial number), and the flash's calibration
+ * record, applied before the first whole window: the samples since reset (the boot's few
+ * milliseconds) close as a short window with the CONFIG flag, as at any commit. */
 static void restore_calibration(app_t *app)
 {
     flash_info_t flash = {0};
@@ -249,6 +250,7 @@ static void restore_calibration(app_t *app)
     hal_identity(&id);
     bool present = flash_probe(&flash);
     app->device_id = present ? flash.unique_id : id.device_id;
+    hal_usb_serial_number(app->device_id);
     cal_values_t values;
     if (!calstore_load(&app->store, present ? flash.size_bytes : 0, &values)) {
         return;

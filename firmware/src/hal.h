@@ -32,6 +32,9 @@ typedef struct {
 } hal_identity_t;
 
 void hal_identity(hal_identity_t *id);
+/* The USB serial number (iSerialNumber); the device attaches to the bus once it is set. Only the
+ * first call after power-on counts. */
+void hal_usb_serial_number(uint64_t serial);
 
 /* --- links: the Feather UART and the USB CDC-ACM serial port --- */
 enum { HAL_LINK_UART = 0, HAL_LINK_USB = 1, HAL_LINK_COUNT = 2 };

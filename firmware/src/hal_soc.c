@@ -47,6 +47,12 @@ void hal_identity(hal_identity_t *id)
     id->adc_part = (uint8_t)CW_IDENT_ADC_PART;
 }
 
+void hal_usb_serial_number(uint64_t serial)
+{
+    CW_USB_SERIAL_LO = (uint32_t)serial;
+    CW_USB_SERIAL_HI = (uint32_t)(serial >> 32); /* sets it */
+}
+
 /* --- links --- */
 
 int hal_link_rx(int link)

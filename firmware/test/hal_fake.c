@@ -194,3 +194,9 @@ uint8_t hal_flash_transfer(uint8_t byte)
 }
 
 void hal_reboot(void) { fake.reboots++; }
+
+void hal_usb_serial_number(uint64_t serial)
+{
+    fake.usb_serial = serial;
+    fake.usb_serial_sets++;
+}

@@ -66,6 +66,8 @@ typedef struct {
     flash_model_t flash;
     uint32_t flash_clock_ms;
     uint32_t reboots; /* hal_reboot() calls */
+    uint64_t usb_serial;
+    uint32_t usb_serial_sets;
 } fake_hal_t;
 
 extern fake_hal_t fake;

@@ -135,6 +135,8 @@ TEST(calstore_device_id_is_the_flash_unique_id_and_blank_flash_means_defaults)
     app_poll(&app);
     struct cw_identify id = identify();
     CHECK_EQ(id.device_id, FAKE_FLASH_UNIQUE_ID);
+    CHECK_EQ(fake.usb_serial, FAKE_FLASH_UNIQUE_ID);   /* the USB iSerialNumber too */
+    CHECK_EQ(fake.usb_serial_sets, 1);
     CHECK_EQ(id.calibration_source, CW_CALIBRATION_SOURCE_DEFAULTS);
     CHECK_EQ(fake.commits, 0);
     CHECK_EQ(id.v_gain, 16384);
@@ -147,6 +149,7 @@ TEST(calstore_without_a_flash_the_build_id_and_nothing_saved)
     app_init(&app, 1u);
     app_poll(&app);
     CHECK_EQ(identify().device_id, fake.identity.device_id);
+    CHECK_EQ(fake.usb_serial, fake.identity.device_id);
     CHECK_EQ(identify().calibration_source, CW_CALIBRATION_SOURCE_NO_FLASH);
     send(CW_TYPE_CMD_CALIBRATE, 5, &CAL_A, sizeof CAL_A);
     CHECK_EQ(ack().status, CW_ACK_OK);

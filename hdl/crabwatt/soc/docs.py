@@ -40,7 +40,10 @@ new energy epoch at sample 0, which the new `boot_id` tells the host); `SYS.WDT_
 `.noinit` keeps its contents across a watchdog reset.
 
 USB: LUNA's `USBSerialDevice` (CDC-ACM, VID:PID 1209:5af1) in the `usb`/`usb_io` domains, with async
-FIFOs to the CPU. LUNA sends only full 64-byte packets unless a transfer ends, so every 0x00 byte (the
+FIFOs to the CPU. Its iSerialNumber is a string descriptor made at run time from `USB.SERIAL_LO/HI`,
+which the firmware sets at boot to the flash's unique ID (16 hex digits), so two boards are two devices
+to a host; the pull-up waits for it (a few ms after configuration), and the value lives in the
+power-on domain, so a watchdog reset does not detach the board. LUNA sends only full 64-byte packets unless a transfer ends, so every 0x00 byte (the
 protocol's frame delimiter) ends one: each frame leaves as soon as it is complete. `USB.STATUS.CONFIGURED`
 means a host is driving the bus (start-of-frame packets within 3 ms, not suspended); the firmware then
 sends on USB, otherwise on the UART. Of the CDC class requests, SET_LINE_CODING and SET_CONTROL_LINE_STATE

@@ -179,6 +179,10 @@ BLOCKS: tuple[Block, ...] = (
             F('CONFIGURED', 1, 1, 'the host has configured the device'),
         )),
         R('RX_OVERRUNS', 0x14, 'ro', 'bytes lost because the receive FIFO was full', width=16),
+        R('SERIAL_LO', 0x18, 'rw', 'USB serial number (iSerialNumber, 16 hex digits) bits 31..0'),
+        R('SERIAL_HI', 0x1C, 'rw', 'bits 63..32; writing it sets the serial number and lets the device '
+          'attach to the bus (pull-up on). Only the first write after power-on counts: a host keeps the '
+          'serial it enumerated with'),
     )),
     Block('DSP', 0x400, 'DSP configuration (docs/dsp.md). Writes go to a staging copy; COMMIT makes all '
           'of them take effect together at a sample boundary and increments CONFIG_SEQ.', (

@@ -77,7 +77,9 @@ class SoC(wiring.Component):
         }
         if usb:
             ports.update({'usb_tx': Out(stream.Signature(8)), 'usb_rx': In(stream.Signature(8)),
-                          'usb_configured': In(1)})
+                          'usb_configured': In(1),
+                          # USB.SERIAL_LO/HI, with a strobe when SERIAL_HI is written
+                          'usb_serial': Out(64), 'usb_serial_stb': Out(1)})
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -134,6 +136,9 @@ class SoC(wiring.Component):
             configured = Signal()
             m.submodules.usb_configured_sync = FFSynchronizer(self.usb_configured, configured)
             m.d.comb += bank['USB', 'STATUS'].value.eq(Cat(C(1, 1), configured))
+            # The strobe comes a cycle after the write, when SERIAL_HI holds the written value.
+            m.d.comb += self.usb_serial.eq(Cat(bank['USB', 'SERIAL_LO'].value, bank['USB', 'SERIAL_HI'].value))
+            m.d.sync += self.usb_serial_stb.eq(bank['USB', 'SERIAL_HI'].w_stb)
 
         # DSP configuration
         for fieldname, reg in _DSP_REGS.items():

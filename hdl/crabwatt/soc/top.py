@@ -17,7 +17,7 @@ energy epoch from sample 0, which is what a new boot_id tells the host.
 from amaranth import *
 from amaranth.build import Attrs, Pins, Resource, Subsignal
 from amaranth.lib import io, wiring
-from amaranth.lib.cdc import ResetSynchronizer
+from amaranth.lib.cdc import FFSynchronizer, ResetSynchronizer
 
 from ..top import ADC_CLK_HZ, SYS_CLK_HZ, AdcFrontEnd, adc_wing_resource
 from . import regmap
@@ -202,20 +202,55 @@ def _usb_serial(bus):
                                      (setup.request == 9) & (setup.recipient == 0))
             return m
 
+    class SerialNumberDescriptor(Elaboratable):
+        """The iSerialNumber string descriptor, made at run time from `serial` (64 bits, stable while
+        the host reads it): 16 upper-case hex digits, most significant first, in UTF-16LE. Has the
+        interface LUNA's GetDescriptorHandlerDistributed expects of a descriptor generator."""
+        DIGITS = 16
+        LENGTH = 2 + 2 * DIGITS
+
+        def __init__(self, serial):
+            self._serial = serial
+            self._serializer = StreamSerializer(data_length=self.LENGTH, domain='usb',
+                                                stream_type=USBInStreamInterface, max_length_width=16)
+            self.start, self.max_length, self.start_position = Signal(), Signal(16), Signal(11)
+            self.stream = self._serializer.stream
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.serializer = serializer = self._serializer
+            # 34 bytes fit one packet, so start_position (the packet's offset) is always 0.
+            m.d.comb += [serializer.start.eq(self.start), serializer.max_length.eq(self.max_length),
+                         serializer.data[0].eq(self.LENGTH), serializer.data[1].eq(3)]
+            for k in range(self.DIGITS):
+                nibble = self._serial[4 * (self.DIGITS - 1 - k):][:4]
+                m.d.comb += [serializer.data[2 + 2 * k].eq(Mux(nibble < 10, ord('0') + nibble, ord('A') - 10 + nibble)),
+                             serializer.data[3 + 2 * k].eq(0)]
+            return m
+
     class CrabwattSerial(USBSerialDevice):
         def __init__(self):
             super().__init__(bus=bus, idVendor=USB_VID, idProduct=USB_PID_CRABWATT,
                              manufacturer_string='crabwatt', product_string='crabwatt energy monitor')
             self.host_active = Signal()
+            # In (usb domain): the board's serial number (the flash's unique ID, set by the firmware),
+            # and `serial_valid` once it is; the device attaches to the bus only then.
+            self.serial_number = Signal(64)
+            self.serial_valid = Signal()
 
         def create_descriptors(self):
             descriptors = super().create_descriptors()
+            strings = [index for kind, index, _ in descriptors if kind == 3]
+            serial_index = max(strings) + 1
+            descriptors.add_descriptor(lambda: SerialNumberDescriptor(self.serial_number),
+                                       index=serial_index, descriptor_type=3)
             # The configuration groups its two CDC interfaces with an interface association, which
             # the IAD ECN requires announcing in the device descriptor as class EF/02/01
             # (LUNA leaves 00/00/00; Windows' composite driver honours IADs only under EF/02/01).
             device = descriptors.get_descriptor_bytes(1)
             patched = bytearray(device)
             patched[4:7] = bytes([0xEF, 0x02, 0x01])
+            patched[16] = serial_index          # iSerialNumber: two boards are two devices to the host
             descriptors.add_descriptor(bytes(patched), descriptor_type=1)
             return descriptors
 
@@ -253,9 +288,10 @@ def _usb_serial(bus):
 
 def _wire_usb_serial(m, serial, *, tx, rx):
     """The SoC's byte channel (`tx`: to the host, `rx`: from it; amaranth streams in the `usb`
-    domain) onto LUNA's streams."""
+    domain) onto LUNA's streams. The pull-up waits for the serial number: a host that enumerated the
+    board without it would keep the wrong one."""
     m.d.comb += [
-        serial.connect.eq(1),
+        serial.connect.eq(serial.serial_valid),
         serial.tx.payload.eq(tx.payload), serial.tx.valid.eq(tx.valid), tx.ready.eq(serial.tx.ready),
         # With `last` low LUNA sends only full 64-byte packets. Every protocol frame ends with
         # its 0x00 delimiter, so ending the USB transfer there sends each frame at once.
@@ -305,6 +341,14 @@ class SocTop(Elaboratable):
             m.submodules.usb_serial = serial = _usb_serial(platform.request('usb', 0))
             _wire_usb_serial(m, serial, tx=soc.usb_tx, rx=soc.usb_rx)
             m.d.comb += soc.usb_configured.eq(serial.host_active)
+            # The serial number lives in the power-on domain: a watchdog reset must not detach the
+            # board from the host. Static once set, so the usb domain reads it directly, behind the
+            # synchronised `valid`.
+            usb_serial, usb_serial_set, usb_serial_valid = Signal(64), Signal(), Signal()
+            with m.If(soc.usb_serial_stb & ~usb_serial_set):
+                m.d.sync += [usb_serial.eq(soc.usb_serial), usb_serial_set.eq(1)]
+            m.submodules.usb_serial_valid = FFSynchronizer(usb_serial_set, usb_serial_valid, o_domain='usb')
+            m.d.comb += [serial.serial_number.eq(usb_serial), serial.serial_valid.eq(usb_serial_valid)]
 
         flash_pins(m, platform, sck=soc.flash_sck, copi=soc.flash_copi, cs=soc.flash_cs, cipo=soc.flash_cipo)
 
