@@ -279,20 +279,20 @@
 
 /* FLASH: The configuration SPI flash (mode 0, one data line; crabwatt.soc.spiflash): select the chip, write a byte to DATA, wait while STATUS.BUSY, read the byte that came back from RX. The firmware reads the flash's unique ID (the device id) and keeps the calibration record in its user area (firmware/src/flash.c). */
 /* rw, 1 bit, reset 0: chip select */
-#define CW_FLASH_CONTROL_ADDR 0xF0000800u
+#define CW_FLASH_CONTROL_ADDR 0xF0000900u
 #define CW_FLASH_CONTROL CW_REG(CW_FLASH_CONTROL_ADDR)
 #define CW_FLASH_CONTROL_SELECT_SHIFT 0u
 #define CW_FLASH_CONTROL_SELECT_MASK 0x00000001u
 /* wo, 32 bit: shift the byte in bits 7..0 out (MSB first) while one is shifted in; ignored while STATUS.BUSY */
-#define CW_FLASH_DATA_ADDR 0xF0000804u
+#define CW_FLASH_DATA_ADDR 0xF0000904u
 #define CW_FLASH_DATA CW_REG(CW_FLASH_DATA_ADDR)
 /* ro, 1 bit: transfer state */
-#define CW_FLASH_STATUS_ADDR 0xF0000808u
+#define CW_FLASH_STATUS_ADDR 0xF0000908u
 #define CW_FLASH_STATUS CW_REG(CW_FLASH_STATUS_ADDR)
 #define CW_FLASH_STATUS_BUSY_SHIFT 0u
 #define CW_FLASH_STATUS_BUSY_MASK 0x00000001u
 /* ro, 8 bit: the byte shifted in by the last transfer */
-#define CW_FLASH_RX_ADDR 0xF000080Cu
+#define CW_FLASH_RX_ADDR 0xF000090Cu
 #define CW_FLASH_RX CW_REG(CW_FLASH_RX_ADDR)
 
 /* DSP result FIFO record layout (word indices; the header word is index 0). */
