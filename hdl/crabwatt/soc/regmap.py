@@ -252,7 +252,6 @@ BLOCKS: tuple[Block, ...] = (
         R('SAMPLES_DROPPED', 0x00, 'ro', 'ADC samples lost between the ADC clock domain and the DSP'),
         R('ADC_ERRORS', 0x04, 'ro', 'ADC frames with a bad leading-zero pattern'),
     )),
-    # 0x800 is left to the ADC capture-point block (issue 11 item 1, built in parallel).
     Block('FLASH', 0x900, 'The configuration SPI flash (mode 0, one data line; crabwatt.soc.spiflash): select '
           'the chip, write a byte to DATA, wait while STATUS.BUSY, read the byte that came back from RX. '
           'The firmware reads the flash\'s unique ID (the device id) and keeps the calibration record in '
