@@ -124,6 +124,16 @@ void calstore_save(calstore_t *s, const cal_values_t *values, uint32_t now_ms)
     }
 }
 
+/* Whether the flash is still busy, asked at most once per millisecond (see calstore_poll). */
+static bool still_busy(calstore_t *s, uint32_t now_ms)
+{
+    if (now_ms == s->polled_ms) {
+        return true;
+    }
+    s->polled_ms = now_ms;
+    return flash_busy();
+}
+
 static void give_up(calstore_t *s)
 {
     s->failures++;
@@ -146,9 +156,10 @@ void calstore_poll(calstore_t *s, uint32_t now_ms)
         }
         s->step = STEP_ERASING;
         s->step_ms = now_ms;
+        s->polled_ms = now_ms;
         return;
     case STEP_ERASING: {
-        if (flash_busy()) {
+        if (still_busy(s, now_ms)) {
             if (now_ms - s->step_ms >= CALSTORE_STEP_LIMIT_MS) {
                 give_up(s);
             }
@@ -163,10 +174,11 @@ void calstore_poll(calstore_t *s, uint32_t now_ms)
         }
         s->step = STEP_PROGRAMMING;
         s->step_ms = now_ms;
+        s->polled_ms = now_ms;
         return;
     }
     case STEP_PROGRAMMING: {
-        if (flash_busy()) {
+        if (still_busy(s, now_ms)) {
             if (now_ms - s->step_ms >= CALSTORE_STEP_LIMIT_MS) {
                 give_up(s);
             }

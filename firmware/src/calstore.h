@@ -40,6 +40,7 @@ typedef struct {
     cal_values_t writing; /* what the save under way writes */
     uint8_t step;
     uint32_t step_ms;    /* when the current step began */
+    uint32_t polled_ms;  /* when the flash was last asked whether it is still busy */
     uint8_t source;      /* CW_CALIBRATION_SOURCE_* of the calibration in effect */
     uint32_t failures;   /* saves given up */
 } calstore_t;
@@ -49,7 +50,9 @@ typedef struct {
 bool calstore_load(calstore_t *s, uint32_t flash_bytes, cal_values_t *values);
 /* The host set `values` (already applied): save them unless the flash holds them already. */
 void calstore_save(calstore_t *s, const cal_values_t *values, uint32_t now_ms);
-/* One step of a save under way; returns at once. */
+/* One step of a save under way; returns at once. While the flash erases or programs it is asked at
+ * most once a millisecond: the loop runs far more often, and a status read on every pass costs the
+ * command receiver its margin (a burst of commands at 3 Mbaud loses some, measured in the twin). */
 void calstore_poll(calstore_t *s, uint32_t now_ms);
 /* No save under way (a reboot waits for this). */
 bool calstore_idle(const calstore_t *s);

@@ -183,6 +183,7 @@ static void flash_catch_up(void)
 void hal_flash_select(bool selected)
 {
     flash_catch_up();
+    fake.flash_commands += selected;
     flash_model_select(&fake.flash, selected);
 }
 

@@ -66,6 +66,7 @@ typedef struct {
     flash_model_t flash;
     uint32_t flash_clock_ms;
     uint32_t reboots; /* hal_reboot() calls */
+    uint32_t flash_commands; /* chip selections */
     uint64_t usb_serial;
     uint32_t usb_serial_sets;
 } fake_hal_t;

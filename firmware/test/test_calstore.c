@@ -261,6 +261,21 @@ TEST(calstore_a_calibration_during_a_save_is_saved_after_it)
     check_calibration(&fake.committed, &CAL_B);
 }
 
+TEST(calstore_asks_a_busy_flash_at_most_once_a_millisecond)
+{
+    boot_blank();
+    send(CW_TYPE_CMD_CALIBRATE, 5, &CAL_A, sizeof CAL_A);
+    run_ms(2);
+    CHECK_EQ(fake.flash.erases, 1);
+    uint32_t commands = fake.flash_commands;
+    for (int k = 0; k < 1000; k++) { /* a busy loop within one millisecond: receiving a command burst */
+        app_poll(&app);
+    }
+    CHECK_EQ(fake.flash_commands, commands);
+    run_ms(1);
+    CHECK_EQ(fake.flash_commands, commands + 1); /* one status read */
+}
+
 TEST(calstore_a_flash_that_stays_busy_fails_the_save_and_says_so)
 {
     boot_blank();
