@@ -51,8 +51,7 @@ bool calstore_load(calstore_t *s, uint32_t flash_bytes, cal_values_t *values);
 /* The host set `values` (already applied): save them unless the flash holds them already. */
 void calstore_save(calstore_t *s, const cal_values_t *values, uint32_t now_ms);
 /* One step of a save under way; returns at once. While the flash erases or programs it is asked at
- * most once a millisecond: the loop runs far more often, and a status read on every pass costs the
- * command receiver its margin (a burst of commands at 3 Mbaud loses some, measured in the twin). */
+ * most once a millisecond: the loop passes far more often, and each status read is two SPI bytes. */
 void calstore_poll(calstore_t *s, uint32_t now_ms);
 /* No save under way (a reboot waits for this). */
 bool calstore_idle(const calstore_t *s);
