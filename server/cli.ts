@@ -8,7 +8,8 @@ import { devicesCommand } from './cli/devices.ts';
 import { exportCommand } from './cli/export.ts';
 import { replayCommand } from './cli/replay.ts';
 import { serveCommand } from './cli/serve.ts';
-import { flashCommand, genHeaderCommand, vectorsCommand } from './cli/tools.ts';
+import { flashCommand, rebootCommand } from './cli/flash.ts';
+import { genHeaderCommand, vectorsCommand } from './cli/tools.ts';
 
 type Command = (argv: string[], io: Io) => Promise<number> | number;
 
@@ -20,7 +21,8 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   vectors: { run: vectorsCommand, summary: 'regenerate the shared DSP test vectors' },
   'gen-header': { run: genHeaderCommand, summary: "write the firmware's C protocol header" },
   bench: { run: benchCommand, summary: 'measure ingest, model and simulator figures (--json)' },
-  flash: { run: (a, io) => flashCommand(a, io), summary: 'write a .dfu image to the board with dfu-util' },
+  flash: { run: (a, io) => flashCommand(a, io), summary: 'write a .dfu image to the board over DFU (checks it, waits for the bootloader)' },
+  reboot: { run: (a, io) => rebootCommand(a, io), summary: 'reload the board from flash (cmd_reboot: a restart; r0.1: into DFU)' },
 };
 
 function usage(): string {

@@ -235,7 +235,7 @@ function renderBanner(): void {
   } else if (d && d.health.state !== 'ok') {
     show('bad', HEALTH_TITLE[d.health.state], ` ${d.health.detail}`, d.health.state);
   } else if (d?.state === 'bootloader') {
-    show('warn', 'Board in bootloader mode.', ` ${d.detail || 'Flash it with `crabwatt flash FILE.dfu`, or replug it without holding the button to run the firmware.'}`, 'bootloader');
+    show('warn', 'Board in bootloader mode.', ` ${d.detail || 'Flash it with `crabwatt flash FILE.dfu`, or start the installed bitstream with `dfu-util -a 0 -e` (r0.1 stays in DFU until then).'}`, 'bootloader');
   } else if (d && (d.state === 'disconnected' || d.state === 'reconnecting')) {
     show('bad', 'Device disconnected, reconnecting…', ` ${d.detail}`, 'reconnecting');
   } else if (d?.state === 'absent') {

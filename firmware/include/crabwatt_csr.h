@@ -18,6 +18,12 @@
 #define CW_REBOOT_KEY 0xB00710ADu
 #define CW_WDT_KICK_KEY 0x600DD06Eu
 
+/* Configuration flash map: the user area is the last CW_FLASH_USER_BYTES of the flash. */
+#define CW_FLASH_BITSTREAM_BASE 0x080000u
+#define CW_FLASH_BITSTREAM_SLOT_BYTES 516096u
+#define CW_FLASH_USER_BYTES 8192u
+#define CW_FLASH_SECTOR_BYTES 4096u
+
 #define CW_REG(addr) (*(volatile uint32_t *)(uintptr_t)(addr))
 
 /* IDENT: Build-time constants: who this gateware is. */
@@ -136,6 +142,12 @@
 /* ro, 16 bit: bytes lost because the receive FIFO was full */
 #define CW_USB_RX_OVERRUNS_ADDR 0xF0000314u
 #define CW_USB_RX_OVERRUNS CW_REG(CW_USB_RX_OVERRUNS_ADDR)
+/* rw, 32 bit, reset 0: USB serial number (iSerialNumber, 16 hex digits) bits 31..0 */
+#define CW_USB_SERIAL_LO_ADDR 0xF0000318u
+#define CW_USB_SERIAL_LO CW_REG(CW_USB_SERIAL_LO_ADDR)
+/* rw, 32 bit, reset 0: bits 63..32; writing it sets the serial number and lets the device attach to the bus (pull-up on). Only the first write after power-on counts: a host keeps the serial it enumerated with */
+#define CW_USB_SERIAL_HI_ADDR 0xF000031Cu
+#define CW_USB_SERIAL_HI CW_REG(CW_USB_SERIAL_HI_ADDR)
 
 /* DSP: DSP configuration (docs/dsp.md). Writes go to a staging copy; COMMIT makes all of them take effect together at a sample boundary and increments CONFIG_SEQ. */
 /* rw, 1 bit, reset 0: WINDOW_MODE: 0 CYCLES, 1 FIXED */
@@ -278,6 +290,24 @@
 #define CW_ADC_STATUS CW_REG(CW_ADC_STATUS_ADDR)
 #define CW_ADC_STATUS_SETTLED_SHIFT 0u
 #define CW_ADC_STATUS_SETTLED_MASK 0x00000001u
+
+/* FLASH: The configuration SPI flash (mode 0, one data line; crabwatt.soc.spiflash): select the chip, write a byte to DATA, wait while STATUS.BUSY, read the byte that came back from RX. The firmware reads the flash's unique ID (the device id) and keeps the calibration record in its user area (firmware/src/flash.c). */
+/* rw, 1 bit, reset 0: chip select */
+#define CW_FLASH_CONTROL_ADDR 0xF0000900u
+#define CW_FLASH_CONTROL CW_REG(CW_FLASH_CONTROL_ADDR)
+#define CW_FLASH_CONTROL_SELECT_SHIFT 0u
+#define CW_FLASH_CONTROL_SELECT_MASK 0x00000001u
+/* wo, 32 bit: shift the byte in bits 7..0 out (MSB first) while one is shifted in; ignored while STATUS.BUSY */
+#define CW_FLASH_DATA_ADDR 0xF0000904u
+#define CW_FLASH_DATA CW_REG(CW_FLASH_DATA_ADDR)
+/* ro, 1 bit: transfer state */
+#define CW_FLASH_STATUS_ADDR 0xF0000908u
+#define CW_FLASH_STATUS CW_REG(CW_FLASH_STATUS_ADDR)
+#define CW_FLASH_STATUS_BUSY_SHIFT 0u
+#define CW_FLASH_STATUS_BUSY_MASK 0x00000001u
+/* ro, 8 bit: the byte shifted in by the last transfer */
+#define CW_FLASH_RX_ADDR 0xF000090Cu
+#define CW_FLASH_RX CW_REG(CW_FLASH_RX_ADDR)
 
 /* DSP result FIFO record layout (word indices; the header word is index 0). */
 #define CW_RECORD_KIND_WINDOW 1u

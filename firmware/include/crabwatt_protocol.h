@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CW_PROTOCOL_VERSION 2u
+#define CW_PROTOCOL_VERSION 3u
 #define CW_HEADER_BYTES 6u
 #define CW_CRC_BYTES 4u
 /* Largest decoded frame (header + body + CRC); longer runs between delimiters are garbage. */
@@ -44,6 +44,7 @@
 #define CW_TYPE_CMD_CALIBRATE 0x83u
 #define CW_TYPE_CMD_CAPTURE 0x84u
 #define CW_TYPE_CMD_STATUS 0x85u
+#define CW_TYPE_CMD_REBOOT 0x86u
 
 /* window_mode: how windows close (docs/dsp.md) */
 #define CW_WINDOW_MODE_CYCLES 0u
@@ -73,6 +74,14 @@
 #define CW_ACK_UNKNOWN_COMMAND 3u
 #define CW_ACK_BAD_LENGTH 4u
 
+/* identify.calibration_source */
+#define CW_CALIBRATION_SOURCE_DEFAULTS 0u
+#define CW_CALIBRATION_SOURCE_FLASH 1u
+#define CW_CALIBRATION_SOURCE_BAD_RECORD 2u
+#define CW_CALIBRATION_SOURCE_NO_FLASH 3u
+#define CW_CALIBRATION_SOURCE_HOST_SAVED 4u
+#define CW_CALIBRATION_SOURCE_HOST_UNSAVED 5u
+
 /* window.flags bits (docs/dsp.md) */
 #define CW_WINDOW_FLAG_CLIP_V 0x0001u
 #define CW_WINDOW_FLAG_CLIP_I 0x0002u
@@ -84,9 +93,9 @@
 #define CW_WINDOW_FLAG_ZC_OVERFLOW 0x0080u
 
 /* identify (device-to-host): Who the device is and how it samples. Sent at boot and in answer to cmd_identify. */
-#define CW_IDENTIFY_BODY_BYTES 60u
+#define CW_IDENTIFY_BODY_BYTES 61u
 struct cw_identify {
-    uint64_t device_id; /* unique id (flash serial number, or random for simulations) */
+    uint64_t device_id; /* unique id: the 64-bit unique ID of the board's configuration flash (SPI command 0x4B), random for simulations */
     uint32_t boot_id; /* changes at every device reset: a new value opens a new energy epoch */
     uint8_t  board; /* BOARD enum */
     uint8_t  adc_part; /* ADC_PART enum */
@@ -107,8 +116,9 @@ struct cw_identify {
     uint16_t v_gain; /* voltage gain, Q2.14 (16384 = 1.0) */
     uint16_t i_gain; /* current gain, Q2.14 (16384 = 1.0) */
     int32_t  phase; /* delay of current vs voltage in 1/65536 sample; negative delays voltage */
+    uint8_t  calibration_source; /* CALIBRATION_SOURCE: where the calibration above came from, and whether it is saved */
 } __attribute__((packed));
-_Static_assert(sizeof(struct cw_identify) == 60, "struct cw_identify must match the wire layout");
+_Static_assert(sizeof(struct cw_identify) == 61, "struct cw_identify must match the wire layout");
 _Static_assert(offsetof(struct cw_identify, device_id) == 0, "cw_identify.device_id offset");
 _Static_assert(offsetof(struct cw_identify, boot_id) == 8, "cw_identify.boot_id offset");
 _Static_assert(offsetof(struct cw_identify, board) == 12, "cw_identify.board offset");
@@ -130,6 +140,7 @@ _Static_assert(offsetof(struct cw_identify, i_offset) == 50, "cw_identify.i_offs
 _Static_assert(offsetof(struct cw_identify, v_gain) == 52, "cw_identify.v_gain offset");
 _Static_assert(offsetof(struct cw_identify, i_gain) == 54, "cw_identify.i_gain offset");
 _Static_assert(offsetof(struct cw_identify, phase) == 56, "cw_identify.phase offset");
+_Static_assert(offsetof(struct cw_identify, calibration_source) == 60, "cw_identify.calibration_source offset");
 #define CW_IDENTIFY_DEVICE_ID_OFFSET 0u
 #define CW_IDENTIFY_DEVICE_ID_SIZE 8u
 #define CW_IDENTIFY_BOOT_ID_OFFSET 8u
@@ -172,6 +183,8 @@ _Static_assert(offsetof(struct cw_identify, phase) == 56, "cw_identify.phase off
 #define CW_IDENTIFY_I_GAIN_SIZE 2u
 #define CW_IDENTIFY_PHASE_OFFSET 56u
 #define CW_IDENTIFY_PHASE_SIZE 4u
+#define CW_IDENTIFY_CALIBRATION_SOURCE_OFFSET 60u
+#define CW_IDENTIFY_CALIBRATION_SOURCE_SIZE 1u
 
 /* window (device-to-host): One measurement window: the exact integer sums of docs/dsp.md. */
 #define CW_WINDOW_BODY_BYTES 82u
@@ -481,6 +494,10 @@ _Static_assert(offsetof(struct cw_cmd_capture, hysteresis) == 9, "cw_cmd_capture
 
 /* cmd_status (host-to-device): Ask for a status frame. */
 #define CW_CMD_STATUS_BODY_BYTES 0u
+/* no body: the frame is the header and the CRC */
+
+/* cmd_reboot (host-to-device): Reconfigure the FPGA from flash (PROGRAMN): after the ack and any calibration save, foboot starts again (r0.1: it stays in DFU; r0.2: it starts this bitstream, or stays in DFU while the button is held). */
+#define CW_CMD_REBOOT_BODY_BYTES 0u
 /* no body: the frame is the header and the CRC */
 
 #endif /* CRABWATT_PROTOCOL_H */

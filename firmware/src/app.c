@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "crabwatt_csr.h" /* the result record layout; no register is touched here */
+#include "flash.h"
 
 /* A header claiming more words than this cannot be a record start: the reader resynchronises by
  * skipping it, instead of waiting forever for words that will never come. */
@@ -48,7 +49,7 @@ static void send_identify(app_t *app)
     hal_identity(&id);
     hal_dsp_get_config(&cfg);
     struct cw_identify f = {
-        .device_id = id.device_id,
+        .device_id = app->device_id,
         .boot_id = app->boot_id,
         .board = id.board,
         .adc_part = id.adc_part,
@@ -70,6 +71,7 @@ static void send_identify(app_t *app)
         .v_gain = cfg.v_gain,
         .i_gain = cfg.i_gain,
         .phase = cfg.phase,
+        .calibration_source = calstore_source(&app->store),
     };
     emit(app, CW_TYPE_IDENTIFY, &f, sizeof f, NULL, 0);
 }
@@ -236,7 +238,51 @@ static uint8_t calibrate(app_t *app, const struct cw_cmd_calibrate *c, uint32_t 
     cfg.i_gain = c->i_gain;
     cfg.phase = c->phase;
     *value = commit(app, &cfg);
+    const cal_values_t values = {
+        .v_offset = c->v_offset, .i_offset = c->i_offset, .v_gain = c->v_gain, .i_gain = c->i_gain, .phase = c->phase};
+    calstore_save(&app->store, &values, hal_uptime_ms());
     return CW_ACK_OK;
+}
+
+/* The board's identity from the flash (device_id, USB serial number), and the flash's calibration
+ * record, applied before the first whole window: the samples since reset (the boot's few
+ * milliseconds) close as a short window with the CONFIG flag, as at any commit. */
+static void restore_calibration(app_t *app)
+{
+    flash_info_t flash = {0};
+    hal_identity_t id;
+    hal_identity(&id);
+    bool present = flash_probe(&flash);
+    app->device_id = present ? flash.unique_id : id.device_id;
+    hal_usb_serial_number(app->device_id);
+    cal_values_t values;
+    if (!calstore_load(&app->store, present ? flash.size_bytes : 0, &values)) {
+        return;
+    }
+    hal_dsp_config_t cfg;
+    hal_dsp_get_config(&cfg);
+    cfg.v_offset = values.v_offset;
+    cfg.i_offset = values.i_offset;
+    cfg.v_gain = values.v_gain;
+    cfg.i_gain = values.i_gain;
+    cfg.phase = values.phase;
+    commit(app, &cfg);
+}
+
+/* After cmd_reboot: once its ack has left the ring and no calibration is half saved, the link gets
+ * APP_REBOOT_DRAIN_MS to send it, then PROGRAMN. */
+static void reboot_when_quiet(app_t *app)
+{
+    if (!app->reboot_pending || !calstore_idle(&app->store) || ring_used(&app->links.tx) > 0) {
+        return;
+    }
+    uint32_t now_ms = hal_uptime_ms();
+    if (!app->reboot_draining) {
+        app->reboot_draining = true;
+        app->reboot_ms = now_ms;
+    } else if (now_ms - app->reboot_ms >= APP_REBOOT_DRAIN_MS) {
+        hal_reboot();
+    }
 }
 
 /* One capture at a time: a second request while one is armed or still being sent gets BUSY. */
@@ -316,6 +362,10 @@ static void handle_command(app_t *app, const frame_view_t *cmd)
         }
         break;
     }
+    case CW_TYPE_CMD_REBOOT:
+        status = cmd->body_len == 0 ? CW_ACK_OK : CW_ACK_BAD_LENGTH;
+        app->reboot_pending = app->reboot_pending || status == CW_ACK_OK;
+        break;
     case CW_TYPE_CMD_CAPTURE: {
         struct cw_cmd_capture c;
         status = CW_ACK_BAD_LENGTH;
@@ -427,6 +477,7 @@ void app_init(app_t *app, uint32_t boot_id)
     app->boot_id = boot_id;
     app->next_capture_id = 1;
     app->last_status_ms = hal_uptime_ms();
+    restore_calibration(app);
     /* A lone delimiter first (docs/protocol.md, idle delimiters): bytes already on the line before this
      * boot end there as a chunk of their own instead of gluing onto our identify frame. */
     static const uint8_t delimiter = 0x00;
@@ -443,9 +494,11 @@ void app_poll(app_t *app)
     drain_results(app);
     send_capture(app);
     uint32_t now_ms = hal_uptime_ms();
+    calstore_poll(&app->store, now_ms);
     if (now_ms - app->last_status_ms >= APP_STATUS_PERIOD_MS) {
         app->last_status_ms = now_ms;
         send_status(app);
     }
     links_pump(&app->links);
+    reboot_when_quiet(app);
 }

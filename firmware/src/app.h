@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "calstore.h"
 #include "frame.h"
 #include "hal.h"
 #include "links.h"
@@ -26,6 +27,9 @@
 #define APP_CAPTURE_AUTO_TRIGGER_MS 1000u
 /* Pairs per capture_chunk frame: the protocol's maximum, so a full capture is as few frames as can be. */
 #define APP_CHUNK_PAIRS CW_CAPTURE_CHUNK_PAIRS_MAX_COUNT
+/* After cmd_reboot's ack has left the ring, time for the link's FIFO (512 bytes on USB, 256 at
+ * 3 Mbaud on the UART: under 1 ms) to send it before PROGRAMN cuts everything off. */
+#define APP_REBOOT_DRAIN_MS 20u
 
 typedef struct {
     bool active;        /* armed or still sending */
@@ -45,6 +49,11 @@ typedef struct {
     frame_rx_t rx[HAL_LINK_COUNT];
     uint32_t seq;       /* seq of the next frame generated (dropped frames use theirs up too) */
     uint32_t boot_id;
+    uint64_t device_id; /* the flash's unique ID, or the build's IDENT.DEVICE_ID without a flash */
+    calstore_t store;   /* the calibration record in flash */
+    bool reboot_pending;  /* cmd_reboot: once the ack and any save are out */
+    bool reboot_draining; /* since reboot_ms */
+    uint32_t reboot_ms;
     uint32_t frames_dropped;
     uint32_t rx_errors; /* command chunks rejected before they could be answered */
     uint32_t records_skipped; /* result FIFO words of unknown or malformed records */
@@ -56,7 +65,8 @@ typedef struct {
     int16_t pairs[2 * APP_CHUNK_PAIRS];
 } app_t;
 
-/* Sets up the state and queues the boot identify and status frames. */
+/* Sets up the state, reads the flash's unique ID and calibration record (applied at once), and
+ * queues the boot identify and status frames. */
 void app_init(app_t *app, uint32_t boot_id);
 
 /* One round of work. */

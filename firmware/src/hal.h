@@ -32,6 +32,9 @@ typedef struct {
 } hal_identity_t;
 
 void hal_identity(hal_identity_t *id);
+/* The USB serial number (iSerialNumber); the device attaches to the bus once it is set. Only the
+ * first call after power-on counts. */
+void hal_usb_serial_number(uint64_t serial);
 
 /* --- links: the Feather UART and the USB CDC-ACM serial port --- */
 enum { HAL_LINK_UART = 0, HAL_LINK_USB = 1, HAL_LINK_COUNT = 2 };
@@ -93,7 +96,13 @@ bool hal_capture_done(hal_capture_info_t *info); /* fills info when done */
 /* Reads count pairs from index first (0 = oldest) as v, i, v, i, ... */
 void hal_capture_read(uint16_t first, uint16_t count, int16_t *pairs);
 
+/* --- configuration flash: SPI one byte at a time (firmware/src/flash.c speaks its commands) --- */
+void hal_flash_select(bool selected);
+uint8_t hal_flash_transfer(uint8_t byte); /* the byte that came back; takes the byte's 8 SPI clocks */
+
 /* --- boot --- */
 uint32_t hal_boot_entropy(void);      /* whatever varies from one reset to the next */
+/* PROGRAMN low: the FPGA reloads from flash (foboot). On a board it does not return. */
+void hal_reboot(void);
 
 #endif

@@ -47,6 +47,12 @@ void hal_identity(hal_identity_t *id)
     id->adc_part = (uint8_t)CW_IDENT_ADC_PART;
 }
 
+void hal_usb_serial_number(uint64_t serial)
+{
+    CW_USB_SERIAL_LO = (uint32_t)serial;
+    CW_USB_SERIAL_HI = (uint32_t)(serial >> 32); /* sets it */
+}
+
 /* --- links --- */
 
 int hal_link_rx(int link)
@@ -162,7 +168,21 @@ void hal_capture_read(uint16_t first, uint16_t count, int16_t *pairs)
     }
 }
 
+/* --- configuration flash --- */
+
+void hal_flash_select(bool selected) { CW_FLASH_CONTROL = selected ? CW_FLASH_CONTROL_SELECT_MASK : 0u; }
+
+uint8_t hal_flash_transfer(uint8_t byte)
+{
+    CW_FLASH_DATA = byte;
+    while (CW_FLASH_STATUS & CW_FLASH_STATUS_BUSY_MASK) {
+    }
+    return (uint8_t)CW_FLASH_RX;
+}
+
 /* --- boot --- */
+
+void hal_reboot(void) { CW_SYS_REBOOT = CW_REBOOT_KEY; }
 
 /* On hardware the ADC's last bits are noise, so a short raw capture differs at every boot; the
  * cycle count adds the jitter of PLL lock and USB start-up. In the twin both are deterministic and

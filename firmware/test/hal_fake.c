@@ -5,10 +5,23 @@
 #include <string.h>
 
 fake_hal_t fake;
+static uint8_t flash_mem[FAKE_FLASH_BYTES];
 
 void fake_reset(void)
 {
+    fake_reset_keeping_flash();
+    flash_model_init(&fake.flash, flash_mem, FAKE_FLASH_BYTES, FAKE_FLASH_UNIQUE_ID);
+}
+
+void fake_reset_keeping_flash(void)
+{
+    flash_model_t flash = fake.flash;
     memset(&fake, 0, sizeof fake);
+    /* The power came back: no command in progress, no write enabled, any erase finished (or not). */
+    flash_model_select(&flash, false);
+    flash.wel = false;
+    flash.busy_us = 0;
+    fake.flash = flash;
     fake.identity = (hal_identity_t){
         .device_id = 0x0123456789ABCDEFull,
         .gateware_version = 0x000100u,
@@ -188,3 +201,33 @@ void hal_capture_read(uint16_t first, uint16_t count, int16_t *pairs)
 }
 
 uint32_t hal_boot_entropy(void) { return fake.entropy; }
+
+/* --- configuration flash --- */
+
+static void flash_catch_up(void)
+{
+    flash_model_elapse_us(&fake.flash, (fake.uptime_ms - fake.flash_clock_ms) * 1000u);
+    fake.flash_clock_ms = fake.uptime_ms;
+}
+
+void hal_flash_select(bool selected)
+{
+    flash_catch_up();
+    fake.flash_commands += selected;
+    flash_model_select(&fake.flash, selected);
+}
+
+uint8_t hal_flash_transfer(uint8_t byte)
+{
+    uint8_t out = flash_model_out(&fake.flash);
+    flash_model_in(&fake.flash, byte);
+    return out;
+}
+
+void hal_reboot(void) { fake.reboots++; }
+
+void hal_usb_serial_number(uint64_t serial)
+{
+    fake.usb_serial = serial;
+    fake.usb_serial_sets++;
+}

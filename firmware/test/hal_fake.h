@@ -7,11 +7,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flash_model.h"
 #include "hal.h"
 
 #define FAKE_LINK_BYTES (1u << 20)
 #define FAKE_RESULT_WORDS 4096u
 #define FAKE_CAPTURE_DEPTH 4096u
+/* 1 MiB, the smaller flash size the map allows for: the user area ends the first MiB. */
+#define FAKE_FLASH_BYTES (1u << 20)
+#define FAKE_FLASH_UNIQUE_ID 0xD5E3A1B2C3D4E5F6ull
 
 typedef struct {
     uint8_t rx[4096];
@@ -66,12 +70,22 @@ typedef struct {
     } capture;
 
     uint32_t entropy;
+
+    /* The configuration flash; busy time passes with uptime_ms. */
+    flash_model_t flash;
+    uint32_t flash_clock_ms;
+    uint32_t reboots; /* hal_reboot() calls */
+    uint32_t flash_commands; /* chip selections */
+    uint64_t usb_serial;
+    uint32_t usb_serial_sets;
 } fake_hal_t;
 
 extern fake_hal_t fake;
 
-/* Power-on state: reset values of docs/dsp.md, links empty and fast. */
+/* Power-on state: reset values of docs/dsp.md, links empty and fast, a blank flash. */
 void fake_reset(void);
+/* The same, but the flash keeps what was written to it (a reboot or power cycle). */
+void fake_reset_keeping_flash(void);
 /* Queues bytes as if a host had sent them on a link. */
 void fake_link_receive(int link, const uint8_t *data, size_t len);
 /* A link with fifo_bytes set: the next n bytes the host sent arrive in the receive FIFO. */

@@ -28,7 +28,8 @@ TEST(app_boot_sends_identify_then_status)
     struct cw_identify id;
     CHECK_EQ(sent[0].body_len, sizeof id);
     memcpy(&id, sent[0].body, sizeof id);
-    CHECK_EQ(id.device_id, 0x0123456789ABCDEFull);
+    CHECK_EQ(id.device_id, FAKE_FLASH_UNIQUE_ID); /* the flash's, not the build's IDENT.DEVICE_ID */
+    CHECK_EQ(id.calibration_source, CW_CALIBRATION_SOURCE_DEFAULTS);
     CHECK_EQ(id.boot_id, 0xB0071D01u);
     CHECK_EQ(id.board, 3);
     CHECK_EQ(id.protocol_version, CW_PROTOCOL_VERSION);
@@ -201,7 +202,8 @@ TEST(app_rejects_bad_lengths_and_unknown_types)
     CHECK_EQ(command(CW_TYPE_CMD_CALIBRATE, 4, body, sizeof(struct cw_cmd_calibrate) + 1, NULL).status,
              CW_ACK_BAD_LENGTH);
     CHECK_EQ(command(CW_TYPE_CMD_CAPTURE, 5, body, 0, NULL).status, CW_ACK_BAD_LENGTH);
-    CHECK_EQ(command(0x86, 6, NULL, 0, NULL).status, CW_ACK_UNKNOWN_COMMAND);
+    CHECK_EQ(command(CW_TYPE_CMD_REBOOT, 6, body, 1, NULL).status, CW_ACK_BAD_LENGTH);
+    CHECK_EQ(command(0x87, 6, NULL, 0, NULL).status, CW_ACK_UNKNOWN_COMMAND);
     /* A device-to-host type sent to the device is not a command either. */
     CHECK_EQ(command(CW_TYPE_WINDOW, 7, NULL, 0, NULL).status, CW_ACK_UNKNOWN_COMMAND);
     CHECK_EQ(fake.commits, 0);

@@ -49,6 +49,7 @@ static const field_t identify_fields[] = {
     F(IDENTIFY, V_GAIN, "v_gain"),
     F(IDENTIFY, I_GAIN, "i_gain"),
     F(IDENTIFY, PHASE, "phase"),
+    F(IDENTIFY, CALIBRATION_SOURCE, "calibration_source"),
 };
 static const field_t window_fields[] = {
     F(WINDOW, END_INDEX, "end_index"),
@@ -138,6 +139,7 @@ static const frame_t frames[] = {
     FRAME("cmd_calibrate", CMD_CALIBRATE, cmd_calibrate_fields),
     FRAME("cmd_capture", CMD_CAPTURE, cmd_capture_fields),
     {"cmd_status", CW_TYPE_CMD_STATUS, 0, NULL, 0},
+    {"cmd_reboot", CW_TYPE_CMD_REBOOT, 0, NULL, 0},
 };
 
 /* --- a reader for the vector file's one-case-per-line format --- */

@@ -233,7 +233,10 @@ def build(board, out_root, design="dsp", *, timeout_s=None):
     report["design"] = design
     report["bit"] = str(out / "crabwatt.bit")
     if design == "soc":
+        from .soc import regmap
         from .soc.flow import timing_problems, write_dfu
+        report["bitstream_bytes"] = (out / "crabwatt.bit").stat().st_size
+        report["flash_slot_bytes"] = regmap.FLASH_BITSTREAM_SLOT_BYTES
         report["dfu"] = str(write_dfu(out / "crabwatt.bit"))
         report["firmware_bytes"] = len(image)
         report["firmware_sha256"] = hashlib.sha256(image).hexdigest()

@@ -39,3 +39,18 @@ def test_matches_dfu_suffix_tool(tmp_path):
     ours.write_bytes(add_suffix(IMAGE))
     check = subprocess.run(['dfu-suffix', '-c', str(ours)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_write_dfu_refuses_a_bitstream_larger_than_the_flash_slot(tmp_path):
+    from crabwatt.soc import regmap
+    from crabwatt.soc.flow import FlowError, write_dfu
+    fits = tmp_path / 'fits.bit'
+    fits.write_bytes(b'\xff' * regmap.FLASH_BITSTREAM_SLOT_BYTES)
+    assert parse_suffix(write_dfu(fits).read_bytes())['image_bytes'] == regmap.FLASH_BITSTREAM_SLOT_BYTES
+    big = tmp_path / 'big.bit'
+    big.write_bytes(b'\xff' * (regmap.FLASH_BITSTREAM_SLOT_BYTES + 1))
+    with pytest.raises(FlowError, match='flash slot'):
+        write_dfu(big)
+    assert not big.with_suffix('.dfu').exists()
+    # The user area (the calibration record) ends the first MiB, above the slot.
+    assert regmap.FLASH_BITSTREAM_BASE + regmap.FLASH_BITSTREAM_SLOT_BYTES + regmap.FLASH_USER_BYTES == 0x10_0000

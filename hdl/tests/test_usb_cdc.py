@@ -60,8 +60,11 @@ class UsbPins:
         self.d_p, self.d_n, self.pullup = _Pin('d_p'), _Pin('d_n'), _Pin('pullup')
 
 
+SERIAL_NUMBER = 0xE4632C5A1B0F3907     # as the firmware writes USB.SERIAL from the flash's unique ID
+
+
 class Harness:
-    def __init__(self):
+    def __init__(self, *, serial_set=True):
         self.bus = UsbPins()
         self.serial = _usb_serial(self.bus)
         # The SoC side of the byte channel, as SocTop wires soc.usb_tx / soc.usb_rx.
@@ -70,6 +73,9 @@ class Harness:
         self.m = Module()
         self.m.submodules.serial = self.serial
         _wire_usb_serial(self.m, self.serial, tx=self.tx, rx=self.rx)
+        self.m.d.comb += self.serial.serial_number.eq(SERIAL_NUMBER)
+        if serial_set:
+            self.m.d.comb += self.serial.serial_valid.eq(1)
 
     def run(self, *testbenches, background=()):
         sim = Simulator(self.m)
@@ -255,6 +261,11 @@ def test_enumeration():
 
         product = await host.control_read(ADDRESS, 0x80, 6, 0x0300 | device[15], 0x0409, 255)
         assert product[2:].decode('utf-16-le') == 'crabwatt energy monitor'
+        assert device[16] not in (0, device[14], device[15])                # iSerialNumber of its own
+        serial = await host.control_read(ADDRESS, 0x80, 6, 0x0300 | device[16], 0x0409, 255)
+        assert serial[:2] == bytes([34, 3]) and serial[2:].decode('utf-16-le') == f'{SERIAL_NUMBER:016X}'
+        # A short read (Windows asks for the first 2 bytes, then the rest) gets the first bytes.
+        assert await host.control_read(ADDRESS, 0x80, 6, 0x0300 | device[16], 0x0409, 2) == bytes([34, 3])
 
         await host.control_write(ADDRESS, 0x00, 9, 1, 0)                  # SET_CONFIGURATION 1
         host.reset_toggles(ADDRESS)
@@ -272,6 +283,22 @@ def test_enumeration():
             await host.control_read(ADDRESS, 0xC0, 0x42, 0, 0, 4)
         assert await host.control_read(ADDRESS, 0x80, 8, 0, 0, 1) == b'\x01'
         assert host.worst_gap_bits <= LUNA_REPLY_MAX_BITS
+
+    h.run(bench)
+
+
+def test_attaches_only_once_the_serial_number_is_set():
+    h = Harness(serial_set=False)
+
+    async def bench(ctx):
+        await ctx.tick('usb').repeat(2000)
+        assert not ctx.get(h.bus.pullup.o), 'attached before the firmware set the serial number'
+        ctx.set(h.serial.serial_valid, 1)
+        host = _host(ctx, h)
+        await _reset(host)
+        device = await host.control_read(0, 0x80, 6, 0x0100, 0, 18)
+        serial = await host.control_read(0, 0x80, 6, 0x0300 | device[16], 0x0409, 255)
+        assert serial[2:].decode('utf-16-le') == f'{SERIAL_NUMBER:016X}'
 
     h.run(bench)
 

@@ -27,7 +27,9 @@ echo "twin: generating Verilog" >&2
 (cd "$root/hdl" && "$python" -m crabwatt.soc.twin --image "$image" --out "$out/crabwatt_twin.v.new" --config-header "$out/crabwatt_twin_config.h" "$@")
 vex=$("$python" -c 'from crabwatt.soc.cpu import verilog_path; print(verilog_path())' 2>/dev/null \
       || (cd "$root/hdl" && "$python" -c 'from crabwatt.soc.cpu import verilog_path; print(verilog_path())'))
-stamp=$(cat "$out/crabwatt_twin.v.new" "$out/crabwatt_twin_config.h" "$here/harness.cpp" "$vex" "$here/build.sh" \
+flash_model="$root/firmware/test"   # the flash model the harness includes (shared with the native tests)
+stamp=$(cat "$out/crabwatt_twin.v.new" "$out/crabwatt_twin_config.h" "$here/harness.cpp" "$here/flash_pins.h" "$vex" "$here/build.sh" \
+        "$flash_model/flash_model.c" "$flash_model/flash_model.h" \
         | sha256sum | cut -d' ' -f1)
 if [[ -x "$out/crabwatt-twin" && -f "$out/stamp" && "$(cat "$out/stamp")" == "$stamp" ]]; then
   echo "twin: up to date ($out/crabwatt-twin)" >&2
@@ -40,7 +42,7 @@ echo "twin: verilating (this takes a few minutes)" >&2
 start=$(date +%s)
 # Verilator compiles the model's hot code with OPT_FAST, -Os unless told. -march=native is safe
 # because the twin is built on the machine that runs it (build/ is never shipped).
-cflags="-O2 -march=native -std=c++17 -I$out"
+cflags="-O2 -march=native -std=c++17 -I$out -I$flash_model"
 verilate() {   # verilate EXTRA_COMPILER_FLAGS
   rm -rf "$out/obj"
   verilator --cc --exe --build -j 2 -O3 --x-assign fast --x-initial fast --noassert \

@@ -8,6 +8,11 @@
 // server/twin/stimulus.ts from test/vectors/*.json. With --loop it repeats; otherwise the run ends
 // --drain-ms simulated milliseconds after the last pair.
 //
+// The configuration flash is firmware/test/flash_model.c (a W25Q128JV, 16 MiB, as on the r0.2) on the
+// SPI pins, driven bit by bit in mode 0; --flash-file keeps its contents across runs (read at start
+// when the file exists, written at the end), so a calibration saved in one run is found by the next,
+// as after a reboot of a board. --flash-uid sets its unique ID, --no-flash leaves the pins unanswered.
+//
 // Host-to-device bytes enter the UART's receive FIFO no faster than the board's line brings them
 // (--rx-byte-cycles, see kRxByteCycles): the FIFO drops what it has no room for, as the board's
 // does, so a burst fed at one byte per cycle would lose everything past its first 64 bytes.
@@ -34,6 +39,7 @@
 #include "Vcrabwatt_twin.h"
 #include "Vcrabwatt_twin___024root.h"
 #include "crabwatt_twin_config.h"
+#include "flash_pins.h"
 #include "verilated.h"
 
 namespace {
@@ -76,6 +82,9 @@ inline void clock_cycle(Vcrabwatt_twin *top)
     }
 }
 
+constexpr uint32_t kFlashBytes = 16u << 20;
+constexpr uint64_t kFlashUniqueId = 0xC0FFEE0000000001ull;
+
 volatile std::sig_atomic_t g_stop = 0;
 volatile std::sig_atomic_t g_releases = 0;   // SIGUSR1s received
 void on_signal(int) { g_stop = 1; }
@@ -98,6 +107,9 @@ struct Options {
     // realistic; the DSP's results depend on sample indices only, not on this spacing.
     uint64_t sample_period_cycles = CW_TWIN_SAMPLE_PERIOD_CYCLES;
     uint64_t rx_byte_cycles = kRxByteCycles;
+    std::string flash_file;
+    uint64_t flash_uid = kFlashUniqueId;
+    bool flash = true;
 };
 
 [[noreturn]] void usage(const char *msg) {
@@ -106,7 +118,7 @@ struct Options {
                  "usage: crabwatt-twin --stimulus FILE.bin [--loop] [--hold] [--pause-at N]... [--tx-file FILE]\n"
                  "                     [--rx-file FILE]\n"
                  "                     [--no-pty] [--drain-ms MS] [--max-seconds S] [--sample-period-cycles N]\n"
-                 "                     [--rx-byte-cycles N]\n", msg);
+                 "                     [--rx-byte-cycles N] [--flash-file FILE] [--flash-uid HEX] [--no-flash]\n", msg);
     std::exit(2);
 }
 
@@ -129,6 +141,9 @@ Options parse(int argc, char **argv) {
         else if (a == "--max-seconds") o.max_seconds = std::atof(value().c_str());
         else if (a == "--sample-period-cycles") o.sample_period_cycles = std::strtoull(value().c_str(), nullptr, 10);
         else if (a == "--rx-byte-cycles") o.rx_byte_cycles = std::strtoull(value().c_str(), nullptr, 10);
+        else if (a == "--flash-file") o.flash_file = value();
+        else if (a == "--flash-uid") o.flash_uid = std::strtoull(value().c_str(), nullptr, 16);
+        else if (a == "--no-flash") o.flash = false;
         else usage(("unknown option " + a).c_str());
     }
     if (o.stimulus.empty()) usage("--stimulus is required");
@@ -211,6 +226,21 @@ int main(int argc, char **argv) {
         std::fclose(f);
     }
 
+    FlashPins flash;
+    flash.mem.resize(kFlashBytes);
+    flash_model_init(&flash.model, flash.mem.data(), kFlashBytes, opt.flash_uid);
+    flash.model.absent = !opt.flash;
+    if (!opt.flash_file.empty()) {
+        if (FILE *f = std::fopen(opt.flash_file.c_str(), "rb")) {
+            size_t n = std::fread(flash.mem.data(), 1, kFlashBytes, f);
+            std::fclose(f);
+            if (n != kFlashBytes) {
+                std::fprintf(stderr, "crabwatt-twin: %s is not a %u-byte flash image\n", opt.flash_file.c_str(), kFlashBytes);
+                return 1;
+            }
+        }
+    }
+
     auto ctx = std::make_unique<VerilatedContext>();
     auto top = std::make_unique<Vcrabwatt_twin>(ctx.get());
     top->clk = 0;
@@ -277,6 +307,7 @@ int main(int argc, char **argv) {
         }
         clock_cycle(top.get());
         cycle++;
+        top->flash_cipo = flash.step(top->flash_cs, top->flash_sck, top->flash_copi);
 
         if (top->reboot) {
             std::fprintf(stderr, "crabwatt-twin: the firmware asked for the bootloader; stopping\n");
@@ -285,6 +316,7 @@ int main(int argc, char **argv) {
 
         // Service the host side every 1024 cycles (128 us of simulated time at 8 MHz): a system call
         // per cycle would cost more than the model.
+        if ((cycle & 1023) == 0) flash_model_elapse_us(&flash.model, uint32_t(1024 * 1000000ull / kSysClkHz));
         if ((cycle & 1023) == 0 && (!tx_pending.empty() || master >= 0)) {
             if (tx_file && !tx_pending.empty()) {
                 std::fwrite(tx_pending.data(), 1, tx_pending.size(), tx_file);
@@ -323,6 +355,14 @@ int main(int argc, char **argv) {
             int unread = 0;
             if (tx_pending.empty() && (ioctl(slave, FIONREAD, &unread) != 0 || unread == 0)) break;
             usleep(5000);
+        }
+    }
+    if (!opt.flash_file.empty()) {
+        FILE *f = std::fopen(opt.flash_file.c_str(), "wb");
+        if (!f || std::fwrite(flash.mem.data(), 1, kFlashBytes, f) != kFlashBytes || std::fclose(f) != 0) {
+            std::fprintf(stderr, "crabwatt-twin: cannot write the flash image %s: %s\n", opt.flash_file.c_str(),
+                         std::strerror(errno));
+            return 1;
         }
     }
     double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

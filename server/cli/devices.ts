@@ -15,7 +15,7 @@ stored in the database (default ${DEFAULT_DB}) with their exact energy totals.
 
 const MODE_TEXT: Record<DiscoveredDevice['mode'], string> = {
   crabwatt: 'crabwatt firmware (ready: crabwatt serve)',
-  bootloader: 'bootloader (foboot): flash with `crabwatt flash FILE.dfu`, or replug without the button to run',
+  bootloader: 'bootloader (foboot): flash with `crabwatt flash FILE.dfu`, or start the installed bitstream with `dfu-util -a 0 -e` (r0.1 stays in DFU until then; r0.2 also starts it when replugged without the button)',
   unknown: 'not a crabwatt',
 };
 

@@ -163,7 +163,7 @@ async function prepareDevice(device: string, io: Io, scenario: ScenarioName, spe
     return claimPort(d.stablePath ?? d.path!);
   }
   if (found.some((d) => d.mode === 'bootloader')) {
-    const detail = 'the board is in its bootloader (foboot): flash it with `crabwatt flash FILE.dfu`, or unplug and plug it in without holding the button';
+    const detail = 'the board is in its bootloader (foboot): flash it with `crabwatt flash FILE.dfu`, or start the installed bitstream with `dfu-util -a 0 -e` (r0.1 stays in DFU until then; r0.2 also starts it when replugged without the button)';
     io.err(`crabwatt: ${detail}; waiting for it to come back as a crabwatt device\n`);
     return {
       session: (store) =>

@@ -277,7 +277,7 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
       throw new DeviceLinkError(
         'bootloader',
         'the crabwatt board is in bootloader mode (USB 1209:5af0, foboot DFU): flash the firmware with ' +
-          '`dfu-util -D crabwatt.dfu`, or unplug it and plug it back in without holding the button',
+          '`crabwatt flash crabwatt.dfu` (dfu-util -a 0 -D), or start the installed bitstream with `dfu-util -a 0 -e` (r0.1 stays in DFU until then; r0.2 also starts it when replugged without the button)',
       );
     }
     const others = devices.filter((d) => d.path).map((d) => d.path).join(', ');

@@ -17,6 +17,7 @@ import {
   ACK_STATUS,
   ADC_PART,
   BOARD,
+  CALIBRATION_SOURCE,
   CAPTURE_TRIGGER,
   CRC_BYTES,
   HEADER_BYTES,
@@ -45,6 +46,7 @@ const ENUMS: readonly [string, string, Readonly<Record<string, number>>][] = [
   ['CW_BOARD', 'identify.board', BOARD],
   ['CW_CAPTURE_TRIGGER', 'cmd_capture.trigger', CAPTURE_TRIGGER],
   ['CW_ACK', 'ack.status', ACK_STATUS],
+  ['CW_CALIBRATION_SOURCE', 'identify.calibration_source', CALIBRATION_SOURCE],
 ];
 
 const upper = (s: string) => s.toUpperCase();

@@ -5,7 +5,7 @@
 // Frame on the wire:  COBS( header ‖ body ‖ crc32c(header ‖ body) ) ‖ 0x00
 // header: version u8, type u8, seq u32 (little-endian); all multi-byte fields are little-endian.
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const HEADER_BYTES = 6;
 export const CRC_BYTES = 4;
 /** Largest decoded frame (header + body + CRC); anything longer between two delimiters is garbage. */
@@ -54,6 +54,25 @@ export const ADC_PART = { SIMULATED: 0, AD7357: 1 } as const;
 export const BOARD = { SIMULATED: 0, ORANGECRAB_R0_1: 1, ORANGECRAB_R0_2: 2, RTL_TWIN: 3 } as const;
 export const CAPTURE_TRIGGER = { IMMEDIATE: 0, V_RISING: 1, V_FALLING: 2, I_RISING: 3, I_FALLING: 4 } as const;
 export const ACK_STATUS = { OK: 0, BAD_ARGS: 1, BUSY: 2, UNKNOWN_COMMAND: 3, BAD_LENGTH: 4 } as const;
+/**
+ * Where the calibration in effect came from, and whether the device's flash holds it (the record in
+ * the flash's user area survives resets; firmware/src/calstore.c). The host's stored calibration wins:
+ * it re-pushes it with cmd_calibrate, which the device applies at once and saves.
+ */
+export const CALIBRATION_SOURCE = {
+  /** Reset values: the flash holds no record. */
+  DEFAULTS: 0,
+  /** The flash's record, applied at boot before the first window. */
+  FLASH: 1,
+  /** The flash's record failed its CRC or has an unknown version: reset values instead. */
+  BAD_RECORD: 2,
+  /** The flash did not answer: reset values, and nothing can be saved. */
+  NO_FLASH: 3,
+  /** From cmd_calibrate, saved in the flash. */
+  HOST_SAVED: 4,
+  /** From cmd_calibrate, not saved (yet): the save is under way, or failed (the host should push again). */
+  HOST_UNSAVED: 5,
+} as const;
 
 /** Window flags, bit positions as in docs/dsp.md. */
 export const WINDOW_FLAG = {
@@ -90,7 +109,7 @@ export const FRAMES = [
     direction: 'device-to-host',
     doc: 'Who the device is and how it samples. Sent at boot and in answer to cmd_identify.',
     fields: [
-      f('device_id', 'u64', 'unique id (flash serial number, or random for simulations)'),
+      f('device_id', 'u64', 'unique id: the 64-bit unique ID of the board\'s configuration flash (SPI command 0x4B), random for simulations'),
       f('boot_id', 'u32', 'changes at every device reset: a new value opens a new energy epoch'),
       f('board', 'u8', 'BOARD enum'),
       f('adc_part', 'u8', 'ADC_PART enum'),
@@ -103,6 +122,7 @@ export const FRAMES = [
       f('config_seq', 'u16', 'configuration commits so far'),
       ...windowConfigFields,
       ...calibrationFields,
+      f('calibration_source', 'u8', 'CALIBRATION_SOURCE: where the calibration above came from, and whether it is saved'),
     ],
   },
   {
@@ -235,6 +255,13 @@ export const FRAMES = [
     name: 'cmd_status',
     direction: 'host-to-device',
     doc: 'Ask for a status frame.',
+    fields: [],
+  },
+  {
+    type: 0x86,
+    name: 'cmd_reboot',
+    direction: 'host-to-device',
+    doc: 'Reconfigure the FPGA from flash (PROGRAMN): after the ack and any calibration save, foboot starts again (r0.1: it stays in DFU; r0.2: it starts this bitstream, or stays in DFU while the button is held).',
     fields: [],
   },
 ] as const satisfies readonly FrameDef[];

@@ -3,7 +3,7 @@
 // adc_part (both SIMULATED): the bytes go through the same decoder, link and ingest.
 //
 // What it sends, in the order the firmware would:
-//   identify       at boot (construction, reset()), when a host opens the port, and on cmd_identify
+//   identify       at boot (construction, reset(), cmd_reboot), when a host opens the port, and on cmd_identify
 //   window         one per closed window (exact DspCore records)
 //   energy         after every `energyEveryWindows`-th window (default 1: after every window), E at that
 //                  window's end_index, so Σ window.sum_vi between two snapshots equals their difference
@@ -24,7 +24,7 @@
 // Commands take effect at the next sample boundary: they are handled between two blocks, and a
 // configuration is committed into DspCore, which applies it at the first sample of the next block.
 
-import { ADC_PART, BOARD, CAPTURE_TRIGGER, PROTOCOL_VERSION, ACK_STATUS, WINDOW_MODE } from '../protocol/definition.ts';
+import { ADC_PART, BOARD, CALIBRATION_SOURCE, CAPTURE_TRIGGER, PROTOCOL_VERSION, ACK_STATUS, WINDOW_MODE } from '../protocol/definition.ts';
 import type { FrameName } from '../protocol/definition.ts';
 import { decodePayload, encodeFrame, type Frame, type FrameFields, type CapturePair } from '../protocol/codec.ts';
 import { cobsDecode } from '../protocol/cobs.ts';
@@ -163,6 +163,8 @@ export class SimulatedDevice {
   private core!: DspCore;
   /** The latest configuration committed (in force from the next sample). */
   private staged!: DspConfig;
+  /** The simulation has no flash: its calibration is the boot configuration's until a host sets one. */
+  private calibrationSource: number = CALIBRATION_SOURCE.NO_FLASH;
   private bootIdValue = 0;
   private seq = 0;
   private index = 0;
@@ -336,6 +338,7 @@ export class SimulatedDevice {
     this.bootIdValue = id;
     this.core = new DspCore(this.bootConfigValue);
     this.staged = { ...this.bootConfigValue };
+    this.calibrationSource = CALIBRATION_SOURCE.NO_FLASH;
     this.seq = 0;
     this.index = 0;
     this.windowsSinceEnergy = 0;
@@ -472,6 +475,7 @@ export class SimulatedDevice {
       v_gain: c.v_gain,
       i_gain: c.i_gain,
       phase: c.phase,
+      calibration_source: this.calibrationSource,
     });
   }
 
@@ -530,6 +534,7 @@ export class SimulatedDevice {
         try {
           const configSeq = this.core.commit(next);
           this.staged = next;
+          if (frame.name === 'cmd_calibrate') this.calibrationSource = CALIBRATION_SOURCE.HOST_UNSAVED;
           this.ack(frame.seq, frame.type, ACK_STATUS.OK, configSeq);
         } catch (error) {
           if (!(error instanceof DspConfigError)) throw error;
@@ -539,6 +544,11 @@ export class SimulatedDevice {
       }
       case 'cmd_capture':
         this.armCapture(frame);
+        return;
+      // As the firmware: the ack goes out first, then the device starts again (a new boot_id).
+      case 'cmd_reboot':
+        this.ack(frame.seq, frame.type, ACK_STATUS.OK);
+        this.reset();
         return;
       default:
         // A device-to-host frame type sent to the device.

@@ -51,6 +51,14 @@ export interface RtlTwinOptions {
   log?: (line: string) => void;
   /** Build directory (default build/twin/rtl). */
   buildDir?: string;
+  /**
+   * File holding the configuration flash's contents across runs (read at start when it exists, written
+   * when the twin ends, e.g. at a cmd_reboot), so a calibration saved in one run is found by the next.
+   * Default: a blank flash each run.
+   */
+  flashFile?: string;
+  /** The flash's 64-bit unique ID, the device_id the firmware reports (default: the harness's). */
+  flashUid?: bigint;
 }
 
 export interface TwinExit {
@@ -101,13 +109,17 @@ function run(cmd: string, args: string[], log: (line: string) => void, what: str
   });
 }
 
-/** Builds the firmware and the Verilator model if they are stale; returns the harness binary. */
-export async function buildRtlTwin(opts: Pick<RtlTwinOptions, 'log' | 'buildDir'> = {}): Promise<string> {
+/**
+ * Builds the firmware and the Verilator model if they are stale; returns the harness binary. With
+ * `dsp: false` the model is the SoC alone (a quarter of the build time): enough for the firmware's
+ * commands, identity and flash, not for windows.
+ */
+export async function buildRtlTwin(opts: Pick<RtlTwinOptions, 'log' | 'buildDir'> & { dsp?: boolean } = {}): Promise<string> {
   const log = opts.log ?? (() => {});
   const dir = resolve(REPO_ROOT, opts.buildDir ?? 'build/twin/rtl');
   await run('make', ['-C', 'firmware', '--no-print-directory'], log,
     'building the firmware (needs Debian gcc-riscv64-unknown-elf and picolibc-riscv64-unknown-elf)');
-  await run('bash', ['hdl/twin/build.sh', 'firmware/build/firmware.bin', dir], log,
+  await run('bash', ['hdl/twin/build.sh', 'firmware/build/firmware.bin', dir, ...(opts.dsp === false ? ['--no-dsp'] : [])], log,
     'building the RTL twin (needs Debian verilator and build/venv from hdl/venv.sh)');
   return join(dir, 'crabwatt-twin');
 }
@@ -146,6 +158,11 @@ export async function startRtlTwin(opts: RtlTwinOptions = {}): Promise<RtlTwin> 
   if (rxByteCycles !== undefined) args.push('--rx-byte-cycles', String(rxByteCycles));
   if (opts.loop ?? true) args.push('--loop');
   if (opts.hold) args.push('--hold');
+  if (opts.flashFile !== undefined) args.push('--flash-file', opts.flashFile);
+  if (opts.flashUid !== undefined) {
+    if (opts.flashUid < 0n || opts.flashUid >= 1n << 64n) throw new RtlTwinError('flashUid must fit 64 bits');
+    args.push('--flash-uid', opts.flashUid.toString(16));
+  }
   for (const n of opts.pauseAt ?? []) {
     if (!Number.isSafeInteger(n) || n < 0) throw new RtlTwinError(`pauseAt: ${n} is not a sample index`);
     args.push('--pause-at', String(n));

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { wireApi } from '../../server/api/wire.ts';
 import { DeviceSession, HARDWARE_DEFAULT_SCALE } from '../../server/cli/session.ts';
 import type { Frame, FrameFields } from '../../server/protocol/codec.ts';
-import { PROTOCOL_VERSION } from '../../server/protocol/definition.ts';
+import { CALIBRATION_SOURCE, PROTOCOL_VERSION } from '../../server/protocol/definition.ts';
 import { StoreReader } from '../../server/store/query.ts';
 import { Store } from '../../server/store/store.ts';
 import { tempDir } from '../store/helpers.ts';
@@ -49,6 +49,8 @@ class Board {
       device_id: 0xb0a4d000_00000001n, boot_id: this.bootId, board: 1, adc_part: 1, protocol_version: PROTOCOL_VERSION,
       gateware_version: 0, firmware_version: 0, sample_rate_num: 4_000_000, sample_rate_den: 1, capture_depth: 4096,
       config_seq: this.configSeq, mode: 0, cycles: 10, fixed_samples: 400_000, max_samples: 4_000_000, zc_hysteresis: 64,
+      // A board without a saved record (or whose record the host's differs from) comes back at reset values.
+      calibration_source: CALIBRATION_SOURCE.DEFAULTS,
       ...this.registers,
     });
   }

@@ -358,7 +358,7 @@ describe('DeviceLink auto-detection', () => {
     const link = makeLink(device, { path: 'auto', discover: async () => [entry({ pid: 0x5af0, mode: 'bootloader' })] });
     const err = await link.open().catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'bootloader' });
-    expect((err as Error).message).toMatch(/bootloader mode.*dfu-util.*without holding the button/s);
+    expect((err as Error).message).toMatch(/bootloader mode.*crabwatt flash.*dfu-util -a 0 -D.*dfu-util -a 0 -e/s);
   });
 
   it('says nothing was found, naming the ports that are there', async () => {

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 import { FrameDecoder, decodePayload, type Frame } from '../../server/protocol/codec.ts';
-import { ACK_STATUS, PROTOCOL_VERSION, WINDOW_FLAG } from '../../server/protocol/definition.ts';
+import { ACK_STATUS, CALIBRATION_SOURCE, PROTOCOL_VERSION, WINDOW_FLAG } from '../../server/protocol/definition.ts';
 import { VECTORS_PATH, frameVectorsJson } from './frame-vectors.ts';
 
 const FIRMWARE_DIR = fileURLToPath(new URL('../../firmware/', import.meta.url));
@@ -34,7 +34,7 @@ describe('frame vectors', () => {
   });
 
   it('cover every frame type', () => {
-    expect(new Set(vectors.cases.map((c) => c.name)).size).toBe(11);
+    expect(new Set(vectors.cases.map((c) => c.name)).size).toBe(12);
   });
 
   it('decode to their fields with the TypeScript decoder', () => {
@@ -90,7 +90,8 @@ describe('firmware byte stream (native build of firmware/src on a fake of the ha
     expect(identify?.name).toBe('identify');
     expect(identify?.seq).toBe(0);
     if (identify?.name !== 'identify') return;
-    expect(identify.fields.device_id).toBe(0x0123456789abcdefn);
+    expect(identify.fields.device_id).toBe(0xd5e3a1b2c3d4e5f6n); // the fake flash's unique ID (firmware/test/hal_fake.h)
+    expect(identify.fields.calibration_source).toBe(CALIBRATION_SOURCE.DEFAULTS);
     expect(identify.fields.boot_id).toBe(0x600db007);
     expect(identify.fields.protocol_version).toBe(PROTOCOL_VERSION);
     expect(identify.fields.sample_rate_num).toBe(4_000_000);

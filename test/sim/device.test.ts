@@ -3,7 +3,7 @@ import { FrameDecoder, encodeFrame, encodeFrameBytes, type Frame } from '../../s
 import { cobsEncode } from '../../server/protocol/cobs.ts';
 import { crc32c } from '../../server/protocol/crc32c.ts';
 import {
-  ACK_STATUS, ADC_PART, BOARD, CAPTURE_TRIGGER, PROTOCOL_VERSION, WINDOW_FLAG, WINDOW_MODE,
+  ACK_STATUS, ADC_PART, BOARD, CALIBRATION_SOURCE, CAPTURE_TRIGGER, PROTOCOL_VERSION, WINDOW_FLAG, WINDOW_MODE,
 } from '../../server/protocol/definition.ts';
 import { DELAY_LINE_LENGTH, DspCore, RESET_CONFIG, type DspConfig } from '../../server/dsp/model.ts';
 import { CAPTURE_CHUNK_PAIRS, SIM_CAPTURE_DEPTH, SimulatedDevice, type SimulatedDeviceOptions } from '../../server/sim/device.ts';
@@ -563,6 +563,24 @@ describe('SimulatedDevice reset and pacing', () => {
     expect(fresh.bootId).toBe(0xbeef); // a reset never keeps the boot_id
     expect(new SimulatedDevice({ seed: 77 }).bootId).toBe(seeded.bootId); // default: reproducible from the seed
     expect(() => new SimulatedDevice({ bootEntropy: () => 0 })).toThrow(/bootEntropy/);
+  });
+
+  it('cmd_reboot: acked, then a new boot with identify; the calibration returns to the boot one (no flash)', () => {
+    const { sim, command, ackOf, frames, named } = rig();
+    sim.advance(FS / 10);
+    expect(named('identify')[0]!.fields.calibration_source).toBe(CALIBRATION_SOURCE.NO_FLASH);
+    command('cmd_calibrate', { v_offset: 4, i_offset: 0, v_gain: 20000, i_gain: 16384, phase: 0 });
+    command('cmd_identify', {});
+    expect(named('identify').at(-1)!.fields).toMatchObject({ v_gain: 20000, calibration_source: CALIBRATION_SOURCE.HOST_UNSAVED });
+    const oldBoot = sim.bootId;
+    const seq = command('cmd_reboot', {});
+    const ackAt = frames.indexOf(ackOf(seq)!);
+    expect(ackOf(seq)!.fields.status).toBe(ACK_STATUS.OK);
+    expect(frames[ackAt + 1]!.name).toBe('identify');
+    expect(sim.bootId).not.toBe(oldBoot);
+    expect((frames[ackAt + 1] as Frame<'identify'>).fields).toMatchObject({
+      boot_id: sim.bootId, v_gain: 16384, calibration_source: CALIBRATION_SOURCE.NO_FLASH,
+    });
   });
 
   it('the same seed gives the same device and frames; another seed another device_id', () => {

@@ -26,6 +26,7 @@ AD7357 --> AdcFrontEnd --> DspLink: PowerDsp --> windows --> result FIFO --+
 | `channel.py`, `uart.py` | byte FIFOs between the CPU and a link; the 8N1 UART |
 | `result.py` | window records into 32-bit FIFO words, written whole or dropped and counted |
 | `sysctl.py` | uptime and cycle counters, watchdog, the reset controller that survives watchdog resets |
+| `spiflash.py` | the configuration flash's SPI master (USRMCLK on the board), the r0.2 button's reboot |
 | `dsp_link.py` | joins `PowerDsp` and `CaptureBuffer` to the CSRs |
 | `top.py` | `SocTop`: clocks, pins, LUNA, the whole board design |
 | `twin.py` | the top of the Verilator twin |
@@ -39,7 +40,10 @@ new energy epoch at sample 0, which the new `boot_id` tells the host); `SYS.WDT_
 `.noinit` keeps its contents across a watchdog reset.
 
 USB: LUNA's `USBSerialDevice` (CDC-ACM, VID:PID 1209:5af1) in the `usb`/`usb_io` domains, with async
-FIFOs to the CPU. LUNA sends only full 64-byte packets unless a transfer ends, so every 0x00 byte (the
+FIFOs to the CPU. Its iSerialNumber is a string descriptor made at run time from `USB.SERIAL_LO/HI`,
+which the firmware sets at boot to the flash's unique ID (16 hex digits), so two boards are two devices
+to a host; the pull-up waits for it (a few ms after configuration), and the value lives in the
+power-on domain, so a watchdog reset does not detach the board. LUNA sends only full 64-byte packets unless a transfer ends, so every 0x00 byte (the
 protocol's frame delimiter) ends one: each frame leaves as soon as it is complete. `USB.STATUS.CONFIGURED`
 means a host is driving the bus (start-of-frame packets within 3 ms, not suspended); the firmware then
 sends on USB, otherwise on the UART. Of the CDC class requests, SET_LINE_CODING and SET_CONTROL_LINE_STATE
@@ -60,6 +64,12 @@ The serial link is the **UART taken at its byte FIFOs** (no bit timing): bytes g
   the firmware and the twin when they are stale and resolves with `{ path, close() }`.
 - `npx vitest run test/twin` is the end-to-end test: vector → gateware → firmware → bytes → pty →
   serialport → `FrameDecoder`; the windows and energy snapshots must equal the model's exactly.
+- The configuration flash is `firmware/test/flash_model.c` (the native tests' model too: a
+  W25Q128JV, 16 MiB) on the SoC's SPI pins, driven bit by bit in mode 0 by the harness.
+  `--flash-file` keeps its contents between runs and `--flash-uid` sets its unique ID, so
+  `test/twin/flash.test.ts` (the SoC without the DSP, `build/twin/flash`) shows a board's device id,
+  a calibration saved before `cmd_reboot` (which ends the run) applied at the next boot, the host's
+  push winning over it, and a damaged record flagged.
 - `npx tsx server/twin/bench.ts [--seconds S]` reports the speed as a fraction of real time.
 
 The twin's clock is 8 MHz rather than the board's 48 MHz only because Verilator simulates this SoC at
@@ -81,9 +91,24 @@ may not be.
 
 `npm run gateware -- --board r0.1|r0.2` builds the firmware and the full design with YoWASP (yosys,
 nextpnr-ecp5, ecppack from PyPI), and writes `crabwatt.bit`, `crabwatt.dfu` (bitstream plus the DFU
-suffix for the foboot bootloader, 1209:5af0, written by `dfu.py`) and `report.json`. `dfu-util -a 0
--D crabwatt.dfu` flashes it with the board in bootloader mode; the firmware can also return to the
-bootloader by writing `SYS.REBOOT`, which drives PROGRAMN low.
+suffix for the foboot bootloader, 1209:5af0, written by `dfu.py`) and `report.json` (with
+`bitstream_bytes` against `flash_slot_bytes`; a bitstream larger than the slot fails the build).
+`crabwatt flash crabwatt.dfu` writes it (`dfu-util -a 0 -D`, then `dfu-util -a 0 -e` to start it) once
+the board is in foboot's DFU mode, and says how to get there:
+
+- **r0.2**: hold the button about 1 s: the gateware (`spiflash.ButtonReboot`) pulls PROGRAMN low, the
+  FPGA reloads foboot, which stays in DFU because the button is still held. Holding it while plugging
+  the board in does the same.
+- **r0.1**: the button is wired to PROGRAMN on the board (no FPGA pin): a press reloads foboot, which
+  on r0.1 stays in DFU after every power-up or reload until `dfu-util -e` starts the user image.
+- Either board: `crabwatt reboot` (the protocol's `cmd_reboot`) makes the firmware write `SYS.REBOOT`,
+  which drives PROGRAMN low: a restart on r0.2 (into DFU only with the button held), DFU on r0.1.
+
+Flash map (`regmap.py`): foboot from 0; the user bitstream at `0x80000` (DFU alt 0), at most
+`FLASH_BITSTREAM_SLOT_BYTES` = 516 096 bytes (504 KiB); foboot's alt 1 (RISC-V code, unused) at
+`0x100000`; the user area, the last 8 KiB of the flash (two 4 KiB sectors, `0xFFE000` on the r0.2's
+16 MiB W25Q128JV), holds the calibration record (firmware/src/calstore.c). The firmware reads the
+flash's 64-bit unique ID (command 0x4B) at boot for the device id.
 '''
 
 

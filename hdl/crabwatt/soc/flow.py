@@ -4,7 +4,7 @@ ROM, the .dfu next to the .bit, and the timing gate.
     image = firmware_image()                  # make -C firmware; firmware/build/firmware.bin
     top = SocTop(board=board, image=image)
     ... platform.build(top, ...) ...
-    write_dfu(out / 'crabwatt.bit')           # -> crabwatt.dfu for dfu-util -a 0 -D
+    write_dfu(out / 'crabwatt.bit')           # -> crabwatt.dfu for dfu-util -a 0 -D (if it fits the slot)
     problems = timing_problems(report)        # [] when sys >= 48 MHz and every clock meets its constraint
 """
 
@@ -43,6 +43,12 @@ def firmware_image(root: pathlib.Path = ROOT) -> bytes:
 
 
 def write_dfu(bitstream: pathlib.Path) -> pathlib.Path:
+    """Writes the .dfu next to the bitstream, which must fit foboot's slot (regmap's flash map): a
+    larger one would run into the user area, or be cut short by the bootloader."""
+    size = bitstream.stat().st_size
+    if size > regmap.FLASH_BITSTREAM_SLOT_BYTES:
+        raise FlowError(f'{bitstream} is {size} bytes; the flash slot from {regmap.FLASH_BITSTREAM_BASE:#x} '
+                        f'holds {regmap.FLASH_BITSTREAM_SLOT_BYTES} (is ecppack run with --compress?)')
     dfu = bitstream.with_suffix('.dfu')
     dfu.write_bytes(add_suffix(bitstream.read_bytes()))
     return dfu

@@ -52,6 +52,18 @@ RESET_VECTOR = ROM_BASE
 
 GATEWARE_VERSION = (0, 1, 0)
 
+# --- Configuration flash map (foboot's, plus our user area) ----------------------------------------
+#: foboot occupies the flash from 0 and loads the user image from FLASH_BITSTREAM_BASE (its DFU alt 0);
+#: its alt 1, RISC-V code we do not use, starts at 0x100000. The user area, where the firmware keeps
+#: its calibration record, is the last FLASH_USER_BYTES of the flash, two 4 KiB erase sectors; the
+#: firmware finds the flash's size from its JEDEC ID (the r0.2's W25Q128JV: 16 MiB, user area at
+#: 0xFFE000). On a 1 MiB flash the user area ends the bitstream slot, so a bitstream may take at most
+#: FLASH_BITSTREAM_SLOT_BYTES on either board (`crabwatt flash` and the bitstream build check it).
+FLASH_BITSTREAM_BASE = 0x08_0000
+FLASH_USER_BYTES = 0x2000
+FLASH_SECTOR_BYTES = 0x1000
+FLASH_BITSTREAM_SLOT_BYTES = 0x10_0000 - FLASH_BITSTREAM_BASE - FLASH_USER_BYTES
+
 
 def version_word(v: tuple[int, int, int]) -> int:
     """major << 16 | minor << 8 | patch, as the identify frame carries it."""
@@ -169,6 +181,10 @@ BLOCKS: tuple[Block, ...] = (
             F('CONFIGURED', 1, 1, 'the host has configured the device'),
         )),
         R('RX_OVERRUNS', 0x14, 'ro', 'bytes lost because the receive FIFO was full', width=16),
+        R('SERIAL_LO', 0x18, 'rw', 'USB serial number (iSerialNumber, 16 hex digits) bits 31..0'),
+        R('SERIAL_HI', 0x1C, 'rw', 'bits 63..32; writing it sets the serial number and lets the device '
+          'attach to the bus (pull-up on). Only the first write after power-on counts: a host keeps the '
+          'serial it enumerated with'),
     )),
     Block('DSP', 0x400, 'DSP configuration (docs/dsp.md). Writes go to a staging copy; COMMIT makes all '
           'of them take effect together at a sample boundary and increments CONFIG_SEQ.', (
@@ -247,6 +263,20 @@ BLOCKS: tuple[Block, ...] = (
         R('STATUS', 0x04, 'ro', 'read clock state', width=1, fields=(
             F('SETTLED', 0, 1, 'the read clock\'s phase is READ_DELAY.PHASE'),
         )),
+    )),
+    Block('FLASH', 0x900, 'The configuration SPI flash (mode 0, one data line; crabwatt.soc.spiflash): select '
+          'the chip, write a byte to DATA, wait while STATUS.BUSY, read the byte that came back from RX. '
+          'The firmware reads the flash\'s unique ID (the device id) and keeps the calibration record in '
+          'its user area (firmware/src/flash.c).', (
+        R('CONTROL', 0x00, 'rw', 'chip select', width=1, fields=(
+            F('SELECT', 0, 1, 'CS# is driven low while set'),
+        )),
+        R('DATA', 0x04, 'wo', 'shift the byte in bits 7..0 out (MSB first) while one is shifted in; '
+          'ignored while STATUS.BUSY'),
+        R('STATUS', 0x08, 'ro', 'transfer state', width=1, fields=(
+            F('BUSY', 0, 1, 'a byte is being shifted (8 SCK periods of 4 sys clock cycles)'),
+        )),
+        R('RX', 0x0C, 'ro', 'the byte shifted in by the last transfer', width=8),
     )),
 )
 
@@ -348,6 +378,12 @@ def c_header() -> str:
     w(f'#define CW_GATEWARE_VERSION 0x{version_word(GATEWARE_VERSION):06X}u')
     w(f'#define CW_REBOOT_KEY 0x{REBOOT_KEY:08X}u')
     w(f'#define CW_WDT_KICK_KEY 0x{WDT_KICK_KEY:08X}u')
+    w('')
+    w('/* Configuration flash map: the user area is the last CW_FLASH_USER_BYTES of the flash. */')
+    w(f'#define CW_FLASH_BITSTREAM_BASE 0x{FLASH_BITSTREAM_BASE:06X}u')
+    w(f'#define CW_FLASH_BITSTREAM_SLOT_BYTES {FLASH_BITSTREAM_SLOT_BYTES}u')
+    w(f'#define CW_FLASH_USER_BYTES {FLASH_USER_BYTES}u')
+    w(f'#define CW_FLASH_SECTOR_BYTES {FLASH_SECTOR_BYTES}u')
     w('')
     w('#define CW_REG(addr) (*(volatile uint32_t *)(uintptr_t)(addr))')
     for b in BLOCKS:

@@ -15,6 +15,7 @@ from .cpu import VexRiscv
 from .csr import CsrBank
 from .memory import Ram, Rom
 from .result import ResultFifo, WindowRecord
+from .spiflash import SpiFlashMaster
 from .sysctl import Timer, Watchdog
 
 __all__ = ['SoC', 'DspConfig', 'CaptureConfig']
@@ -73,10 +74,14 @@ class SoC(wiring.Component):
             'wdt_fire': Out(1), 'reset_cause_watchdog': In(1), 'wdt_resets': In(16), 'reboot': Out(1),
             # ADC read timing
             'adc_read_delay': Out(8), 'adc_phase_settled': In(1),
+            # configuration flash pins (registered; `flash_cs` 1 = selected)
+            'flash_sck': Out(1), 'flash_copi': Out(1), 'flash_cs': Out(1), 'flash_cipo': In(1),
         }
         if usb:
             ports.update({'usb_tx': Out(stream.Signature(8)), 'usb_rx': In(stream.Signature(8)),
-                          'usb_configured': In(1)})
+                          'usb_configured': In(1),
+                          # USB.SERIAL_LO/HI, with a strobe when SERIAL_HI is written
+                          'usb_serial': Out(64), 'usb_serial_stb': Out(1)})
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -133,6 +138,9 @@ class SoC(wiring.Component):
             configured = Signal()
             m.submodules.usb_configured_sync = FFSynchronizer(self.usb_configured, configured)
             m.d.comb += bank['USB', 'STATUS'].value.eq(Cat(C(1, 1), configured))
+            # The strobe comes a cycle after the write, when SERIAL_HI holds the written value.
+            m.d.comb += self.usb_serial.eq(Cat(bank['USB', 'SERIAL_LO'].value, bank['USB', 'SERIAL_HI'].value))
+            m.d.sync += self.usb_serial_stb.eq(bank['USB', 'SERIAL_HI'].w_stb)
 
         # DSP configuration
         for fieldname, reg in _DSP_REGS.items():
@@ -186,6 +194,15 @@ class SoC(wiring.Component):
         m.d.comb += [
             self.adc_read_delay.eq(bank['ADC', 'READ_DELAY'].value),
             bank['ADC', 'STATUS'].value.eq(self.adc_phase_settled),
+        ]
+        # Configuration flash
+        m.submodules.flash = flash = SpiFlashMaster()
+        m.d.comb += [
+            flash.select.eq(bank['FLASH', 'CONTROL'].value[0]),
+            flash.tx_data.eq(bank['FLASH', 'DATA'].value[:8]), flash.tx_stb.eq(bank['FLASH', 'DATA'].w_stb),
+            bank['FLASH', 'STATUS'].value.eq(flash.busy), bank['FLASH', 'RX'].value.eq(flash.rx_data),
+            self.flash_sck.eq(flash.sck), self.flash_copi.eq(flash.copi), self.flash_cs.eq(flash.cs),
+            flash.cipo.eq(self.flash_cipo),
         ]
         return m
 

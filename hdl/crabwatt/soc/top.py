@@ -27,6 +27,7 @@ from . import regmap
 from .dsp_link import DspLink
 from .led import StatusLed
 from .soc import SoC
+from .spiflash import ButtonReboot, flash_pins, flash_resource
 from .sysctl import ResetController
 from .uart import UartPhy
 
@@ -39,6 +40,9 @@ ADC_PART_AD7357 = 1
 USB_VID = 0x1209
 USB_PID_CRABWATT = 0x5AF1
 UART_BAUD = 115_200
+#: How long the r0.2's button must be held to return to the bootloader, as in litex-boards'
+#: gsd_orangecrab target; shorter presses are ignored.
+BUTTON_HOLD_S = 1
 
 
 def feather_uart_resource():
@@ -214,20 +218,55 @@ def _usb_serial(bus):
                                      (setup.request == 9) & (setup.recipient == 0))
             return m
 
+    class SerialNumberDescriptor(Elaboratable):
+        """The iSerialNumber string descriptor, made at run time from `serial` (64 bits, stable while
+        the host reads it): 16 upper-case hex digits, most significant first, in UTF-16LE. Has the
+        interface LUNA's GetDescriptorHandlerDistributed expects of a descriptor generator."""
+        DIGITS = 16
+        LENGTH = 2 + 2 * DIGITS
+
+        def __init__(self, serial):
+            self._serial = serial
+            self._serializer = StreamSerializer(data_length=self.LENGTH, domain='usb',
+                                                stream_type=USBInStreamInterface, max_length_width=16)
+            self.start, self.max_length, self.start_position = Signal(), Signal(16), Signal(11)
+            self.stream = self._serializer.stream
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.serializer = serializer = self._serializer
+            # 34 bytes fit one packet, so start_position (the packet's offset) is always 0.
+            m.d.comb += [serializer.start.eq(self.start), serializer.max_length.eq(self.max_length),
+                         serializer.data[0].eq(self.LENGTH), serializer.data[1].eq(3)]
+            for k in range(self.DIGITS):
+                nibble = self._serial[4 * (self.DIGITS - 1 - k):][:4]
+                m.d.comb += [serializer.data[2 + 2 * k].eq(Mux(nibble < 10, ord('0') + nibble, ord('A') - 10 + nibble)),
+                             serializer.data[3 + 2 * k].eq(0)]
+            return m
+
     class CrabwattSerial(USBSerialDevice):
         def __init__(self):
             super().__init__(bus=bus, idVendor=USB_VID, idProduct=USB_PID_CRABWATT,
                              manufacturer_string='crabwatt', product_string='crabwatt energy monitor')
             self.host_active = Signal()
+            # In (usb domain): the board's serial number (the flash's unique ID, set by the firmware),
+            # and `serial_valid` once it is; the device attaches to the bus only then.
+            self.serial_number = Signal(64)
+            self.serial_valid = Signal()
 
         def create_descriptors(self):
             descriptors = super().create_descriptors()
+            strings = [index for kind, index, _ in descriptors if kind == 3]
+            serial_index = max(strings) + 1
+            descriptors.add_descriptor(lambda: SerialNumberDescriptor(self.serial_number),
+                                       index=serial_index, descriptor_type=3)
             # The configuration groups its two CDC interfaces with an interface association, which
             # the IAD ECN requires announcing in the device descriptor as class EF/02/01
             # (LUNA leaves 00/00/00; Windows' composite driver honours IADs only under EF/02/01).
             device = descriptors.get_descriptor_bytes(1)
             patched = bytearray(device)
             patched[4:7] = bytes([0xEF, 0x02, 0x01])
+            patched[16] = serial_index          # iSerialNumber: two boards are two devices to the host
             descriptors.add_descriptor(bytes(patched), descriptor_type=1)
             return descriptors
 
@@ -265,9 +304,10 @@ def _usb_serial(bus):
 
 def _wire_usb_serial(m, serial, *, tx, rx):
     """The SoC's byte channel (`tx`: to the host, `rx`: from it; amaranth streams in the `usb`
-    domain) onto LUNA's streams."""
+    domain) onto LUNA's streams. The pull-up waits for the serial number: a host that enumerated the
+    board without it would keep the wrong one."""
     m.d.comb += [
-        serial.connect.eq(1),
+        serial.connect.eq(serial.serial_valid),
         serial.tx.payload.eq(tx.payload), serial.tx.valid.eq(tx.valid), tx.ready.eq(serial.tx.ready),
         # With `last` low LUNA sends only full 64-byte packets. Every protocol frame ends with
         # its 0x00 delimiter, so ending the USB transfer there sends each frame at once.
@@ -284,7 +324,7 @@ class SocTop(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        platform.add_resources([adc_wing_resource(), feather_uart_resource()])
+        platform.add_resources([adc_wing_resource(), feather_uart_resource(), flash_resource()])
         m.submodules.clocks = clocks = SocClocks()
 
         m.submodules.resets = resets = ResetController()      # sync: power-on reset only
@@ -319,6 +359,14 @@ class SocTop(Elaboratable):
             m.submodules.usb_serial = serial = _usb_serial(platform.request('usb', 0))
             _wire_usb_serial(m, serial, tx=soc.usb_tx, rx=soc.usb_rx)
             m.d.comb += soc.usb_configured.eq(serial.host_active)
+            # The serial number lives in the power-on domain: a watchdog reset must not detach the
+            # board from the host. Static once set, so the usb domain reads it directly, behind the
+            # synchronised `valid`.
+            usb_serial, usb_serial_set, usb_serial_valid = Signal(64), Signal(), Signal()
+            with m.If(soc.usb_serial_stb & ~usb_serial_set):
+                m.d.sync += [usb_serial.eq(soc.usb_serial), usb_serial_set.eq(1)]
+            m.submodules.usb_serial_valid = FFSynchronizer(usb_serial_set, usb_serial_valid, o_domain='usb')
+            m.d.comb += [serial.serial_number.eq(usb_serial), serial.serial_valid.eq(usb_serial_valid)]
 
         # Signs of life on the RGB LED (crabwatt.soc.led), in the power-on domain.
         m.submodules.led = led = StatusLed(SYS_CLK_HZ // 1000)
@@ -330,8 +378,18 @@ class SocTop(Elaboratable):
             m.submodules[f'led_{colour}'] = led_buf = io.Buffer('o', getattr(rgb, colour))
             m.d.comb += led_buf.o.eq(led.rgb[k])
 
-        # Return to the bootloader: PROGRAMN low reconfigures the FPGA from flash (foboot).
+        flash_pins(m, platform, sck=soc.flash_sck, copi=soc.flash_copi, cs=soc.flash_cs, cipo=soc.flash_cipo)
+
+        # Return to the bootloader: PROGRAMN low reconfigures the FPGA from flash (foboot), asked for by
+        # the firmware (SYS.REBOOT, the host's cmd_reboot) or, on r0.2, by holding the button. The
+        # r0.1's button is wired to PROGRAMN on the board itself and reaches no FPGA pin.
+        reboot = soc.reboot
+        if self._board == 'r0.2':
+            m.submodules.button_reboot = button = ButtonReboot(hold_cycles=BUTTON_HOLD_S * SYS_CLK_HZ)
+            m.submodules.button_buf = button_buf = io.Buffer('i', platform.request('button', 0, dir='-'))
+            m.d.comb += button.pressed.eq(button_buf.i)
+            reboot = reboot | button.reboot
         program = platform.request('program', 0, dir='-')
         m.submodules.program_buf = program_buf = io.Buffer('o', program)
-        m.d.comb += program_buf.o.eq(soc.reboot)
+        m.d.comb += program_buf.o.eq(reboot)
         return m

@@ -4,7 +4,9 @@ bytes between the simulation and a pseudo-terminal.
 
 Ports (Verilog names): `clk`, `rst` (power-on reset, active high); `uart_tx_*`/`uart_rx_*` byte streams;
 `sample_valid`, `sample_cv`, `sample_ci` (one pair of 14-bit ADC codes per valid cycle);
-`reboot` (the firmware asked for the bootloader: the harness ends the run).
+`reboot` (the firmware asked for the bootloader: the harness ends the run);
+`flash_sck`, `flash_copi`, `flash_cs` (1 = selected), `flash_cipo`: the configuration flash's SPI pins,
+which the harness connects to its flash model.
 """
 
 import argparse
@@ -43,6 +45,10 @@ class TwinTop(wiring.Component):
     sample_cv: In(14)
     sample_ci: In(14)
     reboot: Out(1)
+    flash_sck: Out(1)
+    flash_copi: Out(1)
+    flash_cs: Out(1)
+    flash_cipo: In(1)
 
     def __init__(self, image: bytes, *, dsp_factory=None):
         """`dsp_factory()`, when given, returns the measurement path (`crabwatt.soc.dsp_link.DspLink`)."""
@@ -71,6 +77,8 @@ class TwinTop(wiring.Component):
             soc.uart_tx.ready.eq(self.uart_tx_ready),
             soc.uart_rx.payload.eq(self.uart_rx_data), soc.uart_rx.valid.eq(self.uart_rx_valid),
             self.uart_rx_ready.eq(soc.uart_rx.ready),
+            self.flash_sck.eq(soc.flash_sck), self.flash_copi.eq(soc.flash_copi), self.flash_cs.eq(soc.flash_cs),
+            soc.flash_cipo.eq(self.flash_cipo),
         ]
 
         if link is not None:
