@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../server/cli.ts';
@@ -12,8 +11,8 @@ import { generateCHeader } from '../../server/protocol/c-header.ts';
 import { acquireLock, databaseLockPath } from '../../server/store/lock.ts';
 import { Store } from '../../server/store/store.ts';
 import { derivedFor, makeWindow, tempDir } from '../store/helpers.ts';
+import { BIN, runCli } from '../faults/serve-process.ts';
 
-const BIN = fileURLToPath(new URL('../../server/bin/crabwatt.mjs', import.meta.url));
 
 function capture(): Io & { stdout: () => string; stderr: () => string } {
   let out = '';
@@ -21,23 +20,8 @@ function capture(): Io & { stdout: () => string; stderr: () => string } {
   return { out: (t) => void (out += t), err: (t) => void (err += t), stdout: () => out, stderr: () => err };
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Run the real entry point as a user would. */
-function cli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = runCli;
 
 const T0 = Date.UTC(2026, 2, 29, 0, 0);
 let dir: string;
