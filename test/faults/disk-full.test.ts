@@ -38,6 +38,19 @@ function one(db: Database.Database, sql: string): bigint {
   return BigInt((db.prepare(sql).pluck().safeIntegers(true).get() as bigint | null) ?? 0n);
 }
 
+/** Opens the database after serve stopped: intact, its counter the sum of windows and gaps; `more` checks on. */
+function checkLedger(path: string, more: (db: Database.Database, total: bigint) => void = () => undefined): void {
+  const d = new Database(path, { readonly: true });
+  try {
+    expect(d.pragma('integrity_check', { simple: true })).toBe('ok');
+    const total = one(d, 'SELECT sum(total_nwh) FROM devices');
+    expect(total).toBe(one(d, 'SELECT sum(energy_nwh) FROM windows') + one(d, 'SELECT sum(energy_nwh) FROM energy_gaps'));
+    more(d, total);
+  } finally {
+    d.close();
+  }
+}
+
 describe.skipIf(!isRoot)(`a full disk under serve (${isRoot ? 'tmpfs' : `skipped: ${REASON}`})`, () => {
   let scratch: ReturnType<typeof scratchDir>;
   let mnt: string;
@@ -55,37 +68,30 @@ describe.skipIf(!isRoot)(`a full disk under serve (${isRoot ? 'tmpfs' : `skipped
     scratch.remove();
   });
 
-  it('stopped while the disk is full: says what could not be written and exits 1, the database intact', { timeout: 600_000 }, async () => {
-    const db = join(mnt, 'stop.sqlite');
-    serve = await startServe({ args: ['--device', 'sim', '--db', db, '--speed', '4'] });
-    const url = serve.url;
-    const devices = async () => (await getJson<DevicesJson>(`${url}/api/devices`)).devices.filter((d) => d.id !== '');
+  /** serve on the tmpfs, ingesting; then a file fills the rest of it. Resolves with the device list and the filler. */
+  async function serveThenFill(name: string) {
+    const db = join(mnt, name);
+    const running = await startServe({ args: ['--device', 'sim', '--db', db, '--speed', '4'] });
+    serve = running;
+    const devices = async () => (await getJson<DevicesJson>(`${running.url}/api/devices`)).devices.filter((d) => d.id !== '');
     await until(async () => ((await devices())[0]?.counters.frames ?? 0) > 20 || undefined);
-    fill(join(mnt, 'filler'));
+    const filler = join(mnt, 'filler');
+    fill(filler);
+    return { serve: running, devices, filler, db };
+  }
+
+  it('stopped while the disk is full: says what could not be written and exits 1, the database intact', { timeout: 600_000 }, async () => {
+    const { serve: running, devices, db } = await serveThenFill('stop.sqlite');
     await until(async () => (await devices()).find((d) => d.health.state === 'disk_full'));
-    expect(await serve.stop()).toBe(1);
-    expect(serve.stderr()).toMatch(/crabwatt serve: \d+ queued window\(s\) and gap\(s\) could not be written before exit: could not write to .*full/);
-    expect(serve.stderr()).not.toMatch(/a bug/);
+    expect(await running.stop()).toBe(1);
+    expect(running.stderr()).toMatch(/crabwatt serve: \d+ queued window\(s\) and gap\(s\) could not be written before exit: could not write to .*full/);
+    expect(running.stderr()).not.toMatch(/a bug/);
     serve = undefined;
-    const d = new Database(db, { readonly: true });
-    try {
-      expect(d.pragma('integrity_check', { simple: true })).toBe('ok');
-      const total = one(d, 'SELECT sum(total_nwh) FROM devices');
-      expect(total).toBe(one(d, 'SELECT sum(energy_nwh) FROM windows') + one(d, 'SELECT sum(energy_nwh) FROM energy_gaps'));
-    } finally {
-      d.close();
-    }
+    checkLedger(db);
   });
 
   it('shows disk_full, logs it once, resumes by itself when space is freed, loses and doubles nothing', { timeout: 600_000 }, async () => {
-    const db = join(mnt, 'full.sqlite');
-    serve = await startServe({ args: ['--device', 'sim', '--db', db, '--speed', '4'] });
-    const url = serve.url;
-    const devices = async () => (await getJson<DevicesJson>(`${url}/api/devices`)).devices.filter((d) => d.id !== '');
-    await until(async () => ((await devices())[0]?.counters.frames ?? 0) > 20 || undefined);
-
-    const filler = join(mnt, 'filler');
-    fill(filler);
+    const { serve: running, devices, filler, db } = await serveThenFill('full.sqlite');
     const full = await until(async () => (await devices()).find((d) => d.health.state === 'disk_full'));
     expect(full.health.detail).toMatch(/is full: free some space; ingest resumes by itself/);
     // Stay full for a while, many frames and several retries long, before freeing the space.
@@ -97,17 +103,13 @@ describe.skipIf(!isRoot)(`a full disk under serve (${isRoot ? 'tmpfs' : `skipped
     await until(async () => ((await devices())[0]!.counters.frames > framesAtRecovery + 20) || undefined);
     expect((await devices())[0]!.counters.dropped).toBe(0);
 
-    const log = serve.stderr();
+    const log = running.stderr();
     expect(log.match(/ingest is held up/g)?.length, log).toBe(1);
     expect(log.match(/writing to .* again/g)?.length, log).toBe(1);
-    expect(await serve.stop()).toBe(0);
+    expect(await running.stop()).toBe(0);
     serve = undefined;
 
-    const d = new Database(db, { readonly: true });
-    try {
-      expect(d.pragma('integrity_check', { simple: true })).toBe('ok');
-      const total = one(d, 'SELECT sum(total_nwh) FROM devices');
-      expect(total).toBe(one(d, 'SELECT sum(energy_nwh) FROM windows') + one(d, 'SELECT sum(energy_nwh) FROM energy_gaps'));
+    checkLedger(db, (d, total) => {
       for (const ms of [1000, 60_000, 900_000, 3_600_000, 86_400_000]) expect(levelSums(d, ms).energyNwh).toBe(total);
       // Nothing queued was lost: every window starts where the one before it in its epoch ended.
       const holes = one(
@@ -117,8 +119,6 @@ describe.skipIf(!isRoot)(`a full disk under serve (${isRoot ? 'tmpfs' : `skipped
       );
       expect(holes).toBe(0n);
       expect(one(d, "SELECT count(*) FROM energy_gaps WHERE reason = 'windows_lost'")).toBe(0n);
-    } finally {
-      d.close();
-    }
+    });
   });
 });
