@@ -1,6 +1,7 @@
 // Shared CLI plumbing: typed errors that carry an exit code, argument parsing with per-command help, output.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { Store, StoreError } from '../store/store.ts';
 
 /** An error whose message tells the user what to do; main() prints it and exits with `exitCode`. */
 export class CliError extends Error {
@@ -81,4 +82,14 @@ export function parseNumber(name: string, text: string | undefined, fallback: nu
 /** JSON with bigints as decimal strings (exact) rather than a TypeError. */
 export function toJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+/** The database opened read-only for a command beside serve; what the store refuses is the user's error. */
+export function openForReading(dbPath: string): Store {
+  try {
+    return Store.open(dbPath, { readonly: true });
+  } catch (err) {
+    if (err instanceof StoreError) throw new CliError(err.message);
+    throw err;
+  }
 }

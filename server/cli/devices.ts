@@ -4,8 +4,7 @@ import { existsSync } from 'node:fs';
 import { listDevices, type DiscoveredDevice } from '../device/discovery.ts';
 import { nwhToWhString } from '../store/energy.ts';
 import { StoreReader, type StoredDevice } from '../store/query.ts';
-import { Store, StoreError } from '../store/store.ts';
-import { CliError, DEFAULT_DB, parseCommandArgs, str, toJson, type Io } from './common.ts';
+import { DEFAULT_DB, openForReading, parseCommandArgs, str, toJson, type Io } from './common.ts';
 
 export const DEVICES_HELP = `crabwatt devices [--db FILE] [--json]
 
@@ -35,13 +34,7 @@ export async function devicesCommand(argv: string[], io: Io, discover: () => Pro
   const dbPath = str(values, 'db') ?? DEFAULT_DB;
   let stored: StoredDevice[] = [];
   if (existsSync(dbPath)) {
-    let store: Store;
-    try {
-      store = Store.open(dbPath, { readonly: true });
-    } catch (err) {
-      if (err instanceof StoreError) throw new CliError(err.message);
-      throw err;
-    }
+    const store = openForReading(dbPath);
     try {
       stored = new StoreReader(store.db).devices();
     } finally {

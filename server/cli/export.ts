@@ -6,8 +6,7 @@ import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import { CSV_HEADER, EXPORT_INTERVALS, ExportArgumentError, parseExportRequest, writeCsv } from '../export/csv.ts';
 import { QueryError, StoreReader, UnknownDeviceError } from '../store/query.ts';
-import { Store, StoreError } from '../store/store.ts';
-import { CliError, DEFAULT_DB, parseCommandArgs, str, UsageError, type Io } from './common.ts';
+import { CliError, DEFAULT_DB, openForReading, parseCommandArgs, str, UsageError, type Io } from './common.ts';
 
 export const EXPORT_HELP = `crabwatt export --from ISO --to ISO [--interval raw|1s|1m|15m|1h|1d] [--tz ZONE]
                 [--device ID] [--db FILE] [-o FILE]
@@ -57,13 +56,7 @@ export async function exportCommand(argv: string[], io: Io, stdout: Writable = p
   const to = str(values, 'to');
   if (!from || !to) throw new UsageError('export needs --from and --to (ISO-8601), e.g. --from 2026-03-29 --to 2026-03-30');
   const dbPath = str(values, 'db') ?? DEFAULT_DB;
-  let store: Store;
-  try {
-    store = Store.open(dbPath, { readonly: true });
-  } catch (err) {
-    if (err instanceof StoreError) throw new CliError(err.message);
-    throw err;
-  }
+  const store = openForReading(dbPath);
   const output = str(values, 'output');
   try {
     const reader = new StoreReader(store.db);
