@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Gateware entry points, run from anywhere; the venv comes from hdl/venv.sh.
 #   bash hdl/run.sh build --board r0.1|r0.2   synthesis + P&R -> build/gateware/<board>/report.json
+#   bash hdl/run.sh prebuild                  the place and route the tests check, started early (crabwatt.prebuild)
 #   bash hdl/run.sh test [pytest args]        the gateware tests
 #   bash hdl/run.sh sustain [--seconds S]     Verilator: S simulated seconds at 4 Msps (default 1)
 set -euo pipefail
@@ -13,7 +14,8 @@ cmd=${1:-}
 shift || true
 case "$cmd" in
   build) exec python -m crabwatt.build "$@" ;;
+  prebuild) exec python -m crabwatt.prebuild "$@" ;;
   test) cd hdl && exec python -m pytest "$@" ;;
   sustain) exec python -m crabwatt.sustain "$@" ;;
-  *) echo "usage: bash hdl/run.sh build --board r0.1|r0.2 | test [pytest args] | sustain [--seconds S]" >&2; exit 2 ;;
+  *) echo "usage: bash hdl/run.sh build --board r0.1|r0.2 | prebuild | test [pytest args] | sustain [--seconds S]" >&2; exit 2 ;;
 esac

@@ -10,6 +10,20 @@ mkdir -p "$CRABWATT_RESULTS"
 
 bash test/setup.sh || exit 1
 
+# The full-SoC place and route of both boards is the longest step of all (one single-threaded
+# router per board, ~12-17 min): start it now, beside the other suites, instead of when the gateware
+# suite reaches it; that suite's build calls wait for these builds and take their results
+# (hdl/crabwatt/prebuild.py). Stopped with everything it started if this script ends first.
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$child"; done
+  kill -TERM "$1" 2>/dev/null
+}
+bash hdl/run.sh prebuild > "$CRABWATT_RESULTS/prebuild.log" 2>&1 &
+prebuild_pid=$!
+trap 'kill_tree "$prebuild_pid"' EXIT
+trap 'exit 130' INT TERM
+
 failed_suites=()
 for suite in test/suites/*.sh; do
   name=$(basename "$suite" .sh)

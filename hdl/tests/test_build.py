@@ -70,7 +70,7 @@ def test_clock_constraints_nextpnr_dropped_are_reported_and_fail_the_build():
 def test_place_and_route(board):
     # A report built from exactly these sources (hash in report.json) is reused; CI starts clean.
     out = ROOT / "build" / "gateware-dsp"
-    report = current_report(board, out) or build(board, out, design="dsp")
+    report = build(board, out, design="dsp", reuse=True)
     on_disk = json.loads((out / board / "report.json").read_text())
     assert on_disk == report
     for key in ("lut4", "lut4_total", "ff", "ebr", "mult18", "fmax_mhz", "timing_met"):
@@ -129,3 +129,77 @@ def test_soc_report_is_reused_only_for_the_same_firmware(tmp_path):
     stale = dict(report, sources_sha256="0" * 64)
     (tmp_path / "r0.1" / "report.json").write_text(json.dumps(stale))
     assert current_report("r0.1", tmp_path, "soc", firmware=b"image A") is None
+
+
+def _fake_builds(monkeypatch, outcome):
+    """Replace the tools by `outcome(out)` (writes a report or raises) and count the builds."""
+    import crabwatt.build as build_module
+    calls = []
+
+    def fake(board, out, design, image, timeout_s):
+        calls.append(board)
+        return outcome(out)
+    monkeypatch.setattr(build_module, "_build_locked", fake)
+    return calls
+
+
+def _write_report(out):
+    report = {"design": "dsp", "sources_sha256": sources_sha256(), "build_seconds": 1.0}
+    (out / "report.json").write_text(json.dumps(report))
+    return report
+
+
+def test_a_failed_build_is_recorded_and_not_run_again_for_the_same_sources(tmp_path, monkeypatch):
+    def fail(out):
+        raise BuildFailed("dsp design for r0.1: the build script failed with exit code 1")
+    calls = _fake_builds(monkeypatch, fail)
+    with pytest.raises(BuildFailed, match="exit code 1$"):
+        build("r0.1", tmp_path, "dsp", reuse=True)
+    with pytest.raises(BuildFailed, match="exit code 1 \\(recorded by an earlier build"):
+        build("r0.1", tmp_path, "dsp", reuse=True)
+    assert calls == ["r0.1"]
+    # without reuse (the CLI) it builds again, and a success clears the record
+    _fake_builds(monkeypatch, _write_report)
+    build("r0.1", tmp_path, "dsp")
+    assert not (tmp_path / "r0.1" / "failure.json").exists()
+    # a record from other sources is not reused
+    (tmp_path / "r0.1" / "report.json").unlink()
+    (tmp_path / "r0.1" / "failure.json").write_text(json.dumps(
+        {"design": "dsp", "sources_sha256": "0" * 64, "kind": "failed", "message": "old"}))
+    calls = _fake_builds(monkeypatch, _write_report)
+    build("r0.1", tmp_path, "dsp", reuse=True)
+    assert calls == ["r0.1"]
+
+
+def test_a_second_build_of_the_same_board_waits_for_the_first_and_takes_its_report(tmp_path, monkeypatch):
+    """What `npm test` relies on: crabwatt.prebuild builds in the background and the test's own build
+    call waits on the output directory's lock, then reuses the result instead of building twice."""
+    import threading
+    release = threading.Event()
+
+    def slow(out):
+        release.wait()
+        return _write_report(out)
+    calls = _fake_builds(monkeypatch, slow)
+    results = {}
+    first = threading.Thread(target=lambda: results.setdefault("first", build("r0.1", tmp_path, "dsp")))
+    first.start()
+    while not calls:        # the first holds the lock and is "routing"
+        time.sleep(0.01)
+    second = threading.Thread(target=lambda: results.setdefault("second",
+                                                                build("r0.1", tmp_path, "dsp", reuse=True)))
+    second.start()
+    lock_file = tmp_path / "r0.1" / ".build.lock"
+    inode = f":{lock_file.stat().st_ino} "
+    # the second is queued on the kernel's lock (a blocked waiter shows as "->" in /proc/locks)
+    while not any(line.split()[1] == "->" and inode in line
+                  for line in pathlib.Path("/proc/locks").read_text().splitlines()):
+        if len(calls) > 1:
+            release.set()
+            pytest.fail("the second build ran the tools beside the first instead of waiting")
+        time.sleep(0.01)
+    release.set()
+    first.join()
+    second.join()
+    assert calls == ["r0.1"]
+    assert results["second"] == results["first"]

@@ -8,8 +8,9 @@ yowasp process, and the two run side by side, one per core. Measured both at onc
 machine while other jobs kept it loaded (load average 4-6): r0.1 808 s, r0.2 656 s wall (router1
 411 s and 211 s of that); report.json's build_seconds has each run's figure. A board that has not
 finished after crabwatt.build.BUILD_TIMEOUT_S (40 min) fails with BuildTimeout, so a router that
-wanders costs CI those 40 minutes, not all of its 90. A report built from exactly these sources and
-this firmware image (hashes in report.json) is reused; CI starts clean."""
+wanders costs CI those 40 minutes, not all of its 90. A report (or a recorded failure) of exactly these
+sources and this firmware image (hashes in report.json) is reused; CI starts clean, and `npm test`
+starts these builds in the background before the host suite (crabwatt.prebuild)."""
 
 import concurrent.futures
 import functools
@@ -18,7 +19,7 @@ import pathlib
 
 import pytest
 
-from crabwatt.build import BOARDS, build, current_report
+from crabwatt.build import BOARDS, build
 from crabwatt.soc.dfu import FOBOOT_PID, FOBOOT_VID, parse_suffix
 from crabwatt.soc.flow import SYS_FMAX_REQUIRED_MHZ, firmware_image
 
@@ -29,15 +30,14 @@ OUT = ROOT / 'build' / 'gateware-soc'
 @functools.cache
 def built_reports():
     """Both boards at once, each in its own process: yowasp-nextpnr is single-threaded, so two cores
-    halve the wall time. A board's failure is returned, not raised, so the other board still reports."""
-    image = firmware_image()
-    reports = {board: current_report(board, OUT, 'soc', firmware=image) for board in sorted(BOARDS)}
-    stale = [board for board, report in reports.items() if report is None]
-    if stale:
-        with concurrent.futures.ProcessPoolExecutor(max_workers=len(stale)) as pool:
-            jobs = {board: pool.submit(build, board, OUT, design='soc') for board in stale}
-            reports.update({board: job.exception() or job.result() for board, job in jobs.items()})
-    return reports
+    halve the wall time. Under `npm test` crabwatt.prebuild has started these builds already; each
+    call here waits for its board's build and takes its report. A board's failure is returned, not
+    raised, so the other board still reports."""
+    firmware_image()  # once, before the two processes that would both run make
+    boards = sorted(BOARDS)
+    with concurrent.futures.ProcessPoolExecutor(max_workers=len(boards)) as pool:
+        jobs = {board: pool.submit(build, board, OUT, design='soc', reuse=True) for board in boards}
+        return {board: job.exception() or job.result() for board, job in jobs.items()}
 
 
 @pytest.mark.parametrize('board', sorted(BOARDS))
