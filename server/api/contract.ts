@@ -97,6 +97,21 @@ function routes() {
         404: NO_DEVICE,
       },
     },
+    metrics: {
+      tags: ['metrics'],
+      summary: 'Prometheus metrics of every device (text exposition format 0.0.4)',
+      description:
+        'Per device (label device): counters crabwatt_energy_wh_total (the exact nWh ledger in Wh), frames, CRC errors, ' +
+        'sequence gaps, duplicate windows, device resets and windows; gauges of the last window (V, I, P, S, PF, f) while ' +
+        'connected, crabwatt_link_state and crabwatt_ingest_lag_seconds; and crabwatt_database_bytes. With a token ' +
+        "configured, scrape with 'Authorization: Bearer T' (Prometheus: authorization.credentials_file).",
+      response: {
+        200: {
+          description: 'the text exposition, with HELP and TYPE for every metric',
+          content: { 'text/plain': { schema: Type.String() } },
+        },
+      },
+    },
     live: {
       tags: ['live'],
       summary: 'WebSocket stream of windows, link events and the device list',

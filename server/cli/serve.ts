@@ -3,6 +3,7 @@
 // The API seam: serve opens the store and the device session, then hands them to server/api (wireApi adapts
 // them to the API's interfaces, buildApp makes the fastify instance); serve alone listens and shuts down.
 
+import { statSync } from 'node:fs';
 import { buildApp } from '../api/app.ts';
 import { BoundServer, ListenError } from '../api/bound-server.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, ListenConfigError, resolveListen, TOKEN_ENV } from '../api/listen.ts';
@@ -195,7 +196,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     });
     app = await buildApp({
       store: wired.store, devices: wired.devices, live: wired.live, token: listen.token, allowHosts: listen.allowHosts,
-      serverFactory: bound.serverFactory,
+      serverFactory: bound.serverFactory, databaseBytes: () => databaseBytes(dbPath),
       logInternalError: (line) => io.err(`crabwatt: api: ${line}\n`),
     });
     // The devices first: a missing or busy device is reported before the dashboard is announced. Each link
@@ -242,6 +243,11 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     if (process.stderr.isTTY) io.err('\n');
     closeStore(store);
   }
+}
+
+/** The database file and its write-ahead log (a file not there yet takes no room). */
+function databaseBytes(dbPath: string): number {
+  return [dbPath, `${dbPath}-wal`].reduce((sum, f) => sum + (statSync(f, { throwIfNoEntry: false })?.size ?? 0), 0);
 }
 
 /** The last flush at exit; if the database still cannot take it (a full disk), say what was lost and exit 1. */
