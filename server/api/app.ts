@@ -6,6 +6,7 @@
 //   GET  /api/devices                              devices with link state and counters
 //   GET  /api/devices/:id                          one device
 //   GET  /api/devices/:id/energy?tz=               energy today (local midnight in tz) and in total
+//   GET  /api/energy?tz=                           every device's energy today and in total, and the exact sum
 //   GET  /api/devices/:id/calibration              calibration registers + kv/ki
 //   PUT  /api/devices/:id/calibration              store and push to the device
 //   POST /api/devices/:id/captures                 arm a waveform capture
@@ -169,6 +170,23 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       };
     },
   );
+
+  app.get<{ Querystring: Static<typeof S.EnergyQuery> }>('/api/energy', { schema: R.allEnergy }, async (req) => {
+    const tz = checkZone(req.query.tz ?? 'UTC');
+    const dayStart = DateTime.now().setZone(tz).startOf('day');
+    const figures = (today: bigint, total: bigint) => ({
+      today_wh: nwhToWh(today), total_wh: nwhToWh(total), today_nwh: today.toString(), total_nwh: total.toString(),
+    });
+    let today = 0n;
+    let total = 0n;
+    const each = devices.list().filter((d) => d.id !== '').map((d) => {
+      const e = store.energy(d.id, dayStart.toMillis());
+      today += e.sinceNwh;
+      total += e.totalNwh;
+      return { device: d.id, ...figures(e.sinceNwh, e.totalNwh) };
+    });
+    return { tz, day_start: dayStart.toISO() ?? '', devices: each, ...figures(today, total) };
+  });
 
   app.get<{ Params: Static<typeof S.DeviceParams> }>(
     '/api/devices/:id/calibration',

@@ -43,6 +43,11 @@ function routes() {
       querystring: S.EnergyQuery,
       response: { 200: S.EnergyReply, 400: BAD_REQUEST, 404: NO_DEVICE },
     },
+    allEnergy: {
+      ...devices('Energy today and in total of every device, and their sum, exact in nWh'),
+      querystring: S.EnergyQuery,
+      response: { 200: S.AllEnergyReply, 400: BAD_REQUEST },
+    },
     getCalibration: {
       tags: ['calibration'],
       summary: "The device's stored calibration (registers and kv/ki)",

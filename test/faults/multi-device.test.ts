@@ -55,6 +55,14 @@ describe('several devices in one serve', () => {
     expect(list.find((d) => d.id === hex(board.deviceId))?.kind).toBe('hardware');
     sims = list.filter((d) => d.kind === 'simulated').map((d) => d.id);
     expect(sims).toHaveLength(2);
+
+    // The dashboard's "all devices" total: every device, and their sum to the nWh (one reading of the ledger).
+    const all = await getJson<{ devices: { device: string; total_nwh: string }[]; total_nwh: string; today_nwh: string }>(
+      `${serve.url}/api/energy?tz=UTC`,
+    );
+    expect(all.devices.map((d) => d.device).sort()).toEqual([...ids].sort());
+    expect(BigInt(all.total_nwh)).toBe(all.devices.reduce((sum, d) => sum + BigInt(d.total_nwh), 0n));
+    expect(BigInt(all.total_nwh)).toBeGreaterThan(0n);
   });
 
   it("refuses a second serve on a port the first one holds, naming the port's lock", async () => {
