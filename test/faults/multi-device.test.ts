@@ -65,6 +65,21 @@ describe('several devices in one serve', () => {
     expect(BigInt(all.total_nwh)).toBeGreaterThan(0n);
   });
 
+  it('keeps each device its own calibration: a change to one leaves the others as they were', async () => {
+    type Cal = { calibration: Record<string, number>; config_seq: number | null };
+    const cal = (id: string) => getJson<Cal>(`${serve.url}/api/devices/${id}/calibration`);
+    const [one, other] = sims as [string, string];
+    const before = await Promise.all([cal(one), cal(other), cal(hex(board.deviceId))]);
+    const wanted = { ...before[0].calibration, v_gain: 16_500 };
+    const res = await fetch(`${serve.url}/api/devices/${one}/calibration`, {
+      method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(wanted),
+    });
+    expect(res.status).toBe(200);
+    expect((await cal(one)).calibration).toEqual(wanted);
+    expect((await cal(other)).calibration).toEqual(before[1].calibration);
+    expect((await cal(hex(board.deviceId))).calibration).toEqual(before[2].calibration);
+  });
+
   it("refuses a second serve on a port the first one holds, naming the port's lock", async () => {
     const other = await runCli(['serve', '--device', pty.path, '--db', join(scratch.dir, 'other.sqlite'), '--listen', '127.0.0.1:0']);
     expect(other.code).toBe(1);
