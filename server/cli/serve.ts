@@ -1,6 +1,6 @@
 // `crabwatt serve`: store + device session + ingest + the HTTP API and dashboard.
 //
-// The API seam: serve opens the store and the device session, then hands them to server/api (wireApi adapts
+// The API seam: serve opens the store and a device session per --device, then hands them to server/api (wireApi adapts
 // them to the API's interfaces, buildApp makes the fastify instance); serve alone listens and shuts down.
 
 import { statSync } from 'node:fs';
@@ -51,6 +51,10 @@ Stop with Ctrl-C: queued windows are written before exit.
 export interface ServeRuntime {
   store: Store;
   reader: StoreReader;
+  /**
+   * One per device, in --device order. Each `session.ingest` is that device's event source: 'window' (with the
+   * ledger's total_nwh), 'gap', 'epoch', 'identify', 'link' (server/ingest/ingest.ts).
+   */
   sessions: DeviceSession[];
   /** http://host:port the API listens on. */
   address: string;
