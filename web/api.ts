@@ -10,6 +10,7 @@ import type { HistoryField } from '../server/api/deps.ts';
 
 export type DeviceJson = Static<typeof S.DeviceSchema>;
 export type EnergyJson = Static<typeof S.EnergyReply>;
+export type AllEnergyJson = Static<typeof S.AllEnergyReply>;
 export type HistoryJson = Static<typeof S.HistoryReply>;
 /** One field's buckets of a history reply; null where a bucket holds no data. */
 export type Buckets = HistoryJson['series'][string];

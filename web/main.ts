@@ -8,6 +8,7 @@ import {
 } from './api.ts';
 import { HistoryChart, LiveChart, WaveformChart, type HistoryField } from './charts.ts';
 import { describeCapture, parseSpan, planCapture } from './capture.ts';
+import { DevicePicker } from './device-picker.ts';
 import { openExportDialog, setupExportDialog } from './export.ts';
 import { fixed, integer, si } from './format.ts';
 
@@ -52,7 +53,7 @@ interface State {
 
 const state: State = {
   devices: [],
-  device: localStorage.getItem('crabwatt.device'),
+  device: null,
   wsUp: false,
   authNeeded: false,
   lastWindowAt: 0,
@@ -121,6 +122,7 @@ setInterval(() => {
 
 async function pollEnergy(): Promise<void> {
   if (!state.device) return;
+  void picker.pollTotal(zone).catch(() => undefined); // the banner says why the server is unreachable
   try {
     const e = await api<EnergyJson>(`/api/devices/${encodeURIComponent(state.device)}/energy?${query({ tz: zone } satisfies EnergyQueryParams)}`);
     setSi('today_wh', e.today_wh, 'Wh');
@@ -152,36 +154,21 @@ function current(): DeviceJson | undefined {
 
 function onDevices(devices: DeviceJson[]): void {
   state.devices = devices;
-  const select = $<HTMLSelectElement>('#device-select');
-  const ids = devices.map((d) => d.id).join(',');
-  if (select.dataset.ids !== ids) {
-    select.replaceChildren(
-      ...devices.map((d) => {
-        const o = document.createElement('option');
-        o.value = d.id;
-        o.textContent = d.name;
-        return o;
-      }),
-    );
-    select.dataset.ids = ids;
-  }
-  if (!current() && devices.length > 0) selectDevice(devices[0]!.id);
-  if (state.device) select.value = state.device;
+  picker.update(devices);
   renderPanel();
   renderBanner();
 }
 
 function selectDevice(id: string): void {
-  if (state.device === id && current()) return;
   state.device = id;
   state.freqHz = null;
-  localStorage.setItem('crabwatt.device', id);
   liveChart.clear();
   void pollEnergy();
   void loadHistory();
 }
 
-$<HTMLSelectElement>('#device-select').addEventListener('change', (e) => selectDevice((e.target as HTMLSelectElement).value));
+const picker = new DevicePicker($<HTMLSelectElement>('#device-select'), $('.tile[data-q="all_total_wh"]'), selectDevice);
+state.device = picker.device;
 
 function renderPanel(): void {
   const d = current();

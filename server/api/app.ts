@@ -6,6 +6,7 @@
 //   GET  /api/devices                              devices with link state and counters
 //   GET  /api/devices/:id                          one device
 //   GET  /api/devices/:id/energy?tz=               energy today (local midnight in tz) and in total
+//   GET  /api/energy?tz=                           every device's energy today and in total, and the exact sum
 //   GET  /api/devices/:id/calibration              calibration registers + kv/ki
 //   PUT  /api/devices/:id/calibration              store and push to the device
 //   POST /api/devices/:id/captures                 arm a waveform capture
@@ -15,6 +16,7 @@
 //   GET  /api/export/estimate?...                  rows the export will have at most (for progress; a
 //                                                  separate call, so an export never pays for the count)
 //   GET  /api/live?device=                          WebSocket: windows, link events, device counters
+//   GET  /metrics                                   Prometheus text exposition of every device (metrics.ts)
 //   GET  /docs                                      OpenAPI (Swagger UI); /docs/json is the document
 
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
@@ -36,6 +38,7 @@ import { pipeChunks, StreamClosedError } from '../export/pipe.ts';
 import { installGuard, PUBLIC, registerPublic } from './guard.ts';
 import { captureJson, deviceJson } from './json.ts';
 import { LiveHub, type LiveHubOptions } from './live.ts';
+import { Metrics } from './metrics.ts';
 import { BadRequestError, checkZone, nwhToWh, parseFields, parseRange } from './params.ts';
 import { openapiDocument, routeSchemas } from './contract.ts';
 import { refuseCoercedBodies } from './strict-body.ts';
@@ -62,6 +65,8 @@ export interface AppOptions {
   logInternalError?: (line: string) => void;
   /** Largest accepted request body; calibration and capture bodies are a few hundred bytes. */
   bodyLimitBytes?: number;
+  /** Bytes the database takes on disk, for /metrics (serve: the file and its write-ahead log). */
+  databaseBytes?: () => number;
   /** Serve on a server bound beforehand (serve's BoundServer) instead of fastify's own. */
   serverFactory?: FastifyServerOptions['serverFactory'];
 }
@@ -122,6 +127,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const hub = new LiveHub(opts.live, devices, opts.liveHub);
   app.decorate('liveHub', hub);
   app.addHook('onClose', async () => hub.close());
+  const metrics = new Metrics({
+    devices, store, live: opts.live, ...(opts.databaseBytes ? { databaseBytes: opts.databaseBytes } : {}),
+  });
+  app.addHook('onClose', async () => metrics.close());
 
   const mustDevice = (id: string) => {
     const d = devices.get(id);
@@ -129,6 +138,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return d;
   };
   const R = routeSchemas(opts.token !== undefined);
+
+  app.get('/metrics', { schema: R.metrics }, async (_req, reply) => reply.type(metrics.contentType).send(await metrics.render()));
 
   app.get('/api/devices', { schema: R.listDevices }, async () => ({
     devices: devices.list().map(deviceJson),
@@ -159,6 +170,23 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       };
     },
   );
+
+  app.get<{ Querystring: Static<typeof S.EnergyQuery> }>('/api/energy', { schema: R.allEnergy }, async (req) => {
+    const tz = checkZone(req.query.tz ?? 'UTC');
+    const dayStart = DateTime.now().setZone(tz).startOf('day');
+    const figures = (today: bigint, total: bigint) => ({
+      today_wh: nwhToWh(today), total_wh: nwhToWh(total), today_nwh: today.toString(), total_nwh: total.toString(),
+    });
+    let today = 0n;
+    let total = 0n;
+    const each = devices.list().filter((d) => d.id !== '').map((d) => {
+      const e = store.energy(d.id, dayStart.toMillis());
+      today += e.sinceNwh;
+      total += e.totalNwh;
+      return { device: d.id, ...figures(e.sinceNwh, e.totalNwh) };
+    });
+    return { tz, day_start: dayStart.toISO() ?? '', devices: each, ...figures(today, total) };
+  });
 
   app.get<{ Params: Static<typeof S.DeviceParams> }>(
     '/api/devices/:id/calibration',

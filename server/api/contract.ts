@@ -43,6 +43,11 @@ function routes() {
       querystring: S.EnergyQuery,
       response: { 200: S.EnergyReply, 400: BAD_REQUEST, 404: NO_DEVICE },
     },
+    allEnergy: {
+      ...devices('Energy today and in total of every device, and their sum, exact in nWh'),
+      querystring: S.EnergyQuery,
+      response: { 200: S.AllEnergyReply, 400: BAD_REQUEST },
+    },
     getCalibration: {
       tags: ['calibration'],
       summary: "The device's stored calibration (registers and kv/ki)",
@@ -95,6 +100,21 @@ function routes() {
         },
         400: BAD_REQUEST,
         404: NO_DEVICE,
+      },
+    },
+    metrics: {
+      tags: ['metrics'],
+      summary: 'Prometheus metrics of every device (text exposition format 0.0.4)',
+      description:
+        'Per device (label device): counters crabwatt_energy_wh_total (the exact nWh ledger in Wh), frames, CRC errors, ' +
+        'sequence gaps, duplicate windows, device resets and windows; gauges of the last window (V, I, P, S, PF, f) while ' +
+        'connected, crabwatt_link_state and crabwatt_ingest_lag_seconds; and crabwatt_database_bytes. With a token ' +
+        "configured, scrape with 'Authorization: Bearer T' (Prometheus: authorization.credentials_file).",
+      response: {
+        200: {
+          description: 'the text exposition, with HELP and TYPE for every metric',
+          content: { 'text/plain': { schema: Type.String() } },
+        },
       },
     },
     live: {

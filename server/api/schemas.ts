@@ -96,6 +96,18 @@ export const EnergyReply = Type.Object({
   today_nwh: Type.String({ description: 'exact integer nWh' }),
   total_nwh: Type.String({ description: 'exact integer nWh' }),
 });
+const EnergyFigures = {
+  today_wh: Type.Number(),
+  total_wh: Type.Number(),
+  today_nwh: Type.String({ description: 'exact integer nWh' }),
+  total_nwh: Type.String({ description: 'exact integer nWh' }),
+};
+export const AllEnergyReply = Type.Object({
+  tz: Type.String(),
+  day_start: Type.String({ description: 'local midnight, ISO-8601' }),
+  devices: Type.Array(Type.Object({ device: Type.String(), ...EnergyFigures })),
+  ...EnergyFigures,
+}, { description: 'each device the server knows (attached or stored) and their exact sum' });
 
 export const HistoryQuerySchema = Type.Object({
   device: DeviceId,

@@ -1,36 +1,36 @@
 // `crabwatt serve`: store + device session + ingest + the HTTP API and dashboard.
 //
-// The API seam: serve opens the store and the device session, then hands them to server/api (wireApi adapts
+// The API seam: serve opens the store and a device session per --device, then hands them to server/api (wireApi adapts
 // them to the API's interfaces, buildApp makes the fastify instance); serve alone listens and shuts down.
 
-import { randomInt } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { buildApp } from '../api/app.ts';
 import { BoundServer, ListenError } from '../api/bound-server.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, ListenConfigError, resolveListen, TOKEN_ENV } from '../api/listen.ts';
 import { wireApi } from '../api/wire.ts';
-import { listDevices } from '../device/discovery.ts';
 import { DeviceLinkError } from '../device/link.ts';
-import { holdSerialPath } from '../device/serial-path.ts';
-import { SimulatedDevice } from '../sim/device.ts';
-import { RtlTwinError, startRtlTwin, type RtlTwin } from '../twin/rtl.ts';
-import { SCENARIOS, type ScenarioName } from '../sim/load.ts';
-import { acquireLock, deviceLockPath, LockHeldError } from '../store/lock.ts';
+import { LockHeldError } from '../store/lock.ts';
 import { nwhToWhString } from '../store/energy.ts';
 import { StoreReader } from '../store/query.ts';
 import { Store, StoreError } from '../store/store.ts';
 import type { LiveWindow } from '../ingest/ingest.ts';
 import { CliError, DEFAULT_DB, parseCommandArgs, parseNumber, str, strs, UsageError, type Io } from './common.ts';
-import { DeviceSession, HARDWARE_DEFAULT_SCALE, simulatedSession } from './session.ts';
+import { parseDeviceSpecs, parseScenario, prepareDevices, type PreparedDevice } from './serve-devices.ts';
+import type { DeviceSession } from './session.ts';
 
-export const SERVE_HELP = `crabwatt serve [--device auto|sim|rtl|PATH] [--db FILE] [--listen HOST:PORT] [--token-file FILE]
-               [--allow-host NAME]... [--scenario mains-230-50|mains-120-60|dc] [--speed X]
+export const SERVE_HELP = `crabwatt serve [--device auto|sim[:SCENARIO[:SEED]]|rtl|PATH]... [--db FILE] [--listen HOST:PORT]
+               [--token-file FILE] [--allow-host NAME]... [--scenario mains-230-50|mains-120-60|dc] [--speed X]
                [--keep-windows-days N] [--summary]
 
-Runs the host: reads the device, stores windows, rollups and exact energy in the database, and serves the
+Runs the host: reads the devices, stores windows, rollups and exact energy in the database, and serves the
 API and dashboard (127.0.0.1:8080 by default; another address needs a token).
-  --device   auto (default): the attached crabwatt board, else the simulated device;
-             sim: the simulated device; rtl: the RTL twin; PATH: a serial device such as /dev/ttyACM0
-  --db       database file (default ${DEFAULT_DB}); one serve per database and per device
+  --device   repeat it for several devices, all stored in the one database:
+             auto (default): every attached crabwatt board; given alone and none is attached, the simulated device;
+             sim: the simulated device (scenario from --scenario); sim:SCENARIO or sim:SCENARIO:SEED: one with
+             its own load; the seed (1 to 4294967295) makes its device id, so two sims need two seeds (those not
+             given take the free ones from 1 up); rtl: the RTL twin; PATH: a serial device such as /dev/ttyACM0
+  --db       database file (default ${DEFAULT_DB}); one serve per database, and each board's port is locked
+             to the serve that reads it
   --listen   HOST:PORT to serve on (default ${DEFAULT_HOST}:${DEFAULT_PORT}); beyond loopback a token is required
   --token-file FILE  the API token (16+ characters, one trailing newline ignored), in a file only you may
              read (chmod 600); or set ${TOKEN_ENV}=T. Clients then send 'Authorization: Bearer T'; open the
@@ -51,6 +51,10 @@ Stop with Ctrl-C: queued windows are written before exit.
 export interface ServeRuntime {
   store: Store;
   reader: StoreReader;
+  /**
+   * One per device, in --device order. Each `session.ingest` is that device's event source: 'window' (with the
+   * ledger's total_nwh), 'gap', 'epoch', 'identify', 'link' (server/ingest/ingest.ts).
+   */
   sessions: DeviceSession[];
   /** http://host:port the API listens on. */
   address: string;
@@ -75,110 +79,6 @@ function stopSignal(): Promise<void> {
   });
 }
 
-function parseScenario(text: string | undefined): ScenarioName {
-  const s = text ?? 'mains-230-50';
-  if (!(SCENARIOS as readonly string[]).includes(s)) throw new UsageError(`--scenario '${s}': choose one of ${SCENARIOS.join(', ')}`);
-  return s as ScenarioName;
-}
-
-/**
- * A device found and claimed (locked, opened, or started) before the database is touched; `session` makes its
- * DeviceSession on the store once that is open. `release` gives back what was claimed when serve stops before
- * the session ran; `linkOpened` lets go of the check's descriptor once the link holds the port itself.
- */
-interface PreparedDevice {
-  session(store: Store): DeviceSession;
-  linkOpened(): void;
-  release(): Promise<void>;
-}
-
-const nothing = async (): Promise<void> => undefined;
-
-/** A board's port: locked for this serve, opened as a terminal (serial-path.ts), unlocked when the session closes. */
-function claimPort(path: string): PreparedDevice {
-  const lock = acquireLock(deviceLockPath(path), `device ${path}`);
-  let held: { release: () => void };
-  try {
-    held = holdSerialPath(path);
-  } catch (err) {
-    lock.release();
-    throw err;
-  }
-  return {
-    session: (store) =>
-      new DeviceSession({
-        kind: 'hardware', path, store, defaultScale: HARDWARE_DEFAULT_SCALE,
-        onClose: async () => {
-          held.release();
-          lock.release();
-        },
-      }),
-    linkOpened: () => held.release(),
-    release: async () => {
-      held.release();
-      lock.release();
-    },
-  };
-}
-
-async function prepareDevice(device: string, io: Io, scenario: ScenarioName, speed: number): Promise<PreparedDevice> {
-  const sim: PreparedDevice = {
-    // A fresh boot_id per run (the device id stays, from the fixed seed): a restart on the same database is a
-    // new epoch of the same device, not a replay of the previous run's windows.
-    session: (store) =>
-      simulatedSession(store, new SimulatedDevice({ scenario, speed, bootEntropy: () => randomInt(2 ** 32) }), scenario),
-    linkOpened: () => undefined,
-    release: nothing,
-  };
-  if (device === 'sim') return sim;
-  if (device === 'rtl') {
-    // The Verilator twin of the whole SoC running the real firmware: its UART is a pseudo-terminal, opened
-    // through the same link, parser and decoder as a board. Building it takes a minute the first time.
-    io.err('crabwatt: starting the RTL twin (gateware + firmware in Verilator; slower than real time)\n');
-    let twin: RtlTwin;
-    try {
-      // 48 twin cycles per sample pair, as in the end-to-end test: the vectors squeeze a mains cycle into
-      // ~200 samples, and at full rate the firmware would have to drop most frames for the UART.
-      twin = await startRtlTwin({ samplePeriodCycles: 48, log: (line) => io.err(`twin: ${line}\n`) });
-    } catch (err) {
-      if (err instanceof RtlTwinError) throw new CliError(err.message);
-      throw err;
-    }
-    return {
-      session: (store) =>
-        new DeviceSession({
-          kind: 'rtl', path: twin.path, store, defaultScale: HARDWARE_DEFAULT_SCALE,
-          label: `rtl:${twin.path}`, name: 'RTL twin', onClose: () => twin.close(),
-        }),
-      linkOpened: () => undefined,
-      release: async () => void (await twin.close()),
-    };
-  }
-  if (device !== 'auto') return claimPort(device);
-  const found = await listDevices();
-  const ours = found.filter((d) => d.mode === 'crabwatt' && d.path);
-  if (ours.length > 0) {
-    const d = ours[0]!;
-    if (ours.length > 1) io.err(`crabwatt: ${ours.length} boards found, using ${d.path} (choose with --device PATH)\n`);
-    return claimPort(d.stablePath ?? d.path!);
-  }
-  if (found.some((d) => d.mode === 'bootloader')) {
-    const detail = 'the board is in its bootloader (foboot): flash it with `crabwatt flash FILE.dfu`, or start the installed bitstream with `dfu-util -a 0 -e` (r0.1 stays in DFU until then; r0.2 also starts it when replugged without the button)';
-    io.err(`crabwatt: ${detail}; waiting for it to come back as a crabwatt device\n`);
-    return {
-      session: (store) =>
-        new DeviceSession({
-          kind: 'hardware', path: 'auto', store, defaultScale: HARDWARE_DEFAULT_SCALE,
-          waitForDevice: true, initialState: { state: 'bootloader', detail },
-        }),
-      linkOpened: () => undefined,
-      release: nothing,
-    };
-  }
-  io.err('crabwatt: no crabwatt board found: running the simulated device (use --device PATH for a board)\n');
-  return sim;
-}
-
 function summaryLine(w: LiveWindow, session: DeviceSession): string {
   const c = session.counters;
   const f = (x: number | null, digits: number): string => (x === null ? '—' : x.toFixed(digits));
@@ -190,7 +90,7 @@ function summaryLine(w: LiveWindow, session: DeviceSession): string {
 
 export async function serveCommand(argv: string[], io: Io, options: ServeOptions = {}): Promise<number> {
   const { values } = parseCommandArgs('serve', argv, {
-    device: { type: 'string' },
+    device: { type: 'string', multiple: true },
     db: { type: 'string' },
     listen: { type: 'string' },
     token: { type: 'string' },
@@ -205,9 +105,10 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     io.out(SERVE_HELP);
     return 0;
   }
-  const device = str(values, 'device') ?? 'auto';
   const dbPath = str(values, 'db') ?? DEFAULT_DB;
   const scenario = parseScenario(str(values, 'scenario'));
+  const given = strs(values, 'device');
+  const specs = parseDeviceSpecs(given.length > 0 ? given : ['auto'], scenario);
   const speed = parseNumber('speed', str(values, 'speed'), 1, (n) => n >= 0.01 && n <= 1000, 'a number from 0.01 to 1000 (1 = real time)');
   // Whole days: 1e-9 days would delete every window older than 86 µs, at each hourly retention pass.
   const keepWindowsDays = parseNumber(
@@ -242,11 +143,11 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     if (err instanceof ListenError) throw new CliError(err.message);
     throw err;
   }
-  let prepared: PreparedDevice;
+  let prepared: PreparedDevice[];
   let store: Store;
   try {
     try {
-      prepared = await prepareDevice(device, io, scenario, speed);
+      prepared = await prepareDevices(specs, io, scenario, speed);
     } catch (err) {
       if (err instanceof DeviceLinkError || err instanceof LockHeldError) throw new CliError(err.message);
       throw err;
@@ -259,7 +160,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
         windowRetentionMs: keepWindowsDays === 0 ? null : keepWindowsDays * 86_400_000,
       });
     } catch (err) {
-      await prepared.release();
+      for (const p of prepared) await p.release();
       if (err instanceof LockHeldError || err instanceof StoreError) throw new CliError(err.message);
       throw err;
     }
@@ -267,7 +168,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     await bound.close();
     throw err;
   }
-  let session: DeviceSession | undefined;
+  let sessions: DeviceSession[] | undefined;
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   let wired: ReturnType<typeof wireApi> | undefined;
   let summaryTimer: NodeJS.Timeout | undefined;
@@ -281,50 +182,55 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   retentionTimer.unref();
   try {
     store.applyRetention(Date.now());
-    session = prepared.session(store);
-    const s = session;
-    s.ingest.on('ingest-error', (err: Error) => io.err(`crabwatt: ingest: ${err.message}\n`));
-    // Once per change of state, not per window.
-    s.ingest.on('duplicates', (e: { warning: string | null }) =>
-      io.err(e.warning ? `crabwatt: warning: ${e.warning}\n` : 'crabwatt: windows are new again: storing resumed\n'),
-    );
+    sessions = prepared.map((p) => p.session(store));
+    for (const s of sessions) {
+      s.ingest.on('ingest-error', (err: Error) => io.err(`crabwatt: ingest: ${err.message}\n`));
+      // Once per change of state, not per window.
+      s.ingest.on('duplicates', (e: { warning: string | null }) =>
+        io.err(e.warning ? `crabwatt: warning: ${e.warning}\n` : 'crabwatt: windows are new again: storing resumed\n'),
+      );
+    }
     const reader = new StoreReader(store.db);
     wired = wireApi({
       reader,
       dbPath, // exports read on their own connection, never holding the writer's
       log: (message) => io.err(`crabwatt: ${message}\n`),
       storage: () => store.health,
-      devices: [{ ingest: s.ingest, link: s, kind: s.kind, path: s.path, ...(s.initialState ? { initialState: s.initialState } : {}) }],
+      devices: sessions.map((s) => ({ ingest: s.ingest, link: s, kind: s.kind, path: s.path, ...(s.initialState ? { initialState: s.initialState } : {}) })),
     });
     app = await buildApp({
       store: wired.store, devices: wired.devices, live: wired.live, token: listen.token, allowHosts: listen.allowHosts,
-      serverFactory: bound.serverFactory,
+      serverFactory: bound.serverFactory, databaseBytes: () => databaseBytes(dbPath),
       logInternalError: (line) => io.err(`crabwatt: api: ${line}\n`),
     });
-    // The device first: a missing or busy device is reported before the dashboard is announced.
-    try {
-      await s.start();
-    } catch (err) {
-      if (err instanceof DeviceLinkError) throw new CliError(err.message);
-      throw err;
+    // The devices first: a missing or busy device is reported before the dashboard is announced. Each link
+    // recovers on its own from then on, so one that fails later never stops the others.
+    for (const [i, s] of sessions.entries()) {
+      try {
+        await s.start();
+      } catch (err) {
+        if (err instanceof DeviceLinkError) throw new CliError(err.message);
+        throw err;
+      }
+      prepared[i]!.linkOpened();
     }
-    prepared.linkOpened();
     await app.ready();
     bound.open();
     const address = bound.url;
-    io.err(`crabwatt: dashboard and API on ${address} (database ${dbPath}, device ${s.path})\n`);
-    const runtime: ServeRuntime = { store, reader, sessions: [s], address };
+    io.err(`crabwatt: dashboard and API on ${address} (database ${dbPath}, device ${sessions.map((s) => s.path).join(', ')})\n`);
+    const runtime: ServeRuntime = { store, reader, sessions, address };
     if (values['summary']) {
-      let latest: LiveWindow | undefined;
-      s.ingest.on('window', (w: LiveWindow) => (latest = w));
+      const latest = new Map<DeviceSession, LiveWindow>();
+      for (const s of sessions) s.ingest.on('window', (w: LiveWindow) => latest.set(s, w));
       const tty = process.stderr.isTTY === true;
       let ticks = 0;
       summaryTimer = setInterval(() => {
         ticks++;
-        if (!latest) return;
+        if (latest.size === 0) return;
+        const line = [...latest].map(([s, w]) => summaryLine(w, s)).join('  ‖  ');
         // On a terminal the line updates in place; in a log, one line every 10 s.
-        if (tty) io.err(`\r${summaryLine(latest, s)}\x1b[K`);
-        else if (ticks % 10 === 0) io.err(`${summaryLine(latest, s)}\n`);
+        if (tty) io.err(`\r${line}\x1b[K`);
+        else if (ticks % 10 === 0) io.err(`${line}\n`);
       }, 1000);
     }
     options.onReady?.(runtime);
@@ -336,11 +242,16 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     await app?.close();
     await bound.close();
     wired?.close();
-    if (session) await session.close();
-    else await prepared.release();
+    if (sessions) for (const s of sessions) await s.close();
+    else for (const p of prepared) await p.release();
     if (process.stderr.isTTY) io.err('\n');
     closeStore(store);
   }
+}
+
+/** The database file and its write-ahead log (a file not there yet takes no room). */
+function databaseBytes(dbPath: string): number {
+  return [dbPath, `${dbPath}-wal`].reduce((sum, f) => sum + (statSync(f, { throwIfNoEntry: false })?.size ?? 0), 0);
 }
 
 /** The last flush at exit; if the database still cannot take it (a full disk), say what was lost and exit 1. */

@@ -507,7 +507,8 @@ describe('live WebSocket', () => {
 
   it('stops listening to ingest when closed', async () => {
     await app.ready();
-    expect(f.live.listenerCount('window')).toBe(1);
+    // The live hub and /metrics' last readings.
+    expect(f.live.listenerCount('window')).toBe(2);
     await app.close();
     expect(f.live.listenerCount('window')).toBe(0);
     app = await buildApp({ ...fakes() }); // for afterEach
