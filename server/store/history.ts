@@ -78,8 +78,9 @@ export function foldHistory(src: HistorySource, fs: number, req: HistoryRequest,
     (buckets[k] ??= new Bucket()).add(r);
   };
   if (level === 'raw') {
-    // A window belongs to the instant before its end, as in the rollups.
-    for (const row of src.windows(fromMs, toMs)) place(row, row.tMs - 1);
+    // A window belongs to the instant before its end, as in the rollups. The last bucket is whole, also past
+    // `toMs`: one cut shorter than a window would often hold no window end and read as a gap.
+    for (const row of src.windows(fromMs, t0 + count * bucketMs)) place(row, row.tMs - 1);
   } else {
     const scratch = emptyFoldRow();
     for (const block of src.blocks(levelMs, t0, toMs)) {
