@@ -4,9 +4,41 @@
 import uPlot from 'uplot';
 import type { Buckets, CaptureJson, HistoryFieldName, HistoryJson } from './api.ts';
 import { captureTimesMs } from './capture.ts';
-import { si } from './format.ts';
+import { isoDate, isoTime, si, timeTicks } from './format.ts';
 
-const AXIS = { stroke: '#9aa7b8', grid: { stroke: '#2a3442', width: 1 }, ticks: { stroke: '#2a3442', width: 1 } };
+const AXIS_FONT = '12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+const TICK_PX = 10;
+const GAP_PX = 5;
+const AXIS = {
+  stroke: '#9aa7b8', font: AXIS_FONT, gap: GAP_PX, grid: { stroke: '#2a3442', width: 1 }, ticks: { stroke: '#2a3442', width: 1, size: TICK_PX },
+};
+
+const measure = document.createElement('canvas').getContext('2d')!;
+
+/** A value axis as wide as its widest label, so no label loses its first digit ('2.120 kW', '−0.85 A'). */
+function labelsWidth(_u: uPlot, values: string[] | null): number {
+  measure.font = AXIS_FONT;
+  const widest = Math.max(0, ...(values ?? []).map((v) => measure.measureText(String(v)).width));
+  return Math.ceil(widest) + TICK_PX + GAP_PX + 4;
+}
+
+/** A time axis: 24-hour times with the date where it changes (format.ts), ticks far enough apart not to collide. */
+const TIME_AXIS = {
+  ...AXIS,
+  space: 60,
+  // uPlot's own steps go from 1 to 5 minutes: a 5-minute span on a phone would get one tick. Seconds.
+  incrs: [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800,
+    3600, 7200, 10_800, 21_600, 43_200, 86_400, 2 * 86_400, 7 * 86_400, 14 * 86_400, 28 * 86_400, 91 * 86_400, 182 * 86_400, 364 * 86_400,
+  ],
+  values: (_u: uPlot, splits: number[], _axis: number, _space: number, incr: number) => timeTicks(splits.map((s) => s * 1000), incr * 1000),
+};
+
+/** The cursor's time in the legend, in the axis's form. */
+const timeValue = (_u: uPlot, v: number | null): string => (v === null ? '—' : `${isoDate(v * 1000)} ${isoTime(v * 1000, true)}`);
+
+/** Room right of the plot for half of the last time label, which is centred on its tick. */
+const PADDING: uPlot.Padding = [null, 36, null, null];
 const COLORS = { p: '#f5a524', s: '#5aa9e6', band: 'rgba(245,165,36,0.18)', v: '#5aa9e6', i: '#f5a524', gap: 'rgba(154,167,184,0.10)' };
 
 /** Plot height from the container's --chart-h (set per breakpoint in style.css); the legend goes below. */
@@ -70,7 +102,8 @@ export class LiveChart {
       {
         width: el.clientWidth,
         height: chartHeight(el),
-        legend: { show: true, live: false },
+        padding: PADDING,
+        legend: { show: true, live: true },
         cursor: { drag: { x: false, y: false } },
         // Always the whole span ending at the newest window, so the axis does not jump as data fills in.
         scales: {
@@ -83,11 +116,11 @@ export class LiveChart {
           },
         },
         series: [
-          {},
+          { label: 'Time', value: timeValue },
           { label: 'P', stroke: COLORS.p, fill: 'rgba(245,165,36,0.10)', width: 2, points: { show: false }, value: (_u, v) => fmt(v, 'W') },
           { label: 'S', stroke: COLORS.s, width: 1, dash: [4, 4], points: { show: false }, value: (_u, v) => fmt(v, 'VA') },
         ],
-        axes: [{ ...AXIS }, { ...AXIS, size: 70, values: siAxis('W') }],
+        axes: [TIME_AXIS, { ...AXIS, size: labelsWidth, values: siAxis('W') }],
       },
       [[], [], []],
       el,
@@ -125,7 +158,32 @@ export class LiveChart {
     this.schedule();
   }
 
+  /**
+   * The span before the first live window, from the history (times in ms; null buckets are skipped), so the
+   * chart shows the last minutes at once instead of only what arrived since the page opened.
+   */
+  fill(tMs: number[], p: (number | null)[], s: (number | null)[]): void {
+    const firstLive = this.t.length > 0 ? this.t[0]! : Infinity;
+    const t: number[] = [];
+    const pp: number[] = [];
+    const ss: number[] = [];
+    tMs.forEach((ms, k) => {
+      const tS = ms / 1000;
+      if (tS >= firstLive || p[k] === null || s[k] === null) return;
+      t.push(tS);
+      pp.push(p[k]!);
+      ss.push(s[k]!);
+    });
+    this.t = t.concat(this.t);
+    this.p = pp.concat(this.p);
+    this.s = ss.concat(this.s);
+    this.counts = t.map(() => 1).concat(this.counts);
+    if (t.length > 0) this.el.dataset.filledFrom = String(t[0]! * 1000);
+    this.schedule();
+  }
+
   clear(): void {
+    delete this.el.dataset.filledFrom;
     this.t = [];
     this.p = [];
     this.s = [];
@@ -184,17 +242,22 @@ export class HistoryChart {
       {
         width: this.el.clientWidth,
         height: chartHeight(this.el),
+        padding: PADDING,
         legend: { show: true, live: true },
         cursor: { drag: { x: true, y: false, setScale: true } },
         scales: { x: { time: true } },
         series: [
-          {},
-          { label: `${field.label} mean`, stroke: COLORS.p, width: 2, spanGaps: false, value: (_u, v) => fmt(v, field.unit) },
+          { label: 'Time', value: timeValue },
+          {
+            label: `${field.label} mean`, stroke: COLORS.p, width: 2, spanGaps: false, value: (_u, v) => fmt(v, field.unit),
+            // Each window is a point at the finest level: drawn as one, however few there are.
+            points: { show: () => this.el.dataset.level === 'raw', size: 4, fill: COLORS.p },
+          },
           { label: 'min', stroke: 'rgba(245,165,36,0.45)', width: 1, spanGaps: false, value: (_u, v) => fmt(v, field.unit) },
           { label: 'max', stroke: 'rgba(245,165,36,0.45)', width: 1, spanGaps: false, value: (_u, v) => fmt(v, field.unit) },
         ],
         bands: [{ series: [3, 2], fill: COLORS.band }],
-        axes: [{ ...AXIS }, { ...AXIS, size: 70, values: siAxis(field.unit) }],
+        axes: [TIME_AXIS, { ...AXIS, size: labelsWidth, values: siAxis(field.unit) }],
         hooks: {
           setScale: [
             (u, key) => {
@@ -225,6 +288,14 @@ export class HistoryChart {
     const b: Buckets = h.series[this.field.key] ?? { mean: [], min: [], max: [] };
     const xs = h.t.map((t) => t / 1000);
     this.gaps = findGaps(xs, b.mean, h.bucket_ms / 1000);
+    // Before the data: the points of the mean series are drawn by level.
+    Object.assign(this.el.dataset, {
+      from: String(h.from),
+      to: String(h.to),
+      buckets: String(h.t.length),
+      gaps: String(this.gaps.length),
+      level: h.level,
+    });
     this.programmatic = true;
     try {
       this.plot.batch(() => {
@@ -234,13 +305,6 @@ export class HistoryChart {
     } finally {
       this.programmatic = false;
     }
-    Object.assign(this.el.dataset, {
-      from: String(h.from),
-      to: String(h.to),
-      buckets: String(h.t.length),
-      gaps: String(this.gaps.length),
-      level: h.level,
-    });
   }
 
   private drawGaps(u: uPlot): void {
@@ -298,8 +362,8 @@ export class WaveformChart {
         ],
         axes: [
           { ...AXIS, values: (_u, s) => s.map((v) => `${+v.toFixed(3)} ms`) },
-          { ...AXIS, scale: 'v', size: 64, values: siAxis('V') },
-          { ...AXIS, scale: 'i', side: 1, size: 76, values: siAxis('A'), grid: { show: false } },
+          { ...AXIS, scale: 'v', size: labelsWidth, values: siAxis('V') },
+          { ...AXIS, scale: 'i', side: 1, size: labelsWidth, values: siAxis('A'), grid: { show: false } },
         ],
       },
       [[], [], []],

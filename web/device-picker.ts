@@ -2,7 +2,7 @@
 // dashboard shows one device at a time, and the sum of their energy (exact, from /api/energy) beside it.
 
 import { api, query, type AllEnergyJson, type DeviceJson, type EnergyQueryParams } from './api.ts';
-import { si } from './format.ts';
+import { kwhRegister } from './format.ts';
 
 const STORAGE_KEY = 'crabwatt.device';
 
@@ -50,9 +50,7 @@ export class DevicePicker {
   async pollTotal(zone: string): Promise<void> {
     if (this.allTile.hidden) return;
     const e = await api<AllEnergyJson>(`/api/energy?${query({ tz: zone } satisfies EnergyQueryParams)}`);
-    const f = si(e.total_wh, 'Wh');
-    this.allTile.querySelector('.value')!.textContent = f.text;
-    this.allTile.querySelector('.unit')!.textContent = f.unit;
+    this.allTile.querySelector('.value')!.textContent = kwhRegister(e.total_wh);
     this.allTile.title = `${e.devices.length} devices: ${e.total_nwh} nWh in total, ${e.today_nwh} nWh today`;
   }
 }

@@ -1,5 +1,6 @@
-// The export dialog: range (wall-clock times in the chosen zone), interval and zone; the CSV is streamed
-// with a progress bar (rows received against the server's estimate) and then saved as a file.
+// The export dialog: range (wall-clock times in the chosen zone, shown again in a new zone when it changes, so
+// the instants stay), interval and zone; the CSV is streamed with a progress bar (rows received against the
+// server's estimate) and then saved as a file.
 
 import { api, query, request, withToken, type ExportEstimateJson, type ExportQueryParams } from './api.ts';
 
@@ -41,16 +42,48 @@ function nativeDownload(path: string): void {
   a.remove();
 }
 
-/** datetime-local wants 'YYYY-MM-DDTHH:MM' in the browser's own zone. */
-function localInput(ms: number): string {
-  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
-  return d.toISOString().slice(0, 16);
+/** The zone's offset from UTC at an instant, ms (Intl gives the zone's wall clock; the difference is the offset). */
+function offsetMs(ms: number, zone: string): number {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', {
+      timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
+    }).formatToParts(ms).map((p) => [p.type, Number(p.value)]),
+  );
+  const wall = Date.UTC(parts['year']!, parts['month']! - 1, parts['day']!, parts['hour']!, parts['minute']!, parts['second']!);
+  return wall - Math.floor(ms / 1000) * 1000;
 }
 
+/** An instant as the 'YYYY-MM-DDTHH:MM' a datetime-local input holds, on the wall clock of `zone`. */
+function wallInput(ms: number, zone: string): string {
+  return new Date(ms + offsetMs(ms, zone)).toISOString().slice(0, 16);
+}
+
+/** The instant a datetime-local value names on the wall clock of `zone` (the later one in a repeated hour). */
+function instantOf(value: string, zone: string): number {
+  const wall = Date.parse(`${value}:00Z`);
+  let ms = wall - offsetMs(wall, zone);
+  ms = wall - offsetMs(ms, zone);
+  return ms;
+}
+
+function validZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return zone.length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** The zone the From/To inputs are shown in: the server reads them in the zone field's zone, so the two agree. */
+let shownZone = '';
+
 export function openExportDialog(fromMs: number, toMs: number): void {
+  const tz = $<HTMLInputElement>('#exp-tz').value.trim();
+  shownZone = validZone(tz) ? tz : 'UTC';
   // The inputs hold whole minutes: widen the range outwards so the newest rows are not cut off.
-  $<HTMLInputElement>('#exp-from').value = localInput(Math.floor(fromMs / 60_000) * 60_000);
-  $<HTMLInputElement>('#exp-to').value = localInput(Math.ceil(toMs / 60_000) * 60_000 + 60_000);
+  $<HTMLInputElement>('#exp-from').value = wallInput(Math.floor(fromMs / 60_000) * 60_000, shownZone);
+  $<HTMLInputElement>('#exp-to').value = wallInput(Math.ceil(toMs / 60_000) * 60_000 + 60_000, shownZone);
   $<HTMLProgressElement>('#exp-progress').hidden = true;
   $('#exp-status').textContent = '';
   $<HTMLDialogElement>('#export-dialog').showModal();
@@ -67,6 +100,16 @@ export function setupExportDialog(device: () => string | null, zone: string): vo
       return o;
     }),
   );
+  // Another zone shows the same instants on its own wall clock: the range on screen is what gets exported.
+  tz.addEventListener('change', () => {
+    const next = tz.value.trim();
+    if (!validZone(next) || next === shownZone) return;
+    for (const sel of ['#exp-from', '#exp-to']) {
+      const input = $<HTMLInputElement>(sel);
+      if (input.value) input.value = wallInput(instantOf(input.value, shownZone), next);
+    }
+    shownZone = next;
+  });
   $('#exp-cancel').addEventListener('click', () => {
     abort?.abort();
     $<HTMLDialogElement>('#export-dialog').close();

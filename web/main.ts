@@ -6,11 +6,12 @@ import {
   type CaptureCreatedJson, type CaptureJson, type DeviceJson, type EnergyJson, type EnergyQueryParams, type HistoryJson,
   type HistoryQueryParams, type LiveMsg, type WindowMsg,
 } from './api.ts';
+import type uPlot from 'uplot';
 import { HistoryChart, LiveChart, WaveformChart, type HistoryField } from './charts.ts';
 import { describeCapture, parseSpan, planCapture } from './capture.ts';
 import { DevicePicker } from './device-picker.ts';
 import { openExportDialog, setupExportDialog } from './export.ts';
-import { fixed, integer, si } from './format.ts';
+import { duration, fixed, integer, kwhRegister, si } from './format.ts';
 
 const LIVE_SPAN_MS = 5 * 60 * 1000;
 const ENERGY_POLL_MS = 2000;
@@ -68,10 +69,9 @@ const state: State = {
 /** Read by the browser tests and handy in the console. */
 declare global {
   interface Window {
-    crabwatt: { latenciesMs: number[]; historyQueries: string[] };
+    crabwatt: { latenciesMs: number[]; historyQueries: string[]; charts: { live: uPlot; history: uPlot } };
   }
 }
-window.crabwatt = { latenciesMs: state.latencies, historyQueries: [] };
 
 initToken();
 const liveChart = new LiveChart($('#live-chart'), LIVE_SPAN_MS);
@@ -82,6 +82,11 @@ const historyChart = new HistoryChart($('#history-chart'), state.histField, (fro
   void loadHistory();
 });
 const waveChart = new WaveformChart($('#wave-chart'));
+window.crabwatt = {
+  latenciesMs: state.latencies,
+  historyQueries: [],
+  charts: { live: liveChart.plot, get history() { return historyChart.plot; } },
+};
 
 // --- tiles ---------------------------------------------------------------------------------------
 
@@ -125,8 +130,8 @@ async function pollEnergy(): Promise<void> {
   void picker.pollTotal(zone).catch(() => undefined); // the banner says why the server is unreachable
   try {
     const e = await api<EnergyJson>(`/api/devices/${encodeURIComponent(state.device)}/energy?${query({ tz: zone } satisfies EnergyQueryParams)}`);
-    setSi('today_wh', e.today_wh, 'Wh');
-    setSi('total_wh', e.total_wh, 'Wh');
+    setTile('today_wh', kwhRegister(e.today_wh), 'kWh');
+    setTile('total_wh', kwhRegister(e.total_wh), 'kWh');
   } catch {
     // the banner already says why the server is unreachable
   }
@@ -155,14 +160,25 @@ function current(): DeviceJson | undefined {
 function onDevices(devices: DeviceJson[]): void {
   state.devices = devices;
   picker.update(devices);
+  // The device remembered from the last visit is current without a selection: its charts start here.
+  if (state.device && current() && shownDevice !== state.device) showDevice();
   renderPanel();
   renderBanner();
 }
 
+/** The device the charts and tiles were last started for. */
+let shownDevice: string | null = null;
+
 function selectDevice(id: string): void {
   state.device = id;
   state.freqHz = null;
+  showDevice();
+}
+
+function showDevice(): void {
+  shownDevice = state.device;
   liveChart.clear();
+  void fillLive();
   void pollEnergy();
   void loadHistory();
 }
@@ -295,11 +311,27 @@ async function loadHistory(): Promise<void> {
     const h = await api<HistoryJson>(`/api/history?${q}`);
     if (seq !== state.histSeq) return; // a newer query is on its way
     historyChart.show(h);
-    const bucket = si(h.bucket_ms / 1000, 's');
     $('#hist-info').textContent =
-      `${h.t.length} buckets of ${bucket.text} ${bucket.unit} from the ${h.level} level · drag to zoom · shaded spans have no data`;
+      `${h.t.length} buckets of ${duration(h.bucket_ms)} from the ${h.level} level · drag to zoom · shaded spans have no data`;
   } catch (err) {
     $('#hist-info').textContent = `history unavailable: ${(err as Error).message}`;
+  }
+}
+
+/** The live chart's span before the page opened, from the history at the live chart's 100 ms resolution. */
+async function fillLive(): Promise<void> {
+  const device = state.device;
+  if (!device) return;
+  const to = Date.now();
+  const q = query({ device, from: to - LIVE_SPAN_MS, to, points: LIVE_SPAN_MS / 100, fields: 'p,s' } satisfies HistoryQueryParams);
+  try {
+    const h = await api<HistoryJson>(`/api/history?${q}`);
+    if (device !== state.device) return;
+    const p = h.series['p']?.mean ?? [];
+    const s = h.series['s']?.mean ?? [];
+    liveChart.fill(h.t.map((t) => t + h.bucket_ms / 2), p, s);
+  } catch {
+    // the live windows still fill the chart; the banner says why the server is unreachable
   }
 }
 

@@ -129,7 +129,10 @@ export const HistoryReply = Type.Object({
   from: Type.Integer({ description: 'Unix ms' }),
   to: Type.Integer({ description: 'Unix ms' }),
   level: Type.String({ description: 'rollup level the buckets were folded from' }),
-  bucket_ms: Type.Integer(),
+  bucket_ms: Type.Integer({
+    description: 'bucket length; from windows (level raw) never shorter than the longest window in the range, so that ' +
+      'continuous data fills every bucket (fewer than `points` buckets may come back)',
+  }),
   t: Type.Array(Type.Number(), { description: 'bucket starts, Unix ms' }),
   series: Type.Record(
     Type.String(),

@@ -4,7 +4,8 @@ import { createWriteStream, rmSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
-import { CSV_HEADER, EXPORT_INTERVALS, ExportArgumentError, parseExportRequest, writeCsv } from '../export/csv.ts';
+import { COVERAGE_NOTE, CSV_HEADER, EXPORT_INTERVALS, ExportArgumentError, OUTAGE_NOTE, parseExportRequest, writeCsv } from '../export/csv.ts';
+import { windowFlagList } from '../protocol/window-flags.ts';
 import { QueryError, StoreReader, UnknownDeviceError } from '../store/query.ts';
 import { CliError, DEFAULT_DB, openForReading, parseCommandArgs, str, UsageError, type Io } from './common.ts';
 
@@ -19,8 +20,28 @@ Writes stored measurements as CSV (to stdout, or to FILE with -o), streamed from
   --device       16-hex-digit device id (default: the only device in the database)
   --db           database file (default ${DEFAULT_DB})
 Header: ${CSV_HEADER}
-(units and meaning of each column: server/export/csv.ts)
+Columns carry their unit (vrms_v in V, p_w in W, s_va in VA, n_var in var); timestamp is the bucket's start
+(raw: the window's end); energy_wh is exact; samples are device samples; coverage is samples / nominal
+samples of the bucket.
+${wrap(`flags is the OR of the windows' WINDOW_FLAG bits: ${windowFlagList()}; flag_names gives the same bits by name, '|'-separated.`)}
+Notes:
+${wrap(`- ${COVERAGE_NOTE}.`)}
+${wrap(`- ${OUTAGE_NOTE}.`)}
+(more: server/export/csv.ts, docs/dsp.md)
 `;
+
+/** Help text wrapped at 110 columns, continuation lines indented. */
+function wrap(text: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > 110) {
+      lines.push(line);
+      line = `  ${word}`;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line].join('\n');
+}
 
 export function systemZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';

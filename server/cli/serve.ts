@@ -44,7 +44,7 @@ API and dashboard (127.0.0.1:8080 by default; another address needs a token).
   --keep-windows-days  raw windows older than this many whole days are deleted hourly (default 14; 0 keeps them);
              rollups (1 s … 1 d) and the energy counters are kept forever
   --summary  print a live one-line summary beside the API
-Stop with Ctrl-C: queued windows are written before exit.
+Stop with Ctrl-C: queued windows are written before exit, and serve says how many, with what this run stored.
 `;
 
 /** What is running, for tests. */
@@ -172,6 +172,8 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   let wired: ReturnType<typeof wireApi> | undefined;
   let summaryTimer: NodeJS.Timeout | undefined;
+  /** Set once serve ran and was asked to stop: only then is the exit worth a report. */
+  let running = false;
   const retentionTimer = setInterval(() => {
     try {
       store.applyRetention(Date.now());
@@ -235,6 +237,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     }
     options.onReady?.(runtime);
     await (options.until ?? stopSignal());
+    running = true;
     return 0;
   } finally {
     if (summaryTimer) clearInterval(summaryTimer);
@@ -245,7 +248,9 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     if (sessions) for (const s of sessions) await s.close();
     else for (const p of prepared) await p.release();
     if (process.stderr.isTTY) io.err('\n');
-    closeStore(store);
+    const stored = sessions ? sessions.map((s) => storedThisRun(s, store)).join('; ') : '';
+    const written = closeStore(store);
+    if (running) io.err(`crabwatt: stopped: ${written} queued window(s) and gap(s) written to ${dbPath}; ${stored}\n`);
   }
 }
 
@@ -254,11 +259,22 @@ function databaseBytes(dbPath: string): number {
   return [dbPath, `${dbPath}-wal`].reduce((sum, f) => sum + (statSync(f, { throwIfNoEntry: false })?.size ?? 0), 0);
 }
 
-/** The last flush at exit; if the database still cannot take it (a full disk), say what was lost and exit 1. */
-function closeStore(store: Store): void {
+/** What a run stored, for the report at exit (read before the store closes). */
+function storedThisRun(session: DeviceSession, store: Store): string {
+  const ref = session.ingest.deviceRef;
+  const windows = `${session.ingest.counters.windows} window(s) stored this run`;
+  return ref ? `${windows}; device ${ref.hex}: energy total ${nwhToWhString(store.totalNwh(ref))} Wh` : `${windows}; no device identified`;
+}
+
+/**
+ * The last flush at exit; returns how many queued rows it wrote. If the database still cannot take them (a full
+ * disk), say what was lost and exit 1.
+ */
+function closeStore(store: Store): number {
   const queued = store.pending;
   try {
     store.close();
+    return queued;
   } catch (err) {
     if (!(err instanceof StoreError)) throw err;
     throw new CliError(`${queued} queued window(s) and gap(s) could not be written before exit: ${err.message}`);

@@ -4,7 +4,8 @@
 
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { WINDOW_FLAG, WINDOW_MODE } from '../protocol/definition.ts';
+import { WINDOW_MODE } from '../protocol/definition.ts';
+import { windowFlagNames } from '../protocol/window-flags.ts';
 import { derive, validateScale } from './derive.ts';
 import { CODE_MID, DspCore, MAX_CYCLES, MAX_WINDOW_SAMPLES, RESET_CONFIG, type DspConfig, type WindowRecord } from './model.ts';
 
@@ -51,7 +52,6 @@ export class ReplayInputError extends Error {
 const CODE_LO = -CODE_MID;
 const CODE_HI = CODE_MID - 1;
 const BLOCK = 1 << 16;
-const FLAG_NAMES = Object.entries(WINDOW_FLAG) as [string, number][];
 const INTEGER = /^[+-]?\d+$/;
 
 /**
@@ -101,9 +101,7 @@ export async function* replayWindows(opts: ReplayOptions): AsyncGenerator<Replay
 
   const toLine = (w: WindowRecord, last: boolean): ReplayWindow => {
     const d = derive(w, scale);
-    const flags = FLAG_NAMES.filter(([, bit]) => (w.flags & bit) !== 0).map(([name]) =>
-      last && name === 'CONFIG' ? 'END' : name,
-    );
+    const flags = windowFlagNames(w.flags).map((name) => (last && name === 'CONFIG' ? 'END' : name));
     return {
       vrms: d.vrms, irms: d.irms, p: d.p, s: d.s, pf: d.pf, n: d.n, freq_hz: d.freq_hz,
       energy_wh: d.energy_wh, samples: w.samples, end_index: Number(w.end_index), flags,

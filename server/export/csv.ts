@@ -4,18 +4,20 @@
 // and no row allocates.
 //
 // Columns (the header line is exactly CSV_HEADER):
+// Column names carry their unit (vrms_v, p_w, n_var, …).
 //   timestamp   ISO-8601 with the offset of the requested zone. For an interval it is the START of the bucket
 //               (buckets aligned to the zone's wall clock: 15 min buckets start at :00/:15/:30/:45 local time,
 //               1 d buckets at local midnight, so a DST day has 23 or 25 hours); for `raw` it is the END of the
 //               window (the instant the device closed it), with milliseconds.
-//   vrms, irms  V, A: sample-weighted mean over the bucket (the window's own value for raw)
-//   p, p_min, p_max   W: active power, mean and the extremes of the windows' values
-//   s           VA     pf   (empty when undefined, e.g. no current)     n   var (non-active power)
-//   freq_hz     Hz (empty when no window had two crossings)       v_dc, i_dc   V, A
+//   vrms_v, irms_a  sample-weighted mean over the bucket (the window's own value for raw)
+//   p_w, p_min_w, p_max_w  active power, mean and the extremes of the windows' values
+//   s_va   pf (empty when undefined, e.g. no current)   n_var (non-active power)
+//   freq_hz (empty when no window had two crossings)    v_dc_v, i_dc_a
 //   energy_wh   exact decimal from the integer nWh counter (windows and booked gaps), 9 decimals
 //   samples     device samples covered
-//   coverage    samples / nominal samples of the bucket (1 = no loss; empty for raw)
-//   flags       OR of the windows' WINDOW_FLAG bits (docs/dsp.md)
+//   coverage    samples / nominal samples of the bucket (empty for raw); COVERAGE_NOTE says why it can pass 1
+//   flags       OR of the windows' WINDOW_FLAG bits (docs/dsp.md); flag_names the same bits by name, '|'-separated
+// A bucket no window ended in has no row: an outage is a run of missing timestamps (OUTAGE_NOTE).
 //
 // Number format. energy_wh, samples and flags are exact. The other numbers (vrms … i_dc, p_min, p_max,
 // coverage) are rounded to 9 significant digits — 1 part in 10^9, three orders below the instrument's ppm
@@ -31,6 +33,7 @@ import { CsvWriter } from './csv-writer.ts';
 import { CHUNK_BYTES, pipeChunks } from './pipe.ts';
 import { foldQuantity, type FoldRow } from '../store/fold.ts';
 import { PACK_ENERGY, PACK_FLAGS, PACK_SAMPLES, PACK_STATS, PACK_STRIDE, PACK_T } from '../store/pack.ts';
+import { windowFlagNames } from '../protocol/window-flags.ts';
 import { QUANTITIES } from '../store/schema.ts';
 import type { SourceLevel, StoreReader } from '../store/query.ts';
 
@@ -38,7 +41,21 @@ export const EXPORT_INTERVALS = ['raw', '1s', '1m', '15m', '1h', '1d'] as const;
 export type ExportInterval = (typeof EXPORT_INTERVALS)[number];
 
 export const CSV_HEADER =
-  'timestamp,vrms,irms,p,p_min,p_max,s,pf,n,freq_hz,v_dc,i_dc,energy_wh,samples,coverage,flags';
+  'timestamp,vrms_v,irms_a,p_w,p_min_w,p_max_w,s_va,pf,n_var,freq_hz,v_dc_v,i_dc_a,energy_wh,samples,coverage,flags,flag_names';
+
+/**
+ * Why coverage can read above 1. A window counts whole in the bucket its end falls in (the energy is booked at
+ * that instant, exactly once), so a bucket also holds the part of the window that straddles its start.
+ */
+export const COVERAGE_NOTE =
+  'coverage is above 1 by up to one window in a bucket that holds a window straddling its start (a window counts ' +
+  'whole where it ends, so its energy is booked once): 1.0033 for a 200 ms window in a 1 min bucket; the ' +
+  'neighbouring bucket reads as much below 1, and the sum over buckets is exact';
+
+/** What an outage looks like in the file. */
+export const OUTAGE_NOTE =
+  'a bucket in which no window ended (the device or host was off) has no row: an outage is a run of missing ' +
+  'timestamps, and a bucket with part of an outage has coverage below 1';
 
 export class ExportArgumentError extends Error {
   override readonly name = 'ExportArgumentError';
@@ -284,6 +301,23 @@ class IsoWriter {
   }
 }
 
+const flagTexts = new Map<number, string>();
+
+/** The row's last two cells, flags and flag_names, and its newline; few combinations occur, each is joined once. */
+function writeFlags(w: CsvWriter, flags: number): void {
+  w.integer(flags);
+  w.byte(44);
+  if (flags !== 0) {
+    let text = flagTexts.get(flags);
+    if (text === undefined) {
+      text = windowFlagNames(flags).join('|');
+      flagTexts.set(flags, text);
+    }
+    w.ascii(text);
+  }
+  w.byte(10);
+}
+
 /**
  * One output row's accumulator, over typed arrays (no Bucket object and no BigInt per row). The fold is the one
  * of Bucket.add, step for step, so the numbers (and their text) are the same.
@@ -372,8 +406,7 @@ class RowFold {
     w.byte(44);
     if (coverage !== null) w.sig9(coverage);
     w.byte(44);
-    w.integer(this.flags);
-    w.byte(10);
+    writeFlags(w, this.flags);
   }
 }
 
@@ -404,8 +437,7 @@ function writeRecordRow(w: CsvWriter, d: Float64Array, o: number, energy: number
   w.byte(44);
   w.sig9(coverage);
   w.byte(44);
-  w.integer(d[o + PACK_FLAGS]! | 0);
-  w.byte(10);
+  writeFlags(w, d[o + PACK_FLAGS]! | 0);
 }
 
 function writeRecordMean(w: CsvWriter, d: Float64Array, st: number, k: number): void {

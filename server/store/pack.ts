@@ -17,7 +17,8 @@
 // holding such a bucket is stored with rows = 0 and an empty BLOB, meaning "this hour's rows are kept, read them".
 
 import type Database from 'better-sqlite3';
-import { STATS_BYTES } from './schema.ts';
+import type { FoldRow } from './fold.ts';
+import { QUANTITIES, STATS_BYTES } from './schema.ts';
 
 /** Length of a pack: one UTC hour. */
 export const PACK_MS = 3_600_000;
@@ -187,4 +188,23 @@ export class Packer {
 /** Whether the database has the packs table (schema 2 on); a read-only connection to an older one has not. */
 export function hasPacks(db: Database.Database): boolean {
   return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rollup_packs'").get() !== undefined;
+}
+
+/** Record r of a block as a FoldRow (row is filled and returned). */
+export function recordInto(block: RollupBlock, r: number, row: FoldRow): FoldRow {
+  const d = block.data;
+  const o = r * PACK_STRIDE;
+  row.tMs = d[o + PACK_T]!;
+  row.samples = d[o + PACK_SAMPLES]!;
+  row.windows = d[o + PACK_WINDOWS]!;
+  row.energyNwh = block.bigEnergy?.get(r) ?? BigInt(d[o + PACK_ENERGY]!);
+  row.flags = d[o + PACK_FLAGS]!;
+  for (let k = 0; k < QUANTITIES.length; k++) {
+    const so = o + PACK_STATS + 4 * k;
+    row.wsum[k] = d[so]!;
+    row.weight[k] = d[so + 1]!;
+    row.min[k] = d[so + 2]!;
+    row.max[k] = d[so + 3]!;
+  }
+  return row;
 }

@@ -1,12 +1,13 @@
-// Read side of the store, for the API and the CLI: devices, history folded to a number of points, exact energy
+// Read side of the store, for the API and the CLI: devices, history (folded by history.ts), exact energy
 // sums, and the source rows of an export. Works on a read-only connection as well as on the writer's.
 
 import type Database from 'better-sqlite3';
-import { Bucket, emptyFoldRow, foldQuantity, ROLLUP_SELECT, statsFloats, WINDOW_SELECT, windowRowInto, type FoldRow } from './fold.ts';
+import { emptyFoldRow, ROLLUP_SELECT, statsFloats, WINDOW_SELECT, windowRowInto, type FoldRow } from './fold.ts';
+import { foldHistory, type HistoryAnswer, type HistoryRequest } from './history.ts';
 import {
-  hasPacks, PACK_ENERGY, PACK_FLAGS, PACK_MS, PACK_SAMPLES, PACK_STATS, PACK_STRIDE, PACK_T, PACK_WINDOWS, PACKED_LEVEL_MS, packFloats, type RollupBlock,
+  hasPacks, PACK_ENERGY, PACK_FLAGS, PACK_MS, PACK_SAMPLES, PACK_STATS, PACK_STRIDE, PACK_T, PACK_WINDOWS, PACKED_LEVEL_MS, packFloats, recordInto, type RollupBlock,
 } from './pack.ts';
-import { QUANTITIES, ROLLUP_LEVELS, STATS_BYTES, type Quantity } from './schema.ts';
+import { QUANTITIES, ROLLUP_LEVELS, STATS_BYTES, type RollupLevelName } from './schema.ts';
 import { parseRegisters, type CalibrationRegisters } from './types.ts';
 
 export class UnknownDeviceError extends Error {
@@ -38,35 +39,7 @@ export interface StoredDevice {
   epochs: number;
 }
 
-export interface HistoryRequest {
-  device: string;
-  fromMs: number;
-  toMs: number;
-  /** At most this many buckets come back. */
-  points: number;
-  fields: readonly Quantity[];
-}
-
-export interface HistorySeries {
-  mean: (number | null)[];
-  min: (number | null)[];
-  max: (number | null)[];
-}
-
-export interface HistoryAnswer {
-  /** 'raw' (windows) or a rollup level name. */
-  level: string;
-  bucketMs: number;
-  /** Bucket starts; a bucket without data is null in every series (a gap). */
-  t: number[];
-  series: Partial<Record<Quantity, HistorySeries>>;
-  /** Exact energy per bucket, nWh. */
-  energyNwh: bigint[];
-  /** Samples covered / nominal samples of the bucket (0 for a gap). */
-  coverage: number[];
-}
-
-export type SourceLevel = 'raw' | (typeof ROLLUP_LEVELS)[number]['name'];
+export type SourceLevel = 'raw' | RollupLevelName;
 
 const MAX_POINTS = 100_000;
 const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
@@ -128,14 +101,7 @@ export class StoreReader {
     throw new QueryError(`the database holds ${rows.length} devices (${rows.join(', ')}): choose one with --device`);
   }
 
-  /** Choose the source level for `points` buckets over [from, to): the coarsest with at least `points` rows. */
-  static chooseLevel(spanMs: number, points: number): { level: SourceLevel; levelMs: number } {
-    const wanted = spanMs / points;
-    let choice: { level: SourceLevel; levelMs: number } = { level: 'raw', levelMs: 1 };
-    for (const l of ROLLUP_LEVELS) if (l.ms <= wanted) choice = { level: l.name, levelMs: l.ms };
-    return choice;
-  }
-
+  /** History folded to at most `points` buckets (history.ts). */
   history(req: HistoryRequest): HistoryAnswer {
     const { fromMs, toMs, points } = req;
     if (!Number.isFinite(fromMs) || !Number.isFinite(toMs) || !(toMs > fromMs)) {
@@ -144,137 +110,34 @@ export class StoreReader {
     if (!Number.isInteger(points) || points < 1 || points > MAX_POINTS) {
       throw new QueryError(`points must be an integer 1 … ${MAX_POINTS}, got ${points}`);
     }
-    const dev = this.resolveDevice(req.device);
-    const { level, levelMs } = StoreReader.chooseLevel(toMs - fromMs, points);
-    const t0 = Math.floor(fromMs / levelMs) * levelMs;
-    const bucketMs = Math.ceil((toMs - t0) / points / levelMs) * levelMs;
-    const count = Math.ceil((toMs - t0) / bucketMs);
-    if (level !== 'raw') {
-      const folded = this.historyFromRollups(req, dev.id, levelMs, t0, bucketMs, count, dev.fs);
-      if (folded) return { level, ...folded };
-    }
-    const buckets: (Bucket | undefined)[] = new Array(count);
-    const row = emptyFoldRow();
-    const place = (r: FoldRow, tKey: number): void => {
-      const k = Math.floor((tKey - t0) / bucketMs);
-      if (k < 0 || k >= count) return;
-      (buckets[k] ??= new Bucket()).add(r);
-    };
-    if (level === 'raw') {
-      // A window belongs to the instant before its end, as in the rollups.
-      const stmt = this.db
-        .prepare(`SELECT ${WINDOW_SELECT} FROM windows WHERE device = ? AND t_end_ms > ? AND t_end_ms <= ? ORDER BY t_end_ms`)
-        .raw(true);
-      for (const raw of stmt.iterate(dev.id, fromMs, toMs) as Iterable<unknown[]>) {
-        windowRowInto(raw, row);
-        place(row, row.tMs - 1);
-      }
-    } else {
-      for (const block of this.levelBlocks(dev.id, levelMs, t0, toMs)) {
-        for (let r = block.begin; r < block.end; r++) {
-          recordInto(block, r, row);
-          place(row, row.tMs);
-        }
-      }
-    }
-    const t: number[] = new Array(count);
-    const series: Partial<Record<Quantity, HistorySeries>> = {};
     const indices = req.fields.map((f) => {
       const k = QUANTITIES.indexOf(f);
       if (k < 0) throw new QueryError(`unknown field '${f}': choose from ${QUANTITIES.join(', ')}`);
       return k;
     });
-    for (const f of req.fields) series[f] = { mean: new Array(count), min: new Array(count), max: new Array(count) };
-    const energyNwh: bigint[] = new Array(count);
-    const coverage: number[] = new Array(count);
-    const nominalSamples = (bucketMs / 1000) * dev.fs;
-    for (let b = 0; b < count; b++) {
-      t[b] = t0 + b * bucketMs;
-      const bucket = buckets[b];
-      energyNwh[b] = bucket?.energyNwh ?? 0n;
-      coverage[b] = bucket ? bucket.samples / nominalSamples : 0;
-      req.fields.forEach((f, j) => {
-        const k = indices[j]!;
-        const s = series[f]!;
-        s.mean[b] = bucket ? bucket.mean(k) : null;
-        s.min[b] = bucket ? bucket.minOf(k) : null;
-        s.max[b] = bucket ? bucket.maxOf(k) : null;
-      });
-    }
-    return { level, bucketMs, t, series, energyNwh, coverage };
+    const dev = this.resolveDevice(req.device);
+    return foldHistory(
+      {
+        windows: (fromMs, toMs) => this.windowsEndingIn(dev.id, fromMs, toMs),
+        longestWindowSamples: (fromMs, toMs) =>
+          (this.statement('longestWindow', 'SELECT coalesce(max(samples), 0) FROM windows WHERE device = ? AND t_end_ms > ? AND t_end_ms <= ?').get(
+            dev.id, fromMs, toMs,
+          ) as [number])[0],
+        blocks: (levelMs, fromMs, toMs) => this.levelBlocks(dev.id, levelMs, fromMs, toMs),
+      },
+      dev.fs,
+      req,
+      indices,
+    );
   }
 
-  /**
-   * history() over rollup rows, folded straight into typed arrays: per bucket and requested field the weighted
-   * sum, weight, min and max, in the order and with the comparisons of Bucket.add, so the answer is the same
-   * number for number. Undefined (the caller takes the general path) if a bucket's energy sum leaves the
-   * safe-integer range, where it must be summed as a bigint.
-   */
-  private historyFromRollups(
-    req: HistoryRequest,
-    devId: number,
-    levelMs: number,
-    t0: number,
-    bucketMs: number,
-    count: number,
-    fs: number,
-  ): Omit<HistoryAnswer, 'level'> | undefined {
-    const fields = req.fields.map((f) => {
-      const k = QUANTITIES.indexOf(f);
-      if (k < 0) throw new QueryError(`unknown field '${f}': choose from ${QUANTITIES.join(', ')}`);
-      return k;
-    });
-    const F = fields.length;
-    const rows = new Uint32Array(count);
-    const samples = new Float64Array(count);
-    const energy = new Float64Array(count);
-    const wsum = new Float64Array(count * F);
-    const weight = new Float64Array(count * F);
-    const min = new Float64Array(count * F).fill(NaN);
-    const max = new Float64Array(count * F).fill(NaN);
-    const acc = { wsum, weight, min, max };
-    for (const block of this.levelBlocks(devId, levelMs, t0, req.toMs)) {
-      if (block.bigEnergy) return undefined;
-      const d = block.data;
-      for (let r = block.begin; r < block.end; r++) {
-        const o = r * PACK_STRIDE;
-        const b = Math.floor((d[o + PACK_T]! - t0) / bucketMs);
-        if (b < 0 || b >= count) continue;
-        const e = energy[b]! + d[o + PACK_ENERGY]!;
-        if (!Number.isSafeInteger(e)) return undefined;
-        energy[b] = e;
-        rows[b]!++;
-        samples[b]! += d[o + PACK_SAMPLES]!;
-        for (let j = 0; j < F; j++) {
-          const so = o + PACK_STATS + 4 * fields[j]!;
-          foldQuantity(acc, b * F + j, d[so]!, d[so + 1]!, d[so + 2]!, d[so + 3]!);
-        }
-      }
-    }
-    const t: number[] = new Array(count);
-    const energyNwh: bigint[] = new Array(count);
-    const coverage: number[] = new Array(count);
-    const nominalSamples = (bucketMs / 1000) * fs;
-    const out = fields.map(() => ({ mean: new Array<number | null>(count), min: new Array<number | null>(count), max: new Array<number | null>(count) }));
-    for (let b = 0; b < count; b++) {
-      t[b] = t0 + b * bucketMs;
-      const present = rows[b]! > 0;
-      energyNwh[b] = BigInt(energy[b]!);
-      coverage[b] = present ? samples[b]! / nominalSamples : 0;
-      for (let j = 0; j < F; j++) {
-        const at = b * F + j;
-        const defined = present && weight[at]! > 0;
-        const s = out[j]!;
-        s.mean[b] = defined ? wsum[at]! / weight[at]! : null;
-        s.min[b] = defined ? min[at]! : null;
-        s.max[b] = defined ? max[at]! : null;
-      }
-    }
-    const series: Partial<Record<Quantity, HistorySeries>> = {};
-    req.fields.forEach((f, j) => {
-      series[f] = out[j]!;
-    });
-    return { bucketMs, t, series, energyNwh, coverage };
+  /** Windows whose end lies in (fromMs, toMs]: a window belongs to the instant before its end, as in the rollups. */
+  private *windowsEndingIn(devId: number, fromMs: number, toMs: number): Generator<FoldRow> {
+    const row = emptyFoldRow();
+    const stmt = this.db
+      .prepare(`SELECT ${WINDOW_SELECT} FROM windows WHERE device = ? AND t_end_ms > ? AND t_end_ms <= ? ORDER BY t_end_ms`)
+      .raw(true);
+    for (const raw of stmt.iterate(devId, fromMs, toMs) as Iterable<unknown[]>) yield windowRowInto(raw, row);
   }
 
   /**
@@ -516,25 +379,6 @@ export class StoreReader {
   sampleRate(device: string): number {
     return this.resolveDevice(device).fs;
   }
-}
-
-/** Record r of a block as a FoldRow (row is filled and returned). */
-function recordInto(block: RollupBlock, r: number, row: FoldRow): FoldRow {
-  const d = block.data;
-  const o = r * PACK_STRIDE;
-  row.tMs = d[o + PACK_T]!;
-  row.samples = d[o + PACK_SAMPLES]!;
-  row.windows = d[o + PACK_WINDOWS]!;
-  row.energyNwh = block.bigEnergy?.get(r) ?? BigInt(d[o + PACK_ENERGY]!);
-  row.flags = d[o + PACK_FLAGS]!;
-  for (let k = 0; k < QUANTITIES.length; k++) {
-    const so = o + PACK_STATS + 4 * k;
-    row.wsum[k] = d[so]!;
-    row.weight[k] = d[so + 1]!;
-    row.min[k] = d[so + 2]!;
-    row.max[k] = d[so + 3]!;
-  }
-  return row;
 }
 
 export function levelMsOf(level: Exclude<SourceLevel, 'raw'>): number {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CSV_HEADER, exportCsvChunks, instantFormatter } from '../../server/export/csv.ts';
+import { windowFlagNames } from '../../server/protocol/window-flags.ts';
 import { formatSig9 } from '../../server/export/csv-writer.ts';
 import { nwhToWhString } from '../../server/store/energy.ts';
 import { Bucket } from '../../server/store/fold.ts';
@@ -70,7 +71,7 @@ function expectedRows(level: '1s' | '1m', tz: string, fromMs: number, toMs: numb
   return [...buckets].map(([t, b]) =>
     [luxonIso(tz, false, t), f(b.mean(VRMS)), f(b.mean(IRMS)), f(b.mean(P)), f(b.minOf(P)), f(b.maxOf(P)), f(b.mean(S)), f(b.mean(PF)),
       f(b.mean(N)), f(b.mean(FREQ)), f(b.mean(VDC)), f(b.mean(IDC)), nwhToWhString(b.energyNwh), String(b.samples),
-      formatSig9(b.samples / ((lengthMs / 1000) * FS)), String(b.flags)].join(','),
+      formatSig9(b.samples / ((lengthMs / 1000) * FS)), String(b.flags), windowFlagNames(b.flags).join('|')].join(','),
   );
 }
 

@@ -6,6 +6,7 @@ import { energyNanoWattHours } from '../../server/dsp/derive.ts';
 import { acquireLock, databaseLockPath, deviceLockPath, LockHeldError } from '../../server/store/lock.ts';
 import { ROLLUP_LEVELS } from '../../server/store/schema.ts';
 import { Store, type DeviceIdentity, type DeviceRef } from '../../server/store/store.ts';
+import { chooseLevel } from '../../server/store/history.ts';
 import { StoreReader } from '../../server/store/query.ts';
 import { derivedFor, levelSums, makeWindow, rng, tempDir } from './helpers.ts';
 
@@ -251,13 +252,13 @@ describe('Store', () => {
   });
 });
 
-describe('StoreReader.chooseLevel', () => {
+describe('chooseLevel', () => {
   it('reads the coarsest level that still gives every bucket a row', () => {
-    expect(StoreReader.chooseLevel(365 * 86_400_000, 2000).level).toBe('1h');
-    expect(StoreReader.chooseLevel(86_400_000, 1000).level).toBe('1m');
-    expect(StoreReader.chooseLevel(3_600_000, 1000).level).toBe('1s');
-    expect(StoreReader.chooseLevel(60_000, 1000).level).toBe('raw');
-    expect(StoreReader.chooseLevel(10 * 365 * 86_400_000, 1000).level).toBe('1d');
+    expect(chooseLevel(365 * 86_400_000, 2000).level).toBe('1h');
+    expect(chooseLevel(86_400_000, 1000).level).toBe('1m');
+    expect(chooseLevel(3_600_000, 1000).level).toBe('1s');
+    expect(chooseLevel(60_000, 1000).level).toBe('raw');
+    expect(chooseLevel(10 * 365 * 86_400_000, 1000).level).toBe('1d');
   });
 });
 
