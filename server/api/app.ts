@@ -6,6 +6,8 @@
 //   GET  /api/devices                              devices with link state and counters
 //   GET  /api/devices/:id                          one device
 //   GET  /api/devices/:id/energy?tz=               energy today (local midnight in tz) and in total
+//   GET  /api/devices/:id/energy/periods?bucket&from&to&tz  energy and cost per local calendar period (energy.ts)
+//   GET  /api/tariff, PUT /api/tariff               the tariff energy is priced with (stored in the database)
 //   GET  /api/devices/:id/calibration              calibration registers + kv/ki
 //   PUT  /api/devices/:id/calibration              store and push to the device
 //   POST /api/devices/:id/captures                 arm a waveform capture
@@ -34,6 +36,7 @@ import {
 import { checkFrontEndScale } from '../dsp/limits.ts';
 import { pipeChunks, StreamClosedError } from '../export/pipe.ts';
 import { installGuard, PUBLIC, registerPublic } from './guard.ts';
+import { registerEnergyRoutes } from './energy.ts';
 import { captureJson, deviceJson } from './json.ts';
 import { LiveHub, type LiveHubOptions } from './live.ts';
 import { BadRequestError, checkZone, nwhToWh, parseFields, parseRange } from './params.ts';
@@ -73,7 +76,7 @@ declare module 'fastify' {
 }
 
 /** Errors the store and export modules raise for arguments they refuse (matched by name across modules). */
-const BAD_REQUEST_ERRORS = new Set(['QueryError', 'ExportArgumentError']);
+const BAD_REQUEST_ERRORS = new Set(['QueryError', 'ExportArgumentError', 'TariffError']);
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -159,6 +162,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       };
     },
   );
+
+  registerEnergyRoutes(app, store, mustDevice, R);
 
   app.get<{ Params: Static<typeof S.DeviceParams> }>(
     '/api/devices/:id/calibration',

@@ -10,6 +10,7 @@
 import type { SwaggerOptions } from '@fastify/swagger';
 import { Type, type TSchema } from '@sinclair/typebox';
 import * as S from './schemas.ts';
+import { energyRouteSchemas } from './energy-schemas.ts';
 
 /** An error reply, described by when the route sends it. */
 const error = (description: string) => Type.Object(S.ErrorReply.properties, { description });
@@ -97,6 +98,7 @@ function routes() {
         404: NO_DEVICE,
       },
     },
+    ...energyRouteSchemas({ badRequest: BAD_REQUEST, noDevice: NO_DEVICE, bodyErrors: BODY_ERRORS, error }),
     live: {
       tags: ['live'],
       summary: 'WebSocket stream of windows, link events and the device list',
