@@ -8,7 +8,9 @@ import {
 } from './api.ts';
 import { HistoryChart, LiveChart, WaveformChart, type HistoryField } from './charts.ts';
 import { describeCapture, parseSpan, planCapture } from './capture.ts';
+import { setupEnergyView } from './energy.ts';
 import { openExportDialog, setupExportDialog } from './export.ts';
+import { setupTariffDialog } from './tariff.ts';
 import { fixed, integer, si } from './format.ts';
 
 const LIVE_SPAN_MS = 5 * 60 * 1000;
@@ -179,6 +181,7 @@ function selectDevice(id: string): void {
   liveChart.clear();
   void pollEnergy();
   void loadHistory();
+  void energyView.load();
 }
 
 $<HTMLSelectElement>('#device-select').addEventListener('change', (e) => selectDevice((e.target as HTMLSelectElement).value));
@@ -408,6 +411,11 @@ $('#capture').addEventListener('click', async () => {
 
 setupExportDialog(() => state.device, zone);
 $('#export-open').addEventListener('click', () => openExportDialog(state.histFrom, state.histTo));
+
+// --- energy by period, tariff ---------------------------------------------------------------------
+
+const energyView = setupEnergyView(() => state.device, zone);
+setupTariffDialog(() => void energyView.load());
 
 setInterval(renderPanel, 1000);
 renderBanner();

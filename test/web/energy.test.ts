@@ -1,0 +1,151 @@
+// The energy view in real Chromium against `crabwatt serve --device sim` on a database that already holds two
+// days of the same device: yesterday's hourly bars must equal the ledger to the nWh, a run of bars selected
+// with the keyboard must sum exactly, and the tariff set in the dialog must price them (a bad one is refused
+// with the server's reason). Screenshots at 1440×900 and 390×844 go to test/artifacts/.
+
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveSimulated, type ServedSim } from '../../server/api/serve-in-process.ts';
+import { SimulatedDevice } from '../../server/sim/device.ts';
+import { SAMPLE_RATE_HZ } from '../../server/sim/load.ts';
+import { Store } from '../../server/store/store.ts';
+import { derivedFor, makeWindow } from '../store/helpers.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts');
+const WINDOW_SAMPLES = 2 ** 24; // 4.19 s at 4 MS/s, the longest window a device sends
+
+let dir: string;
+let stack: ServedSim;
+let context: BrowserContext;
+let page: Page;
+let device: string;
+
+/** Two days of windows ending 10 min ago, power stepping with the hour, from the device the simulator is. */
+function seed(dbPath: string): string {
+  const sim = new SimulatedDevice();
+  const store = Store.open(dbPath);
+  const start = Date.now() - 50 * 3_600_000;
+  const ref = store.attachDevice(
+    { deviceId: sim.deviceId, bootId: 1, fsNum: SAMPLE_RATE_HZ, fsDen: 1, defaultKv: sim.kv, defaultKi: sim.ki },
+    start,
+  );
+  const count = Math.floor((50 * 3_600_000 - 600_000) / ((WINDOW_SAMPLES / SAMPLE_RATE_HZ) * 1000));
+  for (let k = 1; k <= count; k++) {
+    const end = BigInt(k) * BigInt(WINDOW_SAMPLES);
+    const now = start + (Number(end) / SAMPLE_RATE_HZ) * 1000;
+    const watts = 300 + 40 * (Math.floor(now / 3_600_000) % 24) + (k % 7);
+    const sumVi = BigInt(Math.round((watts * WINDOW_SAMPLES) / (sim.kv * sim.ki)));
+    store.addWindow(ref, makeWindow(end, WINDOW_SAMPLES, sumVi), derivedFor(watts), now);
+  }
+  store.close();
+  return ref.hex;
+}
+
+/** nWh the ledger booked in [a, b): windows whose last millisecond falls in it. */
+function ledger(a: number, b: number): bigint {
+  const db = stack.runtime.store.db;
+  return BigInt(
+    (db.prepare('SELECT sum(energy_nwh) FROM windows WHERE t_end_ms - 1 >= ? AND t_end_ms - 1 < ?').pluck().safeIntegers(true).get(a, b) as bigint | null) ?? 0n,
+  );
+}
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  dir = mkdtempSync(join(tmpdir(), 'crabwatt-energy-'));
+  const db = join(dir, 'seeded.sqlite');
+  device = seed(db);
+  stack = await serveSimulated(['--db', db]);
+  context = await chromium.launchPersistentContext(join(dir, 'profile'), {
+    executablePath: CHROMIUM,
+    viewport: { width: 1440, height: 900 },
+    timezoneId: 'Europe/Berlin',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  await page.goto(stack.url);
+});
+
+afterAll(async () => {
+  await context?.close();
+  await stack?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const bars = () =>
+  page.$$eval('#energy-bars .ebar', (els) => els.map((e) => ({ nwh: (e as HTMLElement).dataset.nwh!, start: Number((e as HTMLElement).dataset.start), end: Number((e as HTMLElement).dataset.end) })));
+
+describe('energy view in Chromium', () => {
+  it("shows yesterday's 24 hourly bars, each equal to the ledger to the nWh", async () => {
+    expect(stack.runtime.sessions[0]!.ingest).toBeDefined();
+    await page.waitForFunction(() => Number(document.querySelector<HTMLElement>('#energy-bars')?.dataset.periods ?? 0) > 0, null, { timeout: 20_000 });
+    const today = await page.locator('#energy-title').innerText();
+    await page.click('#energy-prev');
+    await expect.poll(() => page.locator('#energy-title').innerText(), { timeout: 10_000 }).not.toBe(today);
+    const b = await bars();
+    expect(b.length).toBe(24);
+    let sum = 0n;
+    for (const bar of b) {
+      expect(BigInt(bar.nwh), new Date(bar.start).toISOString()).toBe(ledger(bar.start, bar.end));
+      sum += BigInt(bar.nwh);
+    }
+    expect(sum).toBeGreaterThan(0n);
+    expect(BigInt((await page.locator('#energy-summary').getAttribute('data-nwh'))!)).toBe(sum);
+    expect(await page.locator('#energy-summary').innerText()).toMatch(/^This day: [\d.]+ kWh — the day before: [\d.]+ kWh.*set a tariff to see costs$/);
+  });
+
+  it('sums a run of bars selected with the keyboard exactly', async () => {
+    const b = await bars();
+    await page.focus('#energy-bars .ebar[data-k="0"]');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowRight');
+    for (let k = 0; k < 5; k++) await page.keyboard.press('Shift+ArrowRight');
+    const picked = b.slice(2, 8);
+    expect(await page.locator('#energy-bars .ebar[aria-pressed="true"]').count()).toBe(6);
+    expect(BigInt((await page.locator('#energy-selection').getAttribute('data-nwh'))!)).toBe(ledger(picked[0]!.start, picked.at(-1)!.end));
+  });
+
+  it('refuses a tariff with a hole, then prices the day with a two-band one', async () => {
+    await page.click('#tariff-open');
+    await page.waitForSelector('#tariff-dialog[open]');
+    const row = (k: number) => page.locator('#tariff-bands tr').nth(k);
+    await row(0).locator('.b-name').fill('day');
+    await row(0).locator('.b-from').fill('07:00');
+    await row(0).locator('.b-to').fill('23:00');
+    await row(0).locator('.b-price').fill('0.40');
+    await page.fill('#tariff-standing', '0.5');
+    await page.click('#tariff-save');
+    await expect.poll(() => page.locator('#tariff-status').innerText()).toMatch(/^not saved: on Monday no band applies at 00:00/);
+    await page.click('#tariff-add');
+    await row(1).locator('.b-name').fill('night');
+    await row(1).locator('.b-from').fill('23:00');
+    await row(1).locator('.b-to').fill('07:00');
+    await row(1).locator('.b-price').fill('0.20');
+    await page.screenshot({ path: join(ARTIFACTS, 'tariff-dialog-1440x900.png') });
+    await page.click('#tariff-save');
+    await page.waitForSelector('#tariff-dialog:not([open])', { state: 'attached' });
+    await expect.poll(() => page.locator('#energy-summary').innerText(), { timeout: 10_000 }).toMatch(/€/);
+    // The day's cost: night hours at 0.20, day hours at 0.40 per kWh, plus the standing charge.
+    const b = await bars();
+    const expected = b.reduce((s, bar) => {
+      const hour = new Date(bar.start).toLocaleString('en-GB', { timeZone: 'Europe/Berlin', hour: '2-digit', hourCycle: 'h23' });
+      return s + (Number(bar.nwh) / 1e12) * (Number(hour) >= 7 && Number(hour) < 23 ? 0.4 : 0.2);
+    }, 0.5);
+    const text = await page.locator('#energy-summary').innerText();
+    const shown = Number(/kWh · €([\d.,]+) —/.exec(text)![1]!.replace(/,/g, ''));
+    expect(shown).toBeCloseTo(expected, 2);
+  });
+
+  it('fits a phone and a desktop (screenshots)', async () => {
+    await page.locator('#energy-card').screenshot({ path: join(ARTIFACTS, 'energy-1440x900.png') });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.locator('#energy-card').scrollIntoViewIfNeeded();
+    const overflow = await page.$eval('#energy-bars', (el) => el.scrollWidth - el.clientWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.locator('#energy-card').screenshot({ path: join(ARTIFACTS, 'energy-390x844.png') });
+    await page.setViewportSize({ width: 1440, height: 900 });
+  });
+});
