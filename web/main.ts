@@ -8,6 +8,7 @@ import {
 } from './api.ts';
 import { HistoryChart, LiveChart, WaveformChart, type HistoryField } from './charts.ts';
 import { describeCapture, parseSpan, planCapture } from './capture.ts';
+import { setupCursorViews } from './cursor-views.ts';
 import { setupEnergyView } from './energy.ts';
 import { openExportDialog, setupExportDialog } from './export.ts';
 import { setupTariffDialog } from './tariff.ts';
@@ -83,6 +84,13 @@ const historyChart = new HistoryChart($('#history-chart'), state.histField, (fro
   void loadHistory();
 });
 const waveChart = new WaveformChart($('#wave-chart'));
+const cursorViews = setupCursorViews({
+  historyPlot: () => historyChart.plot,
+  wavePlot: () => waveChart.plot,
+  device: () => state.device,
+  field: () => state.histField,
+  zone,
+});
 
 // --- tiles ---------------------------------------------------------------------------------------
 
@@ -311,6 +319,7 @@ async function loadHistory(): Promise<void> {
     const h = await api<HistoryJson>(`/api/history?${q}`);
     if (seq !== state.histSeq) return; // a newer query is on its way
     historyChart.show(h);
+    cursorViews.history(h);
     const bucket = si(h.bucket_ms / 1000, 's');
     $('#hist-info').textContent =
       `${h.t.length} buckets of ${bucket.text} ${bucket.unit} from the ${h.level} level · drag to zoom · shaded spans have no data`;
@@ -393,6 +402,7 @@ $('#capture').addEventListener('click', async () => {
       const c = await api<CaptureJson>(created.href);
       if (c.state === 'complete') {
         waveChart.show(c);
+        cursorViews.capture(c);
         status.textContent = describeCapture(c, plan.label);
         break;
       }

@@ -1,7 +1,9 @@
-// The energy view in real Chromium against `crabwatt serve --device sim` on a database that already holds two
-// days of the same device: yesterday's hourly bars must equal the ledger to the nWh, a run of bars selected
-// with the keyboard must sum exactly, and the tariff set in the dialog must price them (a bad one is refused
-// with the server's reason). Screenshots at 1440×900 and 390×844 go to test/artifacts/.
+// The energy view and the cursors in real Chromium against `crabwatt serve --device sim` on a database that
+// already holds two days of the same device: yesterday's hourly bars must equal the ledger to the nWh, a run of
+// bars selected with the keyboard must sum exactly, the tariff set in the dialog must price them (a bad one is
+// refused with the server's reason), and the energy between the history cursors must be the ledger's. One
+// browser and one server for all (they cost most of the time). Screenshots at 1440×900 and 390×844 go to
+// test/artifacts/.
 
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -146,6 +148,67 @@ describe('energy view in Chromium', () => {
     const overflow = await page.$eval('#energy-bars', (el) => el.scrollWidth - el.clientWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     await page.locator('#energy-card').screenshot({ path: join(ARTIFACTS, 'energy-390x844.png') });
+    await page.setViewportSize({ width: 1440, height: 900 });
+  });
+});
+
+describe('cursors in Chromium', () => {
+  const readout = (sel: string, key: string) => page.locator(sel).getAttribute(`data-${key}`);
+
+  it('measures between two cursors on the history, the energy exact from the ledger, moved by keyboard and by drag', async () => {
+    await page.click('button[data-span="86400000"]');
+    await page.waitForFunction(() => Number((document.querySelector('#history-chart') as HTMLElement).dataset.buckets ?? 0) > 0, null, { timeout: 15_000 });
+    await page.click('#hist-cursors');
+    await expect.poll(() => readout('#hist-cursor-readout .energy', 'nwh'), { timeout: 10_000 }).not.toBeNull();
+    // A third of 24 h between them.
+    expect(Number(await readout('#hist-cursor-readout', 'dt-ms'))).toBeCloseTo(8 * 3_600_000, -4);
+    const check = async () => {
+      const from = Number(await readout('#hist-cursor-readout .energy', 'from'));
+      const to = Number(await readout('#hist-cursor-readout .energy', 'to'));
+      expect(from % 1000).toBe(0);
+      expect(BigInt((await readout('#hist-cursor-readout .energy', 'nwh'))!)).toBe(ledger(from, to));
+      return { from, to };
+    };
+    const first = await check();
+    expect(await page.locator('#hist-cursor-readout .cursor-table').innerText()).toMatch(/\nP\t[\d.]+ k?W\t/);
+    // Keyboard: cursor B a tenth of the view (2.4 h) back.
+    await page.focus('#history-chart .cursor-grip[data-cursor="1"]');
+    await page.keyboard.press('Shift+ArrowLeft');
+    await expect.poll(() => readout('#hist-cursor-readout', 'dt-ms')).not.toBe(String(8 * 3_600_000));
+    expect(Number(await readout('#hist-cursor-readout', 'dt-ms'))).toBeCloseTo(5.6 * 3_600_000, -4);
+    await expect.poll(async () => Number(await readout('#hist-cursor-readout .energy', 'to')), { timeout: 10_000 }).toBeLessThan(first.to);
+    await check();
+    // Mouse (as a finger would): drag cursor A right; the chart must not zoom.
+    const from = await page.locator('#history-chart').getAttribute('data-from');
+    const grip = (await page.locator('#history-chart .cursor-grip[data-cursor="0"]').boundingBox())!;
+    await page.mouse.move(grip.x + grip.width / 2, grip.y + grip.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(grip.x + grip.width / 2 + 120, grip.y + grip.height / 2, { steps: 6 });
+    await page.mouse.up();
+    await expect.poll(async () => Number(await readout('#hist-cursor-readout', 'dt-ms'))).toBeLessThan(5.5 * 3_600_000);
+    expect(await page.locator('#history-chart').getAttribute('data-from')).toBe(from);
+    await expect.poll(async () => Number(await readout('#hist-cursor-readout .energy', 'from')), { timeout: 10_000 }).toBeGreaterThan(first.from);
+    await check();
+    await page.locator('#history-chart').screenshot({ path: join(ARTIFACTS, 'history-cursors-1440x900.png') });
+  });
+
+  it('measures between two cursors on a capture: V and I RMS of the mains, energy = mean P × Δt', async () => {
+    await page.click('#capture');
+    await page.waitForFunction(() => Number((document.querySelector('#wave-chart') as HTMLElement).dataset.pairs ?? 0) > 0, null, { timeout: 20_000 });
+    await page.click('#wave-cursors');
+    const text = await page.locator('#wave-cursor-readout').innerText();
+    const vrms = Number(/\nV\t.*\t([\d.]+) V\s*(\n|$)/.exec(text)?.[1]);
+    expect(vrms).toBeGreaterThan(200);
+    expect(vrms).toBeLessThan(260);
+    const pMean = await page.$eval('#wave-cursor-readout .cursor-table tr:last-child td', (td) => td.textContent!);
+    const watts = Number(pMean.split(' ')[0]) * (pMean.includes(' kW') ? 1000 : 1);
+    const dtMs = Number(await readout('#wave-cursor-readout', 'dt-ms'));
+    const wh = Number(await readout('#wave-cursor-readout', 'wh'));
+    expect(wh).toBeCloseTo((watts * dtMs) / 3.6e6, 4);
+    await page.locator('#wave-chart').screenshot({ path: join(ARTIFACTS, 'waveform-cursors-1440x900.png') });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.locator('#wave-cursor-readout').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(ARTIFACTS, 'cursors-390x844.png') });
     await page.setViewportSize({ width: 1440, height: 900 });
   });
 });
