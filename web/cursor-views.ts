@@ -54,6 +54,7 @@ export function setupCursorViews(opts: {
   let history: HistoryJson | undefined;
   let capture: CaptureJson | undefined;
   let energySeq = 0;
+  const histEnergy = line('Energy …', 'energy');
   let energyTimer: ReturnType<typeof setTimeout> | undefined;
 
   const historyEnergy = (fromMs: number, toMs: number, target: HTMLElement) => {
@@ -83,10 +84,10 @@ export function setupCursorViews(opts: {
     const f = opts.field();
     const s = history.series[f.key];
     const stats = s ? bucketStats(history.t.map((x) => x / 1000), s.mean, s.min, s.max, a, b) : sampleStats([], [], a, b);
-    const energy = line('Energy …', 'energy');
     histOut.dataset.dtMs = String(Math.round((b - a) * 1000));
-    histOut.replaceChildren(line(`Δt ${duration((b - a) * 1000)} · ${stats.n} buckets of ${duration(history.bucket_ms)}`, 'dt'), table([row(f.label, stats, f.unit)]), energy);
-    historyEnergy(Math.round(a * 1000), Math.round(b * 1000), energy);
+    // The energy line stays (with the last exact answer) until the new one arrives, so it never reads blank.
+    histOut.replaceChildren(line(`Δt ${duration((b - a) * 1000)} · ${stats.n} buckets of ${duration(history.bucket_ms)}`, 'dt'), table([row(f.label, stats, f.unit)]), histEnergy);
+    historyEnergy(Math.round(a * 1000), Math.round(b * 1000), histEnergy);
   });
 
   const waveCursors = new Cursors(opts.wavePlot, (a, b) => {

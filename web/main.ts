@@ -10,6 +10,7 @@ import { HistoryChart, LiveChart, WaveformChart, type HistoryField } from './cha
 import { describeCapture, parseSpan, planCapture } from './capture.ts';
 import { setupCursorViews } from './cursor-views.ts';
 import { setupEnergyView } from './energy.ts';
+import { setupEventLog } from './events.ts';
 import { openExportDialog, setupExportDialog } from './export.ts';
 import { setupTariffDialog } from './tariff.ts';
 import { fixed, integer, si } from './format.ts';
@@ -190,6 +191,7 @@ function selectDevice(id: string): void {
   void pollEnergy();
   void loadHistory();
   void energyView.load();
+  void eventLog.load();
 }
 
 $<HTMLSelectElement>('#device-select').addEventListener('change', (e) => selectDevice((e.target as HTMLSelectElement).value));
@@ -426,6 +428,16 @@ $('#export-open').addEventListener('click', () => openExportDialog(state.histFro
 
 const energyView = setupEnergyView(() => state.device, zone);
 setupTariffDialog(() => void energyView.load());
+
+// --- event log ------------------------------------------------------------------------------------
+
+const eventLog = setupEventLog(() => state.device, (from, to) => {
+  state.histFrom = from;
+  state.histTo = to;
+  markSpan(null);
+  void loadHistory();
+  $('#history-chart').scrollIntoView({ block: 'center' });
+});
 
 setInterval(renderPanel, 1000);
 renderBanner();

@@ -8,6 +8,7 @@
 //   GET  /api/devices/:id/energy?tz=               energy today (local midnight in tz) and in total
 //   GET  /api/devices/:id/energy/periods?bucket&from&to&tz  energy and cost per local calendar period (energy.ts)
 //   GET  /api/tariff, PUT /api/tariff               the tariff energy is priced with (stored in the database)
+//   GET  /api/events?device&from&to&limit           the event log (events.ts)
 //   GET  /api/devices/:id/calibration              calibration registers + kv/ki
 //   PUT  /api/devices/:id/calibration              store and push to the device
 //   POST /api/devices/:id/captures                 arm a waveform capture
@@ -37,6 +38,7 @@ import { checkFrontEndScale } from '../dsp/limits.ts';
 import { pipeChunks, StreamClosedError } from '../export/pipe.ts';
 import { installGuard, PUBLIC, registerPublic } from './guard.ts';
 import { registerEnergyRoutes } from './energy.ts';
+import { registerEventRoutes } from './events.ts';
 import { captureJson, deviceJson } from './json.ts';
 import { LiveHub, type LiveHubOptions } from './live.ts';
 import { BadRequestError, checkZone, nwhToWh, parseFields, parseRange } from './params.ts';
@@ -164,6 +166,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   );
 
   registerEnergyRoutes(app, store, mustDevice, R);
+  registerEventRoutes(app, store, mustDevice, R);
 
   app.get<{ Params: Static<typeof S.DeviceParams> }>(
     '/api/devices/:id/calibration',

@@ -11,6 +11,7 @@ import type { SwaggerOptions } from '@fastify/swagger';
 import { Type, type TSchema } from '@sinclair/typebox';
 import * as S from './schemas.ts';
 import { energyRouteSchemas } from './energy-schemas.ts';
+import { eventRouteSchemas } from './events.ts';
 
 /** An error reply, described by when the route sends it. */
 const error = (description: string) => Type.Object(S.ErrorReply.properties, { description });
@@ -99,6 +100,7 @@ function routes() {
       },
     },
     ...energyRouteSchemas({ badRequest: BAD_REQUEST, noDevice: NO_DEVICE, bodyErrors: BODY_ERRORS, error }),
+    ...eventRouteSchemas({ badRequest: BAD_REQUEST, noDevice: NO_DEVICE }),
     live: {
       tags: ['live'],
       summary: 'WebSocket stream of windows, link events and the device list',

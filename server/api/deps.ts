@@ -9,6 +9,7 @@
 
 import type { EventEmitter } from 'node:events';
 import type { LiveWindow as IngestLiveWindow } from '../ingest/ingest.ts';
+import type { StoredEvent } from '../store/events.ts';
 import type { Tariff } from '../store/tariff.ts';
 
 /** Quantities a history query can ask for; each is stored per rollup bucket as mean/min/max. */
@@ -71,6 +72,8 @@ export interface MeasurementStore {
   tariff(): Tariff | null;
   /** Checks and stores a tariff: TariffError (400) for one that does not price every minute once, TariffWriteError (503). */
   setTariff(t: Tariff): Tariff;
+  /** The device's event log touching [fromMs, toMs), newest first (server/store/events.ts). */
+  events(device: string, fromMs: number, toMs: number, limit: number): StoredEvent[];
 }
 
 export type DeviceKind = 'hardware' | 'simulated' | 'rtl';

@@ -281,8 +281,12 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   retentionTimer.unref();
   try {
     store.applyRetention(Date.now());
+    store.recordEvent('serve_start', null, Date.now(), `crabwatt serve started (device ${device})`);
     session = prepared.session(store);
     const s = session;
+    s.ingest.on('link', (e: { device: string; state: string; detail: string }) =>
+      store.recordEvent('link', e.device || null, Date.now(), `${e.state}${e.detail ? `: ${e.detail}` : ''}`),
+    );
     s.ingest.on('ingest-error', (err: Error) => io.err(`crabwatt: ingest: ${err.message}\n`));
     // Once per change of state, not per window.
     s.ingest.on('duplicates', (e: { warning: string | null }) =>
@@ -339,6 +343,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     if (session) await session.close();
     else await prepared.release();
     if (process.stderr.isTTY) io.err('\n');
+    store.recordEvent('serve_stop', null, Date.now(), 'crabwatt serve stopped');
     closeStore(store);
   }
 }

@@ -16,6 +16,7 @@ import {
   type LiveWindow,
   type MeasurementStore,
 } from '../../server/api/deps.ts';
+import type { StoredEvent } from '../../server/store/events.ts';
 import { checkTariff, type Tariff } from '../../server/store/tariff.ts';
 
 export const DEVICE = '00c0ffee00000001';
@@ -77,6 +78,11 @@ export class FakeStore implements MeasurementStore {
   storedTariff: Tariff | null = null;
   tariff(): Tariff | null {
     return this.storedTariff;
+  }
+
+  events(device: string, fromMs: number, toMs: number, limit: number): StoredEvent[] {
+    this.known(device);
+    return [{ tMs: toMs - 1000, untilMs: null, kind: 'serve_start', detail: 'crabwatt serve started' }, { tMs: fromMs, untilMs: fromMs + 60_000, kind: 'no_data', detail: 'no measurements for 1 min' }].slice(0, limit);
   }
 
   setTariff(t: Tariff): Tariff {

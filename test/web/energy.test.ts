@@ -163,10 +163,12 @@ describe('cursors in Chromium', () => {
     // A third of 24 h between them.
     expect(Number(await readout('#hist-cursor-readout', 'dt-ms'))).toBeCloseTo(8 * 3_600_000, -4);
     const check = async () => {
-      const from = Number(await readout('#hist-cursor-readout .energy', 'from'));
-      const to = Number(await readout('#hist-cursor-readout .energy', 'to'));
+      // One read of the three: the 24 h view slides every 15 s and the cursors re-measure then.
+      const e = await page.$eval('#hist-cursor-readout .energy', (el) => ({ ...(el as HTMLElement).dataset }));
+      const from = Number(e['from']);
+      const to = Number(e['to']);
       expect(from % 1000).toBe(0);
-      expect(BigInt((await readout('#hist-cursor-readout .energy', 'nwh'))!)).toBe(ledger(from, to));
+      expect(BigInt(e['nwh']!)).toBe(ledger(from, to));
       return { from, to };
     };
     const first = await check();
@@ -178,15 +180,19 @@ describe('cursors in Chromium', () => {
     expect(Number(await readout('#hist-cursor-readout', 'dt-ms'))).toBeCloseTo(5.6 * 3_600_000, -4);
     await expect.poll(async () => Number(await readout('#hist-cursor-readout .energy', 'to')), { timeout: 10_000 }).toBeLessThan(first.to);
     await check();
-    // Mouse (as a finger would): drag cursor A right; the chart must not zoom.
-    const from = await page.locator('#history-chart').getAttribute('data-from');
+    // Mouse (as a finger would): drag cursor A right; the chart must not zoom (the 24 h view only slides on).
+    const spanMs = async () => {
+      const [f, t] = await Promise.all(['data-from', 'data-to'].map((a) => page.locator('#history-chart').getAttribute(a)));
+      return Number(t) - Number(f);
+    };
+    const before = await spanMs();
     const grip = (await page.locator('#history-chart .cursor-grip[data-cursor="0"]').boundingBox())!;
     await page.mouse.move(grip.x + grip.width / 2, grip.y + grip.height / 2);
     await page.mouse.down();
     await page.mouse.move(grip.x + grip.width / 2 + 120, grip.y + grip.height / 2, { steps: 6 });
     await page.mouse.up();
     await expect.poll(async () => Number(await readout('#hist-cursor-readout', 'dt-ms'))).toBeLessThan(5.5 * 3_600_000);
-    expect(await page.locator('#history-chart').getAttribute('data-from')).toBe(from);
+    expect(await spanMs()).toBe(before);
     await expect.poll(async () => Number(await readout('#hist-cursor-readout .energy', 'from')), { timeout: 10_000 }).toBeGreaterThan(first.from);
     await check();
     await page.locator('#history-chart').screenshot({ path: join(ARTIFACTS, 'history-cursors-1440x900.png') });
@@ -209,6 +215,50 @@ describe('cursors in Chromium', () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.locator('#wave-cursor-readout').scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(ARTIFACTS, 'cursors-390x844.png') });
+    await page.setViewportSize({ width: 1440, height: 900 });
+  });
+});
+
+describe('event log in Chromium', () => {
+  const kinds = () => page.$$eval('#event-list .event', (els) => els.map((e) => (e as HTMLElement).dataset.kind!));
+
+  it('lists the restart, the device reset and the stretch without data, and opens the history at one', async () => {
+    await expect.poll(kinds, { timeout: 20_000 }).toEqual(expect.arrayContaining(['serve_start', 'device_reset', 'no_data', 'device_first_seen']));
+    const hole = page.locator('#event-list .event[data-kind="no_data"]').first();
+    expect(await hole.innerText()).toMatch(/No data[\s\S]*no measurements for \d+ min/);
+    await hole.click();
+    // The stretch runs from the seeded data's end to the simulator's start: the history opens around it.
+    await page.waitForFunction(() => {
+      const from = Number((document.querySelector('#history-chart') as HTMLElement).dataset.from);
+      return from > Date.now() - 3_600_000 && from < Date.now() - 600_000;
+    }, null, { timeout: 10_000 });
+    await page.screenshot({ path: join(ARTIFACTS, 'events-history-1440x900.png') });
+  });
+
+  it('logs a disk-full period once writes get through again', async () => {
+    const db = stack.runtime.store.db;
+    // The seeded file has free pages (packing deleted rows): fill them, or writes would go on without growing it.
+    const free = Number(db.pragma('freelist_count', { simple: true })) * Number(db.pragma('page_size', { simple: true }));
+    db.exec(`CREATE TABLE filler (x); INSERT INTO filler VALUES (zeroblob(${free}))`);
+    db.pragma(`max_page_count = ${Number(db.pragma('page_count', { simple: true }))}`);
+    try {
+      await page.waitForFunction(() => (document.querySelector('#banner') as HTMLElement).dataset.state === 'disk_full', null, { timeout: 60_000 });
+    } finally {
+      db.pragma('max_page_count = 1073741823');
+      db.exec('DROP TABLE filler');
+    }
+    await page.waitForFunction(() => (document.querySelector('#banner') as HTMLElement).hidden, null, { timeout: 60_000 });
+    await expect
+      .poll(async () => {
+        await page.selectOption('#event-span', '86400000'); // a change of span reloads the list
+        await page.selectOption('#event-span', '604800000');
+        return kinds();
+      }, { timeout: 20_000, interval: 1000 })
+      .toContain('disk_full');
+    expect(await page.locator('#event-list .event[data-kind="disk_full"]').innerText()).toMatch(/Disk full: not stored/);
+    await page.locator('#event-card').screenshot({ path: join(ARTIFACTS, 'events-1440x900.png') });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.locator('#event-card').screenshot({ path: join(ARTIFACTS, 'events-390x844.png') });
     await page.setViewportSize({ width: 1440, height: 900 });
   });
 });
