@@ -6,7 +6,11 @@ import { api, query, type EventsJson, type EventsQueryParams } from './api.ts';
 const TITLE: Record<string, string> = {
   serve_start: 'crabwatt started',
   serve_stop: 'crabwatt stopped',
-  link: 'Link',
+  link_connected: 'Link up',
+  link_disconnected: 'Link lost',
+  link_reconnecting: 'Link lost, reconnecting',
+  link_bootloader: 'Board in bootloader',
+  link_absent: 'No device',
   calibration: 'Calibration changed',
   disk_full: 'Disk full: not stored',
   write_failing: 'Database errors: not stored',

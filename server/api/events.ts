@@ -8,7 +8,7 @@ import { parseRange } from './params.ts';
 import { DeviceId } from './schemas.ts';
 
 export const EVENT_KINDS = [
-  'serve_start', 'serve_stop', 'link', 'calibration', 'disk_full', 'write_failing', 'device_first_seen', 'device_reset', 'energy_gap', 'no_data',
+  'serve_start', 'serve_stop', 'link_connected', 'link_disconnected', 'link_reconnecting', 'link_bootloader', 'link_absent', 'calibration', 'disk_full', 'write_failing', 'device_first_seen', 'device_reset', 'energy_gap', 'no_data',
 ] as const;
 
 export const EventsQuery = Type.Object({

@@ -285,7 +285,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     session = prepared.session(store);
     const s = session;
     s.ingest.on('link', (e: { device: string; state: string; detail: string }) =>
-      store.recordEvent('link', e.device || null, Date.now(), `${e.state}${e.detail ? `: ${e.detail}` : ''}`),
+      store.recordEvent(`link_${e.state}`, e.device || null, Date.now(), e.detail),
     );
     s.ingest.on('ingest-error', (err: Error) => io.err(`crabwatt: ingest: ${err.message}\n`));
     // Once per change of state, not per window.

@@ -155,7 +155,7 @@ const MIGRATIONS: readonly string[] = [
     device INTEGER,                          -- null: the host itself
     t_ms INTEGER NOT NULL,
     until_ms INTEGER,                        -- end of a period (disk full); null for an instant
-    kind TEXT NOT NULL,                      -- serve_start, serve_stop, link, calibration, disk_full, write_failing
+    kind TEXT NOT NULL,                      -- serve_start, serve_stop, link_<state>, calibration, disk_full, write_failing
     detail TEXT NOT NULL
   );
   CREATE INDEX IF NOT EXISTS events_time ON events(t_ms);

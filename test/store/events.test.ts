@@ -79,14 +79,14 @@ describe('event log', () => {
     add(300, 125); // 5 min, one window lost
     end += 600_000n; // 10 min of silence (the device kept counting: a gap of energy too)
     add(120);
-    store.recordEvent('link', dev.hex, T0 + Number(end), 'reconnecting: serial port closed');
+    store.recordEvent('link_reconnecting', dev.hex, T0 + Number(end), 'serial port closed');
     store.close();
     store = Store.open(path, { flushIntervalMs: 3_600_000 });
     dev = store.attachDevice(identity(2), T0 + 3_600_000);
     store.flush();
     const kinds = all(store).map((e) => e.kind);
     expect(kinds[0]).toBe('device_reset');
-    expect(kinds).toContain('link');
+    expect(kinds).toContain('link_reconnecting');
     expect(kinds).toContain('serve_start');
     expect(kinds).toContain('device_first_seen');
     expect(kinds.filter((k) => k === 'energy_gap').length).toBeGreaterThanOrEqual(1);

@@ -223,7 +223,7 @@ describe('event log in Chromium', () => {
   const kinds = () => page.$$eval('#event-list .event', (els) => els.map((e) => (e as HTMLElement).dataset.kind!));
 
   it('lists the restart, the device reset and the stretch without data, and opens the history at one', async () => {
-    await expect.poll(kinds, { timeout: 20_000 }).toEqual(expect.arrayContaining(['serve_start', 'device_reset', 'no_data', 'device_first_seen']));
+    await expect.poll(kinds, { timeout: 20_000 }).toEqual(expect.arrayContaining(['serve_start', 'link_connected', 'device_reset', 'no_data', 'device_first_seen']));
     const hole = page.locator('#event-list .event[data-kind="no_data"]').first();
     expect(await hole.innerText()).toMatch(/No data[\s\S]*no measurements for \d+ min/);
     await hole.click();
