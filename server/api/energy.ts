@@ -13,6 +13,8 @@ import { BadRequestError, checkZone, nwhToWh, parseRange } from './params.ts';
 
 /** Most periods one request may ask for (hours of six weeks). */
 export const MAX_PERIODS = 1008;
+/** Most pieces (periods cut at band boundaries) one request may sum: two years of a tariff with 3 bands a day. */
+export const MAX_PIECES = 3 * 2 * 732;
 const MINUTES_PER_DAY = 1440;
 /** nWh × (10⁻⁶ currency per kWh) = 10⁻¹⁸ currency. */
 const ATTO_PER_UNIT = 10n ** 18n;
@@ -85,6 +87,10 @@ interface Priced { span: Span; nwh: bigint; atto: bigint; standing: number; band
 
 function priceAll(store: MeasurementStore, device: string, periods: Span[], tariff: Tariff | null, tz: string): Priced[] {
   const pieces = periods.map((p) => tariffPieces(p, tariff, tz));
+  const count = pieces.reduce((n, p) => n + p.length, 0);
+  if (count > MAX_PIECES) {
+    throw new BadRequestError(`the tariff's bands cut this range into ${count} pieces, more than ${MAX_PIECES}: ask for a shorter range`);
+  }
   const energies = store.energyInRanges(device, pieces.flat().map((x) => x.span));
   let k = 0;
   return periods.map((span, j) => {

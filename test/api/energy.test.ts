@@ -53,6 +53,11 @@ describe('GET /api/devices/:id/energy/periods', () => {
     expect(many.statusCode).toBe(400);
     expect(many.json().message).toMatch(/more than 1008 hours: choose a coarser 'bucket'/);
     expect((await periods('from=2026-11-01&to=2026-11-02&tz=Mars/Olympus')).json().message).toMatch(/unknown time zone/);
+    // A century in one period, cut at every band boundary: refused rather than summed piece by piece.
+    await app.inject({ method: 'PUT', url: '/api/tariff', payload: { ...flat, bands: [{ ...flat.bands[0], to: '12:00' }, { name: 'pm', price_per_kwh: 0.2, from: '12:00', to: '24:00' }] } });
+    const century = await periods('from=2000-01-01&to=2100-01-01&bucket=all');
+    expect(century.statusCode).toBe(400);
+    expect(century.json().message).toMatch(/pieces, more than 4392: ask for a shorter range/);
   });
 });
 
