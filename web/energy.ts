@@ -97,8 +97,9 @@ export class EnergyPanel {
     try {
       const data = await api<EnergyPeriodsJson>(`/api/devices/${encodeURIComponent(device)}/energy/periods?${q}`);
       if (seq !== this.seq) return;
+      // The minute's refresh of the same bars keeps the user's selection; other bars start without one.
+      if (this.data?.periods[0]?.start_ms !== data.periods[0]?.start_ms || this.data?.periods.length !== data.periods.length) this.sel = null;
       this.data = data;
-      this.sel = null;
       this.render();
     } catch (err) {
       this.el.summary.textContent = `energy unavailable: ${(err as Error).message}`;
