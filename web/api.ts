@@ -6,6 +6,8 @@
 // esbuild erases them, and the bundle carries neither TypeBox nor server code (test/web/api.test.ts).
 import type { Static } from '@sinclair/typebox';
 import type * as S from '../server/api/schemas.ts';
+import type * as E from '../server/api/energy-schemas.ts';
+import type * as Ev from '../server/api/events.ts';
 import type { HistoryField } from '../server/api/deps.ts';
 
 export type DeviceJson = Static<typeof S.DeviceSchema>;
@@ -22,6 +24,11 @@ export type CaptureCreatedJson = Static<typeof S.CaptureCreated>;
 export type CaptureJson = Static<typeof S.CaptureReply>;
 export type ExportEstimateJson = Static<typeof S.ExportEstimateReply>;
 export type ErrorJson = Static<typeof S.ErrorReply>;
+export type EnergyPeriodsJson = Static<typeof E.EnergyPeriodsReply>;
+export type EnergyPeriodJson = Static<typeof E.EnergyPeriod>;
+export type TariffJson = Static<typeof E.TariffSchema>;
+export type TariffReplyJson = Static<typeof E.TariffReply>;
+export type EventsJson = Static<typeof Ev.EventsReply>;
 
 /**
  * A query string by the route's own parameter names; `satisfies` at the call site turns a misspelt or
@@ -31,6 +38,8 @@ type QueryParams<T> = { [K in keyof T]: string | number };
 export type EnergyQueryParams = QueryParams<Static<typeof S.EnergyQuery>>;
 export type HistoryQueryParams = QueryParams<Static<typeof S.HistoryQuerySchema>>;
 export type ExportQueryParams = QueryParams<Static<typeof S.ExportQuerySchema>>;
+export type EventsQueryParams = QueryParams<Static<typeof Ev.EventsQuery>>;
+export type EnergyPeriodsQueryParams = QueryParams<Static<typeof E.EnergyPeriodsQuery>> & { bucket: E.EnergyBucket };
 
 export type WindowMsg = Static<typeof S.LiveWindowMessage>;
 export type LinkMsg = Static<typeof S.LiveLinkMessage>;

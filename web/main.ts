@@ -9,9 +9,13 @@ import {
 import type uPlot from 'uplot';
 import { HistoryChart, LiveChart, WaveformChart, type HistoryField } from './charts.ts';
 import { describeCapture, parseSpan, planCapture } from './capture.ts';
+import { setupCursorViews } from './cursor-views.ts';
 import { DevicePicker } from './device-picker.ts';
+import { setupEnergyView } from './energy.ts';
+import { setupEventLog } from './events.ts';
 import { openExportDialog, setupExportDialog } from './export.ts';
 import { duration, fixed, integer, kwhRegister, si } from './format.ts';
+import { setupTariffDialog } from './tariff.ts';
 
 const LIVE_SPAN_MS = 5 * 60 * 1000;
 const ENERGY_POLL_MS = 2000;
@@ -87,6 +91,13 @@ window.crabwatt = {
   historyQueries: [],
   charts: { live: liveChart.plot, get history() { return historyChart.plot; } },
 };
+const cursorViews = setupCursorViews({
+  historyPlot: () => historyChart.plot,
+  wavePlot: () => waveChart.plot,
+  device: () => state.device,
+  field: () => state.histField,
+  zone,
+});
 
 // --- tiles ---------------------------------------------------------------------------------------
 
@@ -181,6 +192,8 @@ function showDevice(): void {
   void fillLive();
   void pollEnergy();
   void loadHistory();
+  void energyView.load();
+  void eventLog.load();
 }
 
 const picker = new DevicePicker($<HTMLSelectElement>('#device-select'), $('.tile[data-q="all_total_wh"]'), selectDevice);
@@ -311,6 +324,7 @@ async function loadHistory(): Promise<void> {
     const h = await api<HistoryJson>(`/api/history?${q}`);
     if (seq !== state.histSeq) return; // a newer query is on its way
     historyChart.show(h);
+    cursorViews.history(h);
     $('#hist-info').textContent =
       `${h.t.length} buckets of ${duration(h.bucket_ms)} from the ${h.level} level · drag to zoom · shaded spans have no data`;
   } catch (err) {
@@ -409,6 +423,7 @@ $('#capture').addEventListener('click', async () => {
       const c = await api<CaptureJson>(created.href);
       if (c.state === 'complete') {
         waveChart.show(c);
+        cursorViews.capture(c);
         status.textContent = describeCapture(c, plan.label);
         break;
       }
@@ -427,6 +442,21 @@ $('#capture').addEventListener('click', async () => {
 
 setupExportDialog(() => state.device, zone);
 $('#export-open').addEventListener('click', () => openExportDialog(state.histFrom, state.histTo));
+
+// --- energy by period, tariff ---------------------------------------------------------------------
+
+const energyView = setupEnergyView(() => state.device, zone);
+setupTariffDialog(() => void energyView.load());
+
+// --- event log ------------------------------------------------------------------------------------
+
+const eventLog = setupEventLog(() => state.device, (from, to) => {
+  state.histFrom = from;
+  state.histTo = to;
+  markSpan(null);
+  void loadHistory();
+  $('#history-chart').scrollIntoView({ block: 'center' });
+});
 
 setInterval(renderPanel, 1000);
 renderBanner();

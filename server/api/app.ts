@@ -7,6 +7,9 @@
 //   GET  /api/devices/:id                          one device
 //   GET  /api/devices/:id/energy?tz=               energy today (local midnight in tz) and in total
 //   GET  /api/energy?tz=                           every device's energy today and in total, and the exact sum
+//   GET  /api/devices/:id/energy/periods?bucket&from&to&tz  energy and cost per local calendar period (energy.ts)
+//   GET  /api/tariff, PUT /api/tariff               the tariff energy is priced with (stored in the database)
+//   GET  /api/events?device&from&to&limit           the event log (events.ts)
 //   GET  /api/devices/:id/calibration              calibration registers + kv/ki
 //   PUT  /api/devices/:id/calibration              store and push to the device
 //   POST /api/devices/:id/captures                 arm a waveform capture
@@ -36,6 +39,8 @@ import {
 import { checkFrontEndScale } from '../dsp/limits.ts';
 import { pipeChunks, StreamClosedError } from '../export/pipe.ts';
 import { installGuard, PUBLIC, registerPublic } from './guard.ts';
+import { registerEnergyRoutes } from './energy.ts';
+import { registerEventRoutes } from './events.ts';
 import { captureJson, deviceJson } from './json.ts';
 import { LiveHub, type LiveHubOptions } from './live.ts';
 import { Metrics } from './metrics.ts';
@@ -78,7 +83,7 @@ declare module 'fastify' {
 }
 
 /** Errors the store and export modules raise for arguments they refuse (matched by name across modules). */
-const BAD_REQUEST_ERRORS = new Set(['QueryError', 'ExportArgumentError']);
+const BAD_REQUEST_ERRORS = new Set(['QueryError', 'ExportArgumentError', 'TariffError']);
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -187,6 +192,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     });
     return { tz, day_start: dayStart.toISO() ?? '', devices: each, ...figures(today, total) };
   });
+  registerEnergyRoutes(app, store, mustDevice, R);
+  registerEventRoutes(app, store, mustDevice, R);
 
   app.get<{ Params: Static<typeof S.DeviceParams> }>(
     '/api/devices/:id/calibration',

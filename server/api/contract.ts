@@ -10,6 +10,8 @@
 import type { SwaggerOptions } from '@fastify/swagger';
 import { Type, type TSchema } from '@sinclair/typebox';
 import * as S from './schemas.ts';
+import { energyRouteSchemas } from './energy-schemas.ts';
+import { eventRouteSchemas } from './events.ts';
 
 /** An error reply, described by when the route sends it. */
 const error = (description: string) => Type.Object(S.ErrorReply.properties, { description });
@@ -117,6 +119,8 @@ function routes() {
         },
       },
     },
+    ...energyRouteSchemas({ badRequest: BAD_REQUEST, noDevice: NO_DEVICE, bodyErrors: BODY_ERRORS, error }),
+    ...eventRouteSchemas({ badRequest: BAD_REQUEST, noDevice: NO_DEVICE }),
     live: {
       tags: ['live'],
       summary: 'WebSocket stream of windows, link events and the device list',

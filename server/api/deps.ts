@@ -9,6 +9,8 @@
 
 import type { EventEmitter } from 'node:events';
 import type { LiveWindow as IngestLiveWindow } from '../ingest/ingest.ts';
+import type { StoredEvent } from '../store/events.ts';
+import type { Tariff } from '../store/tariff.ts';
 
 /** Quantities a history query can ask for; each is stored per rollup bucket as mean/min/max. */
 export const HISTORY_FIELDS = ['vrms', 'irms', 'p', 's', 'pf', 'n', 'freq_hz', 'v_dc', 'i_dc'] as const;
@@ -64,6 +66,14 @@ export interface MeasurementStore {
   estimateExportRows(q: ExportQuery): number;
   /** Exact energy counters: since fromMs (e.g. local midnight) and since the device was first seen. */
   energy(device: string, sinceMs: number): { sinceNwh: bigint; totalNwh: bigint };
+  /** Exact nWh booked in each [from, to) (whole seconds), read together (server/store/range-energy.ts). */
+  energyInRanges(device: string, ranges: readonly (readonly [number, number])[]): bigint[];
+  /** The stored tariff (server/store/tariff.ts), null until one is set. */
+  tariff(): Tariff | null;
+  /** Checks and stores a tariff: TariffError (400) for one that does not price every minute once, TariffWriteError (503). */
+  setTariff(t: Tariff): Tariff;
+  /** The device's event log touching [fromMs, toMs), newest first (server/store/events.ts). */
+  events(device: string, fromMs: number, toMs: number, limit: number): StoredEvent[];
 }
 
 export type DeviceKind = 'hardware' | 'simulated' | 'rtl';

@@ -12,6 +12,8 @@ import { ACK_STATUS, CAPTURE_TRIGGER } from '../protocol/definition.ts';
 import type { Ingest } from '../ingest/ingest.ts';
 import type { WriteHealth } from '../store/store.ts';
 import { StoreReader } from '../store/query.ts';
+import { loadTariff, saveTariff } from '../store/tariff.ts';
+import { readEvents } from '../store/events.ts';
 import { CalibrationKeeper } from './calibration.ts';
 import { estimateExportRows, exportCsvViews, type ExportRequest } from '../export/csv.ts';
 import {
@@ -107,6 +109,10 @@ export function storeFromReader(reader: StoreReader, dbPath?: string): Measureme
     exportCsv: (q) => (dbPath ? exportOnOwnConnection(dbPath, q) : exportCsvViews(reader, q)),
     estimateExportRows: (q) => estimateExportRows(reader, q),
     energy: (device, sinceMs) => reader.energy(device, sinceMs),
+    energyInRanges: (device, ranges) => reader.energyInRanges(device, ranges),
+    tariff: () => loadTariff(reader.db),
+    setTariff: (t) => saveTariff(reader.db, t),
+    events: (device, fromMs, toMs, limit) => readEvents(reader.db, reader.resolveDevice(device).id, fromMs, toMs, limit),
   };
 }
 

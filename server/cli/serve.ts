@@ -185,7 +185,11 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   try {
     store.applyRetention(Date.now());
     sessions = prepared.map((p) => p.session(store));
+    store.recordEvent('serve_start', null, Date.now(), `crabwatt serve started (device ${sessions.map((s) => s.path).join(', ')})`);
     for (const s of sessions) {
+      s.ingest.on('link', (e: { device: string; state: string; detail: string }) =>
+        store.recordEvent(`link_${e.state}`, e.device || null, Date.now(), e.detail),
+      );
       s.ingest.on('ingest-error', (err: Error) => io.err(`crabwatt: ingest: ${err.message}\n`));
       // Once per change of state, not per window.
       s.ingest.on('duplicates', (e: { warning: string | null }) =>
@@ -249,6 +253,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     else for (const p of prepared) await p.release();
     if (process.stderr.isTTY) io.err('\n');
     const stored = sessions ? sessions.map((s) => storedThisRun(s, store)).join('; ') : '';
+    store.recordEvent('serve_stop', null, Date.now(), 'crabwatt serve stopped');
     const written = closeStore(store);
     if (running) io.err(`crabwatt: stopped: ${written} queued window(s) and gap(s) written to ${dbPath}; ${stored}\n`);
   }

@@ -7,7 +7,8 @@ import { foldHistory, type HistoryAnswer, type HistoryRequest } from './history.
 import {
   hasPacks, PACK_ENERGY, PACK_FLAGS, PACK_MS, PACK_SAMPLES, PACK_STATS, PACK_STRIDE, PACK_T, PACK_WINDOWS, PACKED_LEVEL_MS, packFloats, recordInto, type RollupBlock,
 } from './pack.ts';
-import { QUANTITIES, ROLLUP_LEVELS, STATS_BYTES, type RollupLevelName } from './schema.ts';
+import { rangeEnergy } from './range-energy.ts';
+import { QUANTITIES, ROLLUP_LEVELS, STATS_BYTES, type Quantity, type RollupLevelName } from './schema.ts';
 import { parseRegisters, type CalibrationRegisters } from './types.ts';
 
 export class UnknownDeviceError extends Error {
@@ -47,7 +48,7 @@ const LITTLE_ENDIAN = new Uint8Array(new Float64Array([1]).buffer)[7] === 0x3f;
 const ROW_PAGE = 2048;
 
 export class StoreReader {
-  private readonly db: Database.Database;
+  readonly db: Database.Database;
   private readonly deviceCache = new Map<string, { id: number; fs: number }>();
   private readonly statements = new Map<string, Database.Statement>();
 
@@ -160,6 +161,23 @@ export class StoreReader {
   }
 
   private energyTx: ((devId: number, since: number, hour: number) => { sinceNwh: bigint; totalNwh: bigint }) | undefined;
+
+  /**
+   * Exact nWh booked in each [from, to) (bounds whole seconds: see range-energy.ts), every range from the
+   * coarsest rollups that tile it, all read in one transaction so that the sums are of one state of the ledger.
+   */
+  energyInRanges(device: string, ranges: readonly (readonly [number, number])[]): bigint[] {
+    const dev = this.resolveDevice(device);
+    const levelEnergy = (levelMs: number, fromMs: number, toMs: number): bigint => {
+      if (levelMs === PACKED_LEVEL_MS) return this.secondTotals(dev.id, fromMs, toMs, true).energyNwh;
+      const row = this.statement(
+        'levelEnergy',
+        'SELECT coalesce(sum(energy_nwh), 0) FROM rollups WHERE device = ? AND level = ? AND t_start_ms >= ? AND t_start_ms < ?',
+      ).safeIntegers(true).get(dev.id, levelMs, fromMs, toMs) as [bigint];
+      return BigInt(row[0]);
+    };
+    return this.db.transaction(() => ranges.map(([from, to]) => rangeEnergy(from, to, levelEnergy)))();
+  }
 
   /** Source rows of a level over [fromMs, toMs), oldest first, streamed from SQLite (never all in memory). */
   *sourceRows(device: string, level: SourceLevel, fromMs: number, toMs: number): Generator<FoldRow> {

@@ -145,6 +145,21 @@ const MIGRATIONS: readonly string[] = [
     WHERE p.device = rollups.device AND p.rows > 0 AND p.t_start_ms = rollups.t_start_ms - rollups.t_start_ms % 3600000
   );
   `,
+  // 4: the event log (events.ts): what the other tables do not already record (epochs are the device resets,
+  // energy_gaps the energy windows did not carry): serve's starts and stops, link changes, calibration changes,
+  // periods the database did not take writes. Written in the batch transactions, as the measurements are.
+  // IF NOT EXISTS: a database whose user_version was set back (the migration tests do) keeps its table.
+  `
+  CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    device INTEGER,                          -- null: the host itself
+    t_ms INTEGER NOT NULL,
+    until_ms INTEGER,                        -- end of a period (disk full); null for an instant
+    kind TEXT NOT NULL,                      -- serve_start, serve_stop, link_<state>, calibration, disk_full, write_failing
+    detail TEXT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS events_time ON events(t_ms);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -251,6 +251,10 @@ export class Store {
     try {
       this.db.transaction(() => {
         this.db.prepare('UPDATE devices SET kv = ?, ki = ?, calibration = ? WHERE id = ?').run(kv, ki, JSON.stringify(registers), state.id);
+        // The change is logged in the same transaction: the log cannot claim one that did not happen, nor miss one.
+        this.w.insertEvent.run(state.id, Date.now(), null, 'calibration', JSON.stringify({
+          from: { ...before.calibration, kv: before.kv, ki: before.ki }, to: { ...registers, kv, ki },
+        }));
         if (state.epoch.id !== -1) {
           startSegment(state);
           this.writes.writeEpoch(state);
@@ -262,6 +266,16 @@ export class Store {
     }
     state.epoch.dirty = false;
     return this.ref(state);
+  }
+
+  /**
+   * An entry of the event log (schema.ts migration 4), written with the next batch, in its transaction: a device
+   * given by hex that is not attached is logged as the host's.
+   */
+  recordEvent(kind: string, device: string | null, tMs: number, detail: string): void {
+    this.assertWritable();
+    this.writes.eventQueue.push([device === null ? null : (this.devices.get(device)?.id ?? null), tMs, null, kind, detail]);
+    this.writes.armTimer();
   }
 
   /** A boot_id seen in a status or energy frame: a change means the device reset. */

@@ -7,7 +7,7 @@ import type { Rollups, RollupBucket } from './rollups.ts';
 import { QUANTITIES } from './schema.ts';
 import { StoreError, type DeviceState, type StoreCounters, type StoreOptions } from './types.ts';
 import { WINDOWS_PER_INSERT, windowInsertSql, WindowRows } from './window-rows.ts';
-import { RETRY_MS, WriteHealthTracker } from './write-health.ts';
+import { RETRY_MS, WriteHealthTracker, type WriteHealth } from './write-health.ts';
 
 function prepareWriteStatements(db: Database.Database) {
   return {
@@ -21,6 +21,7 @@ function prepareWriteStatements(db: Database.Database) {
          raw_booked = ?, energy_base = ?, last_energy = ?, last_energy_index = ?, scale_kv = ?, scale_ki = ?,
          seg_raw = ?, seg_nwh = ?, nwh_booked = ? WHERE id = ?`,
     ),
+    insertEvent: db.prepare('INSERT INTO events (device, t_ms, until_ms, kind, detail) VALUES (?, ?, ?, ?, ?)'),
     updateDeviceTotal: db.prepare('UPDATE devices SET total_nwh = ?, last_seen_ms = ? WHERE id = ?'),
     windowAt: db.prepare('SELECT sum_vi FROM windows WHERE device = ? AND epoch = ? AND end_index = ?').safeIntegers(true),
   };
@@ -31,6 +32,10 @@ export type WriteStatements = ReturnType<typeof prepareWriteStatements>;
 export class WriteQueue {
   readonly windowQueue: WindowRows;
   readonly gapQueue: unknown[][] = [];
+  /** Event log rows (device, t_ms, until_ms, kind, detail), written with the next batch. */
+  readonly eventQueue: unknown[][] = [];
+  /** The write trouble going on (not 'ok'), to log as one period once writes get through again. */
+  private trouble: WriteHealth | undefined;
   readonly dirtyDeviceTotals = new Set<DeviceState>();
   /** The parameters of one multi-row windows INSERT, reused: better-sqlite3 keeps nothing of it after run(). */
   private readonly multiRow: unknown[] = new Array<unknown>(WINDOWS_PER_INSERT * (17 + QUANTITIES.length + 1)).fill(null);
@@ -59,12 +64,27 @@ export class WriteQueue {
     this.windowQueue = new WindowRows(QUANTITIES.length, options.readonly ? 1 : Math.min(this.flushRows, 65_536));
     this.writeHealth = new WriteHealthTracker(
       path,
-      options.onWriteHealth ?? ((h) => process.emitWarning(h.state === 'ok' ? `${path}: writing again` : h.detail, 'CrabwattStoreWarning')),
+      (h) => {
+        this.logTrouble(h);
+        (options.onWriteHealth ?? ((x) => process.emitWarning(x.state === 'ok' ? `${path}: writing again` : x.detail, 'CrabwattStoreWarning')))(h);
+      },
       Date.now(),
     );
     const readonly = options.readonly ?? false;
     this.stmts = readonly ? undefined : prepareWriteStatements(db);
     this.writeTx = readonly ? undefined : db.transaction((...batch: Parameters<WriteQueue['writeBatch']>) => this.writeBatch(...batch));
+  }
+
+  /** A disk-full (or failing) period becomes one event, queued when it ends: while it lasts nothing can be written. */
+  private logTrouble(h: WriteHealth): void {
+    if (h.state !== 'ok') {
+      this.trouble ??= h;
+      return;
+    }
+    if (!this.trouble) return;
+    this.eventQueue.push([null, this.trouble.sinceMs, h.sinceMs, this.trouble.state === 'disk_full' ? 'disk_full' : 'write_failing', this.trouble.detail]);
+    this.trouble = undefined;
+    this.armTimer();
   }
 
   armTimer(): void {
@@ -90,7 +110,7 @@ export class WriteQueue {
     }
     const dirtyEpochs = [...this.devices.values()].filter((d) => d.epoch.dirty && d.epoch.id !== -1);
     const openBuckets = [...this.devices.values()].flatMap((d) => d.open.filter((b) => b.rows > 0));
-    if (this.windowQueue.length === 0 && this.gapQueue.length === 0 && this.rollups.queue.length === 0 && openBuckets.length === 0 && dirtyEpochs.length === 0) return;
+    if (this.windowQueue.length === 0 && this.gapQueue.length === 0 && this.eventQueue.length === 0 && this.rollups.queue.length === 0 && openBuckets.length === 0 && dirtyEpochs.length === 0) return;
     const windows = this.windowQueue.length;
     const gaps = this.gapQueue;
     const rollups = this.rollups.queue.concat(openBuckets);
@@ -114,6 +134,7 @@ export class WriteQueue {
     }
     this.windowQueue.length = 0;
     this.gapQueue.length = 0;
+    this.eventQueue.length = 0;
     this.dirtyDeviceTotals.clear();
     for (const dev of dirtyEpochs) dev.epoch.dirty = false;
     // The open buckets keep collecting, now as additions to what was just written.
@@ -138,6 +159,7 @@ export class WriteQueue {
     }
     for (; k < windows; k++) s.insertWindow.run(queue.rowAt(k));
     for (const row of gaps) s.insertGap.run(row);
+    for (const row of this.eventQueue) s.insertEvent.run(row);
     for (const b of rollups) this.rollups!.writeBucket(b);
     this.rollups!.packClosedHours(this.devices);
     for (const dev of dirtyEpochs) this.writeEpoch(dev);

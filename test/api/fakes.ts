@@ -16,6 +16,8 @@ import {
   type LiveWindow,
   type MeasurementStore,
 } from '../../server/api/deps.ts';
+import type { StoredEvent } from '../../server/store/events.ts';
+import { checkTariff, type Tariff } from '../../server/store/tariff.ts';
 
 export const DEVICE = '00c0ffee00000001';
 export const T0 = Date.UTC(2026, 10, 1);
@@ -65,6 +67,27 @@ export class FakeStore implements MeasurementStore {
     this.known(device);
     void sinceMs;
     return { sinceNwh: 1_500_000_000n, totalNwh: 123_456_789_012_345n };
+  }
+
+  /** 1 Wh per hour of each range (whole seconds), so a test can predict every sum. */
+  energyInRanges(device: string, ranges: readonly (readonly [number, number])[]): bigint[] {
+    this.known(device);
+    return ranges.map(([from, to]) => (BigInt(to - from) * 1_000_000_000n) / 3_600_000n);
+  }
+
+  storedTariff: Tariff | null = null;
+  tariff(): Tariff | null {
+    return this.storedTariff;
+  }
+
+  events(device: string, fromMs: number, toMs: number, limit: number): StoredEvent[] {
+    this.known(device);
+    return [{ tMs: toMs - 1000, untilMs: null, kind: 'serve_start', detail: 'crabwatt serve started' }, { tMs: fromMs, untilMs: fromMs + 60_000, kind: 'no_data', detail: 'no measurements for 1 min' }].slice(0, limit);
+  }
+
+  setTariff(t: Tariff): Tariff {
+    this.storedTariff = checkTariff(t);
+    return t;
   }
 }
 

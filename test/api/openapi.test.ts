@@ -145,6 +145,14 @@ const CASES: Case[] = [
   { req: { method: 'GET', url: `/api/export.csv?device=${DEVICE}&${range}` }, status: 200 },
   { req: { method: 'GET', url: '/api/live?device=feedfeed' }, status: 404 },
   { req: { method: 'GET', url: '/api/live?device=a%20b' }, status: 400 },
+  { req: { method: 'GET', url: `${dev}/energy/periods?${range}&bucket=day&tz=Europe/Berlin` }, status: 200 },
+  { req: { method: 'GET', url: `${dev}/energy/periods?${range}&bucket=fortnight` }, status: 400 },
+  { req: { method: 'GET', url: `/api/devices/feedfeed/energy/periods?${range}` }, status: 404 },
+  { req: { method: 'GET', url: '/api/tariff' }, status: 200 },
+  { req: { method: 'GET', url: `/api/events?device=${DEVICE}&${range}` }, status: 200 },
+  { req: { method: 'GET', url: `/api/events?device=feedfeed&${range}` }, status: 404 },
+  { req: { method: 'GET', url: `/api/events?device=${DEVICE}&${range}&limit=0` }, status: 400 },
+  { req: { method: 'PUT', url: '/api/tariff', payload: { currency: 'EUR', standing_charge_per_day: 0, bands: [] } }, status: 400 },
 ];
 
 describe('every answer a route gives is documented for it', () => {
