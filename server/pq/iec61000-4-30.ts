@@ -86,6 +86,8 @@ export function validateThresholds(t: VoltageThresholds): void {
 }
 
 const FREQUENCY_INTERVAL_S = 10;
+/** Rising crossings the period estimate is averaged over. */
+const PERIOD_CYCLES = 8;
 /** Cycles of waveform history kept for Urms(1/2) and for locating event edges. */
 const HISTORY_CYCLES = 8;
 
@@ -114,7 +116,9 @@ export class VoltageMonitor {
   private boundaries: number[] = [];
   private armedNeg = false;
   private armedPos = false;
-  private lastRising: number | null = null;
+  /** where the sign last changed since the wave was last beyond the hysteresis */
+  private candidate: number | null = null;
+  private risings: number[] = [];
   private freqInterval = -1;
   private freqFirst = 0;
   private freqLast = 0;
@@ -167,7 +171,8 @@ export class VoltageMonitor {
     this.boundaries = [];
     this.histLen = 0;
     this.armedNeg = this.armedPos = false;
-    this.lastRising = null;
+    this.candidate = null;
+    this.risings = [];
     this.freqInterval = -1;
     this.next = NaN;
   }
@@ -193,20 +198,19 @@ export class VoltageMonitor {
     this.hist[this.histLen++] = x;
     if (this.histLen < 2) return;
     const prev = this.hist[this.histLen - 2]!;
-    if (x < -this.zcHysteresisV) this.armedNeg = true;
-    if (x > this.zcHysteresisV) this.armedPos = true;
-    const rising = this.armedNeg && prev < 0 && x >= 0;
-    const falling = this.armedPos && prev > 0 && x <= 0;
-    if (rising || falling) {
-      const t = index - this.decimation + (this.decimation * prev) / (prev - x);
-      if (rising) {
-        this.armedNeg = false;
-        this.onRising(t);
-      } else {
-        this.armedPos = false;
-      }
-      const last = this.boundaries.at(-1);
-      if (last === undefined || t - last >= this.period / 4) this.boundary(t);
+    // A crossing counts once the wave has gone from beyond −h to beyond +h (or back): a step to zero
+    // (an interruption) is no crossing. It is placed where the sign changed last on the way.
+    if (prev < 0 !== x < 0 && (x < 0 ? this.armedPos : this.armedNeg)) {
+      this.candidate = index - this.decimation + (this.decimation * prev) / (prev - x);
+    }
+    if (x < -this.zcHysteresisV) {
+      if (this.armedPos && this.candidate !== null) this.crossing(this.candidate, false);
+      this.armedPos = false;
+      this.armedNeg = true;
+    } else if (x > this.zcHysteresisV) {
+      if (this.armedNeg && this.candidate !== null) this.crossing(this.candidate, true);
+      this.armedNeg = false;
+      this.armedPos = true;
     }
     // No crossing for 1.5 half periods: keep the half-cycle clock going.
     let last = this.boundaries.at(-1);
@@ -216,13 +220,25 @@ export class VoltageMonitor {
     }
   }
 
+  private crossing(t: number, rising: boolean): void {
+    this.candidate = null;
+    if (rising) this.onRising(t);
+    const last = this.boundaries.at(-1);
+    if (last === undefined || t - last >= this.period / 4) this.boundary(t);
+  }
+
   private onRising(t: number): void {
-    if (this.lastRising !== null) {
-      const p = t - this.lastRising;
+    // The period over several cycles: one cycle's crossing interval jitters by tenths of a percent with
+    // interharmonics, enough to make the waveform differ from itself one "period" earlier.
+    this.risings.push(t);
+    if (this.risings.length > PERIOD_CYCLES + 1) this.risings.shift();
+    const n = this.risings.length - 1;
+    if (n > 0) {
+      const p = (t - this.risings[0]!) / n;
       const nominal = this.deviceRateHz / this.thresholds.nominalHz;
       if (p > 0.8 * nominal && p < 1.25 * nominal) this.period = p;
+      else this.risings.splice(0, n);
     }
-    this.lastRising = t;
     const k = Math.floor(t / this.interval);
     if (k !== this.freqInterval) {
       if (this.freqInterval >= 0) this.emitFrequency();
@@ -249,13 +265,16 @@ export class VoltageMonitor {
     this.detect(start, t, urms);
   }
 
-  /** Mean of x² over the samples with index in [a, b). */
+  /**
+   * Mean of x² over [a, b): the samples' Σx² divided by the span in samples, not by their count (a cycle
+   * holds a non-integer number of them; with a and b at zero crossings the sum is an accurate integral).
+   */
   private meanSquare(a: number, b: number): number {
     const k0 = Math.max(0, Math.ceil((a - this.histFirst) / this.decimation));
     const k1 = Math.min(this.histLen, Math.ceil((b - this.histFirst) / this.decimation));
     let s = 0;
     for (let k = k0; k < k1; k++) s += this.hist[k]! * this.hist[k]!;
-    return k1 > k0 ? s / (k1 - k0) : 0;
+    return b > a ? (s * this.decimation) / (b - a) : 0;
   }
 
   private detect(start: number, end: number, u: number): void {

@@ -60,6 +60,9 @@ export interface HarmonicAnalysis {
   /** THDS over orders 2 … 50 (ratio) */
   thd50_v: number | null;
   thd50_i: number | null;
+  /** RMS of the band-limited waveform over the window, V and A */
+  vrms: number;
+  irms: number;
   /** peak / RMS of the band-limited waveform over the window; null when RMS is 0 */
   crest_v: number | null;
   crest_i: number | null;
@@ -122,6 +125,8 @@ export function analyzeWindow(slice: StreamSlice, span: WindowSpan, opts: Harmon
     h_i.push(Math.sqrt(si));
     p_h.push(p);
   }
+  const v = peakAndRms(bufV);
+  const i = peakAndRms(bufI);
   return {
     h_v,
     h_i,
@@ -130,8 +135,10 @@ export function analyzeWindow(slice: StreamSlice, span: WindowSpan, opts: Harmon
     thd_i: thd(h_i, THD_ORDER),
     thd50_v: thd(h_v, MAX_ORDER),
     thd50_i: thd(h_i, MAX_ORDER),
-    crest_v: crest(bufV),
-    crest_i: crest(bufI),
+    vrms: v.rms,
+    irms: i.rms,
+    crest_v: v.rms > 0 ? v.peak / v.rms : null,
+    crest_i: i.rms > 0 ? i.peak / i.rms : null,
   };
 }
 
@@ -144,12 +151,12 @@ export function thd(subgroups: readonly number[], top: number): number | null {
   return Math.sqrt(sum) / g1;
 }
 
-function crest(x: Float64Array): number | null {
+function peakAndRms(x: Float64Array): { peak: number; rms: number } {
   let peak = 0;
   let sq = 0;
   for (const s of x) {
     peak = Math.max(peak, Math.abs(s));
     sq += s * s;
   }
-  return sq > 0 ? peak / Math.sqrt(sq / x.length) : null;
+  return { peak, rms: Math.sqrt(sq / x.length) };
 }
