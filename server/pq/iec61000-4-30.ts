@@ -60,7 +60,7 @@ export interface FrequencyValue {
   /** the 10 s interval [start, end) */
   start: number;
   end: number;
-  /** integral cycles in the interval over their duration; null with fewer than 2 crossings */
+  /** integral cycles ending in the interval over their cumulative duration; null without any */
   hz: number | null;
 }
 
@@ -120,9 +120,8 @@ export class VoltageMonitor {
   private candidate: number | null = null;
   private risings: number[] = [];
   private freqInterval = -1;
-  private freqFirst = 0;
-  private freqLast = 0;
-  private freqCount = 0;
+  private freqCycles = 0;
+  private freqDuration = 0;
   /** device index one past the last sample pushed (NaN before any) */
   private next = NaN;
 
@@ -228,30 +227,43 @@ export class VoltageMonitor {
   }
 
   private onRising(t: number): void {
+    const previous = this.risings.at(-1);
+    if (previous !== undefined) {
+      const p = t - previous;
+      // Locked (two crossings a cycle apart seen), the period moves by far less than 10 % a cycle: an
+      // earlier crossing is no fundamental one (the decimator's filter rings after a step to zero and
+      // crosses the hysteresis band once), a later one means cycles were lost (an interruption).
+      const nominal = this.deviceRateHz / this.thresholds.nominalHz;
+      const locked = this.risings.length > 1;
+      if (p < (locked ? 0.9 * this.period : 0.8 * nominal)) return;
+      if (p > (locked ? 1.1 * this.period : 1.25 * nominal)) {
+        this.risings = [t];
+        return;
+      }
+      this.countCycle(t, p);
+    }
     // The period over several cycles: one cycle's crossing interval jitters by tenths of a percent with
     // interharmonics, enough to make the waveform differ from itself one "period" earlier.
     this.risings.push(t);
     if (this.risings.length > PERIOD_CYCLES + 1) this.risings.shift();
-    const n = this.risings.length - 1;
-    if (n > 0) {
-      const p = (t - this.risings[0]!) / n;
-      const nominal = this.deviceRateHz / this.thresholds.nominalHz;
-      if (p > 0.8 * nominal && p < 1.25 * nominal) this.period = p;
-      else this.risings.splice(0, n);
-    }
-    const k = Math.floor(t / this.interval);
+    if (this.risings.length > 1) this.period = (t - this.risings[0]!) / (this.risings.length - 1);
+  }
+
+  /** IEC 61000-4-30 §5.1: integral cycles in the 10 s interval over their cumulative duration. */
+  private countCycle(end: number, duration: number): void {
+    const k = Math.floor(end / this.interval);
     if (k !== this.freqInterval) {
       if (this.freqInterval >= 0) this.emitFrequency();
       this.freqInterval = k;
-      this.freqFirst = t;
-      this.freqCount = 0;
+      this.freqCycles = 0;
+      this.freqDuration = 0;
     }
-    this.freqLast = t;
-    this.freqCount++;
+    this.freqCycles++;
+    this.freqDuration += duration;
   }
 
   private emitFrequency(): void {
-    const hz = this.freqCount >= 2 ? ((this.freqCount - 1) * this.deviceRateHz) / (this.freqLast - this.freqFirst) : null;
+    const hz = this.freqCycles > 0 ? (this.freqCycles * this.deviceRateHz) / this.freqDuration : null;
     this.frequencies.push({ start: this.freqInterval * this.interval, end: (this.freqInterval + 1) * this.interval, hz });
   }
 
