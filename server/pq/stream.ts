@@ -61,8 +61,9 @@ const SEQ_MODULUS = 2 ** 32;
 
 export class PqStream {
   readonly monitor: VoltageMonitor;
-  /** frames known lost (seq jumps) and discontinuities seen */
+  /** frames known lost (seq jumps) */
   droppedFrames = 0;
+  /** discontinuities of the stream (a seq jump or a first_index that does not continue) */
   gaps = 0;
   private readonly aggregator: Aggregator;
   private readonly margin: number;
@@ -92,7 +93,10 @@ export class PqStream {
     const firstIndex = Number(frame.firstIndex);
     const seqJump = this.lastSeq === null ? 0 : (frame.seq - this.lastSeq - 1 + SEQ_MODULUS) % SEQ_MODULUS;
     this.droppedFrames += seqJump;
-    if (this.len > 0 && (seqJump !== 0 || firstIndex !== this.next)) this.gap();
+    if (this.len > 0 && (seqJump !== 0 || firstIndex !== this.next)) {
+      this.gaps++;
+      this.endSegment();
+    }
     this.lastSeq = frame.seq;
     if (this.len === 0) this.first = firstIndex;
     const kv = this.cfg.kv / 4;
@@ -117,7 +121,7 @@ export class PqStream {
 
   /** Everything produced since the last drain. `final`: the stream ended, close what is open. */
   drain(final = false): PqOutput {
-    if (final) this.gap();
+    if (final) this.endSegment();
     const m = this.monitor;
     const out: PqOutput = {
       windows: this.out,
@@ -131,9 +135,8 @@ export class PqStream {
   }
 
   /** The segment ends: windows it does not cover are invalid, open events end, a new segment starts. */
-  private gap(): void {
+  private endSegment(): void {
     if (this.len === 0) return;
-    this.gaps++;
     for (const p of this.pending) this.out.push({ ...p, analysis: null, gap: true });
     this.pending = [];
     this.monitor.gap(this.next);

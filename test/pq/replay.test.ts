@@ -1,5 +1,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { replayCommand } from '../../server/cli/replay.ts';
+import { UsageError } from '../../server/cli/common.ts';
 import { replay, ReplayInputError, type ReplayLine } from '../../server/dsp/replay.ts';
 import { CODE_MID, DspCore, RESET_CONFIG } from '../../server/dsp/model.ts';
 import { PqReplay, type PqEventLine, type PqLine } from '../../server/pq/replay.ts';
@@ -86,5 +88,15 @@ describe('replay --pq', () => {
     await expect(run({ input, mode: 'fixed:1000' })).rejects.toThrow(ReplayInputError);
     await expect(run({ input, declaredV: -1 })).rejects.toThrow(/declared voltage/);
     await expect(run({ input, rate: 1_000_000 })).rejects.toThrow(/record at ≥ 3200000 samples\/s/);
+  });
+});
+
+describe('crabwatt replay --pq options', () => {
+  const io = { out: () => {}, err: () => {} };
+  const base = ['--input', '-', '--rate', '4000000', '--v-scale', '0.05', '--i-scale', '0.004'];
+
+  it('refuses --declared-v without --pq and a nominal frequency other than 50 or 60', async () => {
+    await expect(replayCommand([...base, '--declared-v', '230'], io, Readable.from(['v,i\n']))).rejects.toThrow(/--declared-v goes with --pq/);
+    await expect(replayCommand([...base, '--pq', '--nominal-hz', '55'], io, Readable.from(['v,i\n']))).rejects.toThrow(UsageError);
   });
 });
