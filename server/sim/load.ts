@@ -18,6 +18,8 @@
 // that are fixed multiples of SEGMENT_SAMPLES from sample 0, and the phase and noise generator
 // advance exactly once per sample.
 
+import { MAINS_EVENTS, SupplyEvents, type SupplyEventSpec } from './supply-events.ts';
+
 export const SAMPLE_RATE_HZ = 4_000_000;
 /** Samples between two updates of the slow quantities (1.024 ms at 4 Msps). */
 export const SEGMENT_SAMPLES = 4096;
@@ -88,26 +90,6 @@ export interface ScenarioSpec {
   readonly iNoiseLsb: number;
   readonly appliances: readonly ApplianceSpec[];
 }
-
-/**
- * A kind of supply event: from its start the voltage is multiplied by `depth` and recovers linearly to
- * 1 over its duration (`recovers`, a motor start) or stays at `depth` until it ends (an interruption).
- */
-export interface SupplyEventSpec {
-  readonly name: string;
-  readonly meanIntervalS: number;
-  readonly depth: readonly [number, number];
-  readonly durationS: readonly [number, number];
-  readonly recovers: boolean;
-}
-
-/** No supply event in the first minutes: short runs (the tests, a quick look) see a steady supply. */
-export const FIRST_SUPPLY_EVENT_S = 120;
-
-const MAINS_EVENTS: readonly SupplyEventSpec[] = [
-  { name: 'motor-start dip', meanIntervalS: 900, depth: [0.55, 0.85], durationS: [0.2, 1.5], recovers: true },
-  { name: 'short interruption', meanIntervalS: 3600, depth: [0, 0], durationS: [0.08, 0.6], recovers: false },
-];
 
 const appliance = (a: Partial<ApplianceSpec> & Pick<ApplianceSpec, 'name' | 'kind'>): ApplianceSpec => ({
   powerW: 0, currentA: 0, pf: 1, inrushFactor: 1, inrushTauS: 0.1, meanOnS: 60, meanOffS: 60, ...a,
@@ -229,34 +211,6 @@ class Schedule {
   }
 }
 
-/** The supply events of one kind: drawn lazily from their own PRNG stream, like Schedule. */
-export class SupplyEvents {
-  private readonly rng: XorShift32;
-  private startS = 0;
-  private endS = 0;
-  private depth = 1;
-
-  constructor(private readonly spec: SupplyEventSpec, seed: number) {
-    this.rng = new XorShift32(seed);
-    this.draw(FIRST_SUPPLY_EVENT_S);
-  }
-
-  private draw(afterS: number): void {
-    const u = (range: readonly [number, number]): number => range[0] + (range[1] - range[0]) * this.rng.next();
-    this.startS = afterS + -Math.log(1 - this.rng.next()) * this.spec.meanIntervalS;
-    this.endS = this.startS + u(this.spec.durationS);
-    this.depth = u(this.spec.depth);
-  }
-
-  /** The voltage factor at tS (time only moves forward). */
-  factorAt(tS: number): number {
-    while (tS >= this.endS) this.draw(this.endS);
-    if (tS < this.startS) return 1;
-    if (!this.spec.recovers) return this.depth;
-    return this.depth + (1 - this.depth) * ((tS - this.startS) / (this.endS - this.startS));
-  }
-}
-
 /** A slow, seeded wander: the sum of two sinusoids with periods of minutes, in [−1, 1]. */
 class Wander {
   private readonly p1: number;
@@ -332,7 +286,7 @@ export class SyntheticLoad {
     this.shapes = spec.appliances.map((a) => this.buildCurrentShape(a));
     this.schedules = spec.appliances.map((a) => new Schedule(a, rng.nextU32() | 0, pins[a.name]));
     // Drawn after everything else from the seed, so the streams above are those of before the events.
-    this.supplyEvents = spec.supplyEvents.map((e) => new SupplyEvents(e, rng.nextU32() | 0));
+    this.supplyEvents = spec.supplyEvents.map((e) => new SupplyEvents(e, new XorShift32(rng.nextU32() | 0)));
     this.coefficients = new Float64Array(spec.appliances.length);
     this.states = spec.appliances.map(() => false);
     this.updateSegment(0);

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { DspCore, RESET_CONFIG, type DspConfig, type WindowRecord } from '../../server/dsp/model.ts';
 import { derive, type Derived } from '../../server/dsp/derive.ts';
 import { WINDOW_FLAG, WINDOW_MODE } from '../../server/protocol/definition.ts';
-import { FIRST_SUPPLY_EVENT_S, SAMPLE_RATE_HZ, SEGMENT_SAMPLES, SCENARIO_SPECS, SupplyEvents, SyntheticLoad, type LoadOptions } from '../../server/sim/load.ts';
+import { SAMPLE_RATE_HZ, SEGMENT_SAMPLES, SCENARIO_SPECS, SyntheticLoad, XorShift32, type LoadOptions } from '../../server/sim/load.ts';
+import { FIRST_SUPPLY_EVENT_S, SupplyEvents } from '../../server/sim/supply-events.ts';
 import { Decimator, DECIMATION, decimatorResponse } from '../../server/dsp/decimator.ts';
 import { analyzeWindow } from '../../server/pq/iec61000-4-7.ts';
 
@@ -249,7 +250,7 @@ describe('SyntheticLoad power quality', () => {
   it('supply events: deterministic per seed, none in the first minutes, dips within their depth, interruptions at 0', () => {
     const [dips, interruptions] = SCENARIO_SPECS['mains-230-50'].supplyEvents;
     const scan = (spec: typeof dips, seed: number): { startS: number; min: number }[] => {
-      const e = new SupplyEvents(spec!, seed);
+      const e = new SupplyEvents(spec!, new XorShift32(seed));
       const found: { startS: number; min: number }[] = [];
       let inside = false;
       for (let t = 0; t < 10 * 3600; t += 0.01) {
