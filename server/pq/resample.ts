@@ -3,8 +3,9 @@
 // Why this and not linear or cubic interpolation: the 50th harmonic of 61 Hz sits at 0.39·fs_d, where a
 // cubic interpolator is off by percent; the stream is band-limited by the decimator's filter, so a
 // windowed sinc reconstructs it to the window's ripple (about 4e-6 for β = 11). Measured: a lone tone at
-// 0.38·fs_d (order 49 of 60 Hz) comes out of the harmonic analysis within 4e-7 of its amplitude; 64 taps
-// a side or another β change nothing in the accuracy benchmark (server/pq/bench-accuracy.ts).
+// 0.38·fs_d (order 49 of 60 Hz) comes out of the harmonic analysis within 4e-7 of its amplitude. In the
+// accuracy benchmark (server/pq/bench-accuracy.ts) 64 taps a side change nothing; β = 8 raises the
+// error floor of the small harmonics about fivefold.
 
 /** Input samples used on each side of an output instant. */
 export const HALF_TAPS = 48;
