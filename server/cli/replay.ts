@@ -7,11 +7,17 @@ import { CliError, parseCommandArgs, parseNumber, str, UsageError, type Io } fro
 
 export const REPLAY_HELP = `crabwatt replay --input FILE.csv --rate HZ --v-scale VOLTS_PER_CODE --i-scale AMPS_PER_CODE
                 [--mode cycles:K|fixed:N] [--hysteresis CODES]
+                [--pq [--declared-v VOLTS] [--nominal-hz 50|60]]
 
 Runs a recording through the exact DSP model and prints one JSON line per window:
 vrms, irms, p, s, pf, n, freq_hz, energy_wh, samples (+ end_index, flags).
 The CSV has a header naming the columns v and i, then signed ADC codes (-8192 … 8191) per line.
 --input - reads standard input.
+
+--pq also runs the decimator model and the power-quality analysis (docs/power-quality.md) and prints
+  {"type":"pq", t_s, thd_v, thd_i, h_v[50], h_i[50], p_h[50]} per 10/12-cycle window and
+  {"type":"event", kind, start_s, duration_s, extreme_v} per dip, swell or interruption.
+  --declared-v defaults to 230, --nominal-hz to 50; --mode defaults to cycles:10 (cycles:12 at 60 Hz).
 `;
 
 export async function replayCommand(argv: string[], io: Io, stdin: Readable = process.stdin, stdout: Writable = process.stdout): Promise<number> {
@@ -22,6 +28,9 @@ export async function replayCommand(argv: string[], io: Io, stdin: Readable = pr
     'i-scale': { type: 'string' },
     mode: { type: 'string' },
     hysteresis: { type: 'string' },
+    pq: { type: 'boolean' },
+    'declared-v': { type: 'string' },
+    'nominal-hz': { type: 'string' },
   });
   if (values['help']) {
     io.out(REPLAY_HELP);
@@ -39,6 +48,15 @@ export async function replayCommand(argv: string[], io: Io, stdin: Readable = pr
   const vScale = parseNumber('v-scale', need('v-scale'), 0, positive, 'volts per code > 0');
   const iScale = parseNumber('i-scale', need('i-scale'), 0, positive, 'amperes per code > 0');
   const hysteresisText = str(values, 'hysteresis');
+  const pqOnly = ['declared-v', 'nominal-hz'].find((name) => str(values, name) !== undefined);
+  if (values['pq'] !== true && pqOnly) throw new UsageError(`--${pqOnly} goes with --pq`);
+  const pq =
+    values['pq'] === true
+      ? {
+          declaredV: parseNumber('declared-v', str(values, 'declared-v'), 230, positive, 'a voltage > 0'),
+          nominalHz: parseNumber('nominal-hz', str(values, 'nominal-hz'), 50, (n) => n === 50 || n === 60, '50 or 60'),
+        }
+      : undefined;
   if (input !== '-' && !existsSync(input)) throw new UsageError(`no such file '${input}'`);
   const source = input === '-' ? stdin : createReadStream(input);
   // An output error (EPIPE when `| head` has what it wanted) fails the next write instead of arriving as an
@@ -56,6 +74,7 @@ export async function replayCommand(argv: string[], io: Io, stdin: Readable = pr
       vScale,
       iScale,
       ...(str(values, 'mode') ? { mode: str(values, 'mode')! } : {}),
+      ...(pq ? { pq } : {}),
       ...(hysteresisText !== undefined
         ? { hysteresis: parseNumber('hysteresis', hysteresisText, 0, (n) => Number.isInteger(n) && n >= 0, 'an integer ≥ 0') }
         : {}),

@@ -1,6 +1,7 @@
 // Replay: a recorded CSV of signed ADC codes through the exact model, one JSON line per window.
 // Used by `crabwatt replay --input FILE.csv --rate HZ --v-scale V_PER_CODE --i-scale A_PER_CODE
-// [--mode cycles:K|fixed:N]`. Streams: memory does not grow with the file.
+// [--mode cycles:K|fixed:N] [--pq …]`. Streams: memory does not grow with the file. With `pq`, the
+// power-quality lines of server/pq/replay.ts are interleaved as they complete.
 
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
@@ -8,6 +9,7 @@ import { WINDOW_MODE } from '../protocol/definition.ts';
 import { windowFlagNames } from '../protocol/window-flags.ts';
 import { derive, validateScale } from './derive.ts';
 import { CODE_MID, DspCore, MAX_CYCLES, MAX_WINDOW_SAMPLES, RESET_CONFIG, type DspConfig, type WindowRecord } from './model.ts';
+import { iecCycles, PqReplay, type PqEventLine, type PqLine, type PqReplayOptions } from '../pq/replay.ts';
 
 export interface ReplayOptions {
   /** CSV text: a header naming the columns `v` and `i`, then one sample pair per line */
@@ -22,7 +24,11 @@ export interface ReplayOptions {
   mode?: string;
   /** zero-crossing hysteresis in codes (default: the gateware's reset value, 64) */
   hysteresis?: number;
+  /** also run the power-quality analysis (needs whole-cycle windows; default mode cycles:10 / 12 for 60 Hz) */
+  pq?: PqReplayOptions;
 }
+
+export type ReplayLine = ReplayWindow | PqLine | PqEventLine;
 
 /** One output line. */
 export interface ReplayWindow {
@@ -77,7 +83,12 @@ export function parseMode(mode: string, rate: number, hysteresis = RESET_CONFIG.
 const cells = (line: string): string[] => line.split(',').map((c) => c.trim());
 
 /** Yields one ReplayWindow per closed window, the last one (flag `END`) flushed at the end of input. */
-export async function* replayWindows(opts: ReplayOptions): AsyncGenerator<ReplayWindow> {
+export async function* replayWindows(opts: Omit<ReplayOptions, 'pq'>): AsyncGenerator<ReplayWindow> {
+  for await (const line of replayLines(opts)) if (!('type' in line)) yield line;
+}
+
+/** replayWindows, and with `opts.pq` the power-quality lines as they complete. */
+export async function* replayLines(opts: ReplayOptions): AsyncGenerator<ReplayLine> {
   const scale = { kv: opts.vScale, ki: opts.iScale, fs: opts.rate };
   try {
     validateScale(scale);
@@ -90,8 +101,26 @@ export async function* replayWindows(opts: ReplayOptions): AsyncGenerator<Replay
   if (!Number.isInteger(hysteresis) || hysteresis < 0 || hysteresis > 32767) {
     throw new ReplayInputError(`hysteresis must be an integer in 0 … 32767, got ${hysteresis}`);
   }
-  const config = parseMode(opts.mode ?? 'cycles:10', opts.rate, hysteresis);
+  const config = parseMode(opts.mode ?? (opts.pq ? `cycles:${iecCycles(opts.pq.nominalHz)}` : 'cycles:10'), opts.rate, hysteresis);
+  if (opts.pq && config.mode !== WINDOW_MODE.CYCLES) {
+    throw new ReplayInputError('--pq analyses whole-cycle windows: use --mode cycles:K (or leave --mode out)');
+  }
+  let pq: PqReplay | null = null;
+  try {
+    pq = opts.pq ? new PqReplay(opts.pq, opts.rate, opts.vScale, opts.iScale, config.cycles) : null;
+  } catch (err) {
+    throw new ReplayInputError((err as Error).message);
+  }
   const core = new DspCore(config);
+  /** The block's windows, and with pq the analysis lines they and the block's samples complete. */
+  function* block(count: number, last: boolean): Generator<ReplayLine> {
+    pq?.samples(cv, ci, count);
+    for (const w of core.process(cv, ci, count)) {
+      pq?.window(w);
+      yield toLine(w, last);
+    }
+    if (pq) yield* pq.lines(last);
+  }
   const cv = new Uint16Array(BLOCK);
   const ci = new Uint16Array(BLOCK);
   let fill = 0;
@@ -143,15 +172,15 @@ export async function* replayWindows(opts: ReplayOptions): AsyncGenerator<Replay
     cv[fill] = code(vCol, 'v');
     ci[fill] = code(iCol, 'i');
     if (++fill === BLOCK) {
-      for (const w of core.process(cv, ci)) yield toLine(w, false);
+      yield* block(BLOCK, false);
       fill = 0;
     }
   }
   if (vCol < 0) throw new ReplayInputError('the input is empty: expected the header "v,i"');
-  for (const w of core.process(cv, ci, fill)) yield toLine(w, false);
+  yield* block(fill, false);
   // Close the window still open at the end of the input so its samples are reported too.
   core.commit(config);
-  for (const w of core.process(cv, ci, 0)) yield toLine(w, true);
+  yield* block(0, true);
 }
 
 /** Summary of a replay run. */
@@ -168,10 +197,12 @@ export async function replay(
   opts: ReplayOptions & { write: (line: string) => unknown },
 ): Promise<ReplaySummary> {
   const summary: ReplaySummary = { windows: 0, samples: 0 };
-  for await (const w of replayWindows(opts)) {
-    summary.windows++;
-    summary.samples += w.samples;
-    await opts.write(JSON.stringify(w) + '\n');
+  for await (const line of replayLines(opts)) {
+    if (!('type' in line)) {
+      summary.windows++;
+      summary.samples += line.samples;
+    }
+    await opts.write(JSON.stringify(line) + '\n');
   }
   return summary;
 }

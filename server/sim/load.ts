@@ -18,6 +18,8 @@
 // that are fixed multiples of SEGMENT_SAMPLES from sample 0, and the phase and noise generator
 // advance exactly once per sample.
 
+import { MAINS_EVENTS, SupplyEvents, type SupplyEventSpec } from './supply-events.ts';
+
 export const SAMPLE_RATE_HZ = 4_000_000;
 /** Samples between two updates of the slow quantities (1.024 ms at 4 Msps). */
 export const SEGMENT_SAMPLES = 4096;
@@ -40,11 +42,13 @@ export const SCENARIOS: readonly ScenarioName[] = ['mains-230-50', 'mains-120-60
  * - motor: lagging fundamental (power factor `pf`) with a little 5th harmonic, inrush at switch-on;
  * - smps: a capacitor-input rectifier: current pulses just before the voltage peaks;
  * - capacitive: a small leading reactive current (EMI filter capacitors); `powerW` is ignored and
- *   `currentA` sets its RMS.
+ *   `currentA` sets its RMS;
+ * - dimmer: a leading-edge phase-cut (triac) dimmer on a resistive lamp, firing 90° into each half
+ *   cycle: odd harmonics of tens of percent of its fundamental.
  * For `dc`, every kind draws a constant current `currentA` (a motor with inrush; smps with a ripple
  * current at the supply's ripple frequency).
  */
-export type ApplianceKind = 'resistive' | 'motor' | 'smps' | 'capacitive';
+export type ApplianceKind = 'resistive' | 'motor' | 'smps' | 'capacitive' | 'dimmer';
 
 export interface ApplianceSpec {
   readonly name: string;
@@ -79,6 +83,8 @@ export interface ScenarioSpec {
   readonly vRippleFraction: number;
   /** Source impedance (resistive part): the supply sags by this many ohms × the load current. */
   readonly sourceOhms: number;
+  /** Occasional events on the supply itself (a neighbour's motor start, a recloser's interruption). */
+  readonly supplyEvents: readonly SupplyEventSpec[];
   /** Noise at the ADC input, RMS in LSB. */
   readonly vNoiseLsb: number;
   readonly iNoiseLsb: number;
@@ -100,6 +106,7 @@ function householdAppliances(powerScale: number): ApplianceSpec[] {
     appliance({ name: 'smps', kind: 'smps', powerW: 150 * powerScale, meanOnS: 90, meanOffS: 30 }),
     appliance({ name: 'standby', kind: 'resistive', powerW: 12 * powerScale, meanOffS: 0 }),
     appliance({ name: 'emi-filter', kind: 'capacitive', currentA: 0.05, meanOffS: 0 }),
+    appliance({ name: 'dimmer', kind: 'dimmer', powerW: 100 * powerScale, meanOnS: 120, meanOffS: 90 }),
   ];
 }
 
@@ -109,20 +116,20 @@ export const SCENARIO_SPECS: Readonly<Record<ScenarioName, ScenarioSpec>> = {
     vFullScaleV: 400, iFullScaleA: 40,
     // A typical flat-topped distribution voltage: the 5th in anti-phase with the fundamental's peak.
     vHarmonics: [[3, 0.012, 0.3], [5, 0.025, Math.PI], [7, 0.008, 0.5]],
-    vRippleFraction: 0, sourceOhms: 0.25, vNoiseLsb: 1.5, iNoiseLsb: 1.2,
+    vRippleFraction: 0, sourceOhms: 0.25, vNoiseLsb: 1.5, iNoiseLsb: 1.2, supplyEvents: MAINS_EVENTS,
     appliances: householdAppliances(1),
   },
   'mains-120-60': {
     name: 'mains-120-60', kind: 'mains', vNominal: 120, fNominalHz: 60,
     vFullScaleV: 200, iFullScaleA: 50,
     vHarmonics: [[3, 0.015, 0.2], [5, 0.02, Math.PI], [7, 0.007, 0.4]],
-    vRippleFraction: 0, sourceOhms: 0.1, vNoiseLsb: 1.5, iNoiseLsb: 1.2,
+    vRippleFraction: 0, sourceOhms: 0.1, vNoiseLsb: 1.5, iNoiseLsb: 1.2, supplyEvents: MAINS_EVENTS,
     appliances: householdAppliances(0.75),
   },
   dc: {
     name: 'dc', kind: 'dc', vNominal: 12, fNominalHz: 100,
     vFullScaleV: 20, iFullScaleA: 8,
-    vHarmonics: [], vRippleFraction: 0.004, sourceOhms: 0.02, vNoiseLsb: 1.5, iNoiseLsb: 1.2,
+    vHarmonics: [], vRippleFraction: 0.004, sourceOhms: 0.02, vNoiseLsb: 1.5, iNoiseLsb: 1.2, supplyEvents: [],
     appliances: [
       appliance({ name: 'base', kind: 'resistive', currentA: 0.25, meanOffS: 0 }),
       appliance({ name: 'heater', kind: 'resistive', currentA: 2, meanOnS: 8, meanOffS: 12 }),
@@ -249,6 +256,7 @@ export class SyntheticLoad {
   private readonly states: boolean[];
   private readonly freqWander: Wander;
   private readonly voltWander: Wander;
+  private readonly supplyEvents: SupplyEvents[];
   /** Sample index at which updateSegment last ran (it must run once per segment, whoever calls fill). */
   private updatedAt = -1;
 
@@ -277,6 +285,8 @@ export class SyntheticLoad {
     this.buildVoltageTable();
     this.shapes = spec.appliances.map((a) => this.buildCurrentShape(a));
     this.schedules = spec.appliances.map((a) => new Schedule(a, rng.nextU32() | 0, pins[a.name]));
+    // Drawn after everything else from the seed, so the streams above are those of before the events.
+    this.supplyEvents = spec.supplyEvents.map((e) => new SupplyEvents(e, new XorShift32(rng.nextU32() | 0)));
     this.coefficients = new Float64Array(spec.appliances.length);
     this.states = spec.appliances.map(() => false);
     this.updateSegment(0);
@@ -386,7 +396,9 @@ export class SyntheticLoad {
 
     const wander = 1 + (spec.kind === 'mains' ? 0.012 : 0.003) * this.voltWander.at(tS);
     const sag = 1 - spec.sourceOhms * loadA / spec.vNominal;
-    this.vGain = wander * sag;
+    let supply = 1;
+    for (const e of this.supplyEvents) supply = Math.min(supply, e.factorAt(tS));
+    this.vGain = wander * sag * supply;
     // Mains loads are (roughly) constant impedance, so their current follows the voltage; the DC
     // loads are modelled as current sinks.
     this.iGain = spec.kind === 'mains' ? this.vGain : 1;
@@ -461,6 +473,10 @@ export class SyntheticLoad {
       case 'capacitive':
         shape = (theta) => Math.SQRT2 * a.currentA * Math.cos(theta);
         return this.tabulate((theta) => shape(theta) / ki);
+      case 'dimmer':
+        // Conducts from the firing angle (90°) to the end of each half cycle.
+        shape = (theta) => ((theta % Math.PI) >= Math.PI / 2 ? this.voltageVolts(theta) : 0);
+        break;
     }
     // Scale the shape so that its mean power against the nominal voltage is powerW.
     const raw = this.tabulate(shape);

@@ -2,10 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { DspCore, RESET_CONFIG, type DspConfig, type WindowRecord } from '../../server/dsp/model.ts';
 import { derive, type Derived } from '../../server/dsp/derive.ts';
 import { WINDOW_FLAG, WINDOW_MODE } from '../../server/protocol/definition.ts';
-import { SAMPLE_RATE_HZ, SEGMENT_SAMPLES, SCENARIO_SPECS, SyntheticLoad, type LoadOptions } from '../../server/sim/load.ts';
+import { SAMPLE_RATE_HZ, SEGMENT_SAMPLES, SCENARIO_SPECS, SyntheticLoad, XorShift32, type LoadOptions } from '../../server/sim/load.ts';
+import { FIRST_SUPPLY_EVENT_S, SupplyEvents } from '../../server/sim/supply-events.ts';
+import { Decimator, DECIMATION, decimatorResponse } from '../../server/dsp/decimator.ts';
+import { analyzeWindow } from '../../server/pq/iec61000-4-7.ts';
 
 const FS = SAMPLE_RATE_HZ;
-const HOUSEHOLD = ['heater', 'motor', 'smps', 'standby', 'emi-filter'] as const;
+const HOUSEHOLD = ['heater', 'motor', 'smps', 'standby', 'emi-filter', 'dimmer'] as const;
 
 /** Pins that leave exactly the named mains appliances on. */
 function only(...on: string[]): Record<string, boolean> {
@@ -154,7 +157,7 @@ describe('SyntheticLoad', () => {
 
   it('a motor switching on draws an inrush current that decays', () => {
     // Find the first switch-on of the motor in the seeded schedule, everything else off.
-    const pins = { heater: false, smps: false, standby: false, 'emi-filter': false };
+    const pins = { heater: false, smps: false, standby: false, 'emi-filter': false, dimmer: false };
     const load = new SyntheticLoad({ scenario: 'mains-230-50', seed: 11, pins });
     const cv = new Uint16Array(FS / 50);
     const ci = new Uint16Array(FS / 50);
@@ -215,5 +218,59 @@ describe('SyntheticLoad', () => {
     expect(() => new SyntheticLoad({ scenario: 'dc', seed: 1, pins: { toaster: true } })).toThrow(/no appliance 'toaster'/);
     const load = new SyntheticLoad({ scenario: 'dc', seed: 1 });
     expect(() => load.fill(new Uint16Array(4), new Uint16Array(4), 5)).toThrow(RangeError);
+  });
+});
+
+describe('SyntheticLoad power quality', () => {
+  /** THD and 3rd harmonic of the current over one 10-cycle window, through the decimator like a device. */
+  function currentHarmonics(pinned: string): { thd: number; third: number } {
+    const load = new SyntheticLoad({ scenario: 'mains-230-50', seed: 5, pins: only(pinned) });
+    const decimator = new Decimator();
+    const n = 0.3 * FS;
+    const cv = new Uint16Array(n);
+    const ci = new Uint16Array(n);
+    load.fill(cv, ci);
+    const q = (c: Uint16Array): Int32Array => Int32Array.from(c, (x) => 4 * (x - 8192));
+    const out = decimator.push(q(cv), q(ci));
+    const slice = { v: Float64Array.from(out.v), i: Float64Array.from(out.i), firstIndex: Number(out.firstIndex), decimation: DECIMATION };
+    // Any 10 whole cycles will do for the ratios (the grid is synchronous to 50 Hz within the wander).
+    const start = 0.05 * FS;
+    const a = analyzeWindow(slice, { start, end: start + 0.2 * FS, cycles: 10 }, { deviceRateHz: FS, response: decimatorResponse });
+    return { thd: a.thd_i!, third: a.h_i[2]! / a.h_i[0]! };
+  }
+
+  it('a dimmer draws strong odd harmonics, a heater almost none', () => {
+    const dimmer = currentHarmonics('dimmer');
+    expect(dimmer.third).toBeGreaterThan(0.3);
+    expect(dimmer.thd).toBeGreaterThan(0.4);
+    const heater = currentHarmonics('heater');
+    expect(heater.thd).toBeLessThan(0.05);
+  });
+
+  it('supply events: deterministic per seed, none in the first minutes, dips within their depth, interruptions at 0', () => {
+    const [dips, interruptions] = SCENARIO_SPECS['mains-230-50'].supplyEvents;
+    const scan = (spec: typeof dips, seed: number): { startS: number; min: number }[] => {
+      const e = new SupplyEvents(spec!, new XorShift32(seed));
+      const found: { startS: number; min: number }[] = [];
+      let inside = false;
+      for (let t = 0; t < 10 * 3600; t += 0.01) {
+        const f = e.factorAt(t);
+        if (f < 1 && !inside) found.push({ startS: t, min: f });
+        if (f < 1) found.at(-1)!.min = Math.min(found.at(-1)!.min, f);
+        inside = f < 1;
+      }
+      return found;
+    };
+    const a = scan(dips, 7);
+    expect(scan(dips, 7)).toEqual(a);
+    expect(scan(dips, 8)).not.toEqual(a);
+    // 10 h at one per 15 min on average.
+    expect(a.length).toBeGreaterThan(20);
+    expect(a.length).toBeLessThan(70);
+    expect(a[0]!.startS).toBeGreaterThanOrEqual(FIRST_SUPPLY_EVENT_S);
+    for (const d of a) expect(d.min).toBeGreaterThanOrEqual(0.55 - 1e-9);
+    const cuts = scan(interruptions, 7);
+    expect(cuts.length).toBeGreaterThan(0);
+    for (const d of cuts) expect(d.min).toBe(0);
   });
 });
