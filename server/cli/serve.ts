@@ -21,10 +21,13 @@ import { Store, StoreError } from '../store/store.ts';
 import type { LiveWindow } from '../ingest/ingest.ts';
 import { CliError, DEFAULT_DB, parseCommandArgs, parseNumber, str, strs, UsageError, type Io } from './common.ts';
 import { DeviceSession, HARDWARE_DEFAULT_SCALE, simulatedSession } from './session.ts';
+import { MQTT_HELP, MQTT_OPTIONS, parseMqttFlags } from '../mqtt/cli.ts';
+import { startMqtt, type MqttRuntime } from '../mqtt/start.ts';
 
 export const SERVE_HELP = `crabwatt serve [--device auto|sim|rtl|PATH] [--db FILE] [--listen HOST:PORT] [--token-file FILE]
                [--allow-host NAME]... [--scenario mains-230-50|mains-120-60|dc] [--speed X]
-               [--keep-windows-days N] [--summary]
+               [--keep-windows-days N] [--summary] [--sim-seed N]
+               [--mqtt URL] [--collect URL] [--mqtt-credentials FILE] [--mqtt-ca|cert|key FILE] [--mqtt-id NAME]
 
 Runs the host: reads the device, stores windows, rollups and exact energy in the database, and serves the
 API and dashboard (127.0.0.1:8080 by default; another address needs a token).
@@ -44,7 +47,8 @@ API and dashboard (127.0.0.1:8080 by default; another address needs a token).
   --keep-windows-days  raw windows older than this many whole days are deleted hourly (default 14; 0 keeps them);
              rollups (1 s … 1 d) and the energy counters are kept forever
   --summary  print a live one-line summary beside the API
-Stop with Ctrl-C: queued windows are written before exit.
+  --sim-seed N  the simulated device's seed (default 1): its device id, so several simulated hosts differ
+${MQTT_HELP}Stop with Ctrl-C: queued windows are written before exit.
 `;
 
 /** What is running, for tests. */
@@ -121,12 +125,12 @@ function claimPort(path: string): PreparedDevice {
   };
 }
 
-async function prepareDevice(device: string, io: Io, scenario: ScenarioName, speed: number): Promise<PreparedDevice> {
+async function prepareDevice(device: string, io: Io, scenario: ScenarioName, speed: number, seed: number): Promise<PreparedDevice> {
   const sim: PreparedDevice = {
     // A fresh boot_id per run (the device id stays, from the fixed seed): a restart on the same database is a
     // new epoch of the same device, not a replay of the previous run's windows.
     session: (store) =>
-      simulatedSession(store, new SimulatedDevice({ scenario, speed, bootEntropy: () => randomInt(2 ** 32) }), scenario),
+      simulatedSession(store, new SimulatedDevice({ scenario, speed, seed, bootEntropy: () => randomInt(2 ** 32) }), scenario),
     linkOpened: () => undefined,
     release: nothing,
   };
@@ -200,6 +204,8 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     speed: { type: 'string' },
     summary: { type: 'boolean' },
     'keep-windows-days': { type: 'string' },
+    'sim-seed': { type: 'string' },
+    ...MQTT_OPTIONS,
   });
   if (values['help']) {
     io.out(SERVE_HELP);
@@ -214,6 +220,9 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     'keep-windows-days', str(values, 'keep-windows-days'), 14, (n) => Number.isInteger(n) && n >= 0 && n <= 36_500,
     'whole days from 0 to 36500 (0 keeps them forever)',
   );
+  const simSeed = parseNumber('sim-seed', str(values, 'sim-seed'), 1, (n) => Number.isInteger(n) && n >= 1 && n < 2 ** 32, 'a whole number from 1 to 2^32 - 1');
+  const mqttFlags = parseMqttFlags(values, process.env);
+  for (const w of mqttFlags.warnings) io.err(`crabwatt: ${w}\n`);
   let listen: ReturnType<typeof resolveListen>;
   try {
     // Checked before anything opens, so a bad address or missing token costs nothing.
@@ -246,7 +255,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   let store: Store;
   try {
     try {
-      prepared = await prepareDevice(device, io, scenario, speed);
+      prepared = await prepareDevice(device, io, scenario, speed, simSeed);
     } catch (err) {
       if (err instanceof DeviceLinkError || err instanceof LockHeldError) throw new CliError(err.message);
       throw err;
@@ -271,6 +280,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   let wired: ReturnType<typeof wireApi> | undefined;
   let summaryTimer: NodeJS.Timeout | undefined;
+  let mqttRuntime: MqttRuntime | undefined;
   const retentionTimer = setInterval(() => {
     try {
       store.applyRetention(Date.now());
@@ -309,6 +319,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
       throw err;
     }
     prepared.linkOpened();
+    mqttRuntime = startMqtt(mqttFlags, store, [s.ingest], (message) => io.err(`crabwatt: ${message}\n`));
     await app.ready();
     bound.open();
     const address = bound.url;
@@ -338,6 +349,8 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     wired?.close();
     if (session) await session.close();
     else await prepared.release();
+    // After the device stopped: the last state published is the final counter.
+    await mqttRuntime?.close();
     if (process.stderr.isTTY) io.err('\n');
     closeStore(store);
   }
