@@ -53,7 +53,7 @@ afterAll(async () => {
   scratch.remove();
 });
 
-it('collects three hosts through a broker outage and a host killed -9, booking each device exactly once', async () => {
+it('collects three hosts through a broker outage and a host killed -9, booking each device exactly once', { timeout: 600_000 }, async () => {
   const broker = await startMosquitto();
   try {
     const collectorDb = join(scratch.dir, 'collector.sqlite');

@@ -107,7 +107,7 @@ describe('Home Assistant discovery payloads', () => {
   });
 });
 
-describe('serve --mqtt against a real mosquitto', () => {
+describe('serve --mqtt against a real mosquitto', { timeout: 180_000 }, () => {
   let broker: Mosquitto;
   let watcher: MqttClient;
   const scratch = scratchDir('crabwatt-ha-');
