@@ -18,7 +18,7 @@ export const MQTT_OPTIONS = {
 
 export const MQTT_HELP = `  --mqtt mqtt://HOST:PORT  publish to an MQTT broker (mqtts:// for TLS): Home Assistant discovery and state
              under homeassistant/ and crabwatt/, and every window and energy snapshot for a fleet collector
-             (QoS 1; what the broker has not acknowledged waits in the database and is sent after an outage)
+             (QoS 1; what no collector has acknowledged waits in the database and is sent again after an outage)
   --collect mqtt://HOST:PORT  also store the windows every publishing host sends through that broker (docs/fleet.md)
   --mqtt-credentials FILE  USER:PASSWORD for the broker, in a file only you may read (chmod 600); or set
              ${MQTT_USERNAME_ENV} and ${MQTT_PASSWORD_ENV}
