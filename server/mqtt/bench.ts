@@ -78,7 +78,7 @@ async function collectorRun(url: string, boards: number, seconds: number) {
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   let exited = false;
-  child.on('exit', () => (exited = true));
+  child.on('close', () => (exited = true)); // close: stdout is read to its end
   // From the first window booked (the publisher's start-up is not the collector's time) to the last.
   while (store.counters.windows === 0 && !exited) await new Promise((r) => setTimeout(r, 20));
   const cpu0 = process.cpuUsage();

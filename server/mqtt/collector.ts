@@ -106,7 +106,7 @@ export class Collector implements FlushParticipant {
 
   /** Tells the host what is on disk here (retained: a host that starts later reads it at once). */
   private acknowledge(r: Remote): void {
-    if (this.client.connected && r.last > 0) this.client.publish(ackTopic(r.hex), `${r.stream}:${r.last}`, { qos: 1, retain: true });
+    if (this.client.connected) this.client.publish(ackTopic(r.hex), `${r.stream}:${r.last}`, { qos: 1, retain: true });
   }
 
   async close(): Promise<void> {
@@ -150,7 +150,9 @@ export class Collector implements FlushParticipant {
       r.last = m.first - 1;
     }
     if (m.seq > r.last + 1) {
+      // Tell the host where this collector stands: it sends the hole again.
       this.counters.early++;
+      if (!r.dirty) this.acknowledge(r);
       return;
     }
     this.apply(r, m);

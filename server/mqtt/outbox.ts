@@ -225,8 +225,13 @@ export class FleetOutbox implements FlushParticipant {
     if (s.sentUpTo < seq) s.sentUpTo = seq;
   }
 
-  /** Acknowledgements stopped while messages are out (one lost, a collector that restarted): send them again. */
+  /**
+   * Acknowledgements stopped while messages are out (one lost, a collector that restarted): send them again.
+   * Not before a collector has shown itself (an acknowledgement, if only of nothing yet): with none, every
+   * resend would go to nobody.
+   */
   private retransmitStalled(): void {
+    if (!this.collectorSeen) return;
     for (const s of this.streams.values()) {
       if (s.sentUpTo > s.acked && s.acked === s.ackedAtCheck) s.sentUpTo = s.acked;
       s.ackedAtCheck = s.acked;
