@@ -311,6 +311,8 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
       serverFactory: bound.serverFactory,
       logInternalError: (line) => io.err(`crabwatt: api: ${line}\n`),
     });
+    // Before the device starts: the outbox and Home Assistant see its first frame (identify) too.
+    mqttRuntime = startMqtt(mqttFlags, store, [s.ingest], (message) => io.err(`crabwatt: ${message}\n`));
     // The device first: a missing or busy device is reported before the dashboard is announced.
     try {
       await s.start();
@@ -319,7 +321,6 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
       throw err;
     }
     prepared.linkOpened();
-    mqttRuntime = startMqtt(mqttFlags, store, [s.ingest], (message) => io.err(`crabwatt: ${message}\n`));
     await app.ready();
     bound.open();
     const address = bound.url;

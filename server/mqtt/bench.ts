@@ -78,12 +78,18 @@ async function collectorRun(url: string, boards: number, seconds: number) {
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   let exited = false;
-  child.on('close', () => (exited = true)); // close: stdout is read to its end
+  let code: number | null = null;
+  child.on('close', (c) => {
+    // close, not exit: stdout is read to its end
+    exited = true;
+    code = c;
+  });
   // From the first window booked (the publisher's start-up is not the collector's time) to the last.
   while (store.counters.windows === 0 && !exited) await new Promise((r) => setTimeout(r, 20));
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   while (!exited) await new Promise((r) => setTimeout(r, 100));
+  if (!out.trim()) throw new Error(`bench: the publisher of ${boards} boards ended (exit code ${code}) without its count`);
   const { sent, lateMs } = JSON.parse(out) as { sent: number; lateMs: number };
   // Drain: wait for the collector to book what was sent, at most 30 s after the publisher ended.
   const drainFrom = performance.now();
