@@ -17,10 +17,13 @@ import type { LiveWindow } from '../ingest/ingest.ts';
 import { CliError, DEFAULT_DB, parseCommandArgs, parseNumber, str, strs, UsageError, type Io } from './common.ts';
 import { parseDeviceSpecs, parseScenario, prepareDevices, type PreparedDevice } from './serve-devices.ts';
 import type { DeviceSession } from './session.ts';
+import { MQTT_HELP, MQTT_OPTIONS, parseMqttFlags } from '../mqtt/cli.ts';
+import { startMqtt, type MqttRuntime } from '../mqtt/start.ts';
 
 export const SERVE_HELP = `crabwatt serve [--device auto|sim[:SCENARIO[:SEED]]|rtl|PATH]... [--db FILE] [--listen HOST:PORT]
                [--token-file FILE] [--allow-host NAME]... [--scenario mains-230-50|mains-120-60|dc] [--speed X]
                [--keep-windows-days N] [--summary]
+               [--mqtt URL] [--collect URL] [--mqtt-credentials FILE] [--mqtt-ca|cert|key FILE] [--mqtt-id NAME]
 
 Runs the host: reads the devices, stores windows, rollups and exact energy in the database, and serves the
 API and dashboard (127.0.0.1:8080 by default; another address needs a token).
@@ -44,7 +47,7 @@ API and dashboard (127.0.0.1:8080 by default; another address needs a token).
   --keep-windows-days  raw windows older than this many whole days are deleted hourly (default 14; 0 keeps them);
              rollups (1 s … 1 d) and the energy counters are kept forever
   --summary  print a live one-line summary beside the API
-Stop with Ctrl-C: queued windows are written before exit, and serve says how many, with what this run stored.
+${MQTT_HELP}Stop with Ctrl-C: queued windows are written before exit, and serve says how many, with what this run stored.
 `;
 
 /** What is running, for tests. */
@@ -100,6 +103,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     speed: { type: 'string' },
     summary: { type: 'boolean' },
     'keep-windows-days': { type: 'string' },
+    ...MQTT_OPTIONS,
   });
   if (values['help']) {
     io.out(SERVE_HELP);
@@ -115,6 +119,8 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     'keep-windows-days', str(values, 'keep-windows-days'), 14, (n) => Number.isInteger(n) && n >= 0 && n <= 36_500,
     'whole days from 0 to 36500 (0 keeps them forever)',
   );
+  const mqttFlags = parseMqttFlags(values, process.env);
+  for (const w of mqttFlags.warnings) io.err(`crabwatt: ${w}\n`);
   let listen: ReturnType<typeof resolveListen>;
   try {
     // Checked before anything opens, so a bad address or missing token costs nothing.
@@ -174,6 +180,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   let summaryTimer: NodeJS.Timeout | undefined;
   /** Set once serve ran and was asked to stop: only then is the exit worth a report. */
   let running = false;
+  let mqttRuntime: MqttRuntime | undefined;
   const retentionTimer = setInterval(() => {
     try {
       store.applyRetention(Date.now());
@@ -209,6 +216,8 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
       serverFactory: bound.serverFactory, databaseBytes: () => databaseBytes(dbPath),
       logInternalError: (line) => io.err(`crabwatt: api: ${line}\n`),
     });
+    // Before the devices start: the outbox and Home Assistant see their first frames (identify) too.
+    mqttRuntime = startMqtt(mqttFlags, store, sessions.map((s) => s.ingest), (message) => io.err(`crabwatt: ${message}\n`));
     // The devices first: a missing or busy device is reported before the dashboard is announced. Each link
     // recovers on its own from then on, so one that fails later never stops the others.
     for (const [i, s] of sessions.entries()) {
@@ -251,6 +260,8 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     wired?.close();
     if (sessions) for (const s of sessions) await s.close();
     else for (const p of prepared) await p.release();
+    // After the devices stopped: the last state published is the final counter.
+    await mqttRuntime?.close();
     if (process.stderr.isTTY) io.err('\n');
     const stored = sessions ? sessions.map((s) => storedThisRun(s, store)).join('; ') : '';
     store.recordEvent('serve_stop', null, Date.now(), 'crabwatt serve stopped');

@@ -65,8 +65,8 @@ export interface IngestBenchOptions {
   rounds?: number;
 }
 
-/** Encode a consistent stream: identify, then (window, energy) pairs. */
-function buildStream(windows: number): { bytes: Buffer; frames: number; sim: SimulatedDevice } {
+/** The simulated device's identify and `count` one-cycle windows of its 230 V / 50 Hz load (no gap flag). */
+export function simTemplates(count: number): { identify: FrameFields<'identify'>; windows: FrameFields<'window'>[]; sim: SimulatedDevice } {
   const sim = new SimulatedDevice({ seed: 9, speed: Infinity, bootConfig: { mode: WINDOW_MODE.CYCLES, cycles: 1 } });
   const decoder = new FrameDecoder();
   const templates: FrameFields<'window'>[] = [];
@@ -79,8 +79,14 @@ function buildStream(windows: number): { bytes: Buffer; frames: number; sim: Sim
     return true;
   });
   sim.receive(encodeFrame('cmd_identify', 0, {}));
-  while (templates.length < 200) sim.advance(sim.fs / 10);
+  while (templates.length < count) sim.advance(sim.fs / 10);
   if (!identify) throw new Error('bench: the simulated device sent no identify');
+  return { identify, windows: templates, sim };
+}
+
+/** Encode a consistent stream: identify, then (window, energy) pairs. */
+function buildStream(windows: number): { bytes: Buffer; frames: number; sim: SimulatedDevice } {
+  const { identify, windows: templates, sim } = simTemplates(200);
   const chunks: Buffer[] = [encodeFrame('identify', 0, identify)];
   let seq = 1;
   let endIndex = 0n;

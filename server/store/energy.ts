@@ -7,10 +7,20 @@
 
 /** Exact decimal watt-hours from nWh (9 decimals), for CSV and JSON where a string keeps it exact. */
 export function nwhToWhString(nwh: bigint): string {
-  const negative = nwh < 0n;
-  const magnitude = negative ? -nwh : nwh;
-  const whole = magnitude / 1_000_000_000n;
-  const fraction = (magnitude % 1_000_000_000n).toString().padStart(9, '0');
-  return `${negative ? '-' : ''}${whole}.${fraction}`;
+  return nwhToDecimal(nwh, 9);
 }
 
+/** Exact decimal kilowatt-hours from nWh (12 decimals), for Home Assistant's energy sensors. */
+export function nwhToKwhString(nwh: bigint): string {
+  return nwhToDecimal(nwh, 12);
+}
+
+/** nWh / 10^decimals as an exact decimal string with `decimals` digits after the point. */
+function nwhToDecimal(nwh: bigint, decimals: number): string {
+  const negative = nwh < 0n;
+  const magnitude = negative ? -nwh : nwh;
+  const unit = 10n ** BigInt(decimals);
+  const whole = magnitude / unit;
+  const fraction = (magnitude % unit).toString().padStart(decimals, '0');
+  return `${negative ? '-' : ''}${whole}.${fraction}`;
+}

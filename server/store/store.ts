@@ -37,7 +37,7 @@ import {
   type WindowInput,
 } from './types.ts';
 import { MAX_QUEUED_WINDOWS, type WriteHealth } from './write-health.ts';
-import { WriteQueue } from './write-queue.ts';
+import { WriteQueue, type FlushParticipant } from './write-queue.ts';
 
 export { checkScale, deviceHex } from './ledger.ts';
 export {
@@ -55,6 +55,7 @@ export {
 } from './types.ts';
 export { WINDOWS_PER_INSERT, windowInsertSql } from './window-rows.ts';
 export type { WriteHealth, WriteState } from './write-health.ts';
+export type { FlushParticipant } from './write-queue.ts';
 
 export class Store {
   readonly db: Database.Database;
@@ -347,6 +348,17 @@ export class Store {
   /** Number of windows waiting for the next transaction. */
   get pending(): number {
     return this.writes.windowQueue.length + this.writes.gapQueue.length;
+  }
+
+  /** Writes `participant`'s rows in every flush's transaction from now on (see FlushParticipant). */
+  addFlushParticipant(participant: FlushParticipant): void {
+    this.assertWritable();
+    this.writes.participants.push(participant);
+  }
+
+  /** A participant has rows waiting: flush within the flush interval even if no window comes. */
+  requestFlush(): void {
+    this.writes.armTimer();
   }
 
   /** Write everything queued, the rollups and the ledger in one transaction. */

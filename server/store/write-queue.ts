@@ -29,6 +29,18 @@ function prepareWriteStatements(db: Database.Database) {
 
 export type WriteStatements = ReturnType<typeof prepareWriteStatements>;
 
+/**
+ * Rows of another module written in the store's transaction, so that they are on disk exactly when the windows
+ * are (the MQTT outbox of what the host stored; the collector's position in each host's stream). `write` runs
+ * inside the transaction; `committed` after it succeeded (a failed one is rolled back and retried with the
+ * next flush, so `write` must keep its rows until `committed`).
+ */
+export interface FlushParticipant {
+  readonly pending: boolean;
+  write(db: Database.Database): void;
+  committed(): void;
+}
+
 export class WriteQueue {
   readonly windowQueue: WindowRows;
   readonly gapQueue: unknown[][] = [];
@@ -37,6 +49,7 @@ export class WriteQueue {
   /** The write trouble going on (not 'ok'), to log as one period once writes get through again. */
   private trouble: WriteHealth | undefined;
   readonly dirtyDeviceTotals = new Set<DeviceState>();
+  readonly participants: FlushParticipant[] = [];
   /** The parameters of one multi-row windows INSERT, reused: better-sqlite3 keeps nothing of it after run(). */
   private readonly multiRow: unknown[] = new Array<unknown>(WINDOWS_PER_INSERT * (17 + QUANTITIES.length + 1)).fill(null);
   readonly flushIntervalMs: number;
@@ -110,7 +123,7 @@ export class WriteQueue {
     }
     const dirtyEpochs = [...this.devices.values()].filter((d) => d.epoch.dirty && d.epoch.id !== -1);
     const openBuckets = [...this.devices.values()].flatMap((d) => d.open.filter((b) => b.rows > 0));
-    if (this.windowQueue.length === 0 && this.gapQueue.length === 0 && this.eventQueue.length === 0 && this.rollups.queue.length === 0 && openBuckets.length === 0 && dirtyEpochs.length === 0) return;
+    if (this.windowQueue.length === 0 && this.gapQueue.length === 0 && this.eventQueue.length === 0 && this.rollups.queue.length === 0 && openBuckets.length === 0 && dirtyEpochs.length === 0 && !this.participants.some((p) => p.pending)) return;
     const windows = this.windowQueue.length;
     const gaps = this.gapQueue;
     const rollups = this.rollups.queue.concat(openBuckets);
@@ -142,6 +155,7 @@ export class WriteQueue {
     for (const b of this.rollups.queue.splice(0)) this.rollups.recycle(b);
     this.counters.flushes++;
     this.writeHealth.succeeded(nowMs);
+    for (const p of this.participants) p.committed();
   }
 
   /** The body of flush's transaction: the first `windows` rows of the window queue, then the rest. */
@@ -164,6 +178,7 @@ export class WriteQueue {
     this.rollups!.packClosedHours(this.devices);
     for (const dev of dirtyEpochs) this.writeEpoch(dev);
     for (const dev of totals) s.updateDeviceTotal.run(dev.epoch.totalAtStart + dev.epoch.nwhBooked, nowMs, dev.id);
+    for (const p of this.participants) p.write(this.db);
   }
 
   writeEpoch(dev: DeviceState): void {
