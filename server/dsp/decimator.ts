@@ -111,8 +111,16 @@ export class Decimator {
     for (let k = (CIC_DECIMATION - 1 - (this.n % CIC_DECIMATION)); k < count; k += CIC_DECIMATION) {
       // buf[k … k + KEEP] are inputs n − KEEP … n: the CIC's taps are symmetric, so no reversal.
       const cpos = this.m & (CIC_HIST - 1);
-      this.cicV[cpos] = cicRound(dot(CIC_TAPS, bufV, k));
-      this.cicI[cpos] = cicRound(dot(CIC_TAPS, bufI, k));
+      // Both channels in one pass over the taps; every partial sum is an integer ≤ 2^52: exact.
+      let accV = 0;
+      let accI = 0;
+      for (let t = 0; t < CIC_LENGTH; t++) {
+        const g = CIC_TAPS[t]!;
+        accV += g * bufV[k + t]!;
+        accI += g * bufI[k + t]!;
+      }
+      this.cicV[cpos] = cicRound(accV);
+      this.cicI[cpos] = cicRound(accI);
       this.m++;
       if (this.m >= FIRST_OUTPUT_CIC + 1 && (this.m - 1 - FIRST_OUTPUT_CIC) % FIR_DECIMATION === 0) {
         outV.push(firRound(ringDot(FIR_TAPS_F64, this.cicV, cpos)));
@@ -128,13 +136,6 @@ export class Decimator {
 }
 
 const FIR_TAPS_F64 = Float64Array.from(FIR_TAPS);
-
-/** Σ taps[t]·buf[from + t]: every partial sum is an integer ≤ 2^52 here, so float64 is exact. */
-function dot(taps: Float64Array, buf: Float64Array, from: number): number {
-  let acc = 0;
-  for (let t = 0; t < taps.length; t++) acc += taps[t]! * buf[from + t]!;
-  return acc;
-}
 
 /** Σ taps[t]·ring[newest − t] over the CIC outputs (≤ 2^37 in magnitude: exact). */
 function ringDot(taps: Float64Array, ring: Float64Array, newest: number): number {
