@@ -309,6 +309,32 @@
 #define CW_FLASH_RX_ADDR 0xF000090Cu
 #define CW_FLASH_RX CW_REG(CW_FLASH_RX_ADDR)
 
+/* WAVEFORM: The decimated waveform stream (docs/dsp.md, Decimated waveform): stream sample j represents 4 Msps sample 322 + 512*j. A FIFO of 256 samples (33 ms); when it is full an arriving sample is dropped and DROPS counts it, so the DSP never stalls. Read V, I, J of the oldest sample, then write POP. */
+/* ro, 19 bit, signed: voltage of the oldest sample, q, signed (undefined when LEVEL is 0) */
+#define CW_WAVEFORM_V_ADDR 0xF0000C00u
+#define CW_WAVEFORM_V CW_REG(CW_WAVEFORM_V_ADDR)
+/* ro, 19 bit, signed: current of the oldest sample, q, signed */
+#define CW_WAVEFORM_I_ADDR 0xF0000C04u
+#define CW_WAVEFORM_I CW_REG(CW_WAVEFORM_I_ADDR)
+/* ro, 26 bit: bits 25..0 of the oldest sample's j; the rest follow from COUNT (j <= COUNT, and the FIFO is far shorter than 2^26 samples) */
+#define CW_WAVEFORM_J_ADDR 0xF0000C08u
+#define CW_WAVEFORM_J CW_REG(CW_WAVEFORM_J_ADDR)
+/* ro, 16 bit: samples in the FIFO */
+#define CW_WAVEFORM_LEVEL_ADDR 0xF0000C0Cu
+#define CW_WAVEFORM_LEVEL CW_REG(CW_WAVEFORM_LEVEL_ADDR)
+/* wo, 32 bit: any write drops the oldest sample */
+#define CW_WAVEFORM_POP_ADDR 0xF0000C10u
+#define CW_WAVEFORM_POP CW_REG(CW_WAVEFORM_POP_ADDR)
+/* ro, 32 bit: samples dropped because the FIFO was full (saturates) */
+#define CW_WAVEFORM_DROPS_ADDR 0xF0000C14u
+#define CW_WAVEFORM_DROPS CW_REG(CW_WAVEFORM_DROPS_ADDR)
+/* ro, 32 bit: stream samples produced so far (kept or dropped), bits 31..0; reading it latches COUNT_HI */
+#define CW_WAVEFORM_COUNT_LO_ADDR 0xF0000C18u
+#define CW_WAVEFORM_COUNT_LO CW_REG(CW_WAVEFORM_COUNT_LO_ADDR)
+/* ro, 16 bit: bits 47..32, as latched by the last COUNT_LO read */
+#define CW_WAVEFORM_COUNT_HI_ADDR 0xF0000C1Cu
+#define CW_WAVEFORM_COUNT_HI CW_REG(CW_WAVEFORM_COUNT_HI_ADDR)
+
 /* DSP result FIFO record layout (word indices; the header word is index 0). */
 #define CW_RECORD_KIND_WINDOW 1u
 #define CW_RECORD_HEADER_KIND_SHIFT 0u

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CW_PROTOCOL_VERSION 3u
+#define CW_PROTOCOL_VERSION 4u
 #define CW_HEADER_BYTES 6u
 #define CW_CRC_BYTES 4u
 /* Largest decoded frame (header + body + CRC); longer runs between delimiters are garbage. */
@@ -45,6 +45,7 @@
 #define CW_TYPE_CMD_CAPTURE 0x84u
 #define CW_TYPE_CMD_STATUS 0x85u
 #define CW_TYPE_CMD_REBOOT 0x86u
+#define CW_TYPE_WAVEFORM 0x07u
 
 /* window_mode: how windows close (docs/dsp.md) */
 #define CW_WINDOW_MODE_CYCLES 0u
@@ -339,7 +340,7 @@ _Static_assert(offsetof(struct cw_capture_chunk_pair, i) == 2, "cw_capture_chunk
 #define CW_CAPTURE_CHUNK_PAIR_I_SIZE 2u
 
 /* status (device-to-host): Health counters, sent once a second and in answer to cmd_status. */
-#define CW_STATUS_BODY_BYTES 34u
+#define CW_STATUS_BODY_BYTES 38u
 struct cw_status {
     uint32_t boot_id; /* as in identify */
     uint32_t uptime_ms; /* milliseconds since reset */
@@ -351,8 +352,9 @@ struct cw_status {
     uint16_t config_seq; /* configuration commits so far */
     uint32_t link_stalls; /* times a link took no byte for 500 ms while frames waited: frames went to the other link, and a frame torn there was ended with a delimiter and counted in frames_dropped */
     uint16_t uart_rx_overruns; /* bytes the UART dropped because its receive FIFO was full (saturates at 65535) */
+    uint32_t waveform_drops; /* decimated waveform samples lost in the device (the gateware FIFO was full; saturates): the host sees them as a jump in the waveform frames' first_index */
 } __attribute__((packed));
-_Static_assert(sizeof(struct cw_status) == 34, "struct cw_status must match the wire layout");
+_Static_assert(sizeof(struct cw_status) == 38, "struct cw_status must match the wire layout");
 _Static_assert(offsetof(struct cw_status, boot_id) == 0, "cw_status.boot_id offset");
 _Static_assert(offsetof(struct cw_status, uptime_ms) == 4, "cw_status.uptime_ms offset");
 _Static_assert(offsetof(struct cw_status, frames_dropped) == 8, "cw_status.frames_dropped offset");
@@ -363,6 +365,7 @@ _Static_assert(offsetof(struct cw_status, watchdog_resets) == 24, "cw_status.wat
 _Static_assert(offsetof(struct cw_status, config_seq) == 26, "cw_status.config_seq offset");
 _Static_assert(offsetof(struct cw_status, link_stalls) == 28, "cw_status.link_stalls offset");
 _Static_assert(offsetof(struct cw_status, uart_rx_overruns) == 32, "cw_status.uart_rx_overruns offset");
+_Static_assert(offsetof(struct cw_status, waveform_drops) == 34, "cw_status.waveform_drops offset");
 #define CW_STATUS_BOOT_ID_OFFSET 0u
 #define CW_STATUS_BOOT_ID_SIZE 4u
 #define CW_STATUS_UPTIME_MS_OFFSET 4u
@@ -383,6 +386,8 @@ _Static_assert(offsetof(struct cw_status, uart_rx_overruns) == 32, "cw_status.ua
 #define CW_STATUS_LINK_STALLS_SIZE 4u
 #define CW_STATUS_UART_RX_OVERRUNS_OFFSET 32u
 #define CW_STATUS_UART_RX_OVERRUNS_SIZE 2u
+#define CW_STATUS_WAVEFORM_DROPS_OFFSET 34u
+#define CW_STATUS_WAVEFORM_DROPS_SIZE 4u
 
 /* ack (device-to-host): Answer to every host command. */
 #define CW_ACK_BODY_BYTES 10u
@@ -499,5 +504,29 @@ _Static_assert(offsetof(struct cw_cmd_capture, hysteresis) == 9, "cw_cmd_capture
 /* cmd_reboot (host-to-device): Reconfigure the FPGA from flash (PROGRAMN): after the ack and any calibration save, foboot starts again (r0.1: it stays in DFU; r0.2: it starts this bitstream, or stays in DFU while the button is held). */
 #define CW_CMD_REBOOT_BODY_BYTES 0u
 /* no body: the frame is the header and the CRC */
+
+/* waveform (device-to-host): A block of the decimated waveform stream (docs/dsp.md, Decimated waveform): consecutive stream samples at fs/512, sent continuously. */
+#define CW_WAVEFORM_BODY_BYTES 8u
+struct cw_waveform {
+    uint64_t first_index; /* the 4 Msps sample index n_j the first sample represents (n_j = 322 + 512·j); the next frame continues at first_index + 512·count unless samples were lost */
+} __attribute__((packed));
+_Static_assert(sizeof(struct cw_waveform) == 8, "struct cw_waveform must match the wire layout");
+_Static_assert(offsetof(struct cw_waveform, first_index) == 0, "cw_waveform.first_index offset");
+#define CW_WAVEFORM_FIRST_INDEX_OFFSET 0u
+#define CW_WAVEFORM_FIRST_INDEX_SIZE 8u
+/* stream samples, oldest first, 512 input samples apart: up to 64 records follow the body, to the CRC */
+#define CW_WAVEFORM_PAIRS_MAX_COUNT 64u
+#define CW_WAVEFORM_PAIR_BYTES 8u
+struct cw_waveform_pair {
+    int32_t v; /* decimated voltage, q (19-bit signed) */
+    int32_t i; /* decimated current, q (19-bit signed) */
+} __attribute__((packed));
+_Static_assert(sizeof(struct cw_waveform_pair) == 8, "struct cw_waveform_pair must match the wire layout");
+_Static_assert(offsetof(struct cw_waveform_pair, v) == 0, "cw_waveform_pair.v offset");
+_Static_assert(offsetof(struct cw_waveform_pair, i) == 4, "cw_waveform_pair.i offset");
+#define CW_WAVEFORM_PAIR_V_OFFSET 0u
+#define CW_WAVEFORM_PAIR_V_SIZE 4u
+#define CW_WAVEFORM_PAIR_I_OFFSET 4u
+#define CW_WAVEFORM_PAIR_I_SIZE 4u
 
 #endif /* CRABWATT_PROTOCOL_H */

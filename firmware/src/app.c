@@ -90,6 +90,7 @@ static void send_status(app_t *app)
         .config_seq = config_seq_newest(app),
         .link_stalls = app->links.stalls,
         .uart_rx_overruns = hal_link_rx_overruns(HAL_LINK_UART),
+        .waveform_drops = hal_waveform_drops(),
     };
     emit(app, CW_TYPE_STATUS, &f, sizeof f, NULL, 0);
 }
@@ -492,6 +493,11 @@ void app_poll(app_t *app)
     links_choose(&app->links);
     receive(app);
     drain_results(app);
+    if (waveform_poll(&app->waveform)) {
+        emit(app, CW_TYPE_WAVEFORM, &app->waveform.head, sizeof app->waveform.head, app->waveform.samples,
+             app->waveform.count * sizeof app->waveform.samples[0]);
+        waveform_sent(&app->waveform);
+    }
     send_capture(app);
     uint32_t now_ms = hal_uptime_ms();
     calstore_poll(&app->store, now_ms);

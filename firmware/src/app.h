@@ -12,6 +12,7 @@
 #include "frame.h"
 #include "hal.h"
 #include "links.h"
+#include "waveform.h"
 
 #define FIRMWARE_VERSION ((0u << 16) | (1u << 8) | 0u) /* major << 16 | minor << 8 | patch */
 
@@ -61,6 +62,7 @@ typedef struct {
     uint16_t config_seq_committed; /* config_seq of the last commit made (see config_seq_newest) */
     uint16_t next_capture_id;
     app_capture_t capture;
+    waveform_t waveform;
     uint8_t scratch[FRAME_MAX_WIRE_BYTES];
     int16_t pairs[2 * APP_CHUNK_PAIRS];
 } app_t;

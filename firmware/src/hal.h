@@ -74,6 +74,14 @@ uint32_t hal_result_peek(void);       /* oldest word (only when level > 0) */
 void hal_result_pop(void);
 uint32_t hal_result_overflows(void);  /* records the DSP dropped because the FIFO was full */
 
+/* --- decimated waveform FIFO (docs/dsp.md, Decimated waveform): stream samples (v, i in q, j) --- */
+size_t hal_waveform_level(void);      /* samples waiting */
+/* The oldest sample (only when level > 0): v, i and bits 25..0 of its stream index j. */
+void hal_waveform_peek(int32_t *v, int32_t *i, uint32_t *j_low);
+void hal_waveform_pop(void);
+uint64_t hal_waveform_count(void);    /* stream samples produced so far, kept or dropped (48 bits) */
+uint32_t hal_waveform_drops(void);    /* samples dropped because the FIFO was full (saturates) */
+
 /* --- raw capture buffer --- */
 typedef struct {
     uint64_t first_index;   /* sample index of the oldest captured pair */

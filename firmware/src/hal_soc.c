@@ -132,6 +132,21 @@ uint32_t hal_result_peek(void) { return CW_RESULT_DATA; }
 void hal_result_pop(void) { CW_RESULT_POP = 1u; }
 uint32_t hal_result_overflows(void) { return CW_RESULT_OVERFLOWS; }
 
+size_t hal_waveform_level(void) { return CW_WAVEFORM_LEVEL; }
+void hal_waveform_peek(int32_t *v, int32_t *i, uint32_t *j_low)
+{
+    *v = (int32_t)CW_WAVEFORM_V;   /* signed registers read sign-extended */
+    *i = (int32_t)CW_WAVEFORM_I;
+    *j_low = CW_WAVEFORM_J;
+}
+void hal_waveform_pop(void) { CW_WAVEFORM_POP = 1u; }
+uint64_t hal_waveform_count(void)
+{
+    uint32_t lo = CW_WAVEFORM_COUNT_LO; /* latches COUNT_HI */
+    return (uint64_t)CW_WAVEFORM_COUNT_HI << 32 | lo;
+}
+uint32_t hal_waveform_drops(void) { return CW_WAVEFORM_DROPS; }
+
 /* --- capture --- */
 
 void hal_capture_arm(const hal_capture_settings_t *s)

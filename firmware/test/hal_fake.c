@@ -176,6 +176,45 @@ void hal_result_pop(void)
 
 uint32_t hal_result_overflows(void) { return fake.result_overflows; }
 
+void fake_waveform_produce(int32_t v, int32_t i)
+{
+    if (fake.wave.head - fake.wave.tail == 256u) {
+        fake.wave.drops++;
+    } else {
+        size_t at = fake.wave.head++ % 256u;
+        fake.wave.v[at] = v;
+        fake.wave.i[at] = i;
+        fake.wave.j[at] = fake.wave.count;
+    }
+    fake.wave.count++;
+}
+
+size_t hal_waveform_level(void) { return fake.wave.head - fake.wave.tail; }
+
+void hal_waveform_peek(int32_t *v, int32_t *i, uint32_t *j_low)
+{
+    if (hal_waveform_level() == 0) {
+        fprintf(stderr, "hal_fake: peek at an empty waveform FIFO\n");
+        abort();
+    }
+    size_t at = fake.wave.tail % 256u;
+    *v = fake.wave.v[at];
+    *i = fake.wave.i[at];
+    *j_low = (uint32_t)(fake.wave.j[at] & ((1u << 26) - 1u));
+}
+
+void hal_waveform_pop(void)
+{
+    if (hal_waveform_level() == 0) {
+        fprintf(stderr, "hal_fake: pop from an empty waveform FIFO\n");
+        abort();
+    }
+    fake.wave.tail++;
+}
+
+uint64_t hal_waveform_count(void) { return fake.wave.count; }
+uint32_t hal_waveform_drops(void) { return fake.wave.drops; }
+
 void hal_capture_arm(const hal_capture_settings_t *s)
 {
     fake.capture.arms++;

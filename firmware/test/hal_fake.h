@@ -61,6 +61,16 @@ typedef struct {
     size_t result_head, result_tail; /* free-running */
     uint32_t result_overflows;
 
+    /* The waveform FIFO as the gateware keeps it (hdl/crabwatt/soc/waveform.py): 256 samples, a
+     * sample arriving at a full FIFO is dropped and counted, `count` counts every sample produced. */
+    struct {
+        int32_t v[256], i[256];
+        uint64_t j[256];
+        size_t head, tail; /* free-running */
+        uint64_t count;
+        uint32_t drops;
+    } wave;
+
     struct {
         uint32_t arms;
         hal_capture_settings_t settings; /* of the last arm */
@@ -95,6 +105,8 @@ size_t fake_link_unread(int link);
 /* Appends words to the result FIFO as the gateware would. */
 void fake_result_push(const uint32_t *words, size_t count);
 size_t fake_result_level(void);
+/* The decimator produces stream sample j = fake.wave.count (kept if the FIFO has room). */
+void fake_waveform_produce(int32_t v, int32_t i);
 /* A sample boundary: the waiting commits take effect. */
 void fake_dsp_boundary(void);
 

@@ -21,11 +21,14 @@ typedef struct {
     size_t body_bytes;
     const field_t *fields;
     size_t field_count;
+    size_t pair_value_bytes; /* bytes of each of v and i in a tail record (0: no tail) */
 } frame_t;
 
 #define F(FRAME, FIELD, name) {name, CW_##FRAME##_##FIELD##_OFFSET, CW_##FRAME##_##FIELD##_SIZE}
 #define FRAME(name, FRAME, table) \
-    {name, CW_TYPE_##FRAME, CW_##FRAME##_BODY_BYTES, table, sizeof table / sizeof table[0]}
+    {name, CW_TYPE_##FRAME, CW_##FRAME##_BODY_BYTES, table, sizeof table / sizeof table[0], 0}
+#define FRAME_WITH_PAIRS(name, FRAME, table, value_bytes) \
+    {name, CW_TYPE_##FRAME, CW_##FRAME##_BODY_BYTES, table, sizeof table / sizeof table[0], value_bytes}
 
 static const field_t identify_fields[] = {
     F(IDENTIFY, DEVICE_ID, "device_id"),
@@ -98,6 +101,10 @@ static const field_t status_fields[] = {
     F(STATUS, CONFIG_SEQ, "config_seq"),
     F(STATUS, LINK_STALLS, "link_stalls"),
     F(STATUS, UART_RX_OVERRUNS, "uart_rx_overruns"),
+    F(STATUS, WAVEFORM_DROPS, "waveform_drops"),
+};
+static const field_t waveform_fields[] = {
+    F(WAVEFORM, FIRST_INDEX, "first_index"),
 };
 static const field_t ack_fields[] = {
     F(ACK, COMMAND_SEQ, "command_seq"),
@@ -131,15 +138,16 @@ static const frame_t frames[] = {
     FRAME("identify", IDENTIFY, identify_fields),
     FRAME("window", WINDOW, window_fields),
     FRAME("energy", ENERGY, energy_fields),
-    FRAME("capture_chunk", CAPTURE_CHUNK, capture_chunk_fields),
+    FRAME_WITH_PAIRS("capture_chunk", CAPTURE_CHUNK, capture_chunk_fields, CW_CAPTURE_CHUNK_PAIR_V_SIZE),
     FRAME("status", STATUS, status_fields),
     FRAME("ack", ACK, ack_fields),
-    {"cmd_identify", CW_TYPE_CMD_IDENTIFY, 0, NULL, 0},
+    {"cmd_identify", CW_TYPE_CMD_IDENTIFY, 0, NULL, 0, 0},
     FRAME("cmd_configure", CMD_CONFIGURE, cmd_configure_fields),
     FRAME("cmd_calibrate", CMD_CALIBRATE, cmd_calibrate_fields),
     FRAME("cmd_capture", CMD_CAPTURE, cmd_capture_fields),
-    {"cmd_status", CW_TYPE_CMD_STATUS, 0, NULL, 0},
-    {"cmd_reboot", CW_TYPE_CMD_REBOOT, 0, NULL, 0},
+    {"cmd_status", CW_TYPE_CMD_STATUS, 0, NULL, 0, 0},
+    {"cmd_reboot", CW_TYPE_CMD_REBOOT, 0, NULL, 0, 0},
+    FRAME_WITH_PAIRS("waveform", WAVEFORM, waveform_fields, CW_WAVEFORM_PAIR_V_SIZE),
 };
 
 /* --- a reader for the vector file's one-case-per-line format --- */
@@ -245,20 +253,20 @@ static int fill_body(const frame_t *fr, const char *line, uint8_t *body)
     return count;
 }
 
-/* Fills the tail from "pairs":[[v,i],...]; returns the tail's bytes. */
-static size_t fill_pairs(const char *line, uint8_t *tail, size_t cap)
+/* Fills the tail from "pairs":[[v,i],...], each value value_bytes wide; returns the tail's bytes. */
+static size_t fill_pairs(const char *line, size_t value_bytes, uint8_t *tail, size_t cap)
 {
     const char *at = strstr(line, "\"pairs\":[");
     if (!at) return 0;
     at += strlen("\"pairs\":[");
     size_t n = 0;
-    while (*at == '[' && n + 4 <= cap) {
+    while (*at == '[' && n + 2 * value_bytes <= cap) {
         char *end;
         long v = strtol(at + 1, &end, 10);
         long i = strtol(end + 1, &end, 10);
-        put_le(tail + n, 2, v);
-        put_le(tail + n + 2, 2, i);
-        n += 4;
+        put_le(tail + n, value_bytes, v);
+        put_le(tail + n + value_bytes, value_bytes, i);
+        n += 2 * value_bytes;
         at = end + 1; /* past ']' */
         if (*at == ',') at++;
     }
@@ -300,7 +308,7 @@ TEST(vectors_frames_match_the_typescript_codec_byte_for_byte)
         uint8_t tail[CW_MAX_FRAME_BYTES];
         int set = fill_body(fr, line, body);
         CHECK_EQ(set, fr->field_count); /* every field of the header, no more */
-        size_t tail_len = fill_pairs(line, tail, sizeof tail);
+        size_t tail_len = fr->pair_value_bytes ? fill_pairs(line, fr->pair_value_bytes, tail, sizeof tail) : 0;
         uint8_t want[FRAME_MAX_WIRE_BYTES];
         size_t want_len = parse_hex(hex, want, sizeof want);
 

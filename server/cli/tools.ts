@@ -1,6 +1,7 @@
 // Small commands: vectors, gen-header.
 
 import { join, resolve } from 'node:path';
+import { writeDecimatorVectors } from '../dsp/decimator-vectors.ts';
 import { writeVectors } from '../dsp/vectors.ts';
 import { C_HEADER_PATH, writeCHeader } from '../protocol/c-header.ts';
 import { parseCommandArgs, str, type Io } from './common.ts';
@@ -8,7 +9,7 @@ import { parseCommandArgs, str, type Io } from './common.ts';
 export const VECTORS_HELP = `crabwatt vectors [--dir DIR]
 
 Regenerates the shared DSP test vectors (stimulus + expected integer window sums) from the exact model
-into DIR (default test/vectors). A test fails when the committed files differ from what this writes.
+into DIR (default test/vectors), and the decimated-stream vectors into DIR/decimator. A test fails when the committed files differ from what this writes.
 `;
 
 export function vectorsCommand(argv: string[], io: Io): number {
@@ -18,8 +19,9 @@ export function vectorsCommand(argv: string[], io: Io): number {
     return 0;
   }
   const dir = resolve(str(values, 'dir') ?? 'test/vectors');
-  const written = writeVectors(dir);
-  for (const name of written) io.out(`${join(dir, name)}\n`);
+  for (const name of writeVectors(dir)) io.out(`${join(dir, name)}\n`);
+  const decimatorDir = join(dir, 'decimator');
+  for (const name of writeDecimatorVectors(decimatorDir)) io.out(`${join(decimatorDir, name)}\n`);
   return 0;
 }
 

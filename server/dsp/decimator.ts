@@ -65,17 +65,19 @@ export interface DecimatedBlock {
   i: Int32Array;
 }
 
-const HIST = 1024; // ≥ CIC_LENGTH, a power of two for the ring mask
-const CIC_HIST = 128; // ≥ FIR_LENGTH
+const CIC_HIST = 128; // ≥ FIR_LENGTH, a power of two for the ring mask
+const KEEP = CIC_LENGTH - 1; // inputs before a block that a CIC output in it can still need
 
 /**
  * The bit-exact model. Feed it the calibrated pairs (q, sat18) of samples 0, 1, … in blocks; each call
  * returns the stream samples completed by that block. Cost per input sample: about 5 multiply-adds per
- * channel (the CIC in direct form at the decimated rate) plus the FIR every 512 samples.
+ * channel (the CIC in direct form, evaluated only at the decimated instants, over a contiguous buffer)
+ * plus the FIR every 512 samples.
  */
 export class Decimator {
-  private readonly histV = new Float64Array(HIST);
-  private readonly histI = new Float64Array(HIST);
+  /** The last KEEP inputs (zeros before sample 0), then the current block. */
+  private bufV = new Float64Array(KEEP + 4096);
+  private bufI = new Float64Array(KEEP + 4096);
   private readonly cicV = new Float64Array(CIC_HIST);
   private readonly cicI = new Float64Array(CIC_HIST);
   /** Input samples seen so far. */
@@ -91,34 +93,54 @@ export class Decimator {
 
   push(v: Int32Array, i: Int32Array, count: number = v.length): DecimatedBlock {
     const firstIndex = this.nextIndex;
+    if (this.bufV.length < KEEP + count) {
+      const grown = KEEP + Math.max(count, 2 * (this.bufV.length - KEEP));
+      for (const key of ['bufV', 'bufI'] as const) {
+        const next = new Float64Array(grown);
+        next.set(this[key].subarray(0, KEEP));
+        this[key] = next;
+      }
+    }
+    const bufV = this.bufV;
+    const bufI = this.bufI;
+    bufV.set(v.subarray(0, count), KEEP);
+    bufI.set(i.subarray(0, count), KEEP);
     const outV: number[] = [];
     const outI: number[] = [];
-    for (let k = 0; k < count; k++) {
-      const pos = this.n & (HIST - 1);
-      this.histV[pos] = v[k]!;
-      this.histI[pos] = i[k]!;
-      this.n++;
-      if ((this.n & (CIC_DECIMATION - 1)) !== 0) continue;
+    // A CIC output is formed after each input n with n mod 128 = 127; k is that input's place in the block.
+    for (let k = (CIC_DECIMATION - 1 - (this.n % CIC_DECIMATION)); k < count; k += CIC_DECIMATION) {
+      // buf[k … k + KEEP] are inputs n − KEEP … n: the CIC's taps are symmetric, so no reversal.
       const cpos = this.m & (CIC_HIST - 1);
-      this.cicV[cpos] = cicRound(dot(CIC_TAPS, this.histV, pos, HIST));
-      this.cicI[cpos] = cicRound(dot(CIC_TAPS, this.histI, pos, HIST));
+      // Both channels in one pass over the taps; every partial sum is an integer ≤ 2^52: exact.
+      let accV = 0;
+      let accI = 0;
+      for (let t = 0; t < CIC_LENGTH; t++) {
+        const g = CIC_TAPS[t]!;
+        accV += g * bufV[k + t]!;
+        accI += g * bufI[k + t]!;
+      }
+      this.cicV[cpos] = cicRound(accV);
+      this.cicI[cpos] = cicRound(accI);
       this.m++;
       if (this.m >= FIRST_OUTPUT_CIC + 1 && (this.m - 1 - FIRST_OUTPUT_CIC) % FIR_DECIMATION === 0) {
-        outV.push(firRound(dot(FIR_TAPS_F64, this.cicV, cpos, CIC_HIST)));
-        outI.push(firRound(dot(FIR_TAPS_F64, this.cicI, cpos, CIC_HIST)));
+        outV.push(firRound(ringDot(FIR_TAPS_F64, this.cicV, cpos)));
+        outI.push(firRound(ringDot(FIR_TAPS_F64, this.cicI, cpos)));
         this.emitted++;
       }
     }
+    bufV.copyWithin(0, count, count + KEEP);
+    bufI.copyWithin(0, count, count + KEEP);
+    this.n += count;
     return { firstIndex, v: Int32Array.from(outV), i: Int32Array.from(outI) };
   }
 }
 
 const FIR_TAPS_F64 = Float64Array.from(FIR_TAPS);
 
-/** Σ taps[t]·ring[newest − t]: every partial sum is an integer ≤ 2^52 here, so float64 is exact. */
-function dot(taps: Float64Array, ring: Float64Array, newest: number, size: number): number {
+/** Σ taps[t]·ring[newest − t] over the CIC outputs (≤ 2^37 in magnitude: exact). */
+function ringDot(taps: Float64Array, ring: Float64Array, newest: number): number {
   let acc = 0;
-  for (let t = 0; t < taps.length; t++) acc += taps[t]! * ring[(newest - t) & (size - 1)]!;
+  for (let t = 0; t < taps.length; t++) acc += taps[t]! * ring[(newest - t) & (CIC_HIST - 1)]!;
   return acc;
 }
 

@@ -152,6 +152,12 @@ function codeFlags(clip: number): Uint16Array {
 const CODE_FLAGS_V = codeFlags(CLIP_V);
 const CODE_FLAGS_I = codeFlags(CLIP_I);
 
+/** Where process() also writes each calibrated pair (q), at the position of its codes. */
+export interface CalibratedSink {
+  v: Int32Array;
+  i: Int32Array;
+}
+
 /**
  * The DSP core: feed it blocks of raw 14-bit code pairs, get the windows that closed.
  * Sample indices are kept as doubles internally (exact up to 2^53 samples = 71 years at 4 Msps).
@@ -239,9 +245,10 @@ export class DspCore {
    * Run `count` sample pairs (default: the whole arrays, which must then be equally long) of raw codes
    * (0 … 16383) through the core. Returns the windows that closed, oldest first; `lastEnergies` holds
    * E at each one's end. A code out of range throws a DspInputError naming its position; the samples
-   * before it are processed and their windows are in the error.
+   * before it are processed and their windows are in the error. With `calibrated`, the calibrated pair
+   * (q) of codes k is also written to calibrated.v[k], calibrated.i[k] (for the decimated stream).
    */
-  process(cv: Uint16Array, ci: Uint16Array, count?: number): WindowRecord[] {
+  process(cv: Uint16Array, ci: Uint16Array, count?: number, calibrated?: CalibratedSink): WindowRecord[] {
     if (count === undefined) {
       if (cv.length !== ci.length) {
         throw new RangeError(`process: cv has ${cv.length} samples but ci has ${ci.length}; pass a count`);
@@ -257,7 +264,7 @@ export class DspCore {
     this.lastEnergies = [];
     this.applyPending(out);
     for (let from = 0; from < count; from += FOLD_SAMPLES) {
-      this.run(cv, ci, from, Math.min(count, from + FOLD_SAMPLES), out);
+      this.run(cv, ci, from, Math.min(count, from + FOLD_SAMPLES), out, calibrated);
     }
     return out;
   }
@@ -327,7 +334,11 @@ export class DspCore {
    * The per-sample pipeline over cv/ci[from, to), to − from ≤ FOLD_SAMPLES. State lives in locals for
    * speed, is passed to emit() at a close and is written back to `this` at the end (then folded).
    */
-  private run(cv: Uint16Array, ci: Uint16Array, from: number, to: number, out: WindowRecord[]): void {
+  private run(
+    cv: Uint16Array, ci: Uint16Array, from: number, to: number, out: WindowRecord[], calibrated?: CalibratedSink,
+  ): void {
+    const calV = calibrated?.v;
+    const calI = calibrated?.i;
     const histV = this.histV;
     const histI = this.histI;
     const cfg = this.cfg;
@@ -429,6 +440,10 @@ export class DspCore {
         }
       }
       ring = (ring + 1) & RING_MASK;
+      if (calV !== undefined) {
+        calV[k] = v;
+        calI![k] = i;
+      }
 
       // Zero-crossing detector: cross at v ≥ 0 only when armed; re-arm only below −4h.
       const zc = armed && v >= 0;

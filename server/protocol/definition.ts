@@ -5,7 +5,7 @@
 // Frame on the wire:  COBS( header ‖ body ‖ crc32c(header ‖ body) ) ‖ 0x00
 // header: version u8, type u8, seq u32 (little-endian); all multi-byte fields are little-endian.
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 export const HEADER_BYTES = 6;
 export const CRC_BYTES = 4;
 /** Largest decoded frame (header + body + CRC); anything longer between two delimiters is garbage. */
@@ -201,6 +201,7 @@ export const FRAMES = [
       f('config_seq', 'u16', 'configuration commits so far'),
       f('link_stalls', 'u32', 'times a link took no byte for 500 ms while frames waited: frames went to the other link, and a frame torn there was ended with a delimiter and counted in frames_dropped'),
       f('uart_rx_overruns', 'u16', 'bytes the UART dropped because its receive FIFO was full (saturates at 65535)'),
+      f('waveform_drops', 'u32', 'decimated waveform samples lost in the device (the gateware FIFO was full; saturates): the host sees them as a jump in the waveform frames\' first_index'),
     ],
   },
   {
@@ -263,6 +264,21 @@ export const FRAMES = [
     direction: 'host-to-device',
     doc: 'Reconfigure the FPGA from flash (PROGRAMN): after the ack and any calibration save, foboot starts again (r0.1: it stays in DFU; r0.2: it starts this bitstream, or stays in DFU while the button is held).',
     fields: [],
+  },
+  {
+    type: 0x07,
+    name: 'waveform',
+    direction: 'device-to-host',
+    doc: 'A block of the decimated waveform stream (docs/dsp.md, Decimated waveform): consecutive stream samples at fs/512, sent continuously.',
+    fields: [
+      f('first_index', 'u64', 'the 4 Msps sample index n_j the first sample represents (n_j = 322 + 512·j); the next frame continues at first_index + 512·count unless samples were lost'),
+    ],
+    tail: {
+      name: 'pairs',
+      fields: [f('v', 'i32', 'decimated voltage, q (19-bit signed)'), f('i', 'i32', 'decimated current, q (19-bit signed)')],
+      maxCount: 64,
+      doc: 'stream samples, oldest first, 512 input samples apart',
+    },
   },
 ] as const satisfies readonly FrameDef[];
 

@@ -26,10 +26,11 @@
 
 import { ADC_PART, BOARD, CALIBRATION_SOURCE, CAPTURE_TRIGGER, PROTOCOL_VERSION, ACK_STATUS, WINDOW_MODE } from '../protocol/definition.ts';
 import type { FrameName } from '../protocol/definition.ts';
-import { decodePayload, encodeFrame, type Frame, type FrameFields, type CapturePair } from '../protocol/codec.ts';
+import { decodePayload, encodeFrame, type Frame, type FrameFields, type CapturePair, type TailRecordInput } from '../protocol/codec.ts';
 import { cobsDecode } from '../protocol/cobs.ts';
 import { MAX_ENCODED_FRAME_BYTES, layoutOf } from '../protocol/layout.ts';
 import { CODE_MID, DspConfigError, DspCore, RESET_CONFIG, validateConfig, type DspConfig } from '../dsp/model.ts';
+import { WaveformFramer } from './waveform.ts';
 import { SAMPLE_RATE_HZ, SyntheticLoad, XorShift32, type ScenarioName } from './load.ts';
 
 /** major << 16 | minor << 8 | patch of the (simulated) gateware and firmware. */
@@ -178,6 +179,8 @@ export class SimulatedDevice {
   private ringAt = 0;
 
   private readonly cv = new Uint16Array(BLOCK_SAMPLES);
+  private readonly calibrated = { v: new Int32Array(BLOCK_SAMPLES), i: new Int32Array(BLOCK_SAMPLES) };
+  private waveform = new WaveformFramer();
   private readonly ci = new Uint16Array(BLOCK_SAMPLES);
   private readonly ringV = new Uint16Array(RAW_RING_SAMPLES);
   private readonly ringI = new Uint16Array(RAW_RING_SAMPLES);
@@ -337,6 +340,7 @@ export class SimulatedDevice {
     }
     this.bootIdValue = id;
     this.core = new DspCore(this.bootConfigValue);
+    this.waveform = new WaveformFramer();
     this.staged = { ...this.bootConfigValue };
     this.calibrationSource = CALIBRATION_SOURCE.NO_FLASH;
     this.seq = 0;
@@ -382,8 +386,9 @@ export class SimulatedDevice {
     this.load.fill(cv, ci, count);
     this.remember(cv, ci, count);
     if (this.capture) this.trackCapture(start, count);
-    const windows = this.core.process(cv, ci, count);
+    const windows = this.core.process(cv, ci, count, this.calibrated);
     const energies = this.core.lastEnergies;
+    const waveform = this.waveform.push(this.calibrated.v, this.calibrated.i, count);
     this.index += count;
     for (let w = 0; w < windows.length; w++) {
       const record = windows[w]!;
@@ -394,6 +399,7 @@ export class SimulatedDevice {
         this.send('energy', { end_index: record.end_index, energy: energies[w]!, boot_id: this.bootIdValue }, undefined, at);
       }
     }
+    for (const frame of waveform) this.send('waveform', { first_index: frame.first_index }, frame.pairs);
     if (this.capture) this.maybeFinishCapture();
     if (this.capture?.chunks) this.pumpCapture();
     while (this.index >= this.nextStatusIndex) {
@@ -418,7 +424,7 @@ export class SimulatedDevice {
   // Frames out
 
   /** Encode with the next seq and put it on the link as of device time `at` (default: now). */
-  private send<N extends FrameName>(name: N, fields: FrameFields<N>, pairs?: readonly CapturePair[], at = this.index): void {
+  private send<N extends FrameName>(name: N, fields: FrameFields<N>, pairs?: readonly TailRecordInput[], at = this.index): void {
     const seq = this.seq;
     this.seq = (this.seq + 1) >>> 0;
     // A frame that cannot fit even at its smallest encoding (COBS adds ≥ 1 byte, the delimiter 1) is
@@ -489,6 +495,8 @@ export class SimulatedDevice {
       // One link, which takes every byte (a slow host costs dropped frames), and no UART line.
       link_stalls: 0,
       uart_rx_overruns: 0,
+      // The model's stream has no FIFO to overflow: a slow link drops whole frames (frames_dropped).
+      waveform_drops: 0,
     });
   }
 

@@ -118,7 +118,7 @@ describe('encode validation', () => {
 describe('decode errors', () => {
   const good = encodeFrameBytes('status', 9, {
     boot_id: 1, uptime_ms: 2, frames_dropped: 3, fifo_overflows: 4, samples_dropped: 5, adc_errors: 6,
-    watchdog_resets: 7, config_seq: 8, link_stalls: 9, uart_rx_overruns: 10,
+    watchdog_resets: 7, config_seq: 8, link_stalls: 9, uart_rx_overruns: 10, waveform_drops: 11,
   });
   /** Re-seal bytes with a correct CRC, to reach the checks behind the CRC. */
   const reseal = (bytes: Uint8Array) => {

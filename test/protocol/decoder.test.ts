@@ -212,7 +212,7 @@ describe('FrameDecoder sequence and reset tracking', () => {
   const status = (seq: number, boot_id: number) =>
     encodeFrame('status', seq, {
       boot_id, uptime_ms: 0, frames_dropped: 0, fifo_overflows: 0, samples_dropped: 0, adc_errors: 0, watchdog_resets: 0, config_seq: 0,
-        link_stalls: 0, uart_rx_overruns: 0,
+        link_stalls: 0, uart_rx_overruns: 0, waveform_drops: 0,
     });
 
   it('sums missed sequence numbers, across the 2^32 wrap', () => {

@@ -255,7 +255,7 @@ describe('SimulatedDevice commands', () => {
 
     sim.receive(encodeFrame('status', 43, {
       boot_id: 1, uptime_ms: 0, frames_dropped: 0, fifo_overflows: 0, samples_dropped: 0, adc_errors: 0, watchdog_resets: 0, config_seq: 0,
-      link_stalls: 0, uart_rx_overruns: 0,
+      link_stalls: 0, uart_rx_overruns: 0, waveform_drops: 0,
     }));
     expect(ackOf(43)!.fields.status).toBe(ACK_STATUS.UNKNOWN_COMMAND);
 

@@ -24,7 +24,7 @@ from amaranth import *
 from amaranth.lib import wiring, stream
 from amaranth.lib.wiring import In, Out
 
-from .layouts import (SampleLayout, ConfigLayout, CalibratedLayout, WindowLayout, CONFIG_RESET,
+from .layouts import (Y_BITS, SampleLayout, ConfigLayout, CalibratedLayout, WindowLayout, CONFIG_RESET,
                       CODE_MID, CODE_MAX, ENERGY_BITS, MODE_CYCLES, Y_LSB_SHIFT, FLAG_CLIP_V, FLAG_CLIP_I,
                       FLAG_SAT_V, FLAG_SAT_I, FLAG_PARTIAL, FLAG_TIMEOUT, FLAG_CONFIG,
                       FLAG_ZC_OVERFLOW)
@@ -46,6 +46,7 @@ class PowerDsp(wiring.Component):
         calibrated:     every calibrated pair (v, i) with its index and config_seq, valid for the
                         one cycle `calibrated_valid` is high (no back-pressure). In whole ADC LSB
                         (y >> 2): the windows use the quarter-LSB y, the capture keeps 16 bits.
+        calibrated_y_v, calibrated_y_i: the same pair in q (y, 18 bit), for the decimator.
     """
     LATENCY = ChannelCalibrator.LATENCY + 3          # accepted -> window record out
     CALIBRATED_LATENCY = ChannelCalibrator.LATENCY  # accepted -> calibrated pair out
@@ -60,6 +61,8 @@ class PowerDsp(wiring.Component):
     windows: Out(stream.Signature(WindowLayout()))
     calibrated: Out(CalibratedLayout())
     calibrated_valid: Out(1)
+    calibrated_y_v: Out(signed(Y_BITS))
+    calibrated_y_i: Out(signed(Y_BITS))
 
     def __init__(self, reset_config=None):
         """reset_config: the configuration in force from reset with config_seq 0 (docs/dsp.md's
@@ -153,6 +156,8 @@ class PowerDsp(wiring.Component):
             self.calibrated.i.eq(iq),
             self.calibrated.index.eq(index6),
             self.calibrated.config_seq.eq(seq6),
+            self.calibrated_y_v.eq(v),
+            self.calibrated_y_i.eq(i),
         ]
 
         # ---- Stage 6: zero-crossing detector (docs/dsp.md), products into multipliers.

@@ -27,7 +27,7 @@ AD7357 --> AdcFrontEnd --> DspLink: PowerDsp --> windows --> result FIFO --+
 | `result.py` | window records into 32-bit FIFO words, written whole or dropped and counted |
 | `sysctl.py` | uptime and cycle counters, watchdog, the reset controller that survives watchdog resets |
 | `spiflash.py` | the configuration flash's SPI master (USRMCLK on the board), the r0.2 button's reboot |
-| `dsp_link.py` | joins `PowerDsp` and `CaptureBuffer` to the CSRs |
+| `dsp_link.py` | joins `PowerDsp`, `CaptureBuffer` and `Decimator` to the CSRs |
 | `top.py` | `SocTop`: clocks, pins, LUNA, the whole board design |
 | `twin.py` | the top of the Verilator twin |
 | `dfu.py` | the DFU file suffix |

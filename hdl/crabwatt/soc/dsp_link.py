@@ -1,6 +1,7 @@
 """Joins the measurement path to the SoC: the DSP core (`crabwatt.dsp.PowerDsp`) with its
 configuration registers and commit, window records into the result FIFO, the capture buffer
-(`crabwatt.capture.CaptureBuffer`) on the calibrated pairs, and the health counters.
+(`crabwatt.capture.CaptureBuffer`) on the calibrated pairs, the decimated waveform
+(`crabwatt.dsp.Decimator`) into the SoC's waveform FIFO, and the health counters.
 
 The result FIFO drops whole records instead of waiting, so the DSP's window stream is always ready
 and the DSP never stalls (the DSP must never wait for the CPU or the link).
@@ -11,7 +12,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In
 
 from ..capture import CaptureBuffer
-from ..dsp import PowerDsp, SampleLayout
+from ..dsp import Decimator, PowerDsp, SampleLayout
 
 __all__ = ['DspLink']
 
@@ -40,6 +41,7 @@ class DspLink(wiring.Component):
         m = Module()
         m.submodules.dsp = dsp = PowerDsp()
         m.submodules.capture = cap = CaptureBuffer(depth=self.capture_depth)
+        m.submodules.decimator = dec = Decimator()
         wiring.connect(m, wiring.flipped(self.samples), dsp.samples)
         m.d.comb += [
             dsp.staging.eq(soc.dsp_config), dsp.commit.eq(soc.dsp_commit),
@@ -48,6 +50,10 @@ class DspLink(wiring.Component):
             dsp.windows.ready.eq(1),
             soc.window.eq(dsp.windows.payload), soc.window_valid.eq(dsp.windows.valid),
             soc.samples_dropped.eq(self.samples_dropped), soc.adc_errors.eq(self.adc_errors),
+
+            dec.valid.eq(dsp.calibrated_valid), dec.v.eq(dsp.calibrated_y_v), dec.i.eq(dsp.calibrated_y_i),
+            soc.wave_valid.eq(dec.out_valid), soc.wave_v.eq(dec.out_v), soc.wave_i.eq(dec.out_i),
+            soc.wave_count.eq(dec.out_count),
 
             cap.sample.eq(dsp.calibrated), cap.sample_valid.eq(dsp.calibrated_valid),
             cap.pairs.eq(soc.capture_config.pairs), cap.trigger.eq(soc.capture_config.trigger),

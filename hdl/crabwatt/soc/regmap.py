@@ -278,6 +278,22 @@ BLOCKS: tuple[Block, ...] = (
         )),
         R('RX', 0x0C, 'ro', 'the byte shifted in by the last transfer', width=8),
     )),
+    Block('WAVEFORM', 0xC00, 'The decimated waveform stream (docs/dsp.md, Decimated waveform): stream sample j '
+          'represents 4 Msps sample 322 + 512*j. A FIFO of 256 samples (33 ms); when it is full an '
+          'arriving sample is dropped and DROPS counts it, so the DSP never stalls. Read V, I, J of the oldest '
+          'sample, then write POP.', (
+        R('V', 0x00, 'ro', 'voltage of the oldest sample, q, signed (undefined when LEVEL is 0)', width=19,
+          signed=True),
+        R('I', 0x04, 'ro', 'current of the oldest sample, q, signed', width=19, signed=True),
+        R('J', 0x08, 'ro', 'bits 25..0 of the oldest sample\'s j; the rest follow from COUNT (j <= COUNT, '
+          'and the FIFO is far shorter than 2^26 samples)', width=26),
+        R('LEVEL', 0x0C, 'ro', 'samples in the FIFO', width=16),
+        R('POP', 0x10, 'wo', 'any write drops the oldest sample'),
+        R('DROPS', 0x14, 'ro', 'samples dropped because the FIFO was full (saturates)'),
+        R('COUNT_LO', 0x18, 'ro', 'stream samples produced so far (kept or dropped), bits 31..0; reading it '
+          'latches COUNT_HI'),
+        R('COUNT_HI', 0x1C, 'ro', 'bits 47..32, as latched by the last COUNT_LO read', width=16),
+    )),
 )
 
 # --- DSP result record layout ----------------------------------------------------------------------

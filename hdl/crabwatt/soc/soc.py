@@ -8,6 +8,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from ..dsp.decimator import W_BITS
 from ..dsp.layouts import ConfigLayout
 from . import regmap, wishbone
 from .channel import ByteChannel
@@ -15,6 +16,7 @@ from .cpu import VexRiscv
 from .csr import CsrBank
 from .memory import Ram, Rom
 from .result import ResultFifo, WindowRecord
+from .waveform import WaveformFifo
 from .spiflash import SpiFlashMaster
 from .sysctl import Timer, Watchdog
 
@@ -62,6 +64,8 @@ class SoC(wiring.Component):
             'dsp_config': Out(DspConfig), 'dsp_commit': Out(1),
             'dsp_config_seq': In(16), 'dsp_commit_pending': In(1), 'sample_index': In(64),
             'window': In(WindowRecord), 'window_valid': In(1),
+            # decimated waveform stream (crabwatt.dsp.Decimator)
+            'wave_valid': In(1), 'wave_v': In(signed(W_BITS)), 'wave_i': In(signed(W_BITS)), 'wave_count': In(48),
             # capture buffer
             'capture_config': Out(CaptureConfig), 'capture_arm': Out(1),
             'capture_status': In(3), 'capture_trigger_index': In(64), 'capture_first_index': In(64),
@@ -163,6 +167,21 @@ class SoC(wiring.Component):
             bank['RESULT', 'DATA'].value.eq(result.data), bank['RESULT', 'LEVEL'].value.eq(result.level),
             result.pop.eq(bank['RESULT', 'POP'].w_stb),
             bank['RESULT', 'OVERFLOWS'].value.eq(result.overflows),
+        ]
+
+        # Decimated waveform
+        m.submodules.waveform = wave = WaveformFifo()
+        wave_count_hi = Signal(16)
+        with m.If(bank['WAVEFORM', 'COUNT_LO'].r_stb):
+            m.d.sync += wave_count_hi.eq(self.wave_count[32:])
+        m.d.comb += [
+            wave.valid.eq(self.wave_valid), wave.v.eq(self.wave_v), wave.i.eq(self.wave_i),
+            wave.count.eq(self.wave_count), wave.pop.eq(bank['WAVEFORM', 'POP'].w_stb),
+            bank['WAVEFORM', 'V'].value.eq(wave.head_v), bank['WAVEFORM', 'I'].value.eq(wave.head_i),
+            bank['WAVEFORM', 'J'].value.eq(wave.head_j), bank['WAVEFORM', 'LEVEL'].value.eq(wave.level),
+            bank['WAVEFORM', 'DROPS'].value.eq(wave.drops),
+            bank['WAVEFORM', 'COUNT_LO'].value.eq(self.wave_count[:32]),
+            bank['WAVEFORM', 'COUNT_HI'].value.eq(wave_count_hi),
         ]
 
         # Capture
