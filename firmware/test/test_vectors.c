@@ -127,6 +127,9 @@ static const field_t cmd_capture_fields[] = {
     F(CMD_CAPTURE, DECIMATION, "decimation"),
     F(CMD_CAPTURE, HYSTERESIS, "hysteresis"),
 };
+static const field_t cmd_adc_delay_fields[] = {
+    F(CMD_ADC_DELAY, READ_DELAY, "read_delay"),
+};
 static const frame_t frames[] = {
     FRAME("identify", IDENTIFY, identify_fields),
     FRAME("window", WINDOW, window_fields),
@@ -140,6 +143,7 @@ static const frame_t frames[] = {
     FRAME("cmd_capture", CMD_CAPTURE, cmd_capture_fields),
     {"cmd_status", CW_TYPE_CMD_STATUS, 0, NULL, 0},
     {"cmd_reboot", CW_TYPE_CMD_REBOOT, 0, NULL, 0},
+    FRAME("cmd_adc_delay", CMD_ADC_DELAY, cmd_adc_delay_fields),
 };
 
 /* --- a reader for the vector file's one-case-per-line format --- */

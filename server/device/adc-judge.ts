@@ -57,7 +57,7 @@ export function choose(verdicts: readonly Verdict[]): { readDelay: number | null
   let bestLength = 0;
   let runStart: number | null = null;
   for (let k = 0; k <= verdicts.length; k++) {
-    const ok = k < verdicts.length && verdicts[k].ok;
+    const ok = verdicts[k]?.ok ?? false;
     if (ok && runStart === null) runStart = k;
     else if (!ok && runStart !== null) {
       if (k - runStart > bestLength) [best, bestLength] = [[runStart, k - 1], k - runStart];
@@ -65,5 +65,5 @@ export function choose(verdicts: readonly Verdict[]): { readDelay: number | null
     }
   }
   if (best === null) return { readDelay: null, width: 0 };
-  return { readDelay: verdicts[Math.floor((best[0] + best[1]) / 2)].readDelay, width: bestLength };
+  return { readDelay: verdicts[Math.floor((best[0] + best[1]) / 2)]!.readDelay, width: bestLength };
 }
