@@ -121,7 +121,9 @@ export class Probe {
     return { codes, firstIndex: mine[0]!.fields.first_index, arrivedMs };
   }
 
-  async windows(count: number, timeoutMs: number): Promise<Frame<'window'>[]> {
-    return this.collect('window', async () => {}, (g) => g.length >= count, `${count} window(s)`, timeoutMs);
+  /** `count` windows whose samples all come from `fromIndex` on (not older ones still queued on the link). */
+  async windows(count: number, timeoutMs: number, fromIndex: bigint): Promise<Frame<'window'>[]> {
+    const fresh = (g: Frame<'window'>[]) => g.filter((w) => w.fields.end_index - BigInt(w.fields.samples) >= fromIndex);
+    return fresh(await this.collect('window', async () => {}, (g) => fresh(g).length >= count, `${count} window(s)`, timeoutMs));
   }
 }

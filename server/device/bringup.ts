@@ -4,8 +4,8 @@
 //
 // The capture-point scan reads raw codes through captures at identity calibration: the calibration
 // the device had is put back afterwards (on a board that rewrites it in flash, where it was anyway).
-// The chosen READ_DELAY is set on the device, not saved: a reset returns the gateware's default, so
-// `crabwatt serve --adc-read-delay N` sets it on every connect (see docs/hardware-setup.md for why).
+// The chosen READ_DELAY is set on the device, not saved: a reset returns the gateware's default; the
+// host is where it belongs (docs/hardware-setup.md "Bring-up" says why).
 
 import { BOARD, CALIBRATION_SOURCE, WINDOW_FLAG } from '../protocol/definition.ts';
 import type { Frame } from '../protocol/codec.ts';
@@ -44,6 +44,8 @@ export interface BringupOptions {
   rateJitterMs?: number;
   liveWindows?: number;
   liveTimeoutMs?: number;
+  /** How long a command's answer may take before the step fails (default 10 s: a board answers in
+   *  milliseconds, the RTL twin on a busy machine in up to seconds). */
   requestTimeoutMs?: number;
   /** Progress lines while a step runs (the scan's settings). */
   progress?: (line: string) => void;
@@ -83,7 +85,7 @@ function meanAndRms(values: readonly number[]): { mean: number; rms: number } {
 export async function runBringup(link: DeviceLink, options: BringupOptions): Promise<BringupReport> {
   const o = {
     scan: { from: 0, to: 192, step: 1 }, scanPairs: 256, codePairs: 1024, rateSeconds: 5, rateJitterMs: 5,
-    liveWindows: 3, liveTimeoutMs: 10_000, requestTimeoutMs: 2000, progress: () => {}, now: () => performance.now(),
+    liveWindows: 3, liveTimeoutMs: 10_000, requestTimeoutMs: 10_000, progress: () => {}, now: () => performance.now(),
     ...options,
   };
   const probe = new Probe(link, o.requestTimeoutMs, o.now);
@@ -178,7 +180,9 @@ export async function runBringup(link: DeviceLink, options: BringupOptions): Pro
 
   // 7. A short live reading.
   await guard('live', async () => {
-    const windows = await probe.windows(o.liveWindows, o.liveTimeoutMs);
+    // Windows computed from now on, at the chosen capture point and the device's own calibration.
+    const { firstIndex } = await probe.rawCodes(1);
+    const windows = await probe.windows(o.liveWindows, o.liveTimeoutMs, firstIndex);
     const last = windows.at(-1)!;
     const q = deriveQuantities(last.fields, { ...o.scale, fs });
     const lines = [`V ${q.vrms.toFixed(2)} V, I ${q.irms.toFixed(3)} A, P ${q.p.toFixed(1)} W, ` +
@@ -222,8 +226,8 @@ type Guard = (step: StepName, run: () => Promise<StepResult>, advice: string) =>
 /** 3. The capture-point scan: judge every setting, set the middle of the widest passing run. */
 async function scanStep(probe: Probe, o: Opts, expect: [number, number], steps: StepResult[],
   summary: Record<string, unknown>, guard: Guard): Promise<void> {
-  const original = (await probe.adcDelay()).readDelay;
   await guard('scan', async () => {
+    const original = (await probe.adcDelay()).readDelay;
     const verdicts: Verdict[] = [];
     for (let r = o.scan.from; r < o.scan.to; r += o.scan.step) {
       const at = await probe.setAdcDelay(r);
