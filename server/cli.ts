@@ -4,6 +4,7 @@
 
 import { CliError, processIo, type Io } from './cli/common.ts';
 import { benchCommand } from './cli/bench.ts';
+import { bringupCommand } from './cli/bringup.ts';
 import { devicesCommand } from './cli/devices.ts';
 import { exportCommand } from './cli/export.ts';
 import { replayCommand } from './cli/replay.ts';
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   'gen-header': { run: genHeaderCommand, summary: "write the firmware's C protocol header" },
   bench: { run: benchCommand, summary: 'measure ingest, model and simulator figures (--json)' },
   flash: { run: (a, io) => flashCommand(a, io), summary: 'write a .dfu image to the board over DFU (checks it, waits for the bootloader)' },
+  bringup: { run: (a, io) => bringupCommand(a, io), summary: 'guided first power-up with the ADC wing: identity, link, ADC capture-point scan, codes, noise, rate, live' },
   reboot: { run: (a, io) => rebootCommand(a, io), summary: 'reload the board from flash (cmd_reboot: a restart; r0.1: into DFU)' },
 };
 

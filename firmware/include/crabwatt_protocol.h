@@ -46,6 +46,7 @@
 #define CW_TYPE_CMD_STATUS 0x85u
 #define CW_TYPE_CMD_REBOOT 0x86u
 #define CW_TYPE_WAVEFORM 0x07u
+#define CW_TYPE_CMD_ADC_DELAY 0x87u
 
 /* window_mode: how windows close (docs/dsp.md) */
 #define CW_WINDOW_MODE_CYCLES 0u
@@ -82,6 +83,13 @@
 #define CW_CALIBRATION_SOURCE_NO_FLASH 3u
 #define CW_CALIBRATION_SOURCE_HOST_SAVED 4u
 #define CW_CALIBRATION_SOURCE_HOST_UNSAVED 5u
+
+/* cmd_adc_delay.read_delay and its ack's value */
+#define CW_ADC_DELAY_KEEP 65535u
+#define CW_ADC_DELAY_MAX 255u
+#define CW_ADC_DELAY_VALUE_MASK 255u
+#define CW_ADC_DELAY_SETTLED_BIT 256u
+#define CW_ADC_DELAY_ERRORS_SHIFT 16u
 
 /* window.flags bits (docs/dsp.md) */
 #define CW_WINDOW_FLAG_CLIP_V 0x0001u
@@ -528,5 +536,15 @@ _Static_assert(offsetof(struct cw_waveform_pair, i) == 4, "cw_waveform_pair.i of
 #define CW_WAVEFORM_PAIR_V_SIZE 4u
 #define CW_WAVEFORM_PAIR_I_OFFSET 4u
 #define CW_WAVEFORM_PAIR_I_SIZE 4u
+
+/* cmd_adc_delay (host-to-device): Set or read the ADC capture point, ADC.READ_DELAY (docs/soc.md), for the bring-up scan (`crabwatt bringup`). The ack's value: ADC_DELAY layout (READ_DELAY, SETTLED, adc_errors). Not saved: a reset returns the gateware's default (43), so the host sets it again on connect. */
+#define CW_CMD_ADC_DELAY_BODY_BYTES 2u
+struct cw_cmd_adc_delay {
+    uint16_t read_delay; /* capture point in 1/64 SCLK periods (0..255), or ADC_DELAY.KEEP (0xFFFF) to only ask */
+} __attribute__((packed));
+_Static_assert(sizeof(struct cw_cmd_adc_delay) == 2, "struct cw_cmd_adc_delay must match the wire layout");
+_Static_assert(offsetof(struct cw_cmd_adc_delay, read_delay) == 0, "cw_cmd_adc_delay.read_delay offset");
+#define CW_CMD_ADC_DELAY_READ_DELAY_OFFSET 0u
+#define CW_CMD_ADC_DELAY_READ_DELAY_SIZE 2u
 
 #endif /* CRABWATT_PROTOCOL_H */

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "bringup.h"
 #include "crabwatt_csr.h" /* the result record layout; no register is touched here */
 #include "flash.h"
 
@@ -366,6 +367,9 @@ static void handle_command(app_t *app, const frame_view_t *cmd)
     case CW_TYPE_CMD_REBOOT:
         status = cmd->body_len == 0 ? CW_ACK_OK : CW_ACK_BAD_LENGTH;
         app->reboot_pending = app->reboot_pending || status == CW_ACK_OK;
+        break;
+    case CW_TYPE_CMD_ADC_DELAY:
+        status = bringup_adc_delay(cmd->body, cmd->body_len, &value);
         break;
     case CW_TYPE_CMD_CAPTURE: {
         struct cw_cmd_capture c;

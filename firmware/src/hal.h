@@ -20,6 +20,11 @@ uint16_t hal_watchdog_resets(void);   /* since power-on */
 uint32_t hal_samples_dropped(void);   /* ADC samples lost before the DSP */
 uint32_t hal_adc_errors(void);        /* ADC frames with a bad leading-zero pattern */
 
+/* --- the ADC capture point (docs/soc.md, ADC block): set by the bring-up scan --- */
+void hal_adc_read_delay_set(uint8_t read_delay);
+uint8_t hal_adc_read_delay(void);
+bool hal_adc_read_settled(void);      /* the read clock's phase has reached READ_DELAY's */
+
 /* --- identity --- */
 typedef struct {
     uint64_t device_id;

@@ -36,6 +36,10 @@ uint16_t hal_watchdog_resets(void) { return (uint16_t)CW_SYS_WDT_RESETS; }
 uint32_t hal_samples_dropped(void) { return CW_COUNTERS_SAMPLES_DROPPED; }
 uint32_t hal_adc_errors(void) { return CW_COUNTERS_ADC_ERRORS; }
 
+void hal_adc_read_delay_set(uint8_t read_delay) { CW_ADC_READ_DELAY = read_delay; }
+uint8_t hal_adc_read_delay(void) { return (uint8_t)CW_ADC_READ_DELAY; }
+bool hal_adc_read_settled(void) { return (CW_ADC_STATUS & CW_ADC_STATUS_SETTLED_MASK) != 0; }
+
 void hal_identity(hal_identity_t *id)
 {
     id->device_id = (uint64_t)CW_IDENT_DEVICE_ID_HI << 32 | CW_IDENT_DEVICE_ID_LO;

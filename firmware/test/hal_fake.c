@@ -22,6 +22,8 @@ void fake_reset_keeping_flash(void)
     flash.wel = false;
     flash.busy_us = 0;
     fake.flash = flash;
+    fake.adc_read_delay = 43; /* the gateware's reset value, settled */
+    fake.adc_read_settled = true;
     fake.identity = (hal_identity_t){
         .device_id = 0x0123456789ABCDEFull,
         .gateware_version = 0x000100u,
@@ -98,6 +100,9 @@ void hal_watchdog_kick(void) { fake.watchdog_kicks++; }
 uint16_t hal_watchdog_resets(void) { return fake.watchdog_resets; }
 uint32_t hal_samples_dropped(void) { return fake.samples_dropped; }
 uint32_t hal_adc_errors(void) { return fake.adc_errors; }
+void hal_adc_read_delay_set(uint8_t read_delay) { fake.adc_read_delay = read_delay; }
+uint8_t hal_adc_read_delay(void) { return fake.adc_read_delay; }
+bool hal_adc_read_settled(void) { return fake.adc_read_settled; }
 void hal_identity(hal_identity_t *id) { *id = fake.identity; }
 
 int hal_link_rx(int link)

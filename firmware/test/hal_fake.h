@@ -43,6 +43,8 @@ typedef struct {
     uint32_t watchdog_kicks;
     uint16_t watchdog_resets;
     uint32_t samples_dropped, adc_errors;
+    uint8_t adc_read_delay;  /* ADC.READ_DELAY */
+    bool adc_read_settled;   /* ADC.STATUS.SETTLED */
     hal_identity_t identity;
 
     fake_link_t link[HAL_LINK_COUNT];

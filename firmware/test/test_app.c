@@ -203,7 +203,7 @@ TEST(app_rejects_bad_lengths_and_unknown_types)
              CW_ACK_BAD_LENGTH);
     CHECK_EQ(command(CW_TYPE_CMD_CAPTURE, 5, body, 0, NULL).status, CW_ACK_BAD_LENGTH);
     CHECK_EQ(command(CW_TYPE_CMD_REBOOT, 6, body, 1, NULL).status, CW_ACK_BAD_LENGTH);
-    CHECK_EQ(command(0x87, 6, NULL, 0, NULL).status, CW_ACK_UNKNOWN_COMMAND);
+    CHECK_EQ(command(0x9E, 6, NULL, 0, NULL).status, CW_ACK_UNKNOWN_COMMAND);
     /* A device-to-host type sent to the device is not a command either. */
     CHECK_EQ(command(CW_TYPE_WINDOW, 7, NULL, 0, NULL).status, CW_ACK_UNKNOWN_COMMAND);
     CHECK_EQ(fake.commits, 0);

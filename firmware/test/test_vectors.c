@@ -134,6 +134,9 @@ static const field_t cmd_capture_fields[] = {
     F(CMD_CAPTURE, DECIMATION, "decimation"),
     F(CMD_CAPTURE, HYSTERESIS, "hysteresis"),
 };
+static const field_t cmd_adc_delay_fields[] = {
+    F(CMD_ADC_DELAY, READ_DELAY, "read_delay"),
+};
 static const frame_t frames[] = {
     FRAME("identify", IDENTIFY, identify_fields),
     FRAME("window", WINDOW, window_fields),
@@ -148,6 +151,7 @@ static const frame_t frames[] = {
     {"cmd_status", CW_TYPE_CMD_STATUS, 0, NULL, 0, 0},
     {"cmd_reboot", CW_TYPE_CMD_REBOOT, 0, NULL, 0, 0},
     FRAME_WITH_PAIRS("waveform", WAVEFORM, waveform_fields, CW_WAVEFORM_PAIR_V_SIZE),
+    FRAME("cmd_adc_delay", CMD_ADC_DELAY, cmd_adc_delay_fields),
 };
 
 /* --- a reader for the vector file's one-case-per-line format --- */

@@ -1,9 +1,12 @@
 """The capture point: which read_delay settings read right, and that every other one is caught by
 the bring-up check (crabwatt.adc_timing) rather than giving wrong codes silently."""
+import json
+import pathlib
+
 import pytest
 
 from crabwatt.adc import DEFAULT_READ_DELAY, READ_STEPS, read_latency
-from crabwatt.adc_timing import judge, choose, MID_SCALE
+from crabwatt.adc_timing import judge, choose, MID_SCALE, Verdict
 from adc_harness import run_capture, STEP_NS
 from simhelpers import rng_for
 
@@ -75,3 +78,21 @@ def test_the_original_fault_is_caught():
     chosen, _ = choose([v for v, _, _ in table])
     got, counters, model = run_capture(codes, read_delay=chosen, consumer_busy=0.0, **slow)
     assert [(cv, ci) for cv, ci, _ in got] == codes and counters["errors"] == 0
+
+
+#: The judge's table shared with the host's port (server/device/adc-judge.ts): both sides must give
+#: exactly these verdicts, reasons and choices.
+JUDGE_TABLE = json.loads((pathlib.Path(__file__).resolve().parents[2] / "test/vectors/adc-judge.json").read_text())
+
+
+@pytest.mark.parametrize("case", JUDGE_TABLE["judge"], ids=lambda c: c["name"])
+def test_judge_agrees_with_the_shared_table(case):
+    expect = tuple(case.get("expect", (MID_SCALE, MID_SCALE)))
+    v = judge(case["read_delay"], [tuple(c) for c in case["codes"]], case["adc_errors"], expect=expect)
+    assert (v.ok, v.reason) == (case["ok"], case["reason"])
+
+
+@pytest.mark.parametrize("case", JUDGE_TABLE["choose"], ids=lambda c: c["name"])
+def test_choose_agrees_with_the_shared_table(case):
+    row = [Verdict(case["first_read_delay"] + k, bit == "1") for k, bit in enumerate(case["passes"])]
+    assert choose(row) == (case["chosen"], case["width"])

@@ -13,6 +13,11 @@
 // when the file exists, written at the end), so a calibration saved in one run is found by the next,
 // as after a reboot of a board. --flash-uid sets its unique ID, --no-flash leaves the pins unanswered.
 //
+// The ADC's read timing is modelled (adc_read.h): each stimulus pair is what the AD7357 converts, and
+// the twin gets the codes the gateware's capture point (ADC.READ_DELAY, moved by its PLL phase stepper)
+// reads, halved, garbled or right; --adc-round-trip-ns, --adc-t4-ns, --adc-t7-ns set the timing
+// (defaults: a 2 ns round trip and the datasheet's worst case, where the reset READ_DELAY reads right).
+//
 // Host-to-device bytes enter the UART's receive FIFO no faster than the board's line brings them
 // (--rx-byte-cycles, see kRxByteCycles): the FIFO drops what it has no room for, as the board's
 // does, so a burst fed at one byte per cycle would lose everything past its first 64 bytes.
@@ -39,6 +44,7 @@
 #include "Vcrabwatt_twin.h"
 #include "Vcrabwatt_twin___024root.h"
 #include "crabwatt_twin_config.h"
+#include "adc_read.h"
 #include "flash_pins.h"
 #include "verilated.h"
 
@@ -110,6 +116,7 @@ struct Options {
     std::string flash_file;
     uint64_t flash_uid = kFlashUniqueId;
     bool flash = true;
+    AdcTiming adc;
 };
 
 [[noreturn]] void usage(const char *msg) {
@@ -118,7 +125,8 @@ struct Options {
                  "usage: crabwatt-twin --stimulus FILE.bin [--loop] [--hold] [--pause-at N]... [--tx-file FILE]\n"
                  "                     [--rx-file FILE]\n"
                  "                     [--no-pty] [--drain-ms MS] [--max-seconds S] [--sample-period-cycles N]\n"
-                 "                     [--rx-byte-cycles N] [--flash-file FILE] [--flash-uid HEX] [--no-flash]\n", msg);
+                 "                     [--rx-byte-cycles N] [--flash-file FILE] [--flash-uid HEX] [--no-flash]\n"
+                 "                     [--adc-round-trip-ns NS] [--adc-t4-ns NS] [--adc-t7-ns NS]\n", msg);
     std::exit(2);
 }
 
@@ -144,6 +152,9 @@ Options parse(int argc, char **argv) {
         else if (a == "--flash-file") o.flash_file = value();
         else if (a == "--flash-uid") o.flash_uid = std::strtoull(value().c_str(), nullptr, 16);
         else if (a == "--no-flash") o.flash = false;
+        else if (a == "--adc-round-trip-ns") o.adc.round_trip_ns = std::atof(value().c_str());
+        else if (a == "--adc-t4-ns") o.adc.t4_ns = std::atof(value().c_str());
+        else if (a == "--adc-t7-ns") o.adc.t7_ns = std::atof(value().c_str());
         else usage(("unknown option " + a).c_str());
     }
     if (o.stimulus.empty()) usage("--stimulus is required");
@@ -154,6 +165,7 @@ Options parse(int argc, char **argv) {
     if (o.drain_ms < 0 || o.max_seconds < 0) usage("times must not be negative");
     if (o.sample_period_cycles < 1) usage("--sample-period-cycles must be at least 1");
     if (o.rx_byte_cycles < 1) usage("--rx-byte-cycles must be at least 1");
+    if (!(o.adc.round_trip_ns >= 0) || !(o.adc.t4_ns >= 0) || !(o.adc.t7_ns >= 0)) usage("ADC times must not be negative");
     return o;
 }
 
@@ -226,6 +238,7 @@ int main(int argc, char **argv) {
         std::fclose(f);
     }
 
+    AdcRead adc(opt.adc);
     FlashPins flash;
     flash.mem.resize(kFlashBytes);
     flash_model_init(&flash.model, flash.mem.data(), kFlashBytes, opt.flash_uid);
@@ -286,8 +299,10 @@ int main(int argc, char **argv) {
         if (sample_due > 0) sample_due--;
         if (!holding && !stim_done && sample_due == 0) {
             size_t k = size_t(sample % pairs);
-            top->sample_cv = stim[2 * k];
-            top->sample_ci = stim[2 * k + 1];
+            uint16_t cv = stim[2 * k], ci = stim[2 * k + 1];
+            top->adc_error = adc.convert(top->adc_read_delay, cv, ci);
+            top->sample_cv = cv;
+            top->sample_ci = ci;
             top->sample_valid = 1;
             sample++;
             sample_due = opt.sample_period_cycles;

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { CRC32C_CHECK, CRC32C_POLY_REFLECTED } from './crc32c.ts';
 import {
   ACK_STATUS,
+  ADC_DELAY,
   ADC_PART,
   BOARD,
   CALIBRATION_SOURCE,
@@ -47,6 +48,7 @@ const ENUMS: readonly [string, string, Readonly<Record<string, number>>][] = [
   ['CW_CAPTURE_TRIGGER', 'cmd_capture.trigger', CAPTURE_TRIGGER],
   ['CW_ACK', 'ack.status', ACK_STATUS],
   ['CW_CALIBRATION_SOURCE', 'identify.calibration_source', CALIBRATION_SOURCE],
+  ['CW_ADC_DELAY', 'cmd_adc_delay.read_delay and its ack\'s value', ADC_DELAY],
 ];
 
 const upper = (s: string) => s.toUpperCase();

@@ -74,6 +74,20 @@ export const CALIBRATION_SOURCE = {
   HOST_UNSAVED: 5,
 } as const;
 
+/**
+ * cmd_adc_delay: the `read_delay` that only asks (changes nothing), and the layout of its ack's value:
+ * bits 7..0 ADC.READ_DELAY in effect, bit 8 ADC.STATUS.SETTLED (the read clock's phase has got there),
+ * bits 31..16 the low 16 bits of the adc_errors counter (a difference of two answers counts the
+ * leading-zero errors between them, modulo 65536).
+ */
+export const ADC_DELAY = {
+  KEEP: 0xffff,
+  MAX: 255,
+  VALUE_MASK: 0xff,
+  SETTLED_BIT: 1 << 8,
+  ERRORS_SHIFT: 16,
+} as const;
+
 /** Window flags, bit positions as in docs/dsp.md. */
 export const WINDOW_FLAG = {
   CLIP_V: 1 << 0,
@@ -279,6 +293,15 @@ export const FRAMES = [
       maxCount: 64,
       doc: 'stream samples, oldest first, 512 input samples apart',
     },
+  },
+  {
+    type: 0x87,
+    name: 'cmd_adc_delay',
+    direction: 'host-to-device',
+    doc: 'Set or read the ADC capture point, ADC.READ_DELAY (docs/soc.md), for the bring-up scan (`crabwatt bringup`). The ack\'s value: ADC_DELAY layout (READ_DELAY, SETTLED, adc_errors). Not saved: a reset returns the gateware\'s default (43), so the host sets it again on connect.',
+    fields: [
+      f('read_delay', 'u16', 'capture point in 1/64 SCLK periods (0..255), or ADC_DELAY.KEEP (0xFFFF) to only ask'),
+    ],
   },
 ] as const satisfies readonly FrameDef[];
 

@@ -24,12 +24,13 @@
 // Commands take effect at the next sample boundary: they are handled between two blocks, and a
 // configuration is committed into DspCore, which applies it at the first sample of the next block.
 
-import { ADC_PART, BOARD, CALIBRATION_SOURCE, CAPTURE_TRIGGER, PROTOCOL_VERSION, ACK_STATUS, WINDOW_MODE } from '../protocol/definition.ts';
+import { ADC_DELAY, ADC_PART, BOARD, CALIBRATION_SOURCE, CAPTURE_TRIGGER, PROTOCOL_VERSION, ACK_STATUS, WINDOW_MODE } from '../protocol/definition.ts';
 import type { FrameName } from '../protocol/definition.ts';
 import { decodePayload, encodeFrame, type Frame, type FrameFields, type CapturePair, type TailRecordInput } from '../protocol/codec.ts';
 import { cobsDecode } from '../protocol/cobs.ts';
 import { MAX_ENCODED_FRAME_BYTES, layoutOf } from '../protocol/layout.ts';
 import { CODE_MID, DspConfigError, DspCore, RESET_CONFIG, validateConfig, type DspConfig } from '../dsp/model.ts';
+import { DEFAULT_READ_DELAY, SimAdcFront, type SimAdcOptions } from './adc-front.ts';
 import { WaveformFramer } from './waveform.ts';
 import { SAMPLE_RATE_HZ, SyntheticLoad, XorShift32, type ScenarioName } from './load.ts';
 
@@ -89,6 +90,8 @@ export interface SimulatedDeviceOptions {
    * the old boot's ids and indices and is stored as duplicates.
    */
   bootEntropy?: () => number;
+  /** The ADC read path: shorted inputs, and which READ_DELAY settings read right (adc-front.ts). */
+  adc?: SimAdcOptions;
 }
 
 /** USB full-speed bulk carries 1.2 MB/s at best; CDC-ACM on a soft core delivers about this much. */
@@ -154,6 +157,7 @@ type Counters = {
 
 export class SimulatedDevice {
   readonly load: SyntheticLoad;
+  private readonly adc: SimAdcFront;
   readonly deviceId: bigint;
   readonly energyEveryWindows: number;
   private speedValue: number;
@@ -201,6 +205,7 @@ export class SimulatedDevice {
     const scenario = options.scenario ?? 'mains-230-50';
     const seed = options.seed ?? 1;
     this.load = new SyntheticLoad({ scenario, seed, pins: options.pins });
+    this.adc = new SimAdcFront({ seed, ...options.adc });
     this.speedValue = checkSpeed(options.speed ?? 1);
     this.energyEveryWindows = options.energyEveryWindows ?? 1;
     if (!Number.isInteger(this.energyEveryWindows) || this.energyEveryWindows < 1) {
@@ -343,6 +348,7 @@ export class SimulatedDevice {
     this.waveform = new WaveformFramer();
     this.staged = { ...this.bootConfigValue };
     this.calibrationSource = CALIBRATION_SOURCE.NO_FLASH;
+    this.adc.readDelay = DEFAULT_READ_DELAY;
     this.seq = 0;
     this.index = 0;
     this.windowsSinceEnergy = 0;
@@ -384,6 +390,7 @@ export class SimulatedDevice {
     const ci = this.ci;
     const start = this.index;
     this.load.fill(cv, ci, count);
+    this.counters.adc_errors += this.adc.apply(cv, ci, count);
     this.remember(cv, ci, count);
     if (this.capture) this.trackCapture(start, count);
     const windows = this.core.process(cv, ci, count, this.calibrated);
@@ -553,6 +560,18 @@ export class SimulatedDevice {
       case 'cmd_capture':
         this.armCapture(frame);
         return;
+      case 'cmd_adc_delay': {
+        const want = frame.fields.read_delay;
+        if (want !== ADC_DELAY.KEEP && want > ADC_DELAY.MAX) {
+          this.ack(frame.seq, frame.type, ACK_STATUS.BAD_ARGS);
+          return;
+        }
+        if (want !== ADC_DELAY.KEEP) this.adc.readDelay = want;
+        // As the firmware: the PLL here settles at once.
+        const value = this.adc.readDelay | ADC_DELAY.SETTLED_BIT | ((this.counters.adc_errors & 0xffff) << ADC_DELAY.ERRORS_SHIFT);
+        this.ack(frame.seq, frame.type, ACK_STATUS.OK, value >>> 0);
+        return;
+      }
       // As the firmware: the ack goes out first, then the device starts again (a new boot_id).
       case 'cmd_reboot':
         this.ack(frame.seq, frame.type, ACK_STATUS.OK);

@@ -59,6 +59,13 @@ export interface RtlTwinOptions {
   flashFile?: string;
   /** The flash's 64-bit unique ID, the device_id the firmware reports (default: the harness's). */
   flashUid?: bigint;
+  /** ADC codes fed instead of the vector's (both the same length), e.g. shorted inputs for `crabwatt bringup`. */
+  codes?: { cv: readonly number[]; ci: readonly number[] };
+  /**
+   * The AD7357 read timing the harness models (hdl/twin/adc_read.h), ns: the I/O round trip (default 2,
+   * where the reset READ_DELAY reads right), t4 (default 11, the datasheet's maximum), t7 (default 3.5).
+   */
+  adc?: { roundTripNs?: number; t4Ns?: number; t7Ns?: number };
 }
 
 export interface TwinExit {
@@ -146,7 +153,9 @@ export async function startRtlTwin(opts: RtlTwinOptions = {}): Promise<RtlTwin> 
   const tailPairs = opts.tailPairs ?? 0;
   if (!Number.isInteger(tailPairs) || tailPairs < 0) throw new RtlTwinError('tailPairs must be an integer >= 0');
 
-  const vector = readVector(opts.vector ?? DEFAULT_VECTOR);
+  if (opts.codes && opts.vector) throw new RtlTwinError('give either codes or vector');
+  const vector = opts.codes ?? readVector(opts.vector ?? DEFAULT_VECTOR);
+  if (vector.cv.length === 0 || vector.cv.length !== vector.ci.length) throw new RtlTwinError('codes: cv and ci must be the same, non-zero length');
   const cv = [...vector.cv, ...Array<number>(tailPairs).fill(vector.cv.at(-1)!)];
   const ci = [...vector.ci, ...Array<number>(tailPairs).fill(vector.ci.at(-1)!)];
   mkdirSync(dir, { recursive: true });
@@ -162,6 +171,12 @@ export async function startRtlTwin(opts: RtlTwinOptions = {}): Promise<RtlTwin> 
   if (opts.flashUid !== undefined) {
     if (opts.flashUid < 0n || opts.flashUid >= 1n << 64n) throw new RtlTwinError('flashUid must fit 64 bits');
     args.push('--flash-uid', opts.flashUid.toString(16));
+  }
+  for (const [flag, ns] of [['--adc-round-trip-ns', opts.adc?.roundTripNs], ['--adc-t4-ns', opts.adc?.t4Ns],
+    ['--adc-t7-ns', opts.adc?.t7Ns]] as const) {
+    if (ns === undefined) continue;
+    if (!(ns >= 0)) throw new RtlTwinError(`adc: ${flag.slice(6)} must be >= 0 ns`);
+    args.push(flag, String(ns));
   }
   for (const n of opts.pauseAt ?? []) {
     if (!Number.isSafeInteger(n) || n < 0) throw new RtlTwinError(`pauseAt: ${n} is not a sample index`);

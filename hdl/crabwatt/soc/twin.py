@@ -6,7 +6,12 @@ Ports (Verilog names): `clk`, `rst` (power-on reset, active high); `uart_tx_*`/`
 `sample_valid`, `sample_cv`, `sample_ci` (one pair of 14-bit ADC codes per valid cycle);
 `reboot` (the firmware asked for the bootloader: the harness ends the run);
 `flash_sck`, `flash_copi`, `flash_cs` (1 = selected), `flash_cipo`: the configuration flash's SPI pins,
-which the harness connects to its flash model.
+which the harness connects to its flash model;
+`adc_read_delay`: the ADC capture point in effect now (ADC.READ_DELAY's whole periods, and the phase the
+read clock's PLL has reached: the gateware's own PhaseStepper walks it there one step at a time, and
+ADC.STATUS.SETTLED says when), for the harness's model of the AD7357's read timing, which turns each
+stimulus pair into the codes that capture point reads; `adc_error`: with a sample, its leading zeros
+were wrong (counted in COUNTERS.ADC_ERRORS).
 """
 
 import argparse
@@ -18,6 +23,7 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..adc_phase import PhaseStepper
 from .soc import SoC
 from .sysctl import ResetController
 
@@ -49,6 +55,8 @@ class TwinTop(wiring.Component):
     flash_copi: Out(1)
     flash_cs: Out(1)
     flash_cipo: In(1)
+    adc_read_delay: Out(8)
+    adc_error: In(1)
 
     def __init__(self, image: bytes, *, dsp_factory=None):
         """`dsp_factory()`, when given, returns the measurement path (`crabwatt.soc.dsp_link.DspLink`)."""
@@ -81,6 +89,11 @@ class TwinTop(wiring.Component):
             soc.flash_cipo.eq(self.flash_cipo),
         ]
 
+        # The read clock's phase stepper lives in the power-on domain, as on the board (SocTop).
+        m.submodules.read_phase = stepper = PhaseStepper()
+        m.d.comb += [stepper.target.eq(soc.adc_read_delay[:6]), soc.adc_phase_settled.eq(stepper.settled),
+                     self.adc_read_delay.eq(Cat(stepper.phase, soc.adc_read_delay[6:]))]
+
         if link is not None:
             link.attach(soc)
             m.submodules.dsp = DomainRenamer('soc')(link)
@@ -88,11 +101,14 @@ class TwinTop(wiring.Component):
             # the DSP cannot take is counted as dropped (as the ADC front end does on the board).
             index = Signal(64)
             dropped = Signal(32)
+            adc_errors = Signal(32)
             m.d.comb += [
                 link.samples.payload.cv.eq(self.sample_cv), link.samples.payload.ci.eq(self.sample_ci),
                 link.samples.payload.index.eq(index), link.samples.valid.eq(self.sample_valid),
-                link.samples_dropped.eq(dropped),
+                link.samples_dropped.eq(dropped), link.adc_errors.eq(adc_errors),
             ]
+            with m.If(self.sample_valid & self.adc_error & (adc_errors != 0xFFFF_FFFF)):
+                m.d.soc += adc_errors.eq(adc_errors + 1)
             with m.If(self.sample_valid & link.samples.ready):
                 m.d.soc += index.eq(index + 1)
             with m.If(self.sample_valid & ~link.samples.ready & (dropped != 0xFFFF_FFFF)):
