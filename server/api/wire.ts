@@ -14,6 +14,7 @@ import type { WriteHealth } from '../store/store.ts';
 import { StoreReader } from '../store/query.ts';
 import { loadTariff, saveTariff } from '../store/tariff.ts';
 import { readEvents } from '../store/events.ts';
+import { AdcDelayKeeper } from './adc-delay.ts';
 import { CalibrationKeeper } from './calibration.ts';
 import { estimateExportRows, exportCsvViews, type ExportRequest } from '../export/csv.ts';
 import {
@@ -38,7 +39,7 @@ export type StorageHealth = Pick<WriteHealth, 'state' | 'detail'>;
 /** What the API needs of a device link (server/device/link.ts's DeviceLink, or the simulated device's). */
 export interface LinkLike {
   /** Sends a command and resolves with its ack (matched by seq); rejects on timeout or a closed link. */
-  request(name: 'cmd_calibrate' | 'cmd_capture' | 'cmd_identify', fields: Record<string, number>, opts?: { timeoutMs?: number }): Promise<Frame<'ack'>>;
+  request(name: 'cmd_calibrate' | 'cmd_capture' | 'cmd_identify' | 'cmd_adc_delay', fields: Record<string, number>, opts?: { timeoutMs?: number }): Promise<Frame<'ack'>>;
   readonly counters: {
     frames: number; crcErrors: number; seqGaps: number; resets: number; reconnects?: number;
     bytes?: number; framingErrors?: number; protocolErrors?: number; oversize?: number;
@@ -54,6 +55,8 @@ export interface ApiDevice {
   name?: string;
   /** State before any link event arrived, e.g. 'bootloader' with how to leave it. */
   initialState?: { state: LinkState; detail: string };
+  /** The ADC capture point to set at every boot (adc-delay.ts); absent: the gateware's default stays. */
+  adcReadDelay?: number;
 }
 
 export interface WiredApi {
@@ -131,6 +134,7 @@ class LiveDevice {
   private status: FrameFields<'status'> | undefined;
   readonly captures = new Map<number, CaptureState>();
   readonly calibration: CalibrationKeeper;
+  private readonly adcDelay: AdcDelayKeeper | null;
   private readonly rate: { t: number; frames: number }[] = [];
 
   constructor(
@@ -147,6 +151,8 @@ class LiveDevice {
     d.ingest.on('frame', this.onFrame);
     // After onIdentify: the link state is 'connected' by the time the keeper pushes.
     this.calibration = new CalibrationKeeper(d.ingest, (registers) => this.command('cmd_calibrate', { ...registers }), log);
+    this.adcDelay = d.adcReadDelay === undefined ? null
+      : new AdcDelayKeeper(d.ingest, d.adcReadDelay, (readDelay) => this.command('cmd_adc_delay', { read_delay: readDelay }), log);
   }
 
   get id(): string | undefined {
@@ -269,7 +275,7 @@ class LiveDevice {
     return this.d.link;
   }
 
-  async command(name: 'cmd_calibrate' | 'cmd_capture', fields: Record<string, number>): Promise<number> {
+  async command(name: 'cmd_calibrate' | 'cmd_capture' | 'cmd_adc_delay', fields: Record<string, number>): Promise<number> {
     let ack: Frame<'ack'>;
     try {
       ack = await this.link().request(name, fields, { timeoutMs: COMMAND_TIMEOUT_MS });
@@ -354,6 +360,7 @@ class LiveDevice {
     this.d.ingest.off('identify', this.onIdentify);
     this.d.ingest.off('frame', this.onFrame);
     this.calibration.close();
+    this.adcDelay?.close();
     for (const c of this.captures.values()) clearTimeout(c.timer);
   }
 }

@@ -9,6 +9,7 @@ import { BoundServer, ListenError } from '../api/bound-server.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, ListenConfigError, resolveListen, TOKEN_ENV } from '../api/listen.ts';
 import { wireApi } from '../api/wire.ts';
 import { DeviceLinkError } from '../device/link.ts';
+import { ADC_DELAY } from '../protocol/definition.ts';
 import { LockHeldError } from '../store/lock.ts';
 import { nwhToWhString } from '../store/energy.ts';
 import { StoreReader } from '../store/query.ts';
@@ -22,7 +23,7 @@ import { startMqtt, type MqttRuntime } from '../mqtt/start.ts';
 
 export const SERVE_HELP = `crabwatt serve [--device auto|sim[:SCENARIO[:SEED]]|rtl|PATH]... [--db FILE] [--listen HOST:PORT]
                [--token-file FILE] [--allow-host NAME]... [--scenario mains-230-50|mains-120-60|dc] [--speed X]
-               [--keep-windows-days N] [--summary]
+               [--keep-windows-days N] [--summary] [--adc-read-delay N]
                [--mqtt URL] [--collect URL] [--mqtt-credentials FILE] [--mqtt-ca|cert|key FILE] [--mqtt-id NAME]
 
 Runs the host: reads the devices, stores windows, rollups and exact energy in the database, and serves the
@@ -47,6 +48,8 @@ API and dashboard (127.0.0.1:8080 by default; another address needs a token).
   --keep-windows-days  raw windows older than this many whole days are deleted hourly (default 14; 0 keeps them);
              rollups (1 s … 1 d) and the energy counters are kept forever
   --summary  print a live one-line summary beside the API
+  --adc-read-delay N  the ADC capture point \`crabwatt bringup\` chose (0 to 255), set on every device at each of its
+             boots (the board does not keep it: a reset returns the default, 43)
 ${MQTT_HELP}Stop with Ctrl-C: queued windows are written before exit, and serve says how many, with what this run stored.
 `;
 
@@ -103,6 +106,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     speed: { type: 'string' },
     summary: { type: 'boolean' },
     'keep-windows-days': { type: 'string' },
+    'adc-read-delay': { type: 'string' },
     ...MQTT_OPTIONS,
   });
   if (values['help']) {
@@ -118,6 +122,10 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   const keepWindowsDays = parseNumber(
     'keep-windows-days', str(values, 'keep-windows-days'), 14, (n) => Number.isInteger(n) && n >= 0 && n <= 36_500,
     'whole days from 0 to 36500 (0 keeps them forever)',
+  );
+  const adcReadDelay = str(values, 'adc-read-delay') === undefined ? undefined : parseNumber(
+    'adc-read-delay', str(values, 'adc-read-delay'), 0, (n) => Number.isInteger(n) && n >= 0 && n <= ADC_DELAY.MAX,
+    `a whole number from 0 to ${ADC_DELAY.MAX} (the capture point crabwatt bringup printed)`,
   );
   const mqttFlags = parseMqttFlags(values, process.env);
   for (const w of mqttFlags.warnings) io.err(`crabwatt: ${w}\n`);
@@ -209,7 +217,10 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
       dbPath, // exports read on their own connection, never holding the writer's
       log: (message) => io.err(`crabwatt: ${message}\n`),
       storage: () => store.health,
-      devices: sessions.map((s) => ({ ingest: s.ingest, link: s, kind: s.kind, path: s.path, ...(s.initialState ? { initialState: s.initialState } : {}) })),
+      devices: sessions.map((s) => ({
+        ingest: s.ingest, link: s, kind: s.kind, path: s.path,
+        ...(s.initialState ? { initialState: s.initialState } : {}), ...(adcReadDelay === undefined ? {} : { adcReadDelay }),
+      })),
     });
     app = await buildApp({
       store: wired.store, devices: wired.devices, live: wired.live, token: listen.token, allowHosts: listen.allowHosts,
