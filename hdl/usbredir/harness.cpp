@@ -4,7 +4,7 @@
 // and turns each redirected transfer into full-speed transactions on the simulated D+/D- (usb_host.h),
 // SOF every simulated millisecond, so the guest's own usbcore and cdc_acm are the host.
 //
-// Stimulus: as hdl/twin/harness.cpp (uint16 (cv, ci) pairs, looped). Prints "usbredir: PATH" once
+// Stimulus: as hdl/twin/harness.cpp (uint16 (cv, ci) pairs, looped; with --hold none until SIGUSR1). Prints "usbredir: PATH" once
 // it listens and, at the end (QEMU gone, SIGTERM, --max-seconds), one line
 // "usbtwin-report: {json}" on stdout with the figures of the run; "usbtwin-time: S" every 10 ms
 // of simulated time S.
@@ -25,14 +25,16 @@
 
 namespace {
 
-volatile std::sig_atomic_t g_stop = 0;
+volatile std::sig_atomic_t g_stop = 0, g_release = 0;
 void on_signal(int) { g_stop = 1; }
+void on_release(int) { g_release = 1; }
 
 struct Options {
     std::string stimulus, socket;
     uint64_t sample_period_cycles = CW_TWIN_SAMPLE_PERIOD_CYCLES;
     uint64_t flash_uid = 0xC0FFEE0000000001ull;
     double max_seconds = 0;
+    bool hold = false;          // no samples until SIGUSR1
     // A host drives SE0 for >= 10 ms (TDRST); simulating that costs seconds of wall time per reset, so
     // the default is 0.1 ms: four times LUNA's 25 us threshold (see hdl/tests/test_usb_cdc.py).
     double reset_ms = 0.1;
@@ -42,7 +44,7 @@ struct Options {
     std::fprintf(stderr,
                  "crabwatt-usbtwin: %s\n"
                  "usage: crabwatt-usbtwin --stimulus FILE.bin --socket PATH [--sample-period-cycles N]\n"
-                 "                        [--flash-uid HEX] [--max-seconds S] [--reset-ms MS]\n", msg);
+                 "                        [--flash-uid HEX] [--max-seconds S] [--reset-ms MS] [--hold]\n", msg);
     std::exit(2);
 }
 
@@ -60,6 +62,7 @@ Options parse(int argc, char **argv) {
         else if (a == "--flash-uid") o.flash_uid = std::strtoull(value().c_str(), nullptr, 16);
         else if (a == "--max-seconds") o.max_seconds = std::atof(value().c_str());
         else if (a == "--reset-ms") o.reset_ms = std::atof(value().c_str());
+        else if (a == "--hold") o.hold = true;
         else usage(("unknown option " + a).c_str());
     }
     if (o.stimulus.empty() || o.socket.empty()) usage("--stimulus and --socket are required");
@@ -89,9 +92,11 @@ int main(int argc, char **argv) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
+    std::signal(SIGUSR1, on_release);
 
     UsbTwinSim sim(read_stimulus("crabwatt-usbtwin", opt.stimulus), opt.sample_period_cycles, opt.flash_uid);
     usbhost::Host host(sim);
+    sim.hold(opt.hold);
     int server = listen_unix(opt.socket);
     std::printf("usbredir: %s\n", opt.socket.c_str());
     std::fflush(stdout);
@@ -118,6 +123,7 @@ int main(int argc, char **argv) {
     try {
         while (!g_stop && !sim.reboot_requested() && (!max_ticks || sim.ticks() < max_ticks)) {
             if (host.now() >= next_io) {
+                if (g_release) sim.hold(false);
                 if (!redir.service_io()) break;
                 next_io = host.now() + io_period;
                 if (host.now() >= next_progress) {

@@ -70,6 +70,8 @@ public:
     uint64_t ticks() const { return ticks_; }
     uint64_t samples() const { return sample_; }
     bool reboot_requested() const { return reboot_; }
+    // No samples while held: the measurement starts at sample 0 when the host is ready to read it.
+    void hold(bool on) { holding_ = on; }
 
 private:
     static constexpr uint32_t kFlashBytes = 16u << 20;
@@ -77,6 +79,7 @@ private:
     void sys_inputs() {
         Vcrabwatt_usbtwin *t = top_.get();
         t->sample_valid = 0;
+        if (holding_) return;
         if (sample_due_ > 0) sample_due_--;
         if (sample_due_ == 0) {
             size_t k = size_t(sample_ % (stim_.size() / 2));
@@ -95,7 +98,7 @@ private:
     FlashPins flash_;
     uint64_t ticks_ = 0, sys_cycles_ = 0, sample_ = 0, sample_due_ = 0;
     uint64_t phase_sys_ = 0;
-    bool reboot_ = false;
+    bool reboot_ = false, holding_ = false;
 };
 
 #endif

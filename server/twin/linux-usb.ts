@@ -9,14 +9,14 @@
 // reason on any failure. KVM when /dev/kvm works, otherwise TCG.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { encodeFrame, FrameDecoder, type AnyFrame } from '../protocol/codec.ts';
 import { buildGuest } from './linux-usb-guest.ts';
 import { REPO_ROOT } from './rtl.ts';
-import { readVector, stimulusBytes } from './stimulus.ts';
+import { readVector, stimulusBytes, type TwinVector } from './stimulus.ts';
 
 export class LinuxUsbError extends Error {
   override name = 'LinuxUsbError';
@@ -56,6 +56,8 @@ export interface LinuxUsbResult {
   enumeration_wall_s: number;
   sim_per_wall: number;
   descriptor_problems: string[];
+  /** Differences between the first pass's windows and the vector's (config_seq aside). */
+  vector_mismatches: string[];
   kernel_log: string[];
   info: DeviceInfo;
   frames: AnyFrame[];
@@ -124,6 +126,51 @@ export function checkDescriptors(info: DeviceInfo): string[] {
   return problems;
 }
 
+/** The first windows against the vector's expected integers (docs/dsp.md), as test/twin/e2e does. */
+export function vectorMismatches(frames: readonly AnyFrame[], vector: TwinVector): string[] {
+  const windows = frames.filter((f) => f.name === 'window').map((f) => f.fields as Record<string, unknown>);
+  const out: string[] = [];
+  vector.expected.windows.forEach((want, k) => {
+    const got = windows[k];
+    if (!got) return void out.push(`window ${k} missing`);
+    for (const [key, value] of Object.entries(want)) {
+      if (key !== 'config_seq' && String(got[key]) !== String(value)) out.push(`window ${k} ${key}: ${String(got[key])}, expected ${String(value)}`);
+    }
+  });
+  return out;
+}
+
+let kvmUsable: boolean | undefined;
+
+/**
+ * Whether KVM runs this kernel: /dev/kvm can exist and still fail (nested virtualisation without the
+ * MSRs QEMU sets: the guest never prints). The kernel's first console line within 20 s says it works;
+ * otherwise TCG, slower but correct. CRABWATT_QEMU_ACCEL=kvm|tcg skips the probe.
+ */
+async function kvmBoots(kernel: string, log: (line: string) => void): Promise<boolean> {
+  const forced = process.env.CRABWATT_QEMU_ACCEL;
+  if (forced === 'kvm' || forced === 'tcg') return forced === 'kvm';
+  if (kvmUsable !== undefined) return kvmUsable;
+  if (!existsSync('/dev/kvm')) return (kvmUsable = false);
+  kvmUsable = await new Promise<boolean>((ok) => {
+    const probe = spawn('qemu-system-x86_64', ['-accel', 'kvm', '-m', '128', '-nodefaults', '-display', 'none', '-no-reboot',
+      '-monitor', 'none', '-serial', 'stdio', '-kernel', kernel, '-append', 'console=ttyS0 panic=-1'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let done = false;
+    const finish = (works: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      probe.kill('SIGKILL');
+      ok(works);
+    };
+    const timer = setTimeout(() => finish(false), 20_000);
+    probe.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('Linux version')) finish(true); });
+    probe.on('close', () => finish(false));
+  });
+  log(`linux-usb: QEMU accelerator ${kvmUsable ? 'KVM' : 'TCG (KVM does not boot the kernel here)'}`);
+  return kvmUsable;
+}
+
 export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbResult> {
   const log = opts.log ?? (() => {});
   const seconds = opts.seconds ?? 0.02;
@@ -137,7 +184,7 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
     const vector = readVector(opts.vector ?? join(REPO_ROOT, 'test/vectors/pure-sine.json'));
     writeFileSync(join(dir, 'stim.bin'), stimulusBytes(vector.cv, vector.ci));
     const harness = spawn(join(REPO_ROOT, 'build/usbtwin/crabwatt-usbtwin'),
-      ['--stimulus', join(dir, 'stim.bin'), '--socket', join(dir, 'redir.sock')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      ['--stimulus', join(dir, 'stim.bin'), '--socket', join(dir, 'redir.sock'), '--hold'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(harness);
     let simS = 0;
     let report: Record<string, unknown> | null = null;
@@ -152,12 +199,7 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
     const harnessExit = new Promise<number | null>((r) => harness.on('close', (code) => r(code)));
     await ready;
 
-    const kvm = await new Promise<boolean>((ok) => {
-      // /dev/kvm may exist yet fail (nested virtualisation without MSR support): probe it.
-      const probe = spawn('qemu-system-x86_64', ['-accel', 'kvm', '-nodefaults', '-display', 'none', '-machine', 'none', '-S', '-monitor', 'none'], { stdio: 'ignore' });
-      const timer = setTimeout(() => { probe.kill(); ok(true); }, 3000);
-      probe.on('close', (code) => { clearTimeout(timer); ok(code === 0); });
-    });
+    const kvm = await kvmBoots(guest.kernel, log);
     const qemu = spawn('qemu-system-x86_64', [
       '-accel', kvm ? 'kvm' : 'tcg', '-m', '256', '-nodefaults', '-display', 'none', '-no-reboot', '-monitor', 'none',
       '-kernel', guest.kernel, '-initrd', guest.initramfs, '-append', 'console=ttyS0 panic=-1 loglevel=7 no_timer_check',
@@ -180,9 +222,16 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
     let wake: (() => void) | null = null;
     lines(ctl, (line) => { replies.push(line); wake?.(); });
     const frames: AnyFrame[] = [];
-    const decoder = new FrameDecoder();
+    // One decoder per bridge: frames the device sends while no tty is open are lost (its seq jumps)
+    // and a reopened stream may start inside a frame (restart() counts that apart from CRC errors).
+    const decoders = [new FrameDecoder()];
     let bytesIn = 0;
-    data.on('data', (d: Buffer) => { bytesIn += d.length; frames.push(...decoder.push(d)); wake?.(); });
+    data.on('data', (d: Buffer) => { bytesIn += d.length; frames.push(...decoders.at(-1)!.push(d)); wake?.(); });
+    const newBridge = () => {
+      const d = new FrameDecoder();
+      d.restart();
+      decoders.push(d);
+    };
     const until = async (what: string, ok: () => boolean) => {
       while (!ok()) {
         if (!qemuAlive) throw new LinuxUsbError(`QEMU ended while waiting for ${what}:\n${console.slice(-20).join('\n')}`);
@@ -220,6 +269,8 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
     const info = parseInfo(await command('enumerated'));
     const enumerationWallS = (Date.now() - t0) / 1000;
     await command('bridge');
+    harness.kill('SIGUSR1');      // the samples start now, at sample 0: the vector's windows come first
+    await until('a pass over the vector', () => frames.filter((f) => f.name === 'window').length > vector.expected.windows.length);
     await framesFor('after the bridge started');
     data.write(encodeFrame('cmd_identify', 7, {}));
     let answered = false;
@@ -228,10 +279,12 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
     if (opts.checks) {
       await command('unbind');
       await command('bind');
+      newBridge();
       await command('bridge');
       await framesFor('after unbind/bind');
       rebind = true;
       await command('reset');
+      newBridge();
       await command('bridge');
       await framesFor('after the bus reset');
       reset = true;
@@ -242,11 +295,13 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
     await harnessExit;
     const r = (report ?? {}) as Record<string, number>;
     const problems = checkDescriptors(info);
+    const sum = (f: (c: FrameDecoder['counters']) => number) => decoders.reduce((n, d) => n + f(d.counters), 0);
     const acm = info.interfaces.find((i) => i[0]!.endsWith(':1.0'));
     return {
       enumerated: true, vid_pid: `${String(info.idVendor)}:${String(info.idProduct)}`, driver: acm?.[3] ?? '',
       tty: acm?.[4] ? `/dev/${acm[4]}` : '', descriptors_ok: problems.length === 0,
-      frames_decoded: decoder.counters.frames, crc_errors: decoder.counters.crcErrors, seq_gaps: decoder.counters.seqGaps,
+      frames_decoded: sum((c) => c.frames), crc_errors: sum((c) => c.crcErrors), seq_gaps: sum((c) => c.seqGaps),
+      vector_mismatches: vectorMismatches(frames, vector),
       bytes_in: bytesIn, bytes_out: r.bytes_out ?? 0, kernel: String(info.kernel ?? guest.release),
       wall_s: (Date.now() - t0) / 1000, command_answered: answered, rebind_ok: rebind, reset_ok: reset,
       enumeration_wall_s: enumerationWallS, sim_per_wall: r.sim_per_wall ?? 0, descriptor_problems: problems,
@@ -278,9 +333,9 @@ async function main(argv: string[]): Promise<number> {
     for (const l of r.kernel_log) process.stdout.write(`${l}\n`);
     const { kernel_log: _log, info: _info, frames: _frames, ...summary } = r;
     process.stdout.write(`${JSON.stringify(summary)}\n`);
-    const ok = r.descriptors_ok && r.crc_errors === 0 && r.seq_gaps === 0 && r.frames_decoded > 0 && r.command_answered &&
+    const ok = r.descriptors_ok && r.vector_mismatches.length === 0 && r.crc_errors === 0 && r.seq_gaps === 0 && r.frames_decoded > 0 && r.command_answered &&
       r.driver === 'cdc_acm';
-    if (!ok) process.stderr.write(`linux-usb: failed: ${r.descriptor_problems.join('; ') || 'see the JSON line'}\n`);
+    if (!ok) process.stderr.write(`linux-usb: failed: ${[...r.descriptor_problems, ...r.vector_mismatches].join('; ') || 'see the JSON line'}\n`);
     return ok ? 0 : 1;
   } catch (e) {
     process.stderr.write(`linux-usb: ${(e as Error).message}\n`);
