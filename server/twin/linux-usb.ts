@@ -26,8 +26,10 @@ export interface LinuxUsbOptions {
   /** Simulated seconds of frames to collect once the bridge is up (default 0.02). */
   seconds?: number;
   vector?: string;
-  /** Also unbind/rebind cdc_acm and reset the device from the guest, checking frames after each. */
-  checks?: boolean;
+  /** Also unbind and rebind cdc_acm from the guest, then check that frames flow again. */
+  rebind?: boolean;
+  /** Also reset the device from the guest (USBDEVFS_RESET), then check that frames flow again. */
+  reset?: boolean;
   log?: (line: string) => void;
 }
 
@@ -58,6 +60,9 @@ export interface LinuxUsbResult {
   descriptor_problems: string[];
   /** Differences between the first pass's windows and the vector's (config_seq aside). */
   vector_mismatches: string[];
+  /** Departures from USB 2.0 the harness's host saw in the device's packets (and the last one). */
+  usb_violations: number;
+  usb_last_violation: string;
   kernel_log: string[];
   info: DeviceInfo;
   frames: AnyFrame[];
@@ -269,6 +274,19 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
     const info = parseInfo(await command('enumerated'));
     const enumerationWallS = (Date.now() - t0) / 1000;
     await command('bridge');
+    // The vector's configuration while the samples are held (as test/twin/e2e does): each command
+    // sent when the previous one is acked.
+    const c = vector.config;
+    const acked = (seq: number) => frames.some((f) => f.name === 'ack' && (f.fields as { command_seq: number }).command_seq === seq);
+    for (const [seq, frame] of [
+      [2, encodeFrame('cmd_configure', 2, { mode: c.mode!, cycles: c.cycles!, fixed_samples: c.fixed_samples!,
+        max_samples: c.max_samples!, zc_hysteresis: c.zc_hysteresis! })],
+      [3, encodeFrame('cmd_calibrate', 3, { v_offset: c.v_offset!, i_offset: c.i_offset!, v_gain: c.v_gain!,
+        i_gain: c.i_gain!, phase: c.phase! })],
+    ] as const) {
+      data.write(frame);
+      await until(`the ack of command ${seq}`, () => acked(seq));
+    }
     harness.kill('SIGUSR1');      // the samples start now, at sample 0: the vector's windows come first
     await until('a pass over the vector', () => frames.filter((f) => f.name === 'window').length > vector.expected.windows.length);
     await framesFor('after the bridge started');
@@ -276,13 +294,15 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
     let answered = false;
     await until('the answer to cmd_identify', () => (answered = frames.some((f) => f.name === 'identify')));
     let rebind: boolean | null = null, reset: boolean | null = null;
-    if (opts.checks) {
+    if (opts.rebind) {
       await command('unbind');
       await command('bind');
       newBridge();
       await command('bridge');
       await framesFor('after unbind/bind');
       rebind = true;
+    }
+    if (opts.reset) {
       await command('reset');
       newBridge();
       await command('bridge');
@@ -302,6 +322,7 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
       tty: acm?.[4] ? `/dev/${acm[4]}` : '', descriptors_ok: problems.length === 0,
       frames_decoded: sum((c) => c.frames), crc_errors: sum((c) => c.crcErrors), seq_gaps: sum((c) => c.seqGaps),
       vector_mismatches: vectorMismatches(frames, vector),
+      usb_violations: r.violations ?? -1, usb_last_violation: String((report as Record<string, unknown> | null)?.failure ?? ''),
       bytes_in: bytesIn, bytes_out: r.bytes_out ?? 0, kernel: String(info.kernel ?? guest.release),
       wall_s: (Date.now() - t0) / 1000, command_answered: answered, rebind_ok: rebind, reset_ok: reset,
       enumeration_wall_s: enumerationWallS, sim_per_wall: r.sim_per_wall ?? 0, descriptor_problems: problems,
@@ -315,7 +336,7 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
 
 async function main(argv: string[]): Promise<number> {
   let seconds: number | undefined;
-  let checks = true;
+  let checks = true;    // --no-checks: enumeration and frames only
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--seconds') seconds = Number(argv[++i]);
     else if (argv[i] === '--no-checks') checks = false;
@@ -329,11 +350,11 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const r = await runLinuxUsb({ seconds, checks, log: (l) => process.stderr.write(`${l}\n`) });
+    const r = await runLinuxUsb({ seconds, rebind: checks, reset: checks, log: (l) => process.stderr.write(`${l}\n`) });
     for (const l of r.kernel_log) process.stdout.write(`${l}\n`);
     const { kernel_log: _log, info: _info, frames: _frames, ...summary } = r;
     process.stdout.write(`${JSON.stringify(summary)}\n`);
-    const ok = r.descriptors_ok && r.vector_mismatches.length === 0 && r.crc_errors === 0 && r.seq_gaps === 0 && r.frames_decoded > 0 && r.command_answered &&
+    const ok = r.descriptors_ok && r.usb_violations === 0 && r.vector_mismatches.length === 0 && r.crc_errors === 0 && r.seq_gaps === 0 && r.frames_decoded > 0 && r.command_answered &&
       r.driver === 'cdc_acm';
     if (!ok) process.stderr.write(`linux-usb: failed: ${[...r.descriptor_problems, ...r.vector_mismatches].join('; ') || 'see the JSON line'}\n`);
     return ok ? 0 : 1;

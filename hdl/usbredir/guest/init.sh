@@ -2,7 +2,7 @@
 # The guest of `bash hdl/run.sh linux-usb` (server/twin/linux-usb.ts): loads the modules the USB
 # device needs, then obeys one-line commands from the host on the virtio port "crabwatt.ctl" and
 # answers each with lines "cw KEY VALUE..." ending in "cw done CMD" (or "cw fail CMD REASON").
-# The port "crabwatt.data" carries /dev/ttyACM0's bytes both ways once `bridge` has run.
+# The port "crabwatt.data" carries the device's /dev/ttyACM* bytes both ways once `bridge` has run.
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -38,7 +38,10 @@ wait_for() {   # wait_for TENTHS COMMAND...: until COMMAND succeeds
     sleep 0.1
   done
 }
-has_tty() { [ -c /dev/ttyACM0 ]; }
+tty_name() {   # the tty cdc_acm made for the device (ttyACM0 unless an old one is still held open)
+  d=$(device) && ls "$d:1.0/tty" 2>/dev/null
+}
+has_tty() { t=$(tty_name) && [ -n "$t" ] && [ -c "/dev/$t" ]; }
 bridge_stop() {
   [ -n "$bridge" ] && kill $bridge 2> /dev/null
   bridge=
@@ -46,9 +49,10 @@ bridge_stop() {
 bridge_start() {
   bridge_stop
   wait_for 600 has_tty || return 1
+  tty=/dev/$(tty_name)
   # Line coding and control lines as a terminal program sets them (SET_LINE_CODING, DTR/RTS).
-  stty -F /dev/ttyACM0 raw -echo 3000000 || return 1
-  exec 5<>/dev/ttyACM0
+  stty -F "$tty" raw -echo 3000000 || return 1
+  exec 5<>"$tty"
   cat <&5 >&4 &
   bridge=$!
   cat <&4 >&5 &
@@ -79,7 +83,7 @@ while :; do
   case "$cmd" in
     enumerated) if wait_for 1200 device; then info; say done "$cmd"; else say fail "$cmd" no device 1209; fi ;;
     info) if info; then say done "$cmd"; else say fail "$cmd" no device; fi ;;
-    bridge) if bridge_start; then say done "$cmd"; else say fail "$cmd" no /dev/ttyACM0; fi ;;
+    bridge) if bridge_start; then say done "$cmd"; else say fail "$cmd" no ttyACM for the device; fi ;;
     unbind)
       bridge_stop
       d=$(device) && i=${d##*/}:1.0 && echo "$i" > /sys/bus/usb/drivers/cdc_acm/unbind \
