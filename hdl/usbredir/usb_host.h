@@ -24,9 +24,10 @@ constexpr uint64_t kFrameCycles = 48'000;        // 1 ms full-speed frame
 constexpr int kIpdMinBits = 2;                   // 7.1.18.1
 constexpr int kHostTimeoutBits = 18;             // 7.1.19.1
 constexpr int kHostReplyBits = 3;                // our own turnaround before a handshake
-// LUNA's gateware PHY answers after up to 14 bit times (the spec's limit is 6.5; a directly attached
-// host waits 16..18): the same limit as hdl/tests/test_usb_cdc.py's LUNA_REPLY_MAX_BITS.
-constexpr double kReplyMaxBits = 14.0;
+// The latest reply this host takes: 16 bit times, the least a host waits (7.1.19.1). The spec gives a
+// device 6.5; LUNA's gateware PHY answers after up to 14 in hdl/tests/test_usb_cdc.py and was seen at
+// 14.75 here (its clock crossings, see hdl/README.md), which a directly attached host accepts.
+constexpr double kReplyMaxBits = 16.0;
 
 enum Pid : uint8_t { OUT = 0x1, IN = 0x9, SOF = 0x5, SETUP = 0xD, DATA0 = 0x3, DATA1 = 0xB,
                      ACK = 0x2, NAK = 0xA, STALL = 0xE };
