@@ -79,7 +79,8 @@ private:
     void sys_inputs() {
         Vcrabwatt_usbtwin *t = top_.get();
         t->sample_valid = 0;
-        if (holding_) return;
+        // None during the power-on reset either: the stimulus's first pair is the DSP's sample 0.
+        if (holding_ || top_->rst) return;
         if (sample_due_ > 0) sample_due_--;
         if (sample_due_ == 0) {
             size_t k = size_t(sample_ % (stim_.size() / 2));
