@@ -4,6 +4,7 @@
 #   bash hdl/run.sh prebuild                  the place and route the tests check, started early (crabwatt.prebuild)
 #   bash hdl/run.sh test [pytest args]        the gateware tests
 #   bash hdl/run.sh sustain [--seconds S]     Verilator: S simulated seconds at 4 Msps (default 1)
+#   bash hdl/run.sh linux-usb [--seconds S]   the USB twin enumerated by Linux in QEMU (server/twin/linux-usb.ts)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=$(bash hdl/venv.sh)
@@ -17,5 +18,6 @@ case "$cmd" in
   prebuild) exec python -m crabwatt.prebuild "$@" ;;
   test) cd hdl && exec python -m pytest "$@" ;;
   sustain) exec python -m crabwatt.sustain "$@" ;;
-  *) echo "usage: bash hdl/run.sh build --board r0.1|r0.2 | prebuild | test [pytest args] | sustain [--seconds S]" >&2; exit 2 ;;
+  linux-usb) exec npx tsx server/twin/linux-usb.ts "$@" ;;
+  *) echo "usage: bash hdl/run.sh build --board r0.1|r0.2 | prebuild | test [pytest args] | sustain [--seconds S] | linux-usb [--seconds S]" >&2; exit 2 ;;
 esac

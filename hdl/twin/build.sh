@@ -28,7 +28,7 @@ echo "twin: generating Verilog" >&2
 vex=$("$python" -c 'from crabwatt.soc.cpu import verilog_path; print(verilog_path())' 2>/dev/null \
       || (cd "$root/hdl" && "$python" -c 'from crabwatt.soc.cpu import verilog_path; print(verilog_path())'))
 flash_model="$root/firmware/test"   # the flash model the harness includes (shared with the native tests)
-stamp=$(cat "$out/crabwatt_twin.v.new" "$out/crabwatt_twin_config.h" "$here/harness.cpp" "$here/flash_pins.h" "$here/adc_read.h" "$vex" "$here/build.sh" \
+stamp=$(cat "$out/crabwatt_twin.v.new" "$out/crabwatt_twin_config.h" "$here/harness.cpp" "$here/flash_pins.h" "$here/adc_read.h" "$here/stimulus.h" "$vex" "$here/build.sh" \
         "$flash_model/flash_model.c" "$flash_model/flash_model.h" \
         | sha256sum | cut -d' ' -f1)
 if [[ -x "$out/crabwatt-twin" && -f "$out/stamp" && "$(cat "$out/stamp")" == "$stamp" ]]; then

@@ -46,6 +46,7 @@
 #include "crabwatt_twin_config.h"
 #include "adc_read.h"
 #include "flash_pins.h"
+#include "stimulus.h"
 #include "verilated.h"
 
 namespace {
@@ -169,34 +170,11 @@ Options parse(int argc, char **argv) {
     return o;
 }
 
-std::vector<uint16_t> read_stimulus(const std::string &path) {
-    FILE *f = std::fopen(path.c_str(), "rb");
-    if (!f) {
-        std::fprintf(stderr, "crabwatt-twin: cannot open stimulus %s: %s\n", path.c_str(), std::strerror(errno));
-        std::exit(1);
-    }
-    std::vector<uint16_t> words;
-    uint8_t b[2];
-    while (std::fread(b, 1, 2, f) == 2) words.push_back(uint16_t(b[0] | b[1] << 8));
-    std::fclose(f);
-    if (words.empty() || words.size() % 2) {
-        std::fprintf(stderr, "crabwatt-twin: %s must hold a whole number of (cv, ci) uint16 pairs\n", path.c_str());
-        std::exit(1);
-    }
-    for (uint16_t w : words) {
-        if (w > 0x3FFF) {
-            std::fprintf(stderr, "crabwatt-twin: %s holds a code above 14 bits (%u)\n", path.c_str(), w);
-            std::exit(1);
-        }
-    }
-    return words;
-}
-
 }  // namespace
 
 int main(int argc, char **argv) {
     Options opt = parse(argc, argv);
-    std::vector<uint16_t> stim = read_stimulus(opt.stimulus);
+    std::vector<uint16_t> stim = read_stimulus("crabwatt-twin", opt.stimulus);
     const size_t pairs = stim.size() / 2;
 
     std::signal(SIGINT, on_signal);

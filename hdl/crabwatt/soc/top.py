@@ -31,7 +31,7 @@ from .spiflash import ButtonReboot, flash_pins, flash_resource
 from .sysctl import ResetController
 from .uart import UartPhy
 
-__all__ = ['SocTop', 'BOARD_IDS', 'USB_CLK_HZ']
+__all__ = ['SocTop', 'BOARD_IDS', 'USB_CLK_HZ', 'attach_usb_serial']
 
 USB_CLK_HZ = 12_000_000
 #: BOARD enum of the protocol (server/protocol/definition.ts).
@@ -316,6 +316,24 @@ def _wire_usb_serial(m, serial, *, tx, rx):
     ]
 
 
+def attach_usb_serial(m, soc, bus):
+    """The SoC's USB link as on the board (also the USB twin's, crabwatt.soc.usbtwin): LUNA's
+    CDC-ACM device on `bus` (the `usb` pin record), its byte channel, `host_active` and the serial
+    number. `sync` is the power-on domain; returns the device (for its `host_active`)."""
+    m.submodules.usb_serial = serial = _usb_serial(bus)
+    _wire_usb_serial(m, serial, tx=soc.usb_tx, rx=soc.usb_rx)
+    m.d.comb += soc.usb_configured.eq(serial.host_active)
+    # The serial number lives in the power-on domain: a watchdog reset must not detach the
+    # board from the host. Static once set, so the usb domain reads it directly, behind the
+    # synchronised `valid`.
+    usb_serial, usb_serial_set, usb_serial_valid = Signal(64), Signal(), Signal()
+    with m.If(soc.usb_serial_stb & ~usb_serial_set):
+        m.d.sync += [usb_serial.eq(soc.usb_serial), usb_serial_set.eq(1)]
+    m.submodules.usb_serial_valid = FFSynchronizer(usb_serial_set, usb_serial_valid, o_domain='usb')
+    m.d.comb += [serial.serial_number.eq(usb_serial), serial.serial_valid.eq(usb_serial_valid)]
+    return serial
+
+
 class SocTop(Elaboratable):
     def __init__(self, *, board: str, image: bytes, usb: bool = True):
         if board not in BOARD_IDS:
@@ -356,17 +374,7 @@ class SocTop(Elaboratable):
 
         # USB CDC-ACM: LUNA runs in usb/usb_io; the SoC's byte channel crosses with async FIFOs.
         if self._usb:
-            m.submodules.usb_serial = serial = _usb_serial(platform.request('usb', 0))
-            _wire_usb_serial(m, serial, tx=soc.usb_tx, rx=soc.usb_rx)
-            m.d.comb += soc.usb_configured.eq(serial.host_active)
-            # The serial number lives in the power-on domain: a watchdog reset must not detach the
-            # board from the host. Static once set, so the usb domain reads it directly, behind the
-            # synchronised `valid`.
-            usb_serial, usb_serial_set, usb_serial_valid = Signal(64), Signal(), Signal()
-            with m.If(soc.usb_serial_stb & ~usb_serial_set):
-                m.d.sync += [usb_serial.eq(soc.usb_serial), usb_serial_set.eq(1)]
-            m.submodules.usb_serial_valid = FFSynchronizer(usb_serial_set, usb_serial_valid, o_domain='usb')
-            m.d.comb += [serial.serial_number.eq(usb_serial), serial.serial_valid.eq(usb_serial_valid)]
+            serial = attach_usb_serial(m, soc, platform.request('usb', 0))
 
         # Signs of life on the RGB LED (crabwatt.soc.led), in the power-on domain.
         m.submodules.led = led = StatusLed(SYS_CLK_HZ // 1000)

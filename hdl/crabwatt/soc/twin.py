@@ -58,6 +58,9 @@ class TwinTop(wiring.Component):
     adc_read_delay: Out(8)
     adc_error: In(1)
 
+    #: The USB twin (crabwatt.soc.usbtwin) adds the SoC's USB link and its clocks in `attach_usb`.
+    WITH_USB = False
+
     def __init__(self, image: bytes, *, dsp_factory=None):
         """`dsp_factory()`, when given, returns the measurement path (`crabwatt.soc.dsp_link.DspLink`)."""
         self._image, self._dsp_factory = image, dsp_factory
@@ -76,8 +79,11 @@ class TwinTop(wiring.Component):
         soc = SoC(
             image=self._image, sys_clk_hz=SYS_CLK_HZ, board=BOARD_RTL_TWIN, adc_part=ADC_PART_SIMULATED,
             capture_depth=link.capture_depth if link is not None else 0,
-            device_id=0x5457_494E_0000_0001)   # "TWIN", serial 1
+            device_id=0x5457_494E_0000_0001,   # "TWIN", serial 1
+            usb=self.WITH_USB)
         m.submodules.soc = DomainRenamer('soc')(soc)
+        if self.WITH_USB:
+            self.attach_usb(m, soc)
         m.d.comb += [resets.fire.eq(soc.wdt_fire), soc.reset_cause_watchdog.eq(resets.cause_watchdog),
                      soc.wdt_resets.eq(resets.wdt_resets), self.reboot.eq(soc.reboot)]
         m.d.comb += [
