@@ -82,7 +82,7 @@ def test_the_original_fault_is_caught():
 
 #: The judge's table shared with the host's port (server/device/adc-judge.ts): both sides must give
 #: exactly these verdicts, reasons and choices.
-JUDGE_TABLE = json.loads((pathlib.Path(__file__).resolve().parents[2] / "test/vectors/adc-judge.json").read_text())
+JUDGE_TABLE = json.loads((pathlib.Path(__file__).resolve().parents[2] / "test/vectors/adc/judge.json").read_text())
 
 
 @pytest.mark.parametrize("case", JUDGE_TABLE["judge"], ids=lambda c: c["name"])

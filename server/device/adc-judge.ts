@@ -1,6 +1,6 @@
 // The ADC capture-point judge of hdl/crabwatt/adc_timing.py (the reference: what each wrong capture
 // point looks like is explained there), ported for `crabwatt bringup`. Both sides must agree on
-// test/vectors/adc-judge.json: hdl/tests/test_adc_timing.py and test/device/adc-judge.test.ts check it.
+// test/vectors/adc/judge.json: hdl/tests/test_adc_timing.py and test/device/adc-judge.test.ts check it.
 
 export const MID_SCALE = 8192;
 /** Offset the inputs may show when shorted (front end and ADC midscale error), LSB; far below a one-bit shift's 4096. */

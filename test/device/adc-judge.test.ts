@@ -10,11 +10,11 @@ interface JudgeCase {
 }
 interface ChooseCase { name: string; first_read_delay: number; passes: string; chosen: number | null; width: number }
 
-const table = JSON.parse(readFileSync(new URL('../vectors/adc-judge.json', import.meta.url), 'utf8')) as {
+const table = JSON.parse(readFileSync(new URL('../vectors/adc/judge.json', import.meta.url), 'utf8')) as {
   judge: JudgeCase[]; choose: ChooseCase[];
 };
 
-describe('ADC capture-point judge (test/vectors/adc-judge.json)', () => {
+describe('ADC capture-point judge (test/vectors/adc/judge.json)', () => {
   it.each(table.judge.map((c) => [c.name, c] as const))('judge: %s', (_name, c) => {
     const v = judge(c.read_delay, c.codes, c.adc_errors, c.expect);
     expect({ ok: v.ok, reason: v.reason }).toEqual({ ok: c.ok, reason: c.reason });
