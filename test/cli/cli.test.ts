@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../server/cli.ts';
 import type { Io } from '../../server/cli/common.ts';
 import { CSV_HEADER } from '../../server/export/csv.ts';
+import { renderDecimatorVectors } from '../../server/dsp/decimator-vectors.ts';
 import { renderVectors } from '../../server/dsp/vectors.ts';
 import { generateCHeader } from '../../server/protocol/c-header.ts';
 import { acquireLock, databaseLockPath } from '../../server/store/lock.ts';
@@ -65,9 +66,13 @@ describe('crabwatt CLI', () => {
     expect(await main(['vectors', '--dir', vectors], io)).toBe(0);
     const written = io.stdout().trim().split('\n').filter((l) => l.startsWith(vectors));
     expect(written.length).toBeGreaterThan(3);
-    const expected = renderVectors();
-    expect(written.length).toBe(expected.size);
-    for (const file of written) expect(readFileSync(file, 'utf8'), file).toBe(expected.get(basename(file)));
+    // The DSP vectors at the top, the decimated stream's in decimator/.
+    const expected = new Map([
+      ...[...renderVectors()].map(([name, text]) => [join(vectors, name), text] as const),
+      ...[...renderDecimatorVectors()].map(([name, text]) => [join(vectors, 'decimator', name), text] as const),
+    ]);
+    expect(written.sort()).toEqual([...expected.keys()].sort());
+    for (const file of written) expect(readFileSync(file, 'utf8'), file).toBe(expected.get(file));
   });
 
   it('turns bad options into a usage error with exit code 2', async () => {
