@@ -87,7 +87,7 @@ async function main(): Promise<number> {
   const startedMs = Date.now();
   const serve = await startServe({ args: ['--device', 'sim', '--db', join(scratch.dir, 'crabwatt.sqlite'), '--token', token] });
   try {
-    interface Devices { devices: { id: string; counters: { frames: number } }[] }
+    interface Devices { devices: { id: string; counters: { frames: number; windows: number } }[] }
     const device = async () => (await getJson<Devices>(`${serve.url}/api/devices`, auth)).devices[0];
     // The fuzzer's first requests should find a device with windows stored, as a user's would.
     await until(async () => ((await device())?.counters.frames ?? 0) > 0 || undefined);
@@ -132,8 +132,10 @@ async function main(): Promise<number> {
     const storedBuckets = async () =>
       (await getJson<{ series: { p: { mean: (number | null)[] } } }>(`${serve.url}/api/history?${q}`, auth)).series.p.mean.filter((v) => v !== null).length;
     const storedAtEnd = await storedBuckets();
-    const framesAtEnd = (await device())!.counters.frames;
-    await until(async () => ((await device())!.counters.frames >= framesAtEnd + WINDOWS_AFTER ? true : undefined));
+    // Windows, not frames: since the waveform stream, frames arrive ~250/s and 25 of them can all be
+    // waveform frames sent before the next window.
+    const windowsAtEnd = (await device())!.counters.windows;
+    await until(async () => ((await device())!.counters.windows >= windowsAtEnd + WINDOWS_AFTER ? true : undefined));
     const stored = (await storedBuckets()) - storedAtEnd;
     outcomes.push({
       name: `ingest stores windows after the fuzz (${WINDOWS_AFTER} received)`,
