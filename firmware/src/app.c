@@ -498,8 +498,16 @@ void app_poll(app_t *app)
     receive(app);
     drain_results(app);
     if (waveform_poll(&app->waveform)) {
-        emit(app, CW_TYPE_WAVEFORM, &app->waveform.head, sizeof app->waveform.head, app->waveform.samples,
-             app->waveform.count * sizeof app->waveform.samples[0]);
+        /* The stream leaves APP_TX_RESERVE_BYTES to every other frame: with a host (or a link) slower
+           than the stream, waveform frames are the ones dropped (counted, seq taken), never an identify,
+           an ack, a window or a capture chunk. */
+        if (ring_free(&app->links.tx) >= APP_TX_RESERVE_BYTES + FRAME_MAX_WIRE_BYTES) {
+            emit(app, CW_TYPE_WAVEFORM, &app->waveform.head, sizeof app->waveform.head, app->waveform.samples,
+                 app->waveform.count * sizeof app->waveform.samples[0]);
+        } else {
+            app->seq++;
+            app->frames_dropped++;
+        }
         waveform_sent(&app->waveform);
     }
     send_capture(app);

@@ -98,6 +98,12 @@ export interface SimulatedDeviceOptions {
 export const DEFAULT_LINK_BYTES_PER_S = 1_000_000;
 /** The firmware's transmit ring (firmware/src/txring.h): frames that find no room in it are dropped. */
 export const TX_RING_BYTES = 8192;
+/**
+ * Room in the transmit ring the waveform stream leaves to every other frame, as the firmware does
+ * (APP_TX_RESERVE_BYTES): when the host reads slower than the stream comes, waveform frames are the ones
+ * dropped (counted, their seq taken), never an identify, an ack, a window or a capture chunk.
+ */
+export const TX_RESERVE_BYTES = 2048;
 /** Capture chunks wait for room, leaving this much for live frames (firmware APP_CAPTURE_RESERVE_BYTES). */
 const CAPTURE_RESERVE_BYTES = 1024;
 
@@ -438,7 +444,8 @@ export class SimulatedDevice {
     // dropped without being encoded: at thousands of windows a second most of them are.
     const layout = layoutOf(name);
     const rawBytes = layout.minFrameBytes + (layout.tail ? layout.tail.recordBytes * (pairs?.length ?? 0) : 0);
-    if (this.sink && this.ringRoom(at) < rawBytes + 2) {
+    const reserve = name === 'waveform' ? TX_RESERVE_BYTES : 0;
+    if (this.sink && this.ringRoom(at) < rawBytes + 2 + reserve) {
       this.counters.frames_dropped = (this.counters.frames_dropped + 1) >>> 0;
       return;
     }
