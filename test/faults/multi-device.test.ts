@@ -22,7 +22,7 @@ const hex = (id: bigint) => id.toString(16).padStart(16, '0');
 describe('several devices in one serve', () => {
   const scratch = scratchDir('crabwatt-multi-');
   const db = join(scratch.dir, 'crabwatt.sqlite');
-  const board = new SimulatedDevice({ scenario: 'mains-120-60', seed: 77, speed: 10 });
+  const board = new SimulatedDevice({ scenario: 'mains-120-60', seed: 77, speed: 1 });
   let pty: PtySim;
   let serve: ServeProcess;
   const devices = async () => (await getJson<{ devices: DeviceJson[] }>(`${serve.url}/api/devices`)).devices.filter((d) => d.id !== '');
@@ -32,7 +32,7 @@ describe('several devices in one serve', () => {
     pty = await startPtySim(board);
     board.start();
     serve = await startServe({
-      args: ['--device', pty.path, '--device', 'sim:mains-230-50', '--device', 'sim:dc', '--db', db, '--speed', '10'],
+      args: ['--device', pty.path, '--device', 'sim:mains-230-50', '--device', 'sim:dc', '--db', db, '--speed', '1'],
     });
   });
   afterAll(async () => {
