@@ -36,11 +36,22 @@ describe('RTL twin waveform stream', () => {
     const blocks: WaveformBlock[] = [];
     let wake: (() => void) | null = null;
     let ended = false;
+    let booted = false;
     void twin.exited.then(() => { ended = true; wake?.(); });
     port.on('data', (chunk: Buffer) => {
-      for (const f of decoder.push(chunk)) if (f.name === 'waveform') blocks.push(waveformBlock(f as Frame<'waveform'>));
+      for (const f of decoder.push(chunk)) {
+        if (f.name === 'identify') booted = true;
+        if (f.name === 'waveform') blocks.push(waveformBlock(f as Frame<'waveform'>));
+      }
       wake?.();
     });
+    // The samples start once the firmware has announced itself: by then the read clock's phase has
+    // reached READ_DELAY. Pairs read while the PhaseStepper still walks the phase from 0 (the first
+    // ~170 cycles after power-on) are garbled, and the model would not know them.
+    while (!booted) {
+      if (ended) throw new Error('the twin ended before its identify frame');
+      await new Promise<void>((r) => { wake = r; });
+    }
     twin.startSamples();
     // What the device sends decides when to stop; vitest's timeout only catches a hang.
     while (blocks.length < FRAMES_WANTED) {
