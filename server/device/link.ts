@@ -31,6 +31,7 @@ import { encodeFrame, FrameDecoder, type DecodeFailure, type DecoderCounters, ty
 import { FRAMES } from '../protocol/definition.ts';
 import { MAX_ENCODED_FRAME_BYTES, layoutOf } from '../protocol/layout.ts';
 import { BoundedDelimiterParser } from './bounded-delimiter.ts';
+import { DEFAULT_ASK_IDENTITY_DELAYS, IdentityAsker, type AskIdentityDelays } from './ask-identity.ts';
 import { listDevices, type DiscoveredDevice } from './discovery.ts';
 import { nativeBinding } from './native-binding.ts';
 import { notSerialMessage } from './serial-path.ts';
@@ -87,8 +88,11 @@ export interface DeviceLinkOptions {
   waitForDevice?: boolean;
   /** Default timeout of request(). */
   requestTimeoutMs?: number;
-  /** Send cmd_identify on every connect, so a host attaching to a running device learns who it is. */
+  /** Ask with cmd_identify on every connect (again, backing off, until the identify frame comes), so a host
+   * attaching to a running device learns who it is. */
   identifyOnConnect?: boolean;
+  /** When to ask again while no identify frame has come (default: after 2 s, doubling up to 30 s). */
+  identifyRetry?: AskIdentityDelays;
   /** Uniform [0, 1) source for the jitter; tests make it deterministic. */
   random?: () => number;
 }
@@ -151,6 +155,8 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
   private readonly pending = new Map<number, PendingRequest>();
   /** Settles when the last command requested so far has been acked or has failed. */
   private commandTail: Promise<unknown> = Promise.resolve();
+  /** Repeats cmd_identify on a connection until the device's identify frame comes. */
+  private readonly identity: IdentityAsker;
   /** open() with waitForDevice, until the first connection. */
   private openWaiter: { resolve: () => void; reject: (error: Error) => void } | undefined;
 
@@ -158,6 +164,11 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
     super();
     if (!options.path) throw new TypeError('DeviceLink needs a path, or "auto"');
     this.options = options;
+    this.identity = new IdentityAsker(
+      () => (this.port?.isOpen ? this.request('cmd_identify', {}) : Promise.resolve()),
+      (error) => this.emitError(error),
+      options.identifyRetry ?? DEFAULT_ASK_IDENTITY_DELAYS,
+    );
     this.backoff = options.reconnect === false ? false : { ...DEFAULT_BACKOFF, ...options.reconnect };
     this.decoder = new FrameDecoder({
       onError: (failure) => {
@@ -180,6 +191,11 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
 
   get connected(): boolean {
     return this.port?.isOpen ?? false;
+  }
+
+  /** Connected, and still asking the device who it is (no identify frame yet on this connection). */
+  get identifying(): boolean {
+    return this.identity.asking;
   }
 
   /** The port currently open, if any. */
@@ -205,6 +221,7 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.identity.stop();
     this.openWaiter?.reject(new DeviceLinkError('closed', 'the device link was closed before a device appeared'));
     this.openWaiter = undefined;
     clearTimeout(this.retryTimer);
@@ -339,12 +356,11 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
     this.emit('connected', { path });
     this.openWaiter?.resolve();
     this.openWaiter = undefined;
-    if (this.options.identifyOnConnect ?? true) {
-      this.request('cmd_identify', {}).catch((error: unknown) => this.emitError(error));
-    }
+    if (this.options.identifyOnConnect ?? true) this.identity.start();
   }
 
   private deliver(frame: Frame): void {
+    if (frame.name === 'identify') this.identity.identified();
     if (frame.name === 'ack') {
       const pending = this.pending.get(frame.fields.command_seq);
       if (pending && pending.type === frame.fields.command_type) {
@@ -366,6 +382,7 @@ export class DeviceLink extends EventEmitter<DeviceLinkEvents> {
   private onPortGone(port: SerialPortStream, reason: string): void {
     if (port !== this.port) return;
     this.port = undefined;
+    this.identity.stop();
     port.unpipe();
     port.removeAllListeners('close');
     port.removeAllListeners('end');

@@ -336,6 +336,25 @@ describe('DeviceLink commands', () => {
     expect((await acked)[0]!.name).toBe('ack');
     expect(device.commands.map((c) => c.name)).toEqual(['cmd_identify']);
   });
+
+  it('asks again until the identify frame comes (a lost answer does not leave the device anonymous)', async () => {
+    const device = new MockDevice(PATH);
+    const rng = seededRng(7);
+    let asked = 0;
+    // The first two answers are lost (acked, but no identify frame); the third arrives.
+    device.onCommand = (frame) => {
+      if (frame.name !== 'cmd_identify' || ++asked < 3) return;
+      const { fields } = makeFrame('identify', 0, 'random', rng);
+      setImmediate(() => device.send('identify', device.nextSeq(), fields));
+    };
+    const link = makeLink(device, { identifyOnConnect: true, identifyRetry: { firstMs: 5, maxMs: 20 } });
+    const identified = new Promise<void>((resolve) => link.on('frame', (f) => f.name === 'identify' && resolve()));
+    await link.open();
+    expect(link.identifying).toBe(true);
+    await identified;
+    expect(link.identifying).toBe(false);
+    expect(device.commands.filter((c) => c.name === 'cmd_identify').length).toBeGreaterThanOrEqual(3);
+  });
 });
 
 describe('DeviceLink auto-detection', () => {
