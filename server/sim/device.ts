@@ -64,8 +64,12 @@ function checkSpeed(speed: number): number {
   return speed;
 }
 
-/** Where the device's bytes go. Returning false means the link refused the frame (it is dropped). */
-export type ByteSink = (bytes: Buffer) => boolean | void;
+/**
+ * Where the device's frames go. `reserve`: bytes of the sink's own queue this frame must leave free (a
+ * waveform frame leaves TX_RESERVE_BYTES, as the firmware leaves them in its ring), so a sink that fills
+ * up refuses the stream first and still takes an identify, an ack or a window. Returns false to refuse.
+ */
+export type ByteSink = (bytes: Buffer, reserve: number) => boolean | void;
 
 export interface SimulatedDeviceOptions {
   scenario?: ScenarioName;
@@ -449,7 +453,7 @@ export class SimulatedDevice {
       this.counters.frames_dropped = (this.counters.frames_dropped + 1) >>> 0;
       return;
     }
-    this.transmit(encodeFrame(name, seq, fields, pairs), at);
+    this.transmit(encodeFrame(name, seq, fields, pairs), at, reserve);
   }
 
   /** Bytes free in the transmit ring at device time `at`. */
@@ -462,10 +466,10 @@ export class SimulatedDevice {
   }
 
   /** A whole frame goes into the ring or is dropped (and counted); the DSP never waits for the link. */
-  private transmit(bytes: Buffer, at: number): void {
+  private transmit(bytes: Buffer, at: number, reserve: number): void {
     let accepted = false;
     if (this.sink && this.ringRoom(at) >= bytes.length) {
-      accepted = this.sink(bytes) !== false;
+      accepted = this.sink(bytes, reserve) !== false;
       if (accepted) this.ringBytes += bytes.length;
     }
     if (!accepted) this.counters.frames_dropped = (this.counters.frames_dropped + 1) >>> 0;

@@ -148,10 +148,12 @@ export async function startPtySim(sim: SimulatedDevice, options: PtySimOptions =
   }
   let closed = false;
   port.on('data', (bytes: Buffer) => sim.receive(bytes));
-  // A pty whose far side nobody reads fills up; beyond that the device drops frames, never memory.
+  // A pty whose far side nobody reads fills up; beyond that the device drops frames, never memory. The
+  // waveform stream stops `reserve` bytes short of the limit, so a slow host still gets the answers to
+  // its commands (an identify, an ack) and the windows: the frames behind them are not all stream.
   port.on('error', () => undefined);
-  sim.setOutput((bytes) => {
-    if (closed || !port.isOpen || port.writableLength > maxQueued) return false;
+  sim.setOutput((bytes, reserve) => {
+    if (closed || !port.isOpen || port.writableLength + reserve > maxQueued) return false;
     port.write(bytes);
     return true;
   });

@@ -6,7 +6,7 @@ import {
   ACK_STATUS, ADC_PART, BOARD, CALIBRATION_SOURCE, CAPTURE_TRIGGER, PROTOCOL_VERSION, WINDOW_FLAG, WINDOW_MODE,
 } from '../../server/protocol/definition.ts';
 import { DELAY_LINE_LENGTH, DspCore, RESET_CONFIG, type DspConfig } from '../../server/dsp/model.ts';
-import { CAPTURE_CHUNK_PAIRS, SIM_CAPTURE_DEPTH, SimulatedDevice, type SimulatedDeviceOptions } from '../../server/sim/device.ts';
+import { CAPTURE_CHUNK_PAIRS, SIM_CAPTURE_DEPTH, SimulatedDevice, TX_RESERVE_BYTES, type SimulatedDeviceOptions } from '../../server/sim/device.ts';
 import { SAMPLE_RATE_HZ, SyntheticLoad } from '../../server/sim/load.ts';
 
 const FS = SAMPLE_RATE_HZ;
@@ -126,6 +126,20 @@ describe('SimulatedDevice frames', () => {
     expect(decoder.counters.seqGaps).toBe(status.fields.frames_dropped);
     const resumed = frames.find((f) => f.seq > lostSince)!;
     expect(resumed.seq - lostSince - 1).toBe(status.fields.frames_dropped);
+  });
+
+  it('asks its sink to keep the stream reserve free for waveform frames only', () => {
+    const decoder = new FrameDecoder();
+    const reserves = new Map<string, Set<number>>();
+    const sim = new SimulatedDevice({
+      seed: 1,
+      output: (b, reserve) => {
+        for (const f of decoder.push(b)) reserves.set(f.name, (reserves.get(f.name) ?? new Set()).add(reserve));
+      },
+    });
+    sim.advance(FS);
+    expect(reserves.get('waveform')).toEqual(new Set([TX_RESERVE_BYTES]));
+    for (const name of ['identify', 'status', 'window', 'energy']) expect(reserves.get(name), name).toEqual(new Set([0]));
   });
 
   it('drops whole frames beyond the link rate and counts them; the seq numbers show the gaps', () => {
