@@ -278,7 +278,7 @@
 #define CW_COUNTERS_ADC_ERRORS CW_REG(CW_COUNTERS_ADC_ERRORS_ADDR)
 
 /* ADC: Where the AD7357's SDATA is read (hdl/crabwatt/adc.py): chosen at bring-up by a scan with the inputs shorted (hdl/crabwatt/adc_timing.py). A watchdog reset restores the default. */
-/* rw, 8 bit, reset 43: capture point in 1/64 SCLK periods (217 ps) after the SCLK pulse that reads the bit is launched; bits 5..0 move the read clock's PLL phase, bits 7..6 add whole periods. Frames read while it changes are garbage: wait for STATUS.SETTLED, then discard a few */
+/* rw, 8 bit, reset 43: capture point in 1/64 SCLK periods (217 ps) after the SCLK pulse that reads the bit is launched; bits 5..0 move the read clock's PLL phase, bits 7..6 add whole periods. Conversions read while the phase walks to it are no samples: dropped and counted in samples_dropped (before the first settle after a reset none is numbered) */
 #define CW_ADC_READ_DELAY_ADDR 0xF0000800u
 #define CW_ADC_READ_DELAY CW_REG(CW_ADC_READ_DELAY_ADDR)
 #define CW_ADC_READ_DELAY_PHASE_SHIFT 0u

@@ -43,6 +43,15 @@ Pin-level interface (the top level puts the buffers around it):
     sdata:          bit 0 = SDATA_A (voltage), bit 1 = SDATA_B (current), as the `adc_rd` input
                     register took it (one register, clocked `read_delay % 64` steps after `adc`).
     read_delay:     the capture point (above); quasi-static: a change garbles the frames in flight.
+    read_settled:   (any domain) the read clock's phase is where read_delay says (PhaseStepper.settled).
+
+While the read clock's phase walks (after power-on from the PLL's configured phase to read_delay, and
+after every change of read_delay) the bits are taken at moving, wrong points, and the codes can come out
+halved with the leading zeros right. No such conversion becomes a sample: before the first conversion
+read wholly at a settled phase none is numbered (sample 0 is the first good one, so power-up costs no
+drops); after that, a conversion with the phase unsettled during its bits, or during the frame before
+them (the PLL and the synchronizer lag the stepper), is dropped with its index used up, so it counts in
+`samples_dropped` like a conversion the system side could not take.
 
 Clock-domain crossing: each finished conversion (codes, 64-bit sample index counted from the
 adc-domain reset, leading-zero error bit) is written to an AsyncFIFO. A conversion that finds the
@@ -51,6 +60,7 @@ FIFO full is dropped but its index is used up, so the system side sees the gap, 
 """
 from amaranth import *
 from amaranth.lib import wiring, stream, fifo, data
+from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
 from .dsp.layouts import SampleLayout, CODE_BITS
@@ -86,6 +96,7 @@ class AdcCapture(wiring.Component):
         sclk_en:  SCLK pulses in this cycle.
         sdata:    SDATA_A/SDATA_B as the `adc_rd` input register took them.
         read_delay: the capture point (module docstring).
+        read_settled: the read clock's phase has reached read_delay (any domain; synchronized here).
     Ports (sync domain):
         samples:          conversions in order: codes and sample index (stream).
         samples_dropped:  conversions lost because the system side did not keep up (saturates).
@@ -95,6 +106,7 @@ class AdcCapture(wiring.Component):
     sclk_en: Out(1)
     sdata: In(2)
     read_delay: In(READ_DELAY_BITS)
+    read_settled: In(1, init=1)
     samples: Out(stream.Signature(SampleLayout()))
     samples_dropped: Out(32)
     adc_errors: Out(32)
@@ -154,6 +166,25 @@ class AdcCapture(wiring.Component):
         adc += done.eq(arriving == BITS_PER_FRAME)
         index = Signal(64)
 
+        # Conversions read at a settled phase only (module docstring). `steady` counts the adc cycles
+        # the phase has been settled, up to a frame; a frame whose first bit arrives with less, or that
+        # sees the phase move before its last bit, is dirty. Reset trusts the phase (a stepper that is
+        # walking says so within the synchronizer's two cycles, before any first bit arrives).
+        settled = Signal(init=1)
+        m.submodules.read_settled_sync = FFSynchronizer(self.read_settled, settled, o_domain="adc", init=1)
+        steady = Signal(range(FRAME_SCLK + 1), init=FRAME_SCLK)
+        dirty = Signal()
+        started = Signal()          # a good conversion has been numbered since reset
+        with m.If(~settled):
+            adc += [steady.eq(0), dirty.eq(1)]
+        with m.Else():
+            with m.If(steady != FRAME_SCLK):
+                adc += steady.eq(steady + 1)
+            with m.If((arriving == 1) & (steady == FRAME_SCLK)):
+                adc += dirty.eq(0)
+        good = Signal()
+        m.d.comb += good.eq(done & ~dirty)
+
         m.submodules.cdc = cdc = fifo.AsyncFIFO(
             width=_Conversion().size, depth=self._fifo_depth,
             w_domain="adc", r_domain="sync")
@@ -165,9 +196,11 @@ class AdcCapture(wiring.Component):
             conv.index.eq(index),
             conv.error.eq(shift_v[CODE_BITS:].any() | shift_i[CODE_BITS:].any()),
             cdc.w_data.eq(conv),
-            cdc.w_en.eq(done),
+            cdc.w_en.eq(good),
         ]
-        with m.If(done):
+        with m.If(good):
+            adc += started.eq(1)
+        with m.If(good | (done & started)):
             adc += index.eq(index + 1)
 
         # System side: pass conversions on, count the index gaps and the bad frames.

@@ -87,7 +87,11 @@ class CrabClocks(Elaboratable):
 
     Both domains stay in reset until the PLL locks (then released synchronously). The owner
     defines the `sync` and `adc` domains; this drives their clocks and resets and defines `adc_rd`.
+    `read_phase_settled`: the read clock has reached that phase (the ADC front end numbers no sample before).
     """
+    def __init__(self):
+        self.read_phase_settled = Signal()
+
     def elaborate(self, platform):
         m = Module()
         clk48 = platform.request("clk", 0, dir="-")
@@ -98,7 +102,7 @@ class CrabClocks(Elaboratable):
         clk_adc_rd = Signal()
         m.domains.adc_rd = ClockDomain("adc_rd", reset_less=True)
         m.submodules.read_phase = stepper = PhaseStepper()
-        m.d.comb += stepper.target.eq(DEFAULT_READ_DELAY % READ_STEPS)
+        m.d.comb += [stepper.target.eq(DEFAULT_READ_DELAY % READ_STEPS), self.read_phase_settled.eq(stepper.settled)]
         m.submodules.pll = Instance(
             "EHXPLLL",
             a_FREQUENCY_PIN_CLKI="48", a_FREQUENCY_PIN_CLKOP="72", a_FREQUENCY_PIN_CLKOS="48",
@@ -125,11 +129,13 @@ class CrabClocks(Elaboratable):
 class AdcFrontEnd(wiring.Component):
     """AdcCapture with its pin buffers: CS and SCLK through DDR outputs (equal latency), SDATA
     through an input register in `adc_rd` (the read clock, crabwatt.adc). `read_delay` (any
-    domain, quasi-static) is the capture point. Ports as AdcCapture's system side."""
+    domain, quasi-static) is the capture point, `read_settled` (any domain) says the read clock's phase
+    has reached it. Ports as AdcCapture's system side."""
     samples: Out(stream.Signature(SampleLayout()))
     samples_dropped: Out(32)
     adc_errors: Out(32)
     read_delay: In(READ_DELAY_BITS, init=DEFAULT_READ_DELAY)
+    read_settled: In(1, init=1)
 
     def elaborate(self, platform):
         m = Module()
@@ -143,7 +149,7 @@ class AdcFrontEnd(wiring.Component):
         m.d.comb += [
             cs.o[0].eq(~cap.cs_n), cs.o[1].eq(~cap.cs_n),     # the resource inverts (PinsN)
             sclk.o[0].eq(cap.sclk_en), sclk.o[1].eq(0),
-            cap.sdata.eq(sdata.i),
+            cap.sdata.eq(sdata.i), cap.read_settled.eq(self.read_settled),
         ]
         wiring.connect(m, wiring.flipped(self.samples), cap.samples)
         m.d.comb += [self.samples_dropped.eq(cap.samples_dropped), self.adc_errors.eq(cap.adc_errors)]
@@ -225,8 +231,9 @@ class CrabwattTop(Elaboratable):
         platform.add_resources([adc_wing_resource(), *uart_resources()])
         m.domains.sync = ClockDomain("sync")
         m.domains.adc = ClockDomain("adc")
-        m.submodules.clocks = CrabClocks()
+        m.submodules.clocks = clocks = CrabClocks()
         m.submodules.adc = adc = AdcFrontEnd()
+        m.d.comb += adc.read_settled.eq(clocks.read_phase_settled)
         m.submodules.dsp = dsp = PowerDsp()
         m.submodules.capture = cap = CaptureBuffer(depth=CAPTURE_DEPTH)
         m.submodules.dump = dump = ResultDump(cap)

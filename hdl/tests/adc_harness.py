@@ -26,13 +26,14 @@ class _Dut(Elaboratable):
 
 
 def run_capture(codes, *, read_delay=DEFAULT_READ_DELAY, consumer_busy=0.3, stall_cycles=0, n_read=None,
-                rng_name="adc", corrupt=(), reset_at=None, model_rng=None, **model_args):
+                rng_name="adc", corrupt=(), reset_at=None, model_rng=None, settled=None, **model_args):
     """Run the capture against the model; returns (samples read, counters, model).
 
     read_delay: the capture point (crabwatt.adc); the `adc_rd` clock runs at its phase.
     corrupt: conversion numbers whose first leading zero is read as 1 on both lines (a fault).
     reset_at: adc cycle at which the adc and sync domains are reset for 4 cycles (a watchdog reset).
     model_rng: reads inside a change window return random bits instead of failing the test.
+    settled: adc cycle -> whether the read clock's phase is settled then (default: always).
     model_args: AD7357's delays and limits (out_delay_ns, in_delay_ns, t4_ns, t7_ns, allow_abort, ...).
     """
     rng = rng_for(rng_name)
@@ -53,8 +54,12 @@ def run_capture(codes, *, read_delay=DEFAULT_READ_DELAY, consumer_busy=0.3, stal
         ctx.set(cap.read_delay, read_delay)
         cycles = 0
         cs_level = True
+        if settled is not None:
+            ctx.set(cap.read_settled, settled(0))
         async for _, _, cs_n, sclk_en in ctx.tick("adc").sample(cap.cs_n, cap.sclk_en):
             cycles += 1
+            if settled is not None:
+                ctx.set(cap.read_settled, settled(cycles))
             t_edge = cycles * ADC_PERIOD_NS
             if adc_model.conversions + adc_model.aborted >= frames:
                 break

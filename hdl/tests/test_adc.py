@@ -63,6 +63,35 @@ def test_slow_consumer_drops_whole_samples_and_counts_them():
     assert cap["errors"] == 0
 
 
+def test_no_sample_is_numbered_before_the_read_phase_first_settles():
+    # Power-up: the read clock's phase walks from the PLL's configured phase for a while; conversions
+    # read meanwhile are not samples at all. Sample 0 is the first conversion read wholly after it.
+    codes = ramp_codes(40, rng_for("power-up"))
+    walk_cycles = 5 * FRAME_SCLK + 7
+    got, cap, model = run_capture(codes, n_read=20, settled=lambda cycle: cycle >= walk_cycles)
+    assert [idx for _, _, idx in got] == list(range(20))
+    offset = next(k for k in range(len(codes)) if codes[k] == (got[0][0], got[0][1]))
+    # The conversions whose bits overlap the walk (or the frame before its end) are skipped, no more.
+    assert walk_cycles // FRAME_SCLK <= offset <= walk_cycles // FRAME_SCLK + 2
+    assert [(cv, ci) for cv, ci, _ in got] == codes[offset:offset + 20]
+    assert (cap["dropped"], cap["errors"]) == (0, 0)
+
+
+def test_a_read_phase_change_drops_the_conversions_it_garbles_and_counts_them():
+    # Mid-run the phase moves (a new READ_DELAY) for 30 cycles: the conversions read during it, and in
+    # the frame after (the PLL lags the stepper), are dropped with their indices used up.
+    codes = ramp_codes(40, rng_for("re-phase"))
+    moving = range(12 * FRAME_SCLK + 5, 12 * FRAME_SCLK + 35)
+    got, cap, _ = run_capture(codes, n_read=30, settled=lambda cycle: cycle not in moving)
+    indices = [idx for _, _, idx in got]
+    missing = sorted(set(range(indices[-1] + 1)) - set(indices))
+    assert 2 <= len(missing) <= 4 and missing == list(range(missing[0], missing[-1] + 1))
+    assert 10 <= missing[0] <= 12
+    for cv, ci, idx in got:
+        assert (cv, ci) == codes[idx]
+    assert (cap["dropped"], cap["errors"]) == (len(missing), 0)
+
+
 def test_bad_leading_zeros_are_counted():
     codes = ramp_codes(12, rng_for("lz"))
     got, counters, _ = run_capture(codes, corrupt={3, 7})

@@ -258,7 +258,8 @@ BLOCKS: tuple[Block, ...] = (
           'with the inputs shorted (hdl/crabwatt/adc_timing.py). A watchdog reset restores the default.', (
         R('READ_DELAY', 0x00, 'rw', 'capture point in 1/64 SCLK periods (217 ps) after the SCLK pulse that '
           'reads the bit is launched; bits 5..0 move the read clock\'s PLL phase, bits 7..6 add whole periods. '
-          'Frames read while it changes are garbage: wait for STATUS.SETTLED, then discard a few', width=8,
+          'Conversions read while the phase walks to it are no samples: dropped and counted in samples_dropped '
+          '(before the first settle after a reset none is numbered)', width=8,
           reset=DEFAULT_READ_DELAY, fields=(F('PHASE', 0, 6, 'PLL phase steps'), F('PERIODS', 6, 2, 'whole periods'))),
         R('STATUS', 0x04, 'ro', 'read clock state', width=1, fields=(
             F('SETTLED', 0, 1, 'the read clock\'s phase is READ_DELAY.PHASE'),

@@ -359,7 +359,8 @@ class SocTop(Elaboratable):
         wiring.connect(m, adc.samples, link.samples)
         m.d.comb += [link.samples_dropped.eq(adc.samples_dropped), link.adc_errors.eq(adc.adc_errors)]
         m.d.comb += [adc.read_delay.eq(soc.adc_read_delay), clocks.read_phase.eq(soc.adc_read_delay[:6]),
-                     soc.adc_phase_settled.eq(clocks.read_phase_settled)]
+                     soc.adc_phase_settled.eq(clocks.read_phase_settled),
+                     adc.read_settled.eq(clocks.read_phase_settled)]
         m.d.comb += [resets.fire.eq(soc.wdt_fire), soc.reset_cause_watchdog.eq(resets.cause_watchdog),
                      soc.wdt_resets.eq(resets.wdt_resets)]
 

@@ -108,16 +108,27 @@ class TwinTop(wiring.Component):
             index = Signal(64)
             dropped = Signal(32)
             adc_errors = Signal(32)
+            # As AdcCapture on the board: a pair read while the read clock's phase walks is no sample.
+            # None is numbered before the first good one (power-up costs no drops); after it, such a
+            # pair is dropped with its index used up. The harness reads each pair at the phase of its
+            # cycle, so being settled in that cycle is enough here (the board also waits out its PLL).
+            good = Signal()
+            started = Signal()
+            unsettled = Signal()
+            m.d.comb += [good.eq(self.sample_valid & stepper.settled),
+                         unsettled.eq(self.sample_valid & ~stepper.settled & started)]
             m.d.comb += [
                 link.samples.payload.cv.eq(self.sample_cv), link.samples.payload.ci.eq(self.sample_ci),
-                link.samples.payload.index.eq(index), link.samples.valid.eq(self.sample_valid),
+                link.samples.payload.index.eq(index), link.samples.valid.eq(good),
                 link.samples_dropped.eq(dropped), link.adc_errors.eq(adc_errors),
             ]
-            with m.If(self.sample_valid & self.adc_error & (adc_errors != 0xFFFF_FFFF)):
+            with m.If(good):
+                m.d.soc += started.eq(1)
+            with m.If(good & self.adc_error & (adc_errors != 0xFFFF_FFFF)):
                 m.d.soc += adc_errors.eq(adc_errors + 1)
-            with m.If(self.sample_valid & link.samples.ready):
+            with m.If((good & link.samples.ready) | unsettled):
                 m.d.soc += index.eq(index + 1)
-            with m.If(self.sample_valid & ~link.samples.ready & (dropped != 0xFFFF_FFFF)):
+            with m.If(((good & ~link.samples.ready) | unsettled) & (dropped != 0xFFFF_FFFF)):
                 m.d.soc += dropped.eq(dropped + 1)
         return m
 
