@@ -22,10 +22,15 @@ function labelsWidth(_u: uPlot, values: string[] | null): number {
   return Math.ceil(widest) + TICK_PX + GAP_PX + 4;
 }
 
-/** A time axis: 24-hour times with the date where it changes (format.ts), ticks far enough apart not to collide. */
+/**
+ * A time axis: 24-hour times with the date where it changes (format.ts), ticks far enough apart not to collide.
+ * The widest labels ('12:34:56.789', and the date line '2026-12-07' under the first tick and each new day)
+ * are ~80 px in the axis font: 60 px between ticks let neighbours overlap when the data's span picked
+ * sub-second steps, so ticks keep 90 px.
+ */
 const TIME_AXIS = {
   ...AXIS,
-  space: 60,
+  space: 90,
   // uPlot's own steps go from 1 to 5 minutes: a 5-minute span on a phone would get one tick. Seconds.
   incrs: [
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800,
