@@ -88,7 +88,15 @@ async function collectorRun(url: string, boards: number, seconds: number) {
   while (store.counters.windows === 0 && !exited) await new Promise((r) => setTimeout(r, 20));
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  while (!exited) await new Promise((r) => setTimeout(r, 100));
+  // A publisher that cannot hand its QoS-1 backlog to the broker never ends: give it its run plus 2 min,
+  // then stop it and report that instead of waiting for ever.
+  const giveUpAt = performance.now() + (seconds + 120) * 1000;
+  while (!exited && performance.now() < giveUpAt) await new Promise((r) => setTimeout(r, 100));
+  if (!exited) {
+    child.kill('SIGKILL');
+    throw new Error(`bench: the publisher of ${boards} boards had not finished ${seconds + 120} s after it started ` +
+      `(${store.counters.windows} windows booked by then): the broker did not take its backlog`);
+  }
   if (!out.trim()) throw new Error(`bench: the publisher of ${boards} boards ended (exit code ${code}) without its count`);
   const { sent, lateMs } = JSON.parse(out) as { sent: number; lateMs: number };
   // Drain: wait for the collector to book what was sent, at most 30 s after the publisher ended.
