@@ -91,6 +91,9 @@
 #define CW_ADC_DELAY_SETTLED_BIT 256u
 #define CW_ADC_DELAY_ERRORS_SHIFT 16u
 
+/* transmit ring room the waveform stream leaves to every other frame */
+#define CW_TX_RESERVE_STREAM_BYTES 2048u
+
 /* window.flags bits (docs/dsp.md) */
 #define CW_WINDOW_FLAG_CLIP_V 0x0001u
 #define CW_WINDOW_FLAG_CLIP_I 0x0002u

@@ -498,10 +498,10 @@ void app_poll(app_t *app)
     receive(app);
     drain_results(app);
     if (waveform_poll(&app->waveform)) {
-        /* The stream leaves APP_TX_RESERVE_BYTES to every other frame: with a host (or a link) slower
+        /* The stream leaves CW_TX_RESERVE_STREAM_BYTES to every other frame: with a host (or a link) slower
            than the stream, waveform frames are the ones dropped (counted, seq taken), never an identify,
            an ack, a window or a capture chunk. */
-        if (ring_free(&app->links.tx) >= APP_TX_RESERVE_BYTES + FRAME_MAX_WIRE_BYTES) {
+        if (ring_free(&app->links.tx) >= CW_TX_RESERVE_STREAM_BYTES + FRAME_MAX_WIRE_BYTES) {
             emit(app, CW_TYPE_WAVEFORM, &app->waveform.head, sizeof app->waveform.head, app->waveform.samples,
                  app->waveform.count * sizeof app->waveform.samples[0]);
         } else {

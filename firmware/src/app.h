@@ -17,8 +17,6 @@
 #define FIRMWARE_VERSION ((0u << 16) | (1u << 8) | 0u) /* major << 16 | minor << 8 | patch */
 
 #define APP_STATUS_PERIOD_MS 1000u
-/* Room in the transmit ring the waveform stream leaves to the other frames (the simulated device: TX_RESERVE_BYTES). */
-#define APP_TX_RESERVE_BYTES 2048u
 /* Records handled per poll: enough to keep up with 1 kHz windows at any loop rate above ~500 Hz,
  * few enough that commands and the link pump are never starved for long. */
 #define APP_RECORDS_PER_POLL 4u

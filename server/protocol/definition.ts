@@ -88,6 +88,14 @@ export const ADC_DELAY = {
   ERRORS_SHIFT: 16,
 } as const;
 
+/**
+ * How a device's transmit ring gives way to a host that reads slower than the device sends: the waveform
+ * stream leaves STREAM_BYTES free for every other frame, so stream frames are the ones dropped (counted,
+ * their seq taken), never an identify, an ack, a window or a capture chunk. The firmware and the simulated
+ * device both hold to it.
+ */
+export const TX_RESERVE = { STREAM_BYTES: 2048 } as const;
+
 /** Window flags, bit positions as in docs/dsp.md. */
 export const WINDOW_FLAG = {
   CLIP_V: 1 << 0,
