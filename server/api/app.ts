@@ -14,6 +14,7 @@
 //   PUT  /api/devices/:id/calibration              store and push to the device
 //   POST /api/devices/:id/captures                 arm a waveform capture
 //   GET  /api/devices/:id/captures/:captureId      fetch it (state pending until every chunk arrived)
+//   GET/POST /api/captures, GET/PATCH/DELETE /api/captures/:keptId, GET …/csv  captures kept in the database (captures.ts)
 //   GET  /api/history?device&from&to&points&fields min/max/mean buckets, gaps as null
 //   GET  /api/export.csv?device&from&to&interval&tz streamed CSV, as `crabwatt export`
 //   GET  /api/export/estimate?...                  rows the export will have at most (for progress; a
@@ -41,6 +42,7 @@ import { pipeChunks, StreamClosedError } from '../export/pipe.ts';
 import { installGuard, PUBLIC, registerPublic } from './guard.ts';
 import { registerEnergyRoutes } from './energy.ts';
 import { registerEventRoutes } from './events.ts';
+import { registerCaptureRoutes } from './captures.ts';
 import { captureJson, deviceJson } from './json.ts';
 import { LiveHub, type LiveHubOptions } from './live.ts';
 import { Metrics } from './metrics.ts';
@@ -262,6 +264,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       return captureJson(c);
     },
   );
+  registerCaptureRoutes(app, store, devices, mustDevice, R);
 
   app.get<{ Querystring: S.HistoryQueryT }>(
     '/api/history',

@@ -9,6 +9,7 @@
 
 import type { EventEmitter } from 'node:events';
 import type { LiveWindow as IngestLiveWindow } from '../ingest/ingest.ts';
+import type { CaptureArchive } from '../store/captures.ts';
 import type { StoredEvent } from '../store/events.ts';
 import type { Tariff } from '../store/tariff.ts';
 
@@ -74,7 +75,11 @@ export interface MeasurementStore {
   setTariff(t: Tariff): Tariff;
   /** The device's event log touching [fromMs, toMs), newest first (server/store/events.ts). */
   events(device: string, fromMs: number, toMs: number, limit: number): StoredEvent[];
+  /** Captures kept in the database (server/store/captures.ts); its writes throw CaptureWriteError (503). */
+  readonly captures: KeptCaptures;
 }
+
+export type KeptCaptures = Pick<CaptureArchive, 'keep' | 'list' | 'info' | 'get' | 'rename' | 'remove'>;
 
 export type DeviceKind = 'hardware' | 'simulated' | 'rtl';
 /**
