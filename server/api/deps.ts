@@ -219,7 +219,7 @@ export interface DeviceDirectory {
  */
 export type LiveWindow = Pick<
   IngestLiveWindow,
-  'device' | 'tMs' | 'samples' | 'vrms' | 'irms' | 'p' | 's' | 'pf' | 'n' | 'freq_hz' | 'energy_nwh' | 'flags' | 'config_seq' | 'receivedAtMs'
+  'device' | 'tMs' | 'samples' | 'vrms' | 'irms' | 'p' | 's' | 'pf' | 'n' | 'freq_hz' | 'energy_nwh' | 'flags' | 'config_seq' | 'receivedAtMs' | 'v_dc' | 'i_dc'
 >;
 
 export interface LinkEvent {

@@ -197,6 +197,8 @@ export function liveWindow(tMs: number, p = 1000): LiveWindow {
     flags: 0,
     config_seq: 0,
     receivedAtMs: Date.now(),
+    v_dc: 0.01,
+    i_dc: -0.002,
   };
 }
 
