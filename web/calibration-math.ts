@@ -7,14 +7,15 @@
 // - offsets (optional zero-load step: no current, voltage applied): the channel's mean over those windows (v_dc,
 //   i_dc) is the DC the front end adds; the offset register is subtracted before the gain, in q of the aligned
 //   sample, so it grows by 4·dc / (k·g) (k = kv or ki, g = gain / 16384);
-// - gains: each load window's RMS with that DC taken out (√(rms² − 2·o·dc + o²)) against the reference RMS; the
-//   gain register is scaled by reference / measured;
+// - gains: the load windows' mean RMS with that DC taken out (√(rms² − 2·o·dc + o²)) against the reference RMS;
+//   the gain register is scaled by reference / measured. The load must be steady (the windows' RMS within
+//   STEADY_MAX of their mean): a reading taken from a changing load compares two different things;
 // - phase (only with a reactive load, reference PF ≤ PHASE_PF_MAX: near PF 1 the active power hardly depends on
 //   the phase): each window's angle acos(P / S) after the offsets against the reference's acos(P / (V·I)), signed
 //   by the load (lagging: current after voltage); the difference in samples at the window's frequency moves the
 //   phase register (1/65536 sample; positive delays the current).
-// Uncertainty: each correction is computed per window, and reported as the mean with one standard error of the
-// mean (sample standard deviation / √n) over the n windows. It is the instrument's repeatability over the
+// Uncertainty: one standard error of the mean (sample standard deviation / √n) over the n windows, of the
+// measured RMS (propagated to the gain factor relatively), of the DC means and of the per-window phase shifts. It is the instrument's repeatability over the
 // interval; the reference meter's own accuracy and the registers' rounding (gain step 61 ppm) come on top.
 
 export interface CalRegisters {
@@ -74,6 +75,8 @@ export class CalibrationError extends Error {
 export const MIN_WINDOWS = 5;
 /** Above this reference PF the phase is kept (cos is flat near 0°: P says almost nothing about the angle). */
 export const PHASE_PF_MAX = 0.95;
+/** Largest relative spread (standard deviation / mean) of the load windows' V and I for a steady load. */
+export const STEADY_MAX = 0.02;
 /** A gain moving more than this is reported (likely a wrong reading or wiring, not a tolerance). */
 const LARGE_GAIN_CHANGE = 0.1;
 const PHASE_MAX = 1023 * 65536 - 1;
@@ -136,7 +139,15 @@ export function computeCalibration(
   const vrms = load.map((w) => withoutDc(w.vrms, dc(w.v_dc), ov));
   const irms = load.map((w) => withoutDc(w.irms, dc(w.i_dc), oi));
   if (vrms.some((x) => !(x > 0)) || irms.some((x) => !(x > 0))) throw new CalibrationError('a window with the load read no voltage or no current: is the load on and the device measuring?');
-  const gains = { v: estimate(vrms.map((x) => ref.v / x)), i: estimate(irms.map((x) => ref.i / x)) };
+  const measured = { v: estimate(vrms), i: estimate(irms) };
+  for (const [ch, m] of [['voltage', measured.v], ['current', measured.i]] as const) {
+    const spread = (m.u * Math.sqrt(m.n)) / m.mean;
+    if (spread > STEADY_MAX) {
+      throw new CalibrationError(`the ${ch} varied by ${(spread * 100).toFixed(1)} % over the measurement (standard deviation / mean of the windows, at most ${STEADY_MAX * 100} %): hold one steady load for the instrument and the reference meter, and measure again`);
+    }
+  }
+  const factor = (refValue: number, m: Estimate): Estimate => ({ mean: refValue / m.mean, u: (refValue / m.mean) * (m.u / m.mean), n: m.n });
+  const gains = { v: factor(ref.v, measured.v), i: factor(ref.i, measured.i) };
   for (const [ch, g] of [['voltage', gains.v], ['current', gains.i]] as const) {
     if (Math.abs(g.mean - 1) > LARGE_GAIN_CHANGE) notes.push(`the ${ch} gain changes by ${((g.mean - 1) * 100).toFixed(1)} %: check the reference reading and the wiring before applying`);
   }

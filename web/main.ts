@@ -16,6 +16,7 @@ import { openExportDialog, setupExportDialog } from './export.ts';
 import { duration, fixed, integer, kwhRegister, si } from './format.ts';
 import { setupTariffDialog } from './tariff.ts';
 import { setupWaveform } from './waveform.ts';
+import { setupCalibration } from './calibrate.ts';
 
 const LIVE_SPAN_MS = 5 * 60 * 1000;
 const ENERGY_POLL_MS = 2000;
@@ -128,6 +129,7 @@ function onWindow(w: WindowMsg): void {
   if (w.freq_hz !== null && w.freq_hz > 0) state.freqHz = w.freq_hz;
   for (const t of document.querySelectorAll('.tile')) t.classList.remove('stale');
   liveChart.push(w.t_ms, w.p, w.s);
+  calibration.window(w);
 }
 
 setInterval(() => {
@@ -194,6 +196,7 @@ function showDevice(): void {
   void loadHistory();
   void energyView.load();
   void eventLog.load();
+  void calibration.load();
 }
 
 const picker = new DevicePicker($<HTMLSelectElement>('#device-select'), $('.tile[data-q="all_total_wh"]'), selectDevice);
@@ -428,6 +431,10 @@ const eventLog = setupEventLog(() => state.device, (from, to) => {
   void loadHistory();
   $('#history-chart').scrollIntoView({ block: 'center' });
 });
+
+// --- calibration ----------------------------------------------------------------------------------
+
+const calibration = setupCalibration({ device: () => state.device, sampleRateHz: () => current()?.sample_rate_hz ?? 0, freqHz: () => state.freqHz });
 
 setInterval(renderPanel, 1000);
 renderBanner();

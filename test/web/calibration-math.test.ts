@@ -54,13 +54,16 @@ describe('calibration arithmetic', () => {
   it('gives each register the standard error of the mean of its per-window estimates', () => {
     const load = WOBBLE.map((e) => loadWindow(e));
     const r = computeCalibration(IDENTITY, load, WOBBLE.map((e) => zeroWindow(e)), ref, FS);
-    const perWindow = load.map((w) => TRUE.v / Math.sqrt(w.vrms ** 2 - ERR.ov ** 2));
-    const n = perWindow.length;
-    const mean = perWindow.reduce((a, b) => a + b) / n;
-    const sd = Math.sqrt(perWindow.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1));
+    // The voltage the windows read with the DC taken out, its mean and standard error; the factor's relative
+    // uncertainty is the mean's.
+    const vac = load.map((w) => Math.sqrt(w.vrms ** 2 - ERR.ov ** 2));
+    const n = vac.length;
+    const mean = vac.reduce((a, b) => a + b) / n;
+    const sd = Math.sqrt(vac.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1));
     expect(r.gains.v.n).toBe(n);
-    expect(r.gains.v.u).toBeCloseTo(sd / Math.sqrt(n), 12);
-    expect(r.u.v_gain).toBeCloseTo(16384 * (sd / Math.sqrt(n)), 6);
+    expect(r.gains.v.mean).toBeCloseTo(TRUE.v / mean, 12);
+    expect(r.gains.v.u).toBeCloseTo((TRUE.v / mean) * (sd / Math.sqrt(n) / mean), 12);
+    expect(r.u.v_gain).toBeCloseTo(16384 * r.gains.v.u, 9);
     expect(r.u.v_offset).toBeCloseTo((4 * estimate(WOBBLE.map((e) => ERR.ov * (1 + e))).u) / IDENTITY.kv, 9);
     expect(r.u.phase).toBeGreaterThanOrEqual(0);
     // No wobble: no spread.
@@ -112,6 +115,8 @@ describe('calibration arithmetic', () => {
       [() => computeCalibration(IDENTITY, load, null, { ...ref, v: 230 * 5 }, FS), /v_gain = \d+, outside the register's 1 … 65535/],
       [() => computeCalibration(IDENTITY, load.map((w) => ({ ...w, freq_hz: null })), null, ref, FS), /no mains frequency/],
       [() => computeCalibration(IDENTITY, load.map((w) => ({ ...w, irms: 0 })), null, ref, FS), /no voltage or no current/],
+      // A kettle switching on half way: the current doubles.
+      [() => computeCalibration(IDENTITY, load.map((w, k) => ({ ...w, irms: w.irms * (k < 4 ? 1 : 2) })), null, ref, FS), /the current varied by 3\d\.\d % .*hold one steady load/],
     ];
     for (const [run, message] of cases) {
       expect(run).toThrow(CalibrationError);
