@@ -105,7 +105,7 @@ export function setupCalibration(opts: { device: () => string | null; sampleRate
     undo.title = history[0] ? `put back the values from before ${when(history[0].tMs)}` : 'no change recorded';
   }
 
-  async function load_(): Promise<void> {
+  async function refresh(): Promise<void> {
     const device = opts.device();
     if (!device) return;
     try {
@@ -236,7 +236,7 @@ export function setupCalibration(opts: { device: () => string | null; sampleRate
     } catch (err) {
       say(`${what} failed: ${(err as Error).message}`);
     }
-    await load_();
+    await refresh();
   }
 
   $('cal-zero').addEventListener('click', () => startStep('zero'));
@@ -248,5 +248,5 @@ export function setupCalibration(opts: { device: () => string | null; sampleRate
   undo.addEventListener('click', () => {
     if (history[0]) void put(history[0].from, `Undone (the values from before ${when(history[0].tMs)})`);
   });
-  return { load: load_, window: onWindow };
+  return { load: refresh, window: onWindow };
 }

@@ -74,7 +74,11 @@ export function setupKeptCaptures(opts: { chart: WaveformChart; show: (c: Wavefo
     cell.replaceChildren(input);
     input.focus();
     input.select();
+    let finished = false;
+    // Enter, Escape or leaving the field ends it, once (the row's redraw takes the field away).
     const done = async (save: boolean) => {
+      if (finished) return;
+      finished = true;
       if (!save || input.value === c.name) return void load();
       try {
         await request(`/api/captures/${c.id}`, { method: 'PATCH', ...json({ name: input.value }) });

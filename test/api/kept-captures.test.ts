@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../server/api/app.ts';
 import { CAPTURE_CSV_HEADER } from '../../server/export/capture-csv.ts';
 import { CAPTURE_NAME_MAX } from '../../server/store/captures.ts';
-import { migrate } from '../../server/store/schema.ts';
+import { migrate, SCHEMA_VERSION } from '../../server/store/schema.ts';
 import { DEVICE, T0, fakes } from './fakes.ts';
 
 let app: FastifyInstance;
@@ -138,8 +138,10 @@ describe('kept captures', () => {
     expect((await app.inject(info.href)).json().name).toBe(info.name);
   });
 
-  it('keeps its table when the migration runs on a database that has it', () => {
-    f.store.db.pragma('user_version = 4');
+  it('keeps its table and rows when the last migration runs again on a database that has them', async () => {
+    await keep({ device: DEVICE, capture_id: await capture() });
+    f.store.db.pragma(`user_version = ${SCHEMA_VERSION - 1}`);
     expect(() => migrate(f.store.db)).not.toThrow();
+    expect((await app.inject('/api/captures')).json().captures).toHaveLength(1);
   });
 });
