@@ -111,9 +111,9 @@ export function setupCalibration(opts: { device: () => string | null; sampleRate
     try {
       inForce = await api<CalibrationJson>(base());
       const to = Date.now();
-      const q = query({ device, from: to - HISTORY_SPAN_MS, to, limit: 1000 } satisfies EventsQueryParams);
+      const q = query({ device, from: to - HISTORY_SPAN_MS, to, limit: 1000, kind: 'calibration' } satisfies EventsQueryParams);
       const ev = await api<EventsJson>(`/api/events?${q}`);
-      history = ev.events.filter((e) => e.kind === 'calibration').flatMap((e) => {
+      history = ev.events.flatMap((e) => {
         try {
           const d = JSON.parse(e.detail) as { from: CalRegisters; to: CalRegisters };
           return [{ tMs: e.t_ms, from: d.from, to: d.to }];

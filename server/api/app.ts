@@ -9,7 +9,7 @@
 //   GET  /api/energy?tz=                           every device's energy today and in total, and the exact sum
 //   GET  /api/devices/:id/energy/periods?bucket&from&to&tz  energy and cost per local calendar period (energy.ts)
 //   GET  /api/tariff, PUT /api/tariff               the tariff energy is priced with (stored in the database)
-//   GET  /api/events?device&from&to&limit           the event log (events.ts)
+//   GET  /api/events?device&from&to&limit&kind      the event log (events.ts)
 //   GET  /api/devices/:id/calibration              calibration registers + kv/ki
 //   PUT  /api/devices/:id/calibration              store and push to the device
 //   POST /api/devices/:id/captures                 arm a waveform capture

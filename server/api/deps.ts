@@ -73,8 +73,8 @@ export interface MeasurementStore {
   tariff(): Tariff | null;
   /** Checks and stores a tariff: TariffError (400) for one that does not price every minute once, TariffWriteError (503). */
   setTariff(t: Tariff): Tariff;
-  /** The device's event log touching [fromMs, toMs), newest first (server/store/events.ts). */
-  events(device: string, fromMs: number, toMs: number, limit: number): StoredEvent[];
+  /** The device's event log touching [fromMs, toMs), newest first, of one kind when given (server/store/events.ts). */
+  events(device: string, fromMs: number, toMs: number, limit: number, kind?: string): StoredEvent[];
   /** Captures kept in the database (server/store/captures.ts); its writes throw CaptureWriteError (503). */
   readonly captures: KeptCaptures;
 }

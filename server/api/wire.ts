@@ -117,7 +117,7 @@ export function storeFromReader(reader: StoreReader, dbPath?: string): Measureme
     tariff: () => loadTariff(reader.db),
     setTariff: (t) => saveTariff(reader.db, t),
     captures: new CaptureArchive(reader.db),
-    events: (device, fromMs, toMs, limit) => readEvents(reader.db, reader.resolveDevice(device).id, fromMs, toMs, limit),
+    events: (device, fromMs, toMs, limit, kind) => readEvents(reader.db, reader.resolveDevice(device).id, fromMs, toMs, limit, kind),
   };
 }
 

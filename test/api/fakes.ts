@@ -92,9 +92,10 @@ export class FakeStore implements MeasurementStore {
     return this.storedTariff;
   }
 
-  events(device: string, fromMs: number, toMs: number, limit: number): StoredEvent[] {
+  events(device: string, fromMs: number, toMs: number, limit: number, kind?: string): StoredEvent[] {
     this.known(device);
-    return [{ tMs: toMs - 1000, untilMs: null, kind: 'serve_start', detail: 'crabwatt serve started' }, { tMs: fromMs, untilMs: fromMs + 60_000, kind: 'no_data', detail: 'no measurements for 1 min' }].slice(0, limit);
+    return [{ tMs: toMs - 1000, untilMs: null, kind: 'serve_start', detail: 'crabwatt serve started' }, { tMs: fromMs, untilMs: fromMs + 60_000, kind: 'no_data', detail: 'no measurements for 1 min' }]
+      .filter((e) => kind === undefined || e.kind === kind).slice(0, limit);
   }
 
   setTariff(t: Tariff): Tariff {
