@@ -8,6 +8,7 @@ import type { Static } from '@sinclair/typebox';
 import type * as S from '../server/api/schemas.ts';
 import type * as E from '../server/api/energy-schemas.ts';
 import type * as Ev from '../server/api/events.ts';
+import type * as K from '../server/api/captures.ts';
 import type { HistoryField } from '../server/api/deps.ts';
 
 export type DeviceJson = Static<typeof S.DeviceSchema>;
@@ -22,7 +23,16 @@ export type HistoryFieldName = HistoryField;
 export type CaptureBodyJson = S.CaptureBodyT;
 export type CaptureCreatedJson = Static<typeof S.CaptureCreated>;
 export type CaptureJson = Static<typeof S.CaptureReply>;
+/** What the waveform chart and its cursors draw: a capture just taken or one kept in the database. */
+export type WaveformJson = Pick<CaptureJson, 'v' | 'i' | 'kv' | 'ki' | 'decimation' | 'sample_rate_hz' | 'trigger_offset'>;
+export type KeptCaptureInfoJson = Static<typeof K.KeptCaptureInfoJson>;
+export type KeptCaptureJson = Static<typeof K.KeptCaptureReply>;
+export type KeptCapturesJson = Static<typeof K.KeptCapturesReply>;
+export type KeepCaptureBodyJson = Static<typeof K.KeepCaptureBody>;
+export type RenameCaptureBodyJson = Static<typeof K.RenameCaptureBody>;
 export type ExportEstimateJson = Static<typeof S.ExportEstimateReply>;
+export type CalibrationJson = Static<typeof S.CalibrationReply>;
+export type CalibrationBodyJson = Static<typeof S.CalibrationSchema>;
 export type ErrorJson = Static<typeof S.ErrorReply>;
 export type EnergyPeriodsJson = Static<typeof E.EnergyPeriodsReply>;
 export type EnergyPeriodJson = Static<typeof E.EnergyPeriod>;
@@ -39,6 +49,7 @@ export type EnergyQueryParams = QueryParams<Static<typeof S.EnergyQuery>>;
 export type HistoryQueryParams = QueryParams<Static<typeof S.HistoryQuerySchema>>;
 export type ExportQueryParams = QueryParams<Static<typeof S.ExportQuerySchema>>;
 export type EventsQueryParams = QueryParams<Static<typeof Ev.EventsQuery>>;
+export type KeptCapturesQueryParams = QueryParams<Static<typeof K.KeptCapturesQuery>>;
 export type EnergyPeriodsQueryParams = QueryParams<Static<typeof E.EnergyPeriodsQuery>> & { bucket: E.EnergyBucket };
 
 export type WindowMsg = Static<typeof S.LiveWindowMessage>;

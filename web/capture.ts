@@ -71,7 +71,7 @@ export function describeCapture(c: Pick<CaptureJson, 'id' | 'v' | 'decimation' |
   return `capture ${c.id}: ${c.v.length} pairs over ${ms.toFixed(ms < 10 ? 2 : 1)} ms (${label}; ${every}, ${formatRate(rate)})`;
 }
 
-function formatRate(perS: number): string {
+export function formatRate(perS: number): string {
   if (perS >= 1e6) return `${+(perS / 1e6).toFixed(3)} MS/s`;
   if (perS >= 1e3) return `${+(perS / 1e3).toFixed(2)} kS/s`;
   return `${+perS.toFixed(1)} S/s`;

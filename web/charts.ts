@@ -2,7 +2,7 @@
 // and the waveform of a capture. Each chart follows its container's size.
 
 import uPlot from 'uplot';
-import type { Buckets, CaptureJson, HistoryFieldName, HistoryJson } from './api.ts';
+import type { Buckets, HistoryFieldName, HistoryJson, WaveformJson } from './api.ts';
 import { captureTimesMs } from './capture.ts';
 import { isoDate, isoTime, si, timeTicks } from './format.ts';
 
@@ -377,7 +377,7 @@ export class WaveformChart {
     follow(el, this.plot);
   }
 
-  show(c: CaptureJson): void {
+  show(c: WaveformJson): void {
     const t = captureTimesMs(c);
     this.plot.setData([t, c.v.map((x) => x * c.kv), c.i.map((x) => x * c.ki)]);
     this.el.dataset.pairs = String(c.v.length);

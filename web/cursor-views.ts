@@ -2,7 +2,7 @@
 // quantity on the chart, and the energy between the cursors: for history exact from the ledger (the server's
 // energy route over the whole seconds between them), for a capture Σ v·i·dt of its samples.
 
-import { api, query, type CaptureJson, type EnergyPeriodsJson, type EnergyPeriodsQueryParams, type HistoryJson } from './api.ts';
+import { api, query, type WaveformJson, type EnergyPeriodsJson, type EnergyPeriodsQueryParams, type HistoryJson } from './api.ts';
 import { captureTimesMs } from './capture.ts';
 import { bucketStats, captureEnergyWh, sampleStats, type Stats } from './cursor-stats.ts';
 import { Cursors } from './cursors.ts';
@@ -52,7 +52,7 @@ export function setupCursorViews(opts: {
   const histOut = document.querySelector<HTMLElement>('#hist-cursor-readout')!;
   const waveOut = document.querySelector<HTMLElement>('#wave-cursor-readout')!;
   let history: HistoryJson | undefined;
-  let capture: CaptureJson | undefined;
+  let capture: WaveformJson | undefined;
   let energySeq = 0;
   const histEnergy = line('Energy …', 'energy');
   let energyTimer: ReturnType<typeof setTimeout> | undefined;
@@ -124,7 +124,7 @@ export function setupCursorViews(opts: {
       history = h;
       histCursors.refresh();
     },
-    capture(c: CaptureJson): void {
+    capture(c: WaveformJson): void {
       capture = c;
       waveCursors.refresh();
     },

@@ -33,7 +33,7 @@ async function fileSink(suggestedName: string): Promise<FileSink | null> {
   }
 }
 
-function nativeDownload(path: string): void {
+export function nativeDownload(path: string): void {
   const a = document.createElement('a');
   a.href = withToken(path);
   a.download = '';

@@ -1,14 +1,13 @@
 // The dashboard: live tiles and chart from the WebSocket, the device panel and status banner, history
-// with zoom and pan, waveform captures and the CSV export dialog.
+// with zoom and pan; the waveform (waveform.ts), energy, event and export views are set up from their modules.
 
 import {
   api, initToken, query, withToken,
-  type CaptureCreatedJson, type CaptureJson, type DeviceJson, type EnergyJson, type EnergyQueryParams, type HistoryJson,
+  type DeviceJson, type EnergyJson, type EnergyQueryParams, type HistoryJson,
   type HistoryQueryParams, type LiveMsg, type WindowMsg,
 } from './api.ts';
 import type uPlot from 'uplot';
 import { HistoryChart, LiveChart, WaveformChart, type HistoryField } from './charts.ts';
-import { describeCapture, parseSpan, planCapture } from './capture.ts';
 import { setupCursorViews } from './cursor-views.ts';
 import { DevicePicker } from './device-picker.ts';
 import { setupEnergyView } from './energy.ts';
@@ -16,6 +15,8 @@ import { setupEventLog } from './events.ts';
 import { openExportDialog, setupExportDialog } from './export.ts';
 import { duration, fixed, integer, kwhRegister, si } from './format.ts';
 import { setupTariffDialog } from './tariff.ts';
+import { setupWaveform } from './waveform.ts';
+import { setupCalibration } from './calibrate.ts';
 
 const LIVE_SPAN_MS = 5 * 60 * 1000;
 const ENERGY_POLL_MS = 2000;
@@ -128,6 +129,7 @@ function onWindow(w: WindowMsg): void {
   if (w.freq_hz !== null && w.freq_hz > 0) state.freqHz = w.freq_hz;
   for (const t of document.querySelectorAll('.tile')) t.classList.remove('stale');
   liveChart.push(w.t_ms, w.p, w.s);
+  calibration.window(w);
 }
 
 setInterval(() => {
@@ -194,6 +196,7 @@ function showDevice(): void {
   void loadHistory();
   void energyView.load();
   void eventLog.load();
+  void calibration.load();
 }
 
 const picker = new DevicePicker($<HTMLSelectElement>('#device-select'), $('.tile[data-q="all_total_wh"]'), selectDevice);
@@ -399,43 +402,14 @@ setInterval(() => {
   void loadHistory();
 }, 15_000);
 
-// --- waveform capture -----------------------------------------------------------------------------
+// --- waveform capture, kept captures -------------------------------------------------------------
 
-$('#capture').addEventListener('click', async () => {
-  if (!state.device) return;
-  const button = $<HTMLButtonElement>('#capture');
-  const status = $('#capture-state');
-  button.disabled = true;
-  try {
-    const plan = planCapture(parseSpan($<HTMLSelectElement>('#capture-span').value), state.freqHz, current()?.sample_rate_hz ?? 0);
-    status.textContent = `${plan.label}: armed, waiting for the trigger…`;
-    const base = `/api/devices/${encodeURIComponent(state.device)}/captures`;
-    const created = await api<CaptureCreatedJson>(base, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(plan.body),
-    });
-    // The device takes the span (twice, with the pretrigger refilled after a 1 s auto-trigger), then
-    // sends ~16 kB of chunks.
-    const waitMs = 10_000 + 1_000 + 2 * plan.spanMs;
-    const deadline = Date.now() + waitMs;
-    for (;;) {
-      const c = await api<CaptureJson>(created.href);
-      if (c.state === 'complete') {
-        waveChart.show(c);
-        cursorViews.capture(c);
-        status.textContent = describeCapture(c, plan.label);
-        break;
-      }
-      if (c.state === 'failed') throw new Error(c.detail);
-      if (Date.now() > deadline) throw new Error(`no capture within ${Math.round(waitMs / 1000)} s (is there a signal to trigger on?)`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  } catch (err) {
-    status.textContent = `capture failed: ${(err as Error).message}`;
-  } finally {
-    button.disabled = false;
-  }
+setupWaveform({
+  device: () => state.device,
+  freqHz: () => state.freqHz,
+  sampleRateHz: () => current()?.sample_rate_hz ?? 0,
+  chart: waveChart,
+  cursors: cursorViews,
 });
 
 // --- export ---------------------------------------------------------------------------------------
@@ -457,6 +431,10 @@ const eventLog = setupEventLog(() => state.device, (from, to) => {
   void loadHistory();
   $('#history-chart').scrollIntoView({ block: 'center' });
 });
+
+// --- calibration ----------------------------------------------------------------------------------
+
+const calibration = setupCalibration({ device: () => state.device, sampleRateHz: () => current()?.sample_rate_hz ?? 0, freqHz: () => state.freqHz });
 
 setInterval(renderPanel, 1000);
 renderBanner();

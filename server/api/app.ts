@@ -9,11 +9,12 @@
 //   GET  /api/energy?tz=                           every device's energy today and in total, and the exact sum
 //   GET  /api/devices/:id/energy/periods?bucket&from&to&tz  energy and cost per local calendar period (energy.ts)
 //   GET  /api/tariff, PUT /api/tariff               the tariff energy is priced with (stored in the database)
-//   GET  /api/events?device&from&to&limit           the event log (events.ts)
+//   GET  /api/events?device&from&to&limit&kind      the event log (events.ts)
 //   GET  /api/devices/:id/calibration              calibration registers + kv/ki
 //   PUT  /api/devices/:id/calibration              store and push to the device
 //   POST /api/devices/:id/captures                 arm a waveform capture
 //   GET  /api/devices/:id/captures/:captureId      fetch it (state pending until every chunk arrived)
+//   GET/POST /api/captures, GET/PATCH/DELETE /api/captures/:keptId, GET …/csv  captures kept in the database (captures.ts)
 //   GET  /api/history?device&from&to&points&fields min/max/mean buckets, gaps as null
 //   GET  /api/export.csv?device&from&to&interval&tz streamed CSV, as `crabwatt export`
 //   GET  /api/export/estimate?...                  rows the export will have at most (for progress; a
@@ -41,6 +42,7 @@ import { pipeChunks, StreamClosedError } from '../export/pipe.ts';
 import { installGuard, PUBLIC, registerPublic } from './guard.ts';
 import { registerEnergyRoutes } from './energy.ts';
 import { registerEventRoutes } from './events.ts';
+import { registerCaptureRoutes } from './captures.ts';
 import { captureJson, deviceJson } from './json.ts';
 import { LiveHub, type LiveHubOptions } from './live.ts';
 import { Metrics } from './metrics.ts';
@@ -262,6 +264,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       return captureJson(c);
     },
   );
+  registerCaptureRoutes(app, store, devices, mustDevice, R);
 
   app.get<{ Querystring: S.HistoryQueryT }>(
     '/api/history',

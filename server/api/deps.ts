@@ -9,6 +9,7 @@
 
 import type { EventEmitter } from 'node:events';
 import type { LiveWindow as IngestLiveWindow } from '../ingest/ingest.ts';
+import type { CaptureArchive } from '../store/captures.ts';
 import type { StoredEvent } from '../store/events.ts';
 import type { Tariff } from '../store/tariff.ts';
 
@@ -72,9 +73,13 @@ export interface MeasurementStore {
   tariff(): Tariff | null;
   /** Checks and stores a tariff: TariffError (400) for one that does not price every minute once, TariffWriteError (503). */
   setTariff(t: Tariff): Tariff;
-  /** The device's event log touching [fromMs, toMs), newest first (server/store/events.ts). */
-  events(device: string, fromMs: number, toMs: number, limit: number): StoredEvent[];
+  /** The device's event log touching [fromMs, toMs), newest first, of one kind when given (server/store/events.ts). */
+  events(device: string, fromMs: number, toMs: number, limit: number, kind?: string): StoredEvent[];
+  /** Captures kept in the database (server/store/captures.ts); its writes throw CaptureWriteError (503). */
+  readonly captures: KeptCaptures;
 }
+
+export type KeptCaptures = Pick<CaptureArchive, 'keep' | 'list' | 'info' | 'get' | 'rename' | 'remove'>;
 
 export type DeviceKind = 'hardware' | 'simulated' | 'rtl';
 /**
@@ -214,7 +219,7 @@ export interface DeviceDirectory {
  */
 export type LiveWindow = Pick<
   IngestLiveWindow,
-  'device' | 'tMs' | 'samples' | 'vrms' | 'irms' | 'p' | 's' | 'pf' | 'n' | 'freq_hz' | 'energy_nwh' | 'flags' | 'config_seq' | 'receivedAtMs'
+  'device' | 'tMs' | 'samples' | 'vrms' | 'irms' | 'p' | 's' | 'pf' | 'n' | 'freq_hz' | 'energy_nwh' | 'flags' | 'config_seq' | 'receivedAtMs' | 'v_dc' | 'i_dc'
 >;
 
 export interface LinkEvent {

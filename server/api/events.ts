@@ -16,6 +16,7 @@ export const EventsQuery = Type.Object({
   from: Type.String({ minLength: 1, maxLength: 40, description: 'Unix ms or ISO-8601' }),
   to: Type.String({ minLength: 1, maxLength: 40, description: 'Unix ms or ISO-8601' }),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 200 })),
+  kind: Type.Optional(Type.Union(EVENT_KINDS.map((k) => Type.Literal(k)), { description: 'only events of this kind (e.g. calibration: the history of calibration changes)' })),
 });
 export type EventsQueryT = Static<typeof EventsQuery> & { limit: number };
 
@@ -43,7 +44,7 @@ export function registerEventRoutes(app: FastifyInstance, store: MeasurementStor
     const q = req.query;
     const { fromMs, toMs } = parseRange(q.from, q.to);
     mustDevice(q.device);
-    const events = store.events(q.device, fromMs, toMs, q.limit);
+    const events = store.events(q.device, fromMs, toMs, q.limit, q.kind);
     return { device: q.device, events: events.map((e) => ({ t_ms: e.tMs, until_ms: e.untilMs, kind: e.kind, detail: e.detail })) };
   });
 }

@@ -56,6 +56,8 @@ export function windowJson(w: LiveWindow) {
     flags: w.flags,
     config_seq: w.config_seq,
     received_at_ms: w.receivedAtMs,
+    v_dc: w.v_dc,
+    i_dc: w.i_dc,
   };
 }
 

@@ -250,6 +250,8 @@ export const LiveWindowMessage = Type.Object({
     description: 'device configuration the window was measured with: the calibration GET /api/devices/{id}/calibration returns from its config_seq on',
   }),
   received_at_ms: Type.Number({ description: 'server clock when the frame arrived, Unix ms' }),
+  v_dc: Nullable(Type.Number({ description: 'mean voltage, V (the calibration page takes offsets from it)' })),
+  i_dc: Nullable(Type.Number({ description: 'mean current, A' })),
 });
 export const LiveLinkMessage = Type.Object({
   type: Type.Literal('link'),

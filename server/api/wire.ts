@@ -13,6 +13,7 @@ import type { Ingest } from '../ingest/ingest.ts';
 import type { WriteHealth } from '../store/store.ts';
 import { StoreReader } from '../store/query.ts';
 import { loadTariff, saveTariff } from '../store/tariff.ts';
+import { CaptureArchive } from '../store/captures.ts';
 import { readEvents } from '../store/events.ts';
 import { AdcDelayKeeper } from './adc-delay.ts';
 import { CalibrationKeeper } from './calibration.ts';
@@ -115,7 +116,8 @@ export function storeFromReader(reader: StoreReader, dbPath?: string): Measureme
     energyInRanges: (device, ranges) => reader.energyInRanges(device, ranges),
     tariff: () => loadTariff(reader.db),
     setTariff: (t) => saveTariff(reader.db, t),
-    events: (device, fromMs, toMs, limit) => readEvents(reader.db, reader.resolveDevice(device).id, fromMs, toMs, limit),
+    captures: new CaptureArchive(reader.db),
+    events: (device, fromMs, toMs, limit, kind) => readEvents(reader.db, reader.resolveDevice(device).id, fromMs, toMs, limit, kind),
   };
 }
 

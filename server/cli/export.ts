@@ -6,11 +6,14 @@ import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import { COVERAGE_NOTE, CSV_HEADER, EXPORT_INTERVALS, ExportArgumentError, OUTAGE_NOTE, parseExportRequest, writeCsv } from '../export/csv.ts';
 import { windowFlagList } from '../protocol/window-flags.ts';
+import { CAPTURE_CSV_HEADER, captureCsv } from '../export/capture-csv.ts';
+import { CaptureArchive } from '../store/captures.ts';
 import { QueryError, StoreReader, UnknownDeviceError } from '../store/query.ts';
 import { CliError, DEFAULT_DB, openForReading, parseCommandArgs, str, UsageError, type Io } from './common.ts';
 
 export const EXPORT_HELP = `crabwatt export --from ISO --to ISO [--interval raw|1s|1m|15m|1h|1d] [--tz ZONE]
                 [--device ID] [--db FILE] [-o FILE]
+crabwatt export --capture N [--db FILE] [-o FILE]
 
 Writes stored measurements as CSV (to stdout, or to FILE with -o), streamed from the database.
   --from, --to   ISO-8601 dates or instants; without an offset they are wall time in --tz.
@@ -27,6 +30,9 @@ ${wrap(`flags is the OR of the windows' WINDOW_FLAG bits: ${windowFlagList()}; f
 Notes:
 ${wrap(`- ${COVERAGE_NOTE}.`)}
 ${wrap(`- ${OUTAGE_NOTE}.`)}
+With --capture N: the kept capture N (the dashboard's Keep; GET /api/captures lists them) instead, one row per
+sample pair, header ${CAPTURE_CSV_HEADER}: the device's sample index, seconds from the trigger, volts,
+amperes and instantaneous watts, with the scale in force when it was taken (server/export/capture-csv.ts).
 (more: server/export/csv.ts, docs/dsp.md)
 `;
 
@@ -68,10 +74,17 @@ export async function exportCommand(argv: string[], io: Io, stdout: Writable = p
     device: { type: 'string' },
     db: { type: 'string' },
     output: { type: 'string', short: 'o' },
+    capture: { type: 'string' },
   });
   if (values['help']) {
     io.out(EXPORT_HELP);
     return 0;
+  }
+  const capture = str(values, 'capture');
+  if (capture !== undefined) {
+    const others = ['from', 'to', 'interval', 'tz', 'device'].filter((k) => str(values, k) !== undefined);
+    if (others.length) throw new UsageError(`--capture writes a kept capture whole: leave out ${others.map((k) => `--${k}`).join(', ')}`);
+    return exportKeptCapture(capture, str(values, 'db') ?? DEFAULT_DB, str(values, 'output'), stdout);
   }
   const from = str(values, 'from');
   const to = str(values, 'to');
@@ -114,6 +127,31 @@ export async function exportCommand(argv: string[], io: Io, stdout: Writable = p
   } finally {
     store.close();
   }
+}
+
+/** `export --capture N`: a kept capture's CSV (a few MB at most, so written in one piece). */
+async function exportKeptCapture(id: string, dbPath: string, output: string | undefined, stdout: Writable): Promise<number> {
+  if (!/^[1-9]\d{0,15}$/.test(id)) throw new UsageError(`--capture takes the number of a kept capture (GET /api/captures lists them), got '${id}'`);
+  const store = openForReading(dbPath);
+  let csv: string;
+  try {
+    const archive = new CaptureArchive(store.db);
+    const c = archive.get(Number(id));
+    if (!c) {
+      const kept = archive.list(undefined, 10).map((k) => `${k.id} '${k.name}'`);
+      throw new UsageError(`no kept capture ${id} in ${dbPath}: ${kept.length ? `the newest are ${kept.join(', ')}` : "none is kept yet (the dashboard's Keep button)"}`);
+    }
+    csv = captureCsv(c);
+  } finally {
+    store.close();
+  }
+  const out = output ? await openOutput(output) : stdout;
+  out.write(csv);
+  if (output) {
+    out.end();
+    await finished(out);
+  }
+  return 0;
 }
 
 export { EXPORT_INTERVALS };

@@ -6,7 +6,7 @@ import { randomInt } from 'node:crypto';
 import { listDevices } from '../device/discovery.ts';
 import { holdSerialPath } from '../device/serial-path.ts';
 import { SimulatedDevice } from '../sim/device.ts';
-import { SCENARIOS, type ScenarioName } from '../sim/load.ts';
+import { SCENARIO_SPECS, SCENARIOS, type ScenarioName } from '../sim/load.ts';
 import { RtlTwinError, startRtlTwin, type RtlTwin } from '../twin/rtl.ts';
 import { acquireLock, deviceLockPath } from '../store/lock.ts';
 import type { Store } from '../store/store.ts';
@@ -102,12 +102,28 @@ function claimPort(path: string): PreparedDevice {
   };
 }
 
-function simulated(scenario: ScenarioName, seed: number, speed: number): PreparedDevice {
+/** Appliances of the simulated devices held on (true) or off (false), from `--sim-load NAME=on|off`. */
+export type SimLoad = Readonly<Record<string, boolean>>;
+
+export function parseSimLoad(texts: readonly string[]): SimLoad {
+  const pins: Record<string, boolean> = {};
+  for (const text of texts) {
+    const m = /^([a-z0-9-]+)=(on|off)$/.exec(text);
+    if (!m) throw new UsageError(`--sim-load '${text}': write APPLIANCE=on or APPLIANCE=off, e.g. heater=on`);
+    pins[m[1]!] = m[2] === 'on';
+  }
+  return pins;
+}
+
+function simulated(scenario: ScenarioName, seed: number, speed: number, pins: SimLoad): PreparedDevice {
+  const names = SCENARIO_SPECS[scenario].appliances.map((a) => a.name);
+  const unknown = Object.keys(pins).filter((n) => !names.includes(n));
+  if (unknown.length) throw new UsageError(`--sim-load ${unknown.join(', ')}: scenario ${scenario} has the appliances ${names.join(', ')}`);
   return {
     // A fresh boot_id per run (the device id stays, from the seed): a restart on the same database is a new
     // epoch of the same device, not a replay of the previous run's windows.
     session: (store) =>
-      simulatedSession(store, new SimulatedDevice({ scenario, seed, speed, bootEntropy: () => randomInt(2 ** 32) }), scenario),
+      simulatedSession(store, new SimulatedDevice({ scenario, seed, speed, pins, bootEntropy: () => randomInt(2 ** 32) }), scenario),
     linkOpened: () => undefined,
     release: nothing,
   };
@@ -170,7 +186,9 @@ async function attachedBoards(io: Io, claimed: ReadonlySet<string>, alone: boole
  * Claims every device of `specs`; explicit ports first, so that `auto` leaves them to their own spec. On any
  * failure what was already claimed is released and the error goes on (DeviceLinkError, LockHeldError, CliError).
  */
-export async function prepareDevices(specs: readonly DeviceSpec[], io: Io, defaultScenario: ScenarioName, speed: number): Promise<PreparedDevice[]> {
+export async function prepareDevices(
+  specs: readonly DeviceSpec[], io: Io, defaultScenario: ScenarioName, speed: number, pins: SimLoad = {},
+): Promise<PreparedDevice[]> {
   const prepared = new Map<DeviceSpec, PreparedDevice[]>();
   const claimed = new Set<string>();
   const order = [...specs].sort((a, b) => Number(a.kind === 'auto') - Number(b.kind === 'auto'));
@@ -181,11 +199,11 @@ export async function prepareDevices(specs: readonly DeviceSpec[], io: Io, defau
         if (claimed.has(key)) throw new UsageError(`--device ${spec.path}: this port is given twice`);
         prepared.set(spec, [claimPort(spec.path)]);
         claimed.add(key);
-      } else if (spec.kind === 'sim') prepared.set(spec, [simulated(spec.scenario, spec.seed, speed)]);
+      } else if (spec.kind === 'sim') prepared.set(spec, [simulated(spec.scenario, spec.seed, speed, pins)]);
       else if (spec.kind === 'rtl') prepared.set(spec, [await rtlTwin(io)]);
       else {
         // Only `auto` alone falls back to a sim, so seed 1 collides with no other.
-        prepared.set(spec, await attachedBoards(io, claimed, specs.length === 1, () => simulated(defaultScenario, 1, speed)));
+        prepared.set(spec, await attachedBoards(io, claimed, specs.length === 1, () => simulated(defaultScenario, 1, speed, pins)));
       }
     }
   } catch (err) {

@@ -16,13 +16,14 @@ import { StoreReader } from '../store/query.ts';
 import { Store, StoreError } from '../store/store.ts';
 import type { LiveWindow } from '../ingest/ingest.ts';
 import { CliError, DEFAULT_DB, parseCommandArgs, parseNumber, str, strs, UsageError, type Io } from './common.ts';
-import { parseDeviceSpecs, parseScenario, prepareDevices, type PreparedDevice } from './serve-devices.ts';
+import { parseDeviceSpecs, parseScenario, parseSimLoad, prepareDevices, type PreparedDevice } from './serve-devices.ts';
 import type { DeviceSession } from './session.ts';
 import { MQTT_HELP, MQTT_OPTIONS, parseMqttFlags } from '../mqtt/cli.ts';
 import { startMqtt, type MqttRuntime } from '../mqtt/start.ts';
 
 export const SERVE_HELP = `crabwatt serve [--device auto|sim[:SCENARIO[:SEED]]|rtl|PATH]... [--db FILE] [--listen HOST:PORT]
                [--token-file FILE] [--allow-host NAME]... [--scenario mains-230-50|mains-120-60|dc] [--speed X]
+               [--sim-load APPLIANCE=on|off]...
                [--keep-windows-days N] [--summary] [--adc-read-delay N]
                [--mqtt URL] [--collect URL] [--mqtt-credentials FILE] [--mqtt-ca|cert|key FILE] [--mqtt-id NAME]
 
@@ -43,6 +44,9 @@ API and dashboard (127.0.0.1:8080 by default; another address needs a token).
   --allow-host NAME  a name (or NAME:PORT) clients reach the server under besides its address, e.g. behind a
              reverse proxy; requests for any other Host, and from web pages of another origin, get 403
   --scenario load of the simulated device (default mains-230-50)
+  --sim-load APPLIANCE=on|off  keep one of the simulated devices' appliances on or off instead of its schedule
+             (mains: heater, motor, smps, standby, emi-filter, dimmer; dc: see server/sim/load.ts), e.g. a steady
+             load to calibrate against
   --speed    simulated device time per wall-clock second, 0.01 to 1000 (default 1 = real time); windows are
              stored on the device's clock, so X > 1 stores X seconds of data per second
   --keep-windows-days  raw windows older than this many whole days are deleted hourly (default 14; 0 keeps them);
@@ -104,6 +108,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     'allow-host': { type: 'string', multiple: true },
     scenario: { type: 'string' },
     speed: { type: 'string' },
+    'sim-load': { type: 'string', multiple: true },
     summary: { type: 'boolean' },
     'keep-windows-days': { type: 'string' },
     'adc-read-delay': { type: 'string' },
@@ -161,7 +166,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
   let store: Store;
   try {
     try {
-      prepared = await prepareDevices(specs, io, scenario, speed);
+      prepared = await prepareDevices(specs, io, scenario, speed, parseSimLoad(strs(values, 'sim-load')));
     } catch (err) {
       if (err instanceof DeviceLinkError || err instanceof LockHeldError) throw new CliError(err.message);
       throw err;

@@ -21,20 +21,25 @@ const EPOCH_TEXT: Record<string, string> = {
   index_backwards: 'the device restarted (its sample index went back without a new boot id)',
 };
 
-/** Events of a device (and of the host) touching [fromMs, toMs), newest first, at most `limit`. */
-export function readEvents(db: Database.Database, deviceId: number, fromMs: number, toMs: number, limit: number): StoredEvent[] {
+/**
+ * Events of a device (and of the host) touching [fromMs, toMs), newest first, at most `limit`; of one kind only
+ * when given (so a rare kind, e.g. calibration, is not crowded out of the limit by frequent ones).
+ */
+export function readEvents(db: Database.Database, deviceId: number, fromMs: number, toMs: number, limit: number, kind?: string): StoredEvent[] {
   const out: StoredEvent[] = [];
+  const wanted = (k: string) => kind === undefined || kind === k;
   const logged = db
     .prepare(
       `SELECT t_ms, until_ms, kind, detail FROM events WHERE (device = ? OR device IS NULL) AND t_ms < ? AND coalesce(until_ms, t_ms) >= ?
-       ORDER BY t_ms DESC LIMIT ?`,
+       AND (? IS NULL OR kind = ?) ORDER BY t_ms DESC LIMIT ?`,
     )
-    .all(deviceId, toMs, fromMs, limit) as { t_ms: number; until_ms: number | null; kind: string; detail: string }[];
+    .all(deviceId, toMs, fromMs, kind ?? null, kind ?? null, limit) as { t_ms: number; until_ms: number | null; kind: string; detail: string }[];
   for (const e of logged) out.push({ tMs: e.t_ms, untilMs: e.until_ms, kind: e.kind, detail: e.detail });
   const epochs = db
     .prepare('SELECT started_ms, reason, boot_id FROM epochs WHERE device = ? AND started_ms >= ? AND started_ms < ? ORDER BY started_ms DESC LIMIT ?')
     .all(deviceId, fromMs, toMs, limit) as { started_ms: number; reason: string; boot_id: number }[];
   for (const e of epochs) {
+    if (!wanted(e.reason === 'first' ? 'device_first_seen' : 'device_reset')) continue;
     out.push({ tMs: e.started_ms, untilMs: null, kind: e.reason === 'first' ? 'device_first_seen' : 'device_reset', detail: EPOCH_TEXT[e.reason] ?? e.reason });
   }
   const gaps = db
@@ -42,10 +47,11 @@ export function readEvents(db: Database.Database, deviceId: number, fromMs: numb
     .safeIntegers(true)
     .all(deviceId, fromMs, toMs, limit) as { t_ms: bigint; energy_nwh: bigint; reason: string }[];
   for (const g of gaps) {
+    if (!wanted('energy_gap')) break;
     const why = g.reason === 'windows_lost' ? 'windows were lost (link or host down)' : 'the windows and the device accumulator disagreed';
     out.push({ tMs: Number(g.t_ms), untilMs: null, kind: 'energy_gap', detail: `${nwhToWhString(g.energy_nwh)} Wh booked from the device accumulator: ${why}` });
   }
-  out.push(...noDataStretches(db, deviceId, fromMs, toMs));
+  if (wanted('no_data')) out.push(...noDataStretches(db, deviceId, fromMs, toMs));
   return out.sort((a, b) => b.tMs - a.tMs).slice(0, limit);
 }
 

@@ -160,6 +160,28 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX IF NOT EXISTS events_time ON events(t_ms);
   `,
+  // 5: kept waveform captures (captures.ts): the samples as the device sent them (calibrated ADC LSB, int32 LE)
+  // with the scale in force when they were taken. Self-contained: the device by its id text, as the API names it.
+  `
+  CREATE TABLE IF NOT EXISTS captures (
+    id INTEGER PRIMARY KEY,
+    device TEXT NOT NULL,                    -- 16 hex digits, lower case
+    name TEXT NOT NULL,
+    captured_ms INTEGER NOT NULL,            -- when it was armed
+    kept_ms INTEGER NOT NULL,
+    pairs INTEGER NOT NULL,
+    sample_rate_hz REAL NOT NULL,
+    decimation INTEGER NOT NULL,             -- pair k is sample first_index + k·decimation
+    kv REAL NOT NULL,                        -- volts and amperes per LSB when it was taken
+    ki REAL NOT NULL,
+    first_index INTEGER NOT NULL,
+    trigger_index INTEGER NOT NULL,
+    trigger_offset INTEGER NOT NULL,         -- position of the trigger pair in v / i
+    v BLOB NOT NULL,                         -- pairs × int32 LE
+    i BLOB NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS captures_device_time ON captures(device, captured_ms);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -495,7 +495,7 @@ describe('live WebSocket', () => {
     f.live.emit('window', liveWindow(T0, 1234));
     f.live.emit('link', { device: DEVICE, state: 'reconnecting', detail: 'unplugged' });
     await until(() => got.length >= 3);
-    expect(got[1]).toMatchObject({ type: 'window', device: DEVICE, p: 1234, energy_nwh: '55555', t_ms: T0 });
+    expect(got[1]).toMatchObject({ type: 'window', device: DEVICE, p: 1234, energy_nwh: '55555', t_ms: T0, v_dc: 0.01, i_dc: -0.002 });
     expect(got[2]).toEqual({ type: 'link', device: DEVICE, state: 'reconnecting', detail: 'unplugged' });
     ws.terminate();
   });

@@ -2,6 +2,7 @@
 // status codes, streaming, auth, fan-out) is tested without SQLite or serial ports.
 
 import { EventEmitter } from 'node:events';
+import Database from 'better-sqlite3';
 import {
   DeviceCommandError,
   UnknownDeviceError,
@@ -16,17 +17,28 @@ import {
   type LiveWindow,
   type MeasurementStore,
 } from '../../server/api/deps.ts';
+import { CaptureArchive } from '../../server/store/captures.ts';
 import type { StoredEvent } from '../../server/store/events.ts';
+import { migrate } from '../../server/store/schema.ts';
 import { checkTariff, type Tariff } from '../../server/store/tariff.ts';
 
 export const DEVICE = '00c0ffee00000001';
 export const T0 = Date.UTC(2026, 10, 1);
+
+function memoryDatabase(): Database.Database {
+  const db = new Database(':memory:');
+  migrate(db);
+  return db;
+}
 
 export class FakeStore implements MeasurementStore {
   readonly historyCalls: HistoryQuery[] = [];
   readonly exportCalls: ExportQuery[] = [];
   /** Rows the fake export yields (one per second from fromMs). */
   exportRows = 10;
+  /** The real archive, on a database in memory (its SQL is what the capture routes are tested with). */
+  readonly db = memoryDatabase();
+  readonly captures = new CaptureArchive(this.db);
 
   private known(device: string): void {
     if (device !== DEVICE) throw new UnknownDeviceError(device);
@@ -80,9 +92,10 @@ export class FakeStore implements MeasurementStore {
     return this.storedTariff;
   }
 
-  events(device: string, fromMs: number, toMs: number, limit: number): StoredEvent[] {
+  events(device: string, fromMs: number, toMs: number, limit: number, kind?: string): StoredEvent[] {
     this.known(device);
-    return [{ tMs: toMs - 1000, untilMs: null, kind: 'serve_start', detail: 'crabwatt serve started' }, { tMs: fromMs, untilMs: fromMs + 60_000, kind: 'no_data', detail: 'no measurements for 1 min' }].slice(0, limit);
+    return [{ tMs: toMs - 1000, untilMs: null, kind: 'serve_start', detail: 'crabwatt serve started' }, { tMs: fromMs, untilMs: fromMs + 60_000, kind: 'no_data', detail: 'no measurements for 1 min' }]
+      .filter((e) => kind === undefined || e.kind === kind).slice(0, limit);
   }
 
   setTariff(t: Tariff): Tariff {
@@ -185,6 +198,8 @@ export function liveWindow(tMs: number, p = 1000): LiveWindow {
     flags: 0,
     config_seq: 0,
     receivedAtMs: Date.now(),
+    v_dc: 0.01,
+    i_dc: -0.002,
   };
 }
 

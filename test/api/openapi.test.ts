@@ -152,6 +152,8 @@ const CASES: Case[] = [
   { req: { method: 'GET', url: `/api/events?device=${DEVICE}&${range}` }, status: 200 },
   { req: { method: 'GET', url: `/api/events?device=feedfeed&${range}` }, status: 404 },
   { req: { method: 'GET', url: `/api/events?device=${DEVICE}&${range}&limit=0` }, status: 400 },
+  { req: { method: 'GET', url: `/api/events?device=${DEVICE}&${range}&kind=calibration` }, status: 200 },
+  { req: { method: 'GET', url: `/api/events?device=${DEVICE}&${range}&kind=bogus` }, status: 400 },
   { req: { method: 'PUT', url: '/api/tariff', payload: { currency: 'EUR', standing_charge_per_day: 0, bands: [] } }, status: 400 },
 ];
 

@@ -31,6 +31,22 @@ describe('event log', () => {
     store.close();
   });
 
+  it('lists one kind only when asked, so frequent events cannot crowd a rare one out of the limit', () => {
+    const store = Store.open(join(dir.dir, 'kind.sqlite'), { flushIntervalMs: 3_600_000 });
+    const dev = store.attachDevice(identity(1), T0);
+    store.setCalibration(dev, { v_offset: 0, i_offset: 0, v_gain: 16500, i_gain: 16384, phase: 0 }, 0.05, 0.004);
+    const later = Date.now() + 60_000;
+    for (let k = 0; k < 10; k++) store.recordEvent(k % 2 ? 'link_connected' : 'link_disconnected', dev.hex, later + k * 1000, 'link');
+    store.flush();
+    const to = later + 3_600_000;
+    expect(readEvents(store.db, 1, 0, to, 5).map((e) => e.kind)).not.toContain('calibration');
+    const cal = readEvents(store.db, 1, 0, to, 5, 'calibration');
+    expect(cal.map((e) => e.kind)).toEqual(['calibration']);
+    expect(readEvents(store.db, 1, 0, to, 50, 'device_first_seen').map((e) => e.kind)).toEqual(['device_first_seen']);
+    expect(readEvents(store.db, 1, 0, to, 50, 'no_data')).toEqual([]);
+    store.close();
+  });
+
   it('logs a disk-full period once, from when writes failed to when they got through, and loses no window', () => {
     const store = Store.open(join(dir.dir, 'full.sqlite'), { flushIntervalMs: 3_600_000, onWriteHealth: () => undefined });
     const dev = store.attachDevice(identity(1), T0);
