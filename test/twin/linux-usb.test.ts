@@ -2,8 +2,6 @@
 // CDC-ACM device and the real firmware, in Verilator) over usbredir, cdc_acm binds /dev/ttyACM0, and
 // the guest copies it to a virtio port that the host decodes (server/twin/linux-usb.ts). One run
 // (slow: a Verilator model at a few thousandths of real time behind a QEMU guest), several checks.
-// The bus reset from the guest (USBDEVFS_RESET) is run by `bash hdl/run.sh linux-usb`, not here: after
-// it the gateware's first data packet carries PID 0x00 (see hdl/README.md, "Under Linux").
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runLinuxUsb, type LinuxUsbResult } from '../../server/twin/linux-usb.ts';
@@ -11,7 +9,7 @@ import { runLinuxUsb, type LinuxUsbResult } from '../../server/twin/linux-usb.ts
 let run: LinuxUsbResult;
 
 beforeAll(async () => {
-  run = await runLinuxUsb({ seconds: 0.005, rebind: true, log: (l) => process.stderr.write(`${l}\n`) });
+  run = await runLinuxUsb({ seconds: 0.005, rebind: true, reset: true, log: (l) => process.stderr.write(`${l}\n`) });
   const { wall_s, enumeration_wall_s, sim_per_wall, frames_decoded, bytes_in, bytes_out } = run;
   process.stderr.write(`linux-usb: ${JSON.stringify({ wall_s, enumeration_wall_s, sim_per_wall, frames_decoded, bytes_in, bytes_out })}\n`);
 }, 60 * 60_000);
@@ -37,5 +35,13 @@ describe('the USB twin under Linux', () => {
 
   it('survives unbind/bind of cdc_acm from the guest', () => {
     expect(run.rebind_ok).toBe(true);
+  });
+
+  it('re-enumerates after a bus reset from the guest (USBDEVFS_RESET), and frames flow again', () => {
+    // The harness's host re-reads the device descriptor at address 0 after the reset; a device that
+    // answers from a stale control transfer shows up as a violation here and a failed reset there.
+    expect(run.reset_ok).toBe(true);
+    expect(run.kernel_log.some((l) => /reset full-speed USB device/.test(l))).toBe(true);
+    expect(run.usb_violations).toBe(0);
   });
 });

@@ -121,6 +121,7 @@ def _usb_serial(bus):
     from luna.gateware.stream.generator import StreamSerializer
     from luna.gateware.usb.devices.acm import USBSerialDevice
     from luna.gateware.usb.stream import USBInStreamInterface
+    from luna.gateware.usb.request.standard import StandardRequestHandler
     from luna.gateware.usb.usb2.control import USBControlEndpoint
     from luna.gateware.usb.usb2.request import USBRequestHandler
     from usb_protocol.types import USBRequestRecipient, USBRequestType
@@ -281,6 +282,19 @@ def _usb_serial(bus):
             m.d.comb += line_coding.bus_reset.eq(usb.reset_detected)
             set_configuration = SetConfigurationWatch()
             control.add_request_handler(set_configuration)
+            # A SETUP aborts the control transfer in progress (USB 2.0 8.5.3), and a bus reset every
+            # one; LUNA's standard handler leaves GET_DESCRIPTOR only at its status stage, so a read
+            # the host abandons (Linux does after a descriptor error, or by resetting the port) left it
+            # there: the next request's data came from the old offset with the old toggle, or STALLed.
+            # Linux's USBDEVFS_RESET found it in the USB twin ("usb 1-1: reset full-speed USB device
+            # number 2", then "PID fails its check nibble: 0012010002ef…", re-probed as ttyACM1).
+            # Back to IDLE at each SETUP token to endpoint 0 (it precedes the request's data packet).
+            token = control.interface.tokenizer
+            abort = usb.reset_detected | (token.new_token & token.is_setup & (token.endpoint == 0))
+            handlers = control._request_handlers
+            standard = [n for n, h in enumerate(handlers) if isinstance(h, StandardRequestHandler)]
+            assert len(standard) == 1
+            handlers[standard[0]] = ResetInserter({'usb': abort})(handlers[standard[0]])
             # After a bus reset or a SET_CONFIGURATION the host starts every pipe at DATA0 (USB 2.0
             # 9.1.1.5, 9.4.5), but LUNA's stream endpoints keep their toggles: re-enumerated while
             # powered (host reboot, port reset) or reconfigured (libusb), the first packet each way
