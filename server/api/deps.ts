@@ -7,6 +7,7 @@
 // Units: times are Unix epoch milliseconds (UTC); physical values are SI (V, A, W, VA, var, Hz);
 // energy crosses this seam as integer nanowatt-hours (bigint) so nothing here rounds it.
 
+import type { LivePqCounters } from '../pq/live.ts';
 import type { EventEmitter } from 'node:events';
 import type { LiveWindow as IngestLiveWindow } from '../ingest/ingest.ts';
 import type { StoredEvent } from '../store/events.ts';
@@ -134,6 +135,12 @@ export interface DeviceInfo {
   sampleRateHz: number;
   /** A condition the user must see though the link is fine (e.g. duplicates dominate: nothing new is stored). */
   warning: string | null;
+  /** The power-quality analysis' counters (server/pq/live.ts) and why it cannot run; absent when it is off. */
+  pq?: PqCounters;
+}
+
+export interface PqCounters extends LivePqCounters {
+  error: string | null;
 }
 
 /** Device calibration registers (docs/dsp.md) plus the host-side scale of the analog front end. */
