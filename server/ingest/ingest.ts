@@ -15,7 +15,7 @@
 //   'link'     LinkEvent         forwarded from the link with linkEvent()
 //   'ingest-error' Error         a frame the store refused (counted; ingest goes on)
 //   'duplicates' {device, warning} duplicates started (warning: a sentence) or stopped (null) to dominate
-//   'pq'       PqBatch           10-minute power-quality aggregates and voltage events completed (with `pq`)
+//   'pq'       PqBatch           10-minute power-quality aggregates and voltage events, queued for the store (startPq)
 
 import { EventEmitter } from 'node:events';
 import { deriveQuantities, type DeriveScale } from '../dsp/derive.ts';
@@ -183,6 +183,7 @@ export class Ingest extends EventEmitter {
   }
 
   private onPq(batch: PqBatch): void {
+    this.store.pqRows?.add(batch);
     this.emit('pq', batch);
   }
 
@@ -241,6 +242,7 @@ export class Ingest extends EventEmitter {
     this.noteWindow(booked === undefined);
     if (!booked) {
       this.counters.duplicates++;
+      this.pq?.window(f, null);
       return;
     }
     this.counters.windows++;

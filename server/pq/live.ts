@@ -80,6 +80,8 @@ export class LivePq {
   private gaps = new WaveformGaps();
   private seq = 0;
   private clock: PqClock | null = null;
+  /** results completed before a window of this epoch was booked (a replay of windows already stored) */
+  private held: Omit<PqBatch, 'clock'> = { aggregates: [], events: [] };
   private halfCycles: HalfCycleValue[] = [];
   /** events waiting for the Urms(1/2) values after their end */
   private waiting: PqEvent[] = [];
@@ -101,6 +103,9 @@ export class LivePq {
       this.release(this.stream.drain(true), true);
       this.counters.waveformGaps++;
     }
+    // Held results of a boot that booked no window were all stored before (a replay): nothing to map them with.
+    this.held = { aggregates: [], events: [] };
+    this.clock = null;
     this.stream = null;
     this.gaps = new WaveformGaps();
     this.halfCycles = [];
@@ -128,11 +133,12 @@ export class LivePq {
   }
 
   /**
-   * A window the store booked (not a duplicate): its end and time become the clock, and a whole-cycle window
-   * of the identified configuration is analysed once the stream covers it.
+   * A window frame: a whole-cycle window of the identified configuration is analysed once the stream covers
+   * it. `clock`: the store booked it (its end and time map the results to wall time); null for a duplicate,
+   * whose results wait for the next booked window of the epoch (the store keeps each result once).
    */
-  window(f: Pick<FrameFields<'window'>, 'end_index' | 'samples' | 'flags' | 'config_seq'>, clock: PqClock): void {
-    this.clock = clock;
+  window(f: Pick<FrameFields<'window'>, 'end_index' | 'samples' | 'flags' | 'config_seq'>, clock: PqClock | null): void {
+    if (clock) this.clock = clock;
     if (!this.stream || !this.setup) return;
     if (this.setup.wholeCycles && f.config_seq === this.setup.configSeq) this.stream.pushWindow(f);
     this.release(this.stream.drain(false), false);
@@ -170,9 +176,12 @@ export class LivePq {
     const oldest = Math.min(lastEnd - HISTORY_S * rate, ...this.waiting.map((e) => e.start - margin));
     const keepFrom = this.halfCycles.findIndex((h) => h.end >= oldest);
     this.halfCycles.splice(0, keepFrom < 0 ? this.halfCycles.length : keepFrom);
-    const aggregates = out.aggregates.filter((a) => a.kind === '10min');
-    if ((aggregates.length === 0 && events.length === 0) || !this.clock) return;
-    this.sink({ clock: this.clock, aggregates, events });
+    this.held.aggregates.push(...out.aggregates.filter((a) => a.kind === '10min'));
+    this.held.events.push(...events);
+    if ((this.held.aggregates.length === 0 && this.held.events.length === 0) || !this.clock) return;
+    const batch = { clock: this.clock, ...this.held };
+    this.held = { aggregates: [], events: [] };
+    this.sink(batch);
   }
 
   private trace(e: PqEvent, rate: number): number[] {

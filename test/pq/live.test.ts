@@ -4,6 +4,9 @@ import { Ingest } from '../../server/ingest/ingest.ts';
 import type { PqBatch } from '../../server/pq/live.ts';
 import { encodeFrame, FrameDecoder, type Frame } from '../../server/protocol/codec.ts';
 import { SimulatedDevice } from '../../server/sim/device.ts';
+import type { SupplyEventSpec } from '../../server/sim/supply-events.ts';
+import { EARLY_EVENTS } from './fixtures/early-events.ts';
+import { blobFloat64 } from '../../server/store/pq-rows.ts';
 import { Store } from '../../server/store/store.ts';
 import { tempDir } from '../store/helpers.ts';
 
@@ -23,8 +26,8 @@ describe('live power-quality analysis in ingest', () => {
   });
 
   /** A simulated device → FrameDecoder → Ingest with the analysis on; `keep` may lose frames. */
-  function setup(seed: number, keep: (f: Frame) => boolean = () => true) {
-    const sim = new SimulatedDevice({ seed, speed: Infinity });
+  function setup(seed: number, keep: (f: Frame) => boolean = () => true, supplyEvents?: readonly SupplyEventSpec[]) {
+    const sim = new SimulatedDevice({ seed, speed: Infinity, ...(supplyEvents ? { supplyEvents } : {}) });
     const ingest = new Ingest({ store, kind: 'simulated', defaultScale: { kv: sim.kv, ki: sim.ki }, now: () => clock });
     ingest.startPq({ declaredV: 230, nominalHz: 50 });
     const batches: PqBatch[] = [];
@@ -80,5 +83,53 @@ describe('live power-quality analysis in ingest', () => {
     // The new boot's first window again lacks margin: it is a gap window, not one analysed across the reset.
     expect(c.pqGapWindows).toBeGreaterThan(before.pqGapWindows);
     expect(c.waveformLostSamples).toBe(0);
+  });
+
+  it('stores the events with their Urms(1/2) trace and the 10-minute aggregate in the batch transaction, on the windows\' clock', () => {
+    const { sim, ingest, batches, run } = setup(14, undefined, EARLY_EVENTS);
+    run(5);
+    sim.reset(); // releases the first boot's open interval (cut) and events
+    run(1);
+    store.flush();
+    const detected = batches.flatMap((b) => b.events);
+    expect(detected.some((e) => e.kind === 'interruption')).toBe(true);
+    expect(detected.some((e) => e.kind === 'dip')).toBe(true);
+    const db = store.db;
+    const events = db.prepare('SELECT * FROM pq_events ORDER BY t_start_ms, kind').all() as Record<string, unknown>[];
+    expect(events.length).toBe(detected.length);
+    expect(events.filter((e) => e['epoch'] === 1).length).toBeGreaterThan(2);
+    expect(ingest.pq!.counters.pqEvents).toBe(detected.length);
+    const firstEpoch = db.prepare('SELECT min(id) FROM epochs').pluck().get() as number;
+    const windowTime = db.prepare('SELECT t_end_ms FROM windows WHERE epoch = ? AND end_index = ?').pluck();
+    const nearest = db.prepare('SELECT end_index AS i, t_end_ms AS t FROM windows WHERE epoch = ? ORDER BY abs(end_index - ?) LIMIT 1');
+    for (const e of events) {
+      // Device index → wall time as the windows: 4000 samples per ms from the nearest stored window.
+      const w = nearest.get(e['epoch'], e['start_index']) as { i: number; t: number };
+      expect(Math.abs((e['t_start_ms'] as number) - (w.t + ((e['start_index'] as number) - w.i) / 4000))).toBeLessThanOrEqual(1);
+      const trace = blobFloat64(e['trace'] as Buffer);
+      expect(trace.length % 2).toBe(0);
+      // The trace starts half a second before the event (or with the stream) and holds the value that was its extreme.
+      expect(trace[0]!).toBeLessThan((e['start_index'] as number) > 4e6 ? -0.4 : 0.05);
+      const urms = trace.filter((_, k) => k % 2 === 1);
+      expect(urms.some((u) => Math.abs(u - (e['extreme_v'] as number)) < 1e-9)).toBe(true);
+    }
+    const aggregates = db.prepare('SELECT * FROM pq_aggregates').all() as Record<string, unknown>[];
+    expect(aggregates.length).toBe(1);
+    const a = aggregates[0]!;
+    expect(a).toMatchObject({ epoch: firstEpoch, flagged: 1, interval_index: 0 });
+    expect(a['windows'] as number).toBeGreaterThanOrEqual(20);
+    // The same clock as the windows: the aggregate starts where a stored window ends.
+    expect(Math.abs((a['t_start_ms'] as number) - (windowTime.get(firstEpoch, a['start_index']) as number))).toBeLessThanOrEqual(1);
+    expect(Math.abs((a['t_end_ms'] as number) - (windowTime.get(firstEpoch, a['end_index']) as number))).toBeLessThanOrEqual(1);
+    const h = blobFloat64(a['harmonics'] as Buffer);
+    expect(h.length).toBe(150);
+    expect(h[0]!).toBeGreaterThan(150);
+    expect(a['thd_v'] as number).toBeGreaterThan(0);
+    // Retention as the windows': 14 days by default.
+    store.applyRetention(clock + 13 * 86_400_000);
+    expect(db.prepare('SELECT count(*) FROM pq_aggregates').pluck().get()).toBe(1);
+    store.applyRetention(clock + 15 * 86_400_000);
+    expect(db.prepare('SELECT (SELECT count(*) FROM pq_aggregates) + (SELECT count(*) FROM pq_events)').pluck().get()).toBe(0);
+    expect(db.prepare('SELECT count(*) FROM windows').pluck().get()).toBe(0);
   });
 });
