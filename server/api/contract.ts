@@ -12,6 +12,7 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import * as S from './schemas.ts';
 import { energyRouteSchemas } from './energy-schemas.ts';
 import { eventRouteSchemas } from './events.ts';
+import { pqRouteSchemas } from './pq.ts';
 
 /** An error reply, described by when the route sends it. */
 const error = (description: string) => Type.Object(S.ErrorReply.properties, { description });
@@ -121,6 +122,7 @@ function routes() {
     },
     ...energyRouteSchemas({ badRequest: BAD_REQUEST, noDevice: NO_DEVICE, bodyErrors: BODY_ERRORS, error }),
     ...eventRouteSchemas({ badRequest: BAD_REQUEST, noDevice: NO_DEVICE }),
+    ...pqRouteSchemas({ badRequest: BAD_REQUEST, noDevice: NO_DEVICE, error }),
     live: {
       tags: ['live'],
       summary: 'WebSocket stream of windows, link events and the device list',

@@ -7,7 +7,9 @@
 // Units: times are Unix epoch milliseconds (UTC); physical values are SI (V, A, W, VA, var, Hz);
 // energy crosses this seam as integer nanowatt-hours (bigint) so nothing here rounds it.
 
+import type { PqExport } from '../export/pq-csv.ts';
 import type { LivePqCounters } from '../pq/live.ts';
+import type { PqAggregateRow, PqEventRow, PqTrace } from '../store/pq-query.ts';
 import type { EventEmitter } from 'node:events';
 import type { LiveWindow as IngestLiveWindow } from '../ingest/ingest.ts';
 import type { StoredEvent } from '../store/events.ts';
@@ -75,6 +77,13 @@ export interface MeasurementStore {
   setTariff(t: Tariff): Tariff;
   /** The device's event log touching [fromMs, toMs), newest first (server/store/events.ts). */
   events(device: string, fromMs: number, toMs: number, limit: number): StoredEvent[];
+  /** Power quality (server/store/pq-query.ts): 10-minute aggregates and voltage events starting in [fromMs, toMs), oldest first. */
+  pqAggregates(device: string, fromMs: number, toMs: number, limit: number): PqAggregateRow[];
+  pqEvents(device: string, fromMs: number, toMs: number, limit: number): PqEventRow[];
+  /** One event with its Urms(1/2) trace; undefined when the device has none with this id. */
+  pqEvent(device: string, id: number): (PqEventRow & { trace: PqTrace }) | undefined;
+  /** The CSV of server/export/pq-csv.ts, header line first, a chunk at a time. */
+  pqCsv(device: string, what: PqExport, fromMs: number, toMs: number, tz: string): Iterable<string>;
 }
 
 export type DeviceKind = 'hardware' | 'simulated' | 'rtl';

@@ -14,6 +14,8 @@ import type { WriteHealth } from '../store/store.ts';
 import { StoreReader } from '../store/query.ts';
 import { loadTariff, saveTariff } from '../store/tariff.ts';
 import { readEvents } from '../store/events.ts';
+import { readPqAggregates, readPqEvent, readPqEvents } from '../store/pq-query.ts';
+import { pqCsv } from '../export/pq-csv.ts';
 import { AdcDelayKeeper } from './adc-delay.ts';
 import { CalibrationKeeper } from './calibration.ts';
 import { estimateExportRows, exportCsvViews, type ExportRequest } from '../export/csv.ts';
@@ -116,6 +118,10 @@ export function storeFromReader(reader: StoreReader, dbPath?: string): Measureme
     tariff: () => loadTariff(reader.db),
     setTariff: (t) => saveTariff(reader.db, t),
     events: (device, fromMs, toMs, limit) => readEvents(reader.db, reader.resolveDevice(device).id, fromMs, toMs, limit),
+    pqAggregates: (device, fromMs, toMs, limit) => readPqAggregates(reader.db, reader.resolveDevice(device).id, fromMs, toMs, limit),
+    pqEvents: (device, fromMs, toMs, limit) => readPqEvents(reader.db, reader.resolveDevice(device).id, fromMs, toMs, limit),
+    pqEvent: (device, id) => readPqEvent(reader.db, reader.resolveDevice(device).id, id),
+    pqCsv: (device, what, fromMs, toMs, tz) => pqCsv(reader.db, reader.resolveDevice(device).id, what, fromMs, toMs, tz),
   };
 }
 

@@ -1,5 +1,11 @@
+import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildApp } from '../../server/api/app.ts';
+import { storeFromReader } from '../../server/api/wire.ts';
+import { exportCommand } from '../../server/cli/export.ts';
+import { PQ_CSV_HEADERS } from '../../server/export/pq-csv.ts';
 import { Ingest } from '../../server/ingest/ingest.ts';
 import type { PqBatch } from '../../server/pq/live.ts';
 import { encodeFrame, FrameDecoder, type Frame } from '../../server/protocol/codec.ts';
@@ -7,7 +13,9 @@ import { SimulatedDevice } from '../../server/sim/device.ts';
 import type { SupplyEventSpec } from '../../server/sim/supply-events.ts';
 import { EARLY_EVENTS } from './fixtures/early-events.ts';
 import { blobFloat64 } from '../../server/store/pq-rows.ts';
+import { StoreReader } from '../../server/store/query.ts';
 import { Store } from '../../server/store/store.ts';
+import { FakeDevices } from '../api/fakes.ts';
 import { tempDir } from '../store/helpers.ts';
 
 describe('live power-quality analysis in ingest', () => {
@@ -85,7 +93,7 @@ describe('live power-quality analysis in ingest', () => {
     expect(c.waveformLostSamples).toBe(0);
   });
 
-  it('stores the events with their Urms(1/2) trace and the 10-minute aggregate in the batch transaction, on the windows\' clock', () => {
+  it('stores the events with their Urms(1/2) trace and the 10-minute aggregate in the batch transaction, on the windows\' clock, served by the API and as CSV', async () => {
     const { sim, ingest, batches, run } = setup(14, undefined, EARLY_EVENTS);
     run(5);
     sim.reset(); // releases the first boot's open interval (cut) and events
@@ -125,6 +133,7 @@ describe('live power-quality analysis in ingest', () => {
     expect(h.length).toBe(150);
     expect(h[0]!).toBeGreaterThan(150);
     expect(a['thd_v'] as number).toBeGreaterThan(0);
+    await throughApiAndCsv(store, ingest.deviceId!, events, a);
     // Retention as the windows': 14 days by default.
     store.applyRetention(clock + 13 * 86_400_000);
     expect(db.prepare('SELECT count(*) FROM pq_aggregates').pluck().get()).toBe(1);
@@ -133,3 +142,54 @@ describe('live power-quality analysis in ingest', () => {
     expect(db.prepare('SELECT count(*) FROM windows').pluck().get()).toBe(0);
   });
 });
+
+/** The stored rows through the API routes (JSON and CSV) and `crabwatt export --pq`, as serve wires them. */
+async function throughApiAndCsv(store: Store, device: string, events: Record<string, unknown>[], aggregate: Record<string, unknown>): Promise<void> {
+  const devices = new FakeDevices();
+  devices.info = { ...devices.info, id: device };
+  devices.get = (id) => (id === device ? devices.info : undefined);
+  const app = await buildApp({ store: storeFromReader(new StoreReader(store.db)), devices, live: new EventEmitter() });
+  try {
+    const range = `from=${Date.UTC(2026, 0, 1)}&to=${Date.UTC(2030, 0, 1)}`;
+    const get = async (url: string, status = 200) => {
+      const r = await app.inject({ url });
+      expect(r.statusCode, r.body).toBe(status);
+      return r;
+    };
+    const listed = (await get(`/api/devices/${device}/pq/events?${range}`)).json() as { events: { id: number; kind: string; t_start_ms: number; extreme_v: number }[] };
+    expect(listed.events.map((e) => [e.kind, e.t_start_ms]).sort()).toEqual(events.map((e) => [e['kind'], e['t_start_ms']]).sort());
+    const dip = listed.events.find((e) => e.kind === 'interruption')!;
+    const one = (await get(`/api/devices/${device}/pq/events/${dip.id}`)).json() as { extreme_v: number; trace: { t_s: number[]; urms_v: number[] } };
+    expect(one.extreme_v).toBe(dip.extreme_v);
+    expect(one.trace.t_s.length).toBe(one.trace.urms_v.length);
+    expect(one.trace.urms_v).toContain(dip.extreme_v);
+    await get(`/api/devices/${device}/pq/events/999999`, 404);
+    await get(`/api/devices/0000000000000000/pq/events?${range}`, 404);
+    const h = (await get(`/api/devices/${device}/pq/harmonics?${range}`)).json() as { aggregates: { flagged: boolean; vrms: number; h_v: number[]; h_i: number[]; p_h: number[] }[] };
+    expect(h.aggregates.length).toBe(1);
+    const a = h.aggregates[0]!;
+    expect(a).toMatchObject({ flagged: true, vrms: aggregate['vrms'] });
+    expect([a.h_v.length, a.h_i.length, a.p_h.length]).toEqual([50, 50, 50]);
+
+    const csv = (await get(`/api/devices/${device}/pq/harmonics.csv?${range}`)).body.trim().split('\n');
+    expect(csv[0]).toBe(PQ_CSV_HEADERS.harmonics);
+    expect(csv.length).toBe(2);
+    const row = Object.fromEntries(csv[0]!.split(',').map((k, i) => [k, csv[1]!.split(',')[i]]));
+    expect(row['flagged']).toBe('1');
+    expect(Number(row['vrms_v'])).toBe(Number(a.vrms.toPrecision(9)));
+    expect(Number(row['h3_a'])).toBe(Number(a.h_i[2]!.toPrecision(9)));
+    const eventsCsv = (await get(`/api/devices/${device}/pq/events.csv?${range}&tz=Europe/Berlin`)).body.trim().split('\n');
+    expect(eventsCsv[0]).toBe(PQ_CSV_HEADERS.events);
+    expect(eventsCsv.length).toBe(events.length + 1);
+    expect(eventsCsv[1]).toMatch(/^2026-06-01T02:00:\d\d\.\d{3}\+02:00,(dip|interruption|swell),/);
+  } finally {
+    await app.close();
+  }
+  // The command line writes the same file.
+  store.flush();
+  let out = '';
+  const sink = new Writable({ write: (chunk, _enc, done) => ((out += String(chunk)), done()) });
+  const io = { out: () => undefined, err: () => undefined };
+  expect(await exportCommand(['--db', store.path, '--from', '2026-05-31', '--to', '2026-06-02', '--tz', 'UTC', '--pq', 'events'], io, sink)).toBe(0);
+  expect(out.trim().split('\n').length).toBe(events.length + 1);
+}
