@@ -9,6 +9,7 @@
 
 import type { PqExport } from '../export/pq-csv.ts';
 import type { LivePqCounters } from '../pq/live.ts';
+import type { PqSettings } from '../pq/settings.ts';
 import type { PqAggregateRow, PqEventRow, PqTrace } from '../store/pq-query.ts';
 import type { EventEmitter } from 'node:events';
 import type { LiveWindow as IngestLiveWindow } from '../ingest/ingest.ts';
@@ -148,7 +149,7 @@ export interface DeviceInfo {
   pq?: PqCounters;
 }
 
-export interface PqCounters extends LivePqCounters {
+export interface PqCounters extends LivePqCounters, PqSettings {
   error: string | null;
 }
 

@@ -44,6 +44,8 @@ export function deviceJson(d: DeviceInfo) {
           windows: d.pq.pqWindows,
           gap_windows: d.pq.pqGapWindows,
           events: d.pq.pqEvents,
+          declared_v: d.pq.declaredV,
+          nominal_hz: d.pq.nominalHz,
           error: d.pq.error,
         }
       : null,

@@ -69,6 +69,8 @@ export const PqCountersSchema = Type.Object({
   windows: Type.Integer({ description: '10/12-cycle windows analysed' }),
   gap_windows: Type.Integer({ description: 'whole-cycle windows the stream did not cover (not analysed, nothing interpolated)' }),
   events: Type.Integer({ description: 'dips, swells and interruptions detected' }),
+  declared_v: Type.Number({ description: 'the declared supply voltage the events are measured against (serve --declared-v), V' }),
+  nominal_hz: Type.Number({ description: 'the nominal frequency (serve --nominal-hz), Hz' }),
   error: Nullable(Type.String({ description: 'why there is no analysis (the device rate cannot carry the 50th harmonic)' })),
 });
 

@@ -257,7 +257,7 @@ class LiveDevice {
       },
       warning: this.d.ingest.duplicateWarning,
       deviceHealth: this.deviceHealth(),
-      ...(this.d.ingest.pq ? { pq: { ...this.d.ingest.pq.counters, error: this.d.ingest.pq.error } } : {}),
+      ...(this.d.ingest.pq ? { pq: { ...this.d.ingest.pq.counters, ...this.d.ingest.pq.settings, error: this.d.ingest.pq.error } } : {}),
     };
   }
 

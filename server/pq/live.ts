@@ -86,7 +86,7 @@ export class LivePq {
   /** events waiting for the Urms(1/2) values after their end */
   private waiting: PqEvent[] = [];
 
-  constructor(private readonly settings: PqSettings, private readonly sink: PqSink) {}
+  constructor(readonly settings: PqSettings, private readonly sink: PqSink) {}
 
   /** The device introduced itself (or its scale changed): the stream restarts with this configuration. */
   configure(f: Pick<FrameFields<'identify'>, 'sample_rate_num' | 'sample_rate_den' | 'mode' | 'cycles' | 'config_seq'>, kv: number, ki: number): void {

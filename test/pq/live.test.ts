@@ -8,6 +8,7 @@ import { exportCommand } from '../../server/cli/export.ts';
 import { PQ_CSV_HEADERS } from '../../server/export/pq-csv.ts';
 import { Ingest } from '../../server/ingest/ingest.ts';
 import type { PqBatch } from '../../server/pq/live.ts';
+import { pqStreamConfig } from '../../server/pq/settings.ts';
 import { encodeFrame, FrameDecoder, type Frame } from '../../server/protocol/codec.ts';
 import { SimulatedDevice } from '../../server/sim/device.ts';
 import type { SupplyEventSpec } from '../../server/sim/supply-events.ts';
@@ -17,6 +18,13 @@ import { StoreReader } from '../../server/store/query.ts';
 import { Store } from '../../server/store/store.ts';
 import { FakeDevices } from '../api/fakes.ts';
 import { tempDir } from '../store/helpers.ts';
+
+describe('pqStreamConfig', () => {
+  it('refuses a scale whose float64 sums of squares overflow (the calibration route takes kv up to 2^951), saying why', () => {
+    expect(() => pqStreamConfig({ declaredV: 230, nominalHz: 50 }, 4e6, 2 ** 951, 0.002, 10)).toThrow(/cannot use kv = .*overflow/);
+    expect(pqStreamConfig({ declaredV: 230, nominalHz: 50 }, 4e6, 0.05, 0.002, 10).kv).toBe(0.05);
+  });
+});
 
 describe('live power-quality analysis in ingest', () => {
   let cleanup: () => void;
