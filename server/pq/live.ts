@@ -91,6 +91,7 @@ export class LivePq {
   /** The device introduced itself (or its scale changed): the stream restarts with this configuration. */
   configure(f: Pick<FrameFields<'identify'>, 'sample_rate_num' | 'sample_rate_den' | 'mode' | 'cycles' | 'config_seq'>, kv: number, ki: number): void {
     this.restart();
+    this.error = null;
     this.setup = {
       rateHz: f.sample_rate_num / f.sample_rate_den, kv, ki, cycles: f.cycles,
       wholeCycles: f.mode === WINDOW_MODE.CYCLES, configSeq: f.config_seq,
@@ -113,7 +114,8 @@ export class LivePq {
 
   waveform(frame: Frame<'waveform'>): void {
     this.counters.waveformFrames++;
-    if (!this.setup) return;
+    // Settings this device cannot be analysed with stay refused until it is configured anew.
+    if (!this.setup || this.error !== null) return;
     const block = waveformBlock(frame);
     let lost: bigint;
     try {
@@ -153,7 +155,6 @@ export class LivePq {
       this.error = (err as Error).message;
       return null;
     }
-    this.error = null;
     this.seq = 0;
     this.stream = new PqStream(config);
     return this.stream;

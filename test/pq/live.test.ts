@@ -88,6 +88,22 @@ describe('live power-quality analysis in ingest', () => {
     expect(c.pqWindows + c.pqGapWindows).toBeGreaterThanOrEqual(13);
   });
 
+  it('stops with a clear error at a scale the analysis cannot hold, and resumes at a usable one', () => {
+    const { sim, ingest, run } = setup(15);
+    run(1);
+    const registers = ingest.deviceRef!.calibration!;
+    ingest.setCalibration(registers, 2 ** 900, 1e-275); // kv·ki as the ledger allows
+    run(1);
+    expect(ingest.pq!.error).toMatch(/cannot use kv = .*overflow/);
+    const stopped = ingest.pq!.counters.pqWindows;
+    run(1);
+    expect(ingest.pq!.counters.pqWindows).toBe(stopped);
+    ingest.setCalibration(registers, sim.kv, sim.ki);
+    run(2);
+    expect(ingest.pq!.error).toBe(null);
+    expect(ingest.pq!.counters.pqWindows).toBeGreaterThan(stopped + 5);
+  });
+
   it('restarts the stream at a device reset: no analysis across it, and the old boot is released', () => {
     const { sim, ingest, run } = setup(13);
     run(2);
