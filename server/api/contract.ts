@@ -110,7 +110,8 @@ function routes() {
       summary: 'Prometheus metrics of every device (text exposition format 0.0.4)',
       description:
         'Per device (label device): counters crabwatt_energy_wh_total (the exact nWh ledger in Wh), frames, CRC errors, ' +
-        'sequence gaps, duplicate windows, device resets and windows; gauges of the last window (V, I, P, S, PF, f) while ' +
+        'sequence gaps, duplicate windows, device resets and windows; with the power-quality analysis, waveform frames, ' +
+        'lost stream samples and stream gaps, analysed and gap windows, voltage events; gauges of the last window (V, I, P, S, PF, f) while ' +
         'connected, crabwatt_link_state and crabwatt_ingest_lag_seconds; and crabwatt_database_bytes. With a token ' +
         "configured, scrape with 'Authorization: Bearer T' (Prometheus: authorization.credentials_file).",
       response: {
