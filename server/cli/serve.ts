@@ -276,6 +276,8 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     await bound.close();
     wired?.close();
     if (sessions) for (const s of sessions) await s.close();
+    // After the links closed, before the last flush: the voltage events seen so far are stored.
+    if (sessions) for (const s of sessions) s.ingest.pq?.stop();
     else for (const p of prepared) await p.release();
     // After the devices stopped: the last state published is the final counter.
     await mqttRuntime?.close();

@@ -112,6 +112,17 @@ export class LivePq {
     this.halfCycles = [];
   }
 
+  /**
+   * The host stops (serve exits): the events detected or still open are released (open ones cut) so nothing
+   * seen is lost; the interval in progress is not, as the device runs on and a restarted serve may still
+   * complete it (an interval is stored once).
+   */
+  stop(): void {
+    if (!this.stream) return;
+    this.release({ ...this.stream.drain(true), aggregates: [] }, true);
+    this.stream = null;
+  }
+
   waveform(frame: Frame<'waveform'>): void {
     this.counters.waveformFrames++;
     // Settings this device cannot be analysed with stay refused until it is configured anew.

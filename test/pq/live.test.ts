@@ -104,6 +104,18 @@ describe('live power-quality analysis in ingest', () => {
     expect(ingest.pq!.counters.pqWindows).toBeGreaterThan(stopped + 5);
   });
 
+  it('stores, at a stop, every event seen (an open one cut) but not the interval in progress', () => {
+    const { ingest, batches, run } = setup(16, undefined, EARLY_EVENTS);
+    run(3.5);
+    ingest.pq!.stop();
+    store.flush();
+    const detected = batches.flatMap((b) => b.events);
+    expect(detected.length).toBe(ingest.pq!.counters.pqEvents);
+    expect(store.db.prepare('SELECT count(*) FROM pq_events').pluck().get()).toBe(detected.length);
+    expect(detected.length).toBeGreaterThan(1);
+    expect(store.db.prepare('SELECT count(*) FROM pq_aggregates').pluck().get()).toBe(0);
+  });
+
   it('restarts the stream at a device reset: no analysis across it, and the old boot is released', () => {
     const { sim, ingest, run } = setup(13);
     run(2);
