@@ -9,6 +9,7 @@ import type * as S from '../server/api/schemas.ts';
 import type * as E from '../server/api/energy-schemas.ts';
 import type * as Ev from '../server/api/events.ts';
 import type * as K from '../server/api/captures.ts';
+import type * as Pq from '../server/api/pq.ts';
 import type { HistoryField } from '../server/api/deps.ts';
 
 export type DeviceJson = Static<typeof S.DeviceSchema>;
@@ -39,6 +40,9 @@ export type EnergyPeriodJson = Static<typeof E.EnergyPeriod>;
 export type TariffJson = Static<typeof E.TariffSchema>;
 export type TariffReplyJson = Static<typeof E.TariffReply>;
 export type EventsJson = Static<typeof Ev.EventsReply>;
+export type PqHarmonicsJson = Static<typeof Pq.PqHarmonicsReply>;
+export type PqEventsJson = Static<typeof Pq.PqEventsReply>;
+export type PqEventJson = Static<typeof Pq.PqEventReply>;
 
 /**
  * A query string by the route's own parameter names; `satisfies` at the call site turns a misspelt or
@@ -50,6 +54,7 @@ export type HistoryQueryParams = QueryParams<Static<typeof S.HistoryQuerySchema>
 export type ExportQueryParams = QueryParams<Static<typeof S.ExportQuerySchema>>;
 export type EventsQueryParams = QueryParams<Static<typeof Ev.EventsQuery>>;
 export type KeptCapturesQueryParams = QueryParams<Static<typeof K.KeptCapturesQuery>>;
+export type PqRangeQueryParams = QueryParams<Static<typeof Pq.PqRangeQuery>>;
 export type EnergyPeriodsQueryParams = QueryParams<Static<typeof E.EnergyPeriodsQuery>> & { bucket: E.EnergyBucket };
 
 export type WindowMsg = Static<typeof S.LiveWindowMessage>;

@@ -9,14 +9,14 @@ import { isoDate, isoTime, si, timeTicks } from './format.ts';
 const AXIS_FONT = '12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
 const TICK_PX = 10;
 const GAP_PX = 5;
-const AXIS = {
+export const AXIS = {
   stroke: '#9aa7b8', font: AXIS_FONT, gap: GAP_PX, grid: { stroke: '#2a3442', width: 1 }, ticks: { stroke: '#2a3442', width: 1, size: TICK_PX },
 };
 
 const measure = document.createElement('canvas').getContext('2d')!;
 
 /** A value axis as wide as its widest label, so no label loses its first digit ('2.120 kW', '−0.85 A'). */
-function labelsWidth(_u: uPlot, values: string[] | null): number {
+export function labelsWidth(_u: uPlot, values: string[] | null): number {
   measure.font = AXIS_FONT;
   const widest = Math.max(0, ...(values ?? []).map((v) => measure.measureText(String(v)).width));
   return Math.ceil(widest) + TICK_PX + GAP_PX + 4;
@@ -44,16 +44,16 @@ const timeValue = (_u: uPlot, v: number | null): string => (v === null ? '—' :
 
 /** Room right of the plot for half of the last time label, which is centred on its tick. */
 const PADDING: uPlot.Padding = [null, 36, null, null];
-const COLORS = { p: '#f5a524', s: '#5aa9e6', band: 'rgba(245,165,36,0.18)', v: '#5aa9e6', i: '#f5a524', gap: 'rgba(154,167,184,0.10)' };
+export const COLORS = { p: '#f5a524', s: '#5aa9e6', band: 'rgba(245,165,36,0.18)', v: '#5aa9e6', i: '#f5a524', gap: 'rgba(154,167,184,0.10)' };
 
 /** Plot height from the container's --chart-h (set per breakpoint in style.css); the legend goes below. */
-function chartHeight(el: HTMLElement): number {
+export function chartHeight(el: HTMLElement): number {
   const h = parseFloat(getComputedStyle(el).getPropertyValue('--chart-h'));
   return Number.isFinite(h) && h > 0 ? h : 240;
 }
 
 /** Resizes a chart with its container; returns the observer so callers could disconnect it. */
-function follow(el: HTMLElement, plot: uPlot): ResizeObserver {
+export function follow(el: HTMLElement, plot: uPlot): ResizeObserver {
   let width = el.clientWidth;
   let height = chartHeight(el);
   const ro = new ResizeObserver(() => {
@@ -223,6 +223,15 @@ export interface HistoryField {
   label: string;
   unit: string;
 }
+
+export const HISTORY_FIELDS: Record<string, HistoryField> = {
+  p: { key: 'p', label: 'P', unit: 'W' },
+  s: { key: 's', label: 'S', unit: 'VA' },
+  vrms: { key: 'vrms', label: 'Vrms', unit: 'V' },
+  irms: { key: 'irms', label: 'Irms', unit: 'A' },
+  pf: { key: 'pf', label: 'PF', unit: '' },
+  freq_hz: { key: 'freq_hz', label: 'f', unit: 'Hz' },
+};
 
 export class HistoryChart {
   readonly plot: uPlot;

@@ -7,13 +7,14 @@ import {
   type HistoryQueryParams, type LiveMsg, type WindowMsg,
 } from './api.ts';
 import type uPlot from 'uplot';
-import { HistoryChart, LiveChart, WaveformChart, type HistoryField } from './charts.ts';
+import { HISTORY_FIELDS, HistoryChart, LiveChart, WaveformChart, type HistoryField } from './charts.ts';
 import { setupCursorViews } from './cursor-views.ts';
 import { DevicePicker } from './device-picker.ts';
 import { setupEnergyView } from './energy.ts';
 import { setupEventLog } from './events.ts';
 import { openExportDialog, setupExportDialog } from './export.ts';
 import { duration, fixed, integer, kwhRegister, si } from './format.ts';
+import { setupPqView } from './pq.ts';
 import { setupTariffDialog } from './tariff.ts';
 import { setupWaveform } from './waveform.ts';
 import { setupCalibration } from './calibrate.ts';
@@ -23,15 +24,6 @@ const ENERGY_POLL_MS = 2000;
 /** Tiles grey out when no window came for this long (e.g. 1 cycle windows stop arriving). */
 const STALE_MS = 3000;
 const LATENCY_SAMPLES = 2000;
-
-const HISTORY_FIELDS: Record<string, HistoryField> = {
-  p: { key: 'p', label: 'P', unit: 'W' },
-  s: { key: 's', label: 'S', unit: 'VA' },
-  vrms: { key: 'vrms', label: 'Vrms', unit: 'V' },
-  irms: { key: 'irms', label: 'Irms', unit: 'A' },
-  pf: { key: 'pf', label: 'PF', unit: '' },
-  freq_hz: { key: 'freq_hz', label: 'f', unit: 'Hz' },
-};
 
 const $ = <T extends HTMLElement = HTMLElement>(sel: string): T => {
   const el = document.querySelector<T>(sel);
@@ -197,6 +189,7 @@ function showDevice(): void {
   void energyView.load();
   void eventLog.load();
   void calibration.load();
+  void pqView.load();
 }
 
 const picker = new DevicePicker($<HTMLSelectElement>('#device-select'), $('.tile[data-q="all_total_wh"]'), selectDevice);
@@ -435,6 +428,7 @@ const eventLog = setupEventLog(() => state.device, (from, to) => {
 // --- calibration ----------------------------------------------------------------------------------
 
 const calibration = setupCalibration({ device: () => state.device, sampleRateHz: () => current()?.sample_rate_hz ?? 0, freqHz: () => state.freqHz });
+const pqView = setupPqView(() => current() ?? null);
 
 setInterval(renderPanel, 1000);
 renderBanner();

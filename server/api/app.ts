@@ -10,6 +10,7 @@
 //   GET  /api/devices/:id/energy/periods?bucket&from&to&tz  energy and cost per local calendar period (energy.ts)
 //   GET  /api/tariff, PUT /api/tariff               the tariff energy is priced with (stored in the database)
 //   GET  /api/events?device&from&to&limit&kind      the event log (events.ts)
+//   GET  /api/devices/:id/pq/…                     power quality: harmonics, voltage events, their CSV (pq.ts)
 //   GET  /api/devices/:id/calibration              calibration registers + kv/ki
 //   PUT  /api/devices/:id/calibration              store and push to the device
 //   POST /api/devices/:id/captures                 arm a waveform capture
@@ -43,6 +44,7 @@ import { installGuard, PUBLIC, registerPublic } from './guard.ts';
 import { registerEnergyRoutes } from './energy.ts';
 import { registerEventRoutes } from './events.ts';
 import { registerCaptureRoutes } from './captures.ts';
+import { registerPqRoutes } from './pq.ts';
 import { captureJson, deviceJson } from './json.ts';
 import { LiveHub, type LiveHubOptions } from './live.ts';
 import { Metrics } from './metrics.ts';
@@ -196,6 +198,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
   registerEnergyRoutes(app, store, mustDevice, R);
   registerEventRoutes(app, store, mustDevice, R);
+  registerPqRoutes(app, store, mustDevice, R);
 
   app.get<{ Params: Static<typeof S.DeviceParams> }>(
     '/api/devices/:id/calibration',

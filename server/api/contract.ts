@@ -13,6 +13,7 @@ import * as S from './schemas.ts';
 import { energyRouteSchemas } from './energy-schemas.ts';
 import { eventRouteSchemas } from './events.ts';
 import { captureRouteSchemas } from './captures.ts';
+import { pqRouteSchemas } from './pq.ts';
 
 /** An error reply, described by when the route sends it. */
 const error = (description: string) => Type.Object(S.ErrorReply.properties, { description });
@@ -110,7 +111,8 @@ function routes() {
       summary: 'Prometheus metrics of every device (text exposition format 0.0.4)',
       description:
         'Per device (label device): counters crabwatt_energy_wh_total (the exact nWh ledger in Wh), frames, CRC errors, ' +
-        'sequence gaps, duplicate windows, device resets and windows; gauges of the last window (V, I, P, S, PF, f) while ' +
+        'sequence gaps, duplicate windows, device resets and windows; with the power-quality analysis, waveform frames, ' +
+        'lost stream samples and stream gaps, analysed and gap windows, voltage events; gauges of the last window (V, I, P, S, PF, f) while ' +
         'connected, crabwatt_link_state and crabwatt_ingest_lag_seconds; and crabwatt_database_bytes. With a token ' +
         "configured, scrape with 'Authorization: Bearer T' (Prometheus: authorization.credentials_file).",
       response: {
@@ -123,6 +125,7 @@ function routes() {
     ...energyRouteSchemas({ badRequest: BAD_REQUEST, noDevice: NO_DEVICE, bodyErrors: BODY_ERRORS, error }),
     ...eventRouteSchemas({ badRequest: BAD_REQUEST, noDevice: NO_DEVICE }),
     ...captureRouteSchemas({ badRequest: BAD_REQUEST, bodyErrors: BODY_ERRORS, error }),
+    ...pqRouteSchemas({ badRequest: BAD_REQUEST, noDevice: NO_DEVICE, error }),
     live: {
       tags: ['live'],
       summary: 'WebSocket stream of windows, link events and the device list',

@@ -7,6 +7,10 @@
 // Units: times are Unix epoch milliseconds (UTC); physical values are SI (V, A, W, VA, var, Hz);
 // energy crosses this seam as integer nanowatt-hours (bigint) so nothing here rounds it.
 
+import type { PqExport } from '../export/pq-csv.ts';
+import type { LivePqCounters } from '../pq/live.ts';
+import type { PqSettings } from '../pq/settings.ts';
+import type { PqAggregateRow, PqEventRow, PqTrace } from '../store/pq-query.ts';
 import type { EventEmitter } from 'node:events';
 import type { LiveWindow as IngestLiveWindow } from '../ingest/ingest.ts';
 import type { CaptureArchive } from '../store/captures.ts';
@@ -77,6 +81,13 @@ export interface MeasurementStore {
   events(device: string, fromMs: number, toMs: number, limit: number, kind?: string): StoredEvent[];
   /** Captures kept in the database (server/store/captures.ts); its writes throw CaptureWriteError (503). */
   readonly captures: KeptCaptures;
+  /** Power quality (server/store/pq-query.ts): 10-minute aggregates and voltage events starting in [fromMs, toMs), oldest first. */
+  pqAggregates(device: string, fromMs: number, toMs: number, limit: number): PqAggregateRow[];
+  pqEvents(device: string, fromMs: number, toMs: number, limit: number): PqEventRow[];
+  /** One event with its Urms(1/2) trace; undefined when the device has none with this id. */
+  pqEvent(device: string, id: number): (PqEventRow & { trace: PqTrace }) | undefined;
+  /** The CSV of server/export/pq-csv.ts, header line first, a chunk at a time. */
+  pqCsv(device: string, what: PqExport, fromMs: number, toMs: number, tz: string): Iterable<string>;
 }
 
 export type KeptCaptures = Pick<CaptureArchive, 'keep' | 'list' | 'info' | 'get' | 'rename' | 'remove'>;
@@ -139,6 +150,12 @@ export interface DeviceInfo {
   sampleRateHz: number;
   /** A condition the user must see though the link is fine (e.g. duplicates dominate: nothing new is stored). */
   warning: string | null;
+  /** The power-quality analysis' counters (server/pq/live.ts) and why it cannot run; absent when it is off. */
+  pq?: PqCounters;
+}
+
+export interface PqCounters extends LivePqCounters, PqSettings {
+  error: string | null;
 }
 
 /** Device calibration registers (docs/dsp.md) plus the host-side scale of the analog front end. */

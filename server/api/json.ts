@@ -36,6 +36,19 @@ export function deviceJson(d: DeviceInfo) {
       link_stalls: d.deviceHealth.linkStalls,
       uart_rx_overruns: d.deviceHealth.uartRxOverruns,
     },
+    pq: d.pq
+      ? {
+          waveform_frames: d.pq.waveformFrames,
+          waveform_lost_samples: d.pq.waveformLostSamples,
+          waveform_gaps: d.pq.waveformGaps,
+          windows: d.pq.pqWindows,
+          gap_windows: d.pq.pqGapWindows,
+          events: d.pq.pqEvents,
+          declared_v: d.pq.declaredV,
+          nominal_hz: d.pq.nominalHz,
+          error: d.pq.error,
+        }
+      : null,
   };
 }
 

@@ -7,7 +7,7 @@
 // value is exactly Number(total_nwh) / 1e9 of that moment, never a sum of floats.
 
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { DeviceDirectory, DeviceInfo, LinkState, LiveSource, LiveWindow, MeasurementStore } from './deps.ts';
+import type { DeviceDirectory, DeviceInfo, LinkState, PqCounters, LiveSource, LiveWindow, MeasurementStore } from './deps.ts';
 
 export interface MetricsSource {
   devices: DeviceDirectory;
@@ -31,6 +31,16 @@ const COUNTERS = [
   ['crabwatt_windows_total', 'Windows stored since serve started.', (c) => c.windows],
 ] as const satisfies readonly (readonly [string, string, (c: DeviceInfo['counters']) => number])[];
 
+/** Counters of the power-quality analysis (DeviceInfo['pq']), for the devices it runs on. */
+const PQ_COUNTERS = [
+  ['crabwatt_waveform_frames_total', 'Waveform frames received since serve started.', (c) => c.waveformFrames],
+  ['crabwatt_waveform_lost_samples_total', 'Decimated stream samples lost between waveform frames since serve started.', (c) => c.waveformLostSamples],
+  ['crabwatt_waveform_gaps_total', 'Discontinuities of the waveform stream (losses and restarts) since serve started.', (c) => c.waveformGaps],
+  ['crabwatt_pq_windows_total', 'Windows analysed for harmonics since serve started.', (c) => c.pqWindows],
+  ['crabwatt_pq_gap_windows_total', 'Whole-cycle windows the waveform stream did not cover since serve started.', (c) => c.pqGapWindows],
+  ['crabwatt_pq_events_total', 'Voltage dips, swells and interruptions detected since serve started.', (c) => c.pqEvents],
+] as const satisfies readonly (readonly [string, string, (c: PqCounters) => number])[];
+
 /** Gauges from a device's last window, shown while it is connected (a stale reading is no reading). */
 const READINGS = [
   ['crabwatt_voltage_volts', 'RMS voltage of the last window.', (w) => w.vrms],
@@ -46,6 +56,7 @@ export class Metrics {
   private readonly latest = new Map<string, LiveWindow>();
   private readonly energy: Counter<'device'>;
   private readonly counters: { metric: Counter<'device'>; read: (c: DeviceInfo['counters']) => number }[];
+  private readonly pqCounters: { metric: Counter<'device'>; read: (c: PqCounters) => number }[];
   private readonly readings: { metric: Gauge<'device'>; read: (w: LiveWindow) => number | null }[];
   private readonly linkState: Gauge<'device' | 'state'>;
   private readonly lag: Gauge<'device'>;
@@ -60,6 +71,7 @@ export class Metrics {
       labelNames: ['device'], registers,
     });
     this.counters = COUNTERS.map(([name, help, read]) => ({ metric: new Counter({ name, help, labelNames: ['device'], registers }), read }));
+    this.pqCounters = PQ_COUNTERS.map(([name, help, read]) => ({ metric: new Counter({ name, help, labelNames: ['device'], registers }), read }));
     this.readings = READINGS.map(([name, help, read]) => ({ metric: new Gauge({ name, help, labelNames: ['device'], registers }), read }));
     this.linkState = new Gauge({
       name: 'crabwatt_link_state',
@@ -88,6 +100,7 @@ export class Metrics {
       const device = { device: d.id };
       this.energy.inc(device, Number(this.source.store.energy(d.id, now).totalNwh) / NWH_PER_WH);
       for (const c of this.counters) c.metric.inc(device, c.read(d.counters));
+      if (d.pq) for (const c of this.pqCounters) c.metric.inc(device, c.read(d.pq));
       for (const state of LINK_STATES) this.linkState.set({ device: d.id, state }, state === d.state ? 1 : 0);
       const w = this.latest.get(d.id);
       if (!w) continue;

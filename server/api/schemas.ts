@@ -61,6 +61,19 @@ export const DeviceHealthSchema = Type.Object({
   uart_rx_overruns: Type.Integer({ description: 'bytes the UART dropped at a full receive FIFO: commands lost on the line' }),
 });
 
+/** The power-quality analysis of the device's waveform stream (docs/power-quality.md, "Live"). */
+export const PqCountersSchema = Type.Object({
+  waveform_frames: Type.Integer({ description: 'waveform frames received' }),
+  waveform_lost_samples: Type.Integer({ description: 'stream samples (512 device samples each) lost between waveform frames' }),
+  waveform_gaps: Type.Integer({ description: 'discontinuities of the stream: a lost stretch, or a restart at a device reset' }),
+  windows: Type.Integer({ description: '10/12-cycle windows analysed' }),
+  gap_windows: Type.Integer({ description: 'whole-cycle windows the stream did not cover (not analysed, nothing interpolated)' }),
+  events: Type.Integer({ description: 'dips, swells and interruptions detected' }),
+  declared_v: Type.Number({ description: 'the declared supply voltage the events are measured against (serve --declared-v), V' }),
+  nominal_hz: Type.Number({ description: 'the nominal frequency (serve --nominal-hz), Hz' }),
+  error: Nullable(Type.String({ description: 'why there is no analysis (the device rate cannot carry the 50th harmonic)' })),
+});
+
 export const DeviceSchema = Type.Object({
   id: Type.String(),
   name: Type.String(),
@@ -81,6 +94,7 @@ export const DeviceSchema = Type.Object({
   counters: LinkCountersSchema,
   warning: Nullable(Type.String({ description: 'a condition to show though the link is up, e.g. duplicates dominate' })),
   device_health: Nullable({ ...DeviceHealthSchema, description: "the device's counters since its reset; null until it sent a status frame" }),
+  pq: Nullable({ ...PqCountersSchema, description: 'the power-quality analysis of the waveform stream since serve started; null when it is off' }),
 });
 export const DeviceList = Type.Object({ devices: Type.Array(DeviceSchema) });
 

@@ -15,6 +15,8 @@ import { StoreReader } from '../store/query.ts';
 import { loadTariff, saveTariff } from '../store/tariff.ts';
 import { CaptureArchive } from '../store/captures.ts';
 import { readEvents } from '../store/events.ts';
+import { readPqAggregates, readPqEvent, readPqEvents } from '../store/pq-query.ts';
+import { pqCsv } from '../export/pq-csv.ts';
 import { AdcDelayKeeper } from './adc-delay.ts';
 import { CalibrationKeeper } from './calibration.ts';
 import { estimateExportRows, exportCsvViews, type ExportRequest } from '../export/csv.ts';
@@ -118,6 +120,10 @@ export function storeFromReader(reader: StoreReader, dbPath?: string): Measureme
     setTariff: (t) => saveTariff(reader.db, t),
     captures: new CaptureArchive(reader.db),
     events: (device, fromMs, toMs, limit, kind) => readEvents(reader.db, reader.resolveDevice(device).id, fromMs, toMs, limit, kind),
+    pqAggregates: (device, fromMs, toMs, limit) => readPqAggregates(reader.db, reader.resolveDevice(device).id, fromMs, toMs, limit),
+    pqEvents: (device, fromMs, toMs, limit) => readPqEvents(reader.db, reader.resolveDevice(device).id, fromMs, toMs, limit),
+    pqEvent: (device, id) => readPqEvent(reader.db, reader.resolveDevice(device).id, id),
+    pqCsv: (device, what, fromMs, toMs, tz) => pqCsv(reader.db, reader.resolveDevice(device).id, what, fromMs, toMs, tz),
   };
 }
 
@@ -253,6 +259,7 @@ class LiveDevice {
       },
       warning: this.d.ingest.duplicateWarning,
       deviceHealth: this.deviceHealth(),
+      ...(this.d.ingest.pq ? { pq: { ...this.d.ingest.pq.counters, ...this.d.ingest.pq.settings, error: this.d.ingest.pq.error } } : {}),
     };
   }
 

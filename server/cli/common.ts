@@ -1,6 +1,7 @@
 // Shared CLI plumbing: typed errors that carry an exit code, argument parsing with per-command help, output.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DEFAULT_PQ_SETTINGS, NOMINAL_HZ, type PqSettings } from '../pq/settings.ts';
 import { Store, StoreError } from '../store/store.ts';
 
 /** An error whose message tells the user what to do; main() prints it and exits with `exitCode`. */
@@ -77,6 +78,16 @@ export function parseNumber(name: string, text: string | undefined, fallback: nu
   const n = Number(text);
   if (!DECIMAL.test(text) || !Number.isFinite(n) || !check(n)) throw new UsageError(`--${name} '${text}': ${hint}`);
   return n;
+}
+
+/** `--declared-v V` and `--nominal-hz 50|60` (replay --pq and serve): the power-quality analysis' settings. */
+export const PQ_OPTIONS = { 'declared-v': { type: 'string' }, 'nominal-hz': { type: 'string' } } as const;
+
+export function parsePqSettings(values: ArgValues): PqSettings {
+  return {
+    declaredV: parseNumber('declared-v', str(values, 'declared-v'), DEFAULT_PQ_SETTINGS.declaredV, (n) => n > 0, 'a voltage > 0'),
+    nominalHz: parseNumber('nominal-hz', str(values, 'nominal-hz'), DEFAULT_PQ_SETTINGS.nominalHz, (n) => NOMINAL_HZ.includes(n), NOMINAL_HZ.join(' or ')),
+  };
 }
 
 /** JSON with bigints as decimal strings (exact) rather than a TypeError. */

@@ -5,14 +5,15 @@ import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import { COVERAGE_NOTE, CSV_HEADER, EXPORT_INTERVALS, ExportArgumentError, OUTAGE_NOTE, parseExportRequest, writeCsv } from '../export/csv.ts';
+import { PQ_CSV_HEADERS, PQ_EXPORTS, pqCsv, type PqExport } from '../export/pq-csv.ts';
 import { windowFlagList } from '../protocol/window-flags.ts';
 import { CAPTURE_CSV_HEADER, captureCsv } from '../export/capture-csv.ts';
 import { CaptureArchive } from '../store/captures.ts';
 import { QueryError, StoreReader, UnknownDeviceError } from '../store/query.ts';
 import { CliError, DEFAULT_DB, openForReading, parseCommandArgs, str, UsageError, type Io } from './common.ts';
 
-export const EXPORT_HELP = `crabwatt export --from ISO --to ISO [--interval raw|1s|1m|15m|1h|1d] [--tz ZONE]
-                [--device ID] [--db FILE] [-o FILE]
+export const EXPORT_HELP = `crabwatt export --from ISO --to ISO [--interval raw|1s|1m|15m|1h|1d | --pq harmonics|events]
+                [--tz ZONE] [--device ID] [--db FILE] [-o FILE]
 crabwatt export --capture N [--db FILE] [-o FILE]
 
 Writes stored measurements as CSV (to stdout, or to FILE with -o), streamed from the database.
@@ -34,6 +35,11 @@ With --capture N: the kept capture N (the dashboard's Keep; GET /api/captures li
 sample pair, header ${CAPTURE_CSV_HEADER}: the device's sample index, seconds from the trigger, volts,
 amperes and instantaneous watts, with the scale in force when it was taken (server/export/capture-csv.ts).
 (more: server/export/csv.ts, docs/dsp.md)
+
+--pq harmonics writes the 10-minute power-quality aggregates starting in [from, to) instead, --pq events the
+dips, swells and interruptions (columns: server/export/pq-csv.ts, docs/power-quality.md). Headers:
+  harmonics: timestamp,end,windows,flagged,vrms_v,irms_a,thd_v_ratio,thd_i_ratio,h1_v…h50_v,h1_a…h50_a,p1_w…p50_w
+  events: ${PQ_CSV_HEADERS.events}
 `;
 
 /** Help text wrapped at 110 columns, continuation lines indented. */
@@ -75,6 +81,7 @@ export async function exportCommand(argv: string[], io: Io, stdout: Writable = p
     db: { type: 'string' },
     output: { type: 'string', short: 'o' },
     capture: { type: 'string' },
+    pq: { type: 'string' },
   });
   if (values['help']) {
     io.out(EXPORT_HELP);
@@ -82,13 +89,16 @@ export async function exportCommand(argv: string[], io: Io, stdout: Writable = p
   }
   const capture = str(values, 'capture');
   if (capture !== undefined) {
-    const others = ['from', 'to', 'interval', 'tz', 'device'].filter((k) => str(values, k) !== undefined);
+    const others = ['from', 'to', 'interval', 'tz', 'device', 'pq'].filter((k) => str(values, k) !== undefined);
     if (others.length) throw new UsageError(`--capture writes a kept capture whole: leave out ${others.map((k) => `--${k}`).join(', ')}`);
     return exportKeptCapture(capture, str(values, 'db') ?? DEFAULT_DB, str(values, 'output'), stdout);
   }
   const from = str(values, 'from');
   const to = str(values, 'to');
   if (!from || !to) throw new UsageError('export needs --from and --to (ISO-8601), e.g. --from 2026-03-29 --to 2026-03-30');
+  const pq = str(values, 'pq');
+  if (pq !== undefined && !(PQ_EXPORTS as readonly string[]).includes(pq)) throw new UsageError(`--pq '${pq}': ${PQ_EXPORTS.join(' or ')}`);
+  if (pq !== undefined && str(values, 'interval') !== undefined) throw new UsageError('--pq writes 10-minute values or events: leave --interval out');
   const dbPath = str(values, 'db') ?? DEFAULT_DB;
   const store = openForReading(dbPath);
   const output = str(values, 'output');
@@ -101,10 +111,11 @@ export async function exportCommand(argv: string[], io: Io, stdout: Writable = p
       interval: str(values, 'interval') ?? '1m',
       tz: str(values, 'tz') ?? systemZone(),
     });
-    reader.resolveDevice(req.device);
+    const device = reader.resolveDevice(req.device);
     const out = output ? await openOutput(output) : stdout;
     try {
-      await writeCsv(reader, req, out);
+      if (pq === undefined) await writeCsv(reader, req, out);
+      else await writeChunks(pqCsv(store.db, device.id, pq as PqExport, req.fromMs, req.toMs, req.tz), out);
       if (output) {
         out.end();
         await finished(out);
@@ -152,6 +163,13 @@ async function exportKeptCapture(id: string, dbPath: string, output: string | un
     await finished(out);
   }
   return 0;
+}
+
+/** Chunks to a stream, waiting for it to drain when it asks to. */
+async function writeChunks(chunks: Iterable<string>, out: Writable): Promise<void> {
+  for (const chunk of chunks) {
+    if (!out.write(chunk)) await once(out, 'drain');
+  }
 }
 
 export { EXPORT_INTERVALS };

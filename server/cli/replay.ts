@@ -3,7 +3,7 @@
 import { createReadStream, existsSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { replay, ReplayInputError, streamWriter } from '../dsp/replay.ts';
-import { CliError, parseCommandArgs, parseNumber, str, UsageError, type Io } from './common.ts';
+import { CliError, parseCommandArgs, parseNumber, parsePqSettings, PQ_OPTIONS, str, UsageError, type Io } from './common.ts';
 
 export const REPLAY_HELP = `crabwatt replay --input FILE.csv --rate HZ --v-scale VOLTS_PER_CODE --i-scale AMPS_PER_CODE
                 [--mode cycles:K|fixed:N] [--hysteresis CODES]
@@ -29,8 +29,7 @@ export async function replayCommand(argv: string[], io: Io, stdin: Readable = pr
     mode: { type: 'string' },
     hysteresis: { type: 'string' },
     pq: { type: 'boolean' },
-    'declared-v': { type: 'string' },
-    'nominal-hz': { type: 'string' },
+    ...PQ_OPTIONS,
   });
   if (values['help']) {
     io.out(REPLAY_HELP);
@@ -50,13 +49,7 @@ export async function replayCommand(argv: string[], io: Io, stdin: Readable = pr
   const hysteresisText = str(values, 'hysteresis');
   const pqOnly = ['declared-v', 'nominal-hz'].find((name) => str(values, name) !== undefined);
   if (values['pq'] !== true && pqOnly) throw new UsageError(`--${pqOnly} goes with --pq`);
-  const pq =
-    values['pq'] === true
-      ? {
-          declaredV: parseNumber('declared-v', str(values, 'declared-v'), 230, positive, 'a voltage > 0'),
-          nominalHz: parseNumber('nominal-hz', str(values, 'nominal-hz'), 50, (n) => n === 50 || n === 60, '50 or 60'),
-        }
-      : undefined;
+  const pq = values['pq'] === true ? parsePqSettings(values) : undefined;
   if (input !== '-' && !existsSync(input)) throw new UsageError(`no such file '${input}'`);
   const source = input === '-' ? stdin : createReadStream(input);
   // An output error (EPIPE when `| head` has what it wanted) fails the next write instead of arriving as an

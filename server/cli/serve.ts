@@ -15,7 +15,7 @@ import { nwhToWhString } from '../store/energy.ts';
 import { StoreReader } from '../store/query.ts';
 import { Store, StoreError } from '../store/store.ts';
 import type { LiveWindow } from '../ingest/ingest.ts';
-import { CliError, DEFAULT_DB, parseCommandArgs, parseNumber, str, strs, UsageError, type Io } from './common.ts';
+import { CliError, DEFAULT_DB, parseCommandArgs, parseNumber, parsePqSettings, PQ_OPTIONS, str, strs, UsageError, type Io } from './common.ts';
 import { parseDeviceSpecs, parseScenario, parseSimLoad, prepareDevices, type PreparedDevice } from './serve-devices.ts';
 import type { DeviceSession } from './session.ts';
 import { MQTT_HELP, MQTT_OPTIONS, parseMqttFlags } from '../mqtt/cli.ts';
@@ -24,7 +24,7 @@ import { startMqtt, type MqttRuntime } from '../mqtt/start.ts';
 export const SERVE_HELP = `crabwatt serve [--device auto|sim[:SCENARIO[:SEED]]|rtl|PATH]... [--db FILE] [--listen HOST:PORT]
                [--token-file FILE] [--allow-host NAME]... [--scenario mains-230-50|mains-120-60|dc] [--speed X]
                [--sim-load APPLIANCE=on|off]...
-               [--keep-windows-days N] [--summary] [--adc-read-delay N]
+               [--keep-windows-days N] [--summary] [--adc-read-delay N] [--declared-v V] [--nominal-hz 50|60]
                [--mqtt URL] [--collect URL] [--mqtt-credentials FILE] [--mqtt-ca|cert|key FILE] [--mqtt-id NAME]
 
 Runs the host: reads the devices, stores windows, rollups and exact energy in the database, and serves the
@@ -54,6 +54,9 @@ API and dashboard (127.0.0.1:8080 by default; another address needs a token).
   --summary  print a live one-line summary beside the API
   --adc-read-delay N  the ADC capture point \`crabwatt bringup\` chose (0 to 255), set on every device at each of its
              boots (the board does not keep it: a reset returns the default, 43)
+  --declared-v, --nominal-hz  the supply's declared voltage (default 230) and nominal frequency (50 or 60,
+             default 50) of the power-quality analysis of each device's waveform stream: harmonics, THD and
+             the dips, swells and interruptions against these (docs/power-quality.md)
 ${MQTT_HELP}Stop with Ctrl-C: queued windows are written before exit, and serve says how many, with what this run stored.
 `;
 
@@ -112,6 +115,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     summary: { type: 'boolean' },
     'keep-windows-days': { type: 'string' },
     'adc-read-delay': { type: 'string' },
+    ...PQ_OPTIONS,
     ...MQTT_OPTIONS,
   });
   if (values['help']) {
@@ -132,6 +136,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     'adc-read-delay', str(values, 'adc-read-delay'), 0, (n) => Number.isInteger(n) && n >= 0 && n <= ADC_DELAY.MAX,
     `a whole number from 0 to ${ADC_DELAY.MAX} (the capture point crabwatt bringup printed)`,
   );
+  const pqSettings = parsePqSettings(values);
   const mqttFlags = parseMqttFlags(values, process.env);
   for (const w of mqttFlags.warnings) io.err(`crabwatt: ${w}\n`);
   let listen: ReturnType<typeof resolveListen>;
@@ -207,6 +212,7 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     sessions = prepared.map((p) => p.session(store));
     store.recordEvent('serve_start', null, Date.now(), `crabwatt serve started (device ${sessions.map((s) => s.path).join(', ')})`);
     for (const s of sessions) {
+      s.ingest.startPq(pqSettings);
       s.ingest.on('link', (e: { device: string; state: string; detail: string }) =>
         store.recordEvent(`link_${e.state}`, e.device || null, Date.now(), e.detail),
       );
@@ -275,6 +281,8 @@ export async function serveCommand(argv: string[], io: Io, options: ServeOptions
     await bound.close();
     wired?.close();
     if (sessions) for (const s of sessions) await s.close();
+    // After the links closed, before the last flush: the voltage events seen so far are stored.
+    if (sessions) for (const s of sessions) s.ingest.pq?.stop();
     else for (const p of prepared) await p.release();
     // After the devices stopped: the last state published is the final counter.
     await mqttRuntime?.close();

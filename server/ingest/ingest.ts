@@ -15,9 +15,12 @@
 //   'link'     LinkEvent         forwarded from the link with linkEvent()
 //   'ingest-error' Error         a frame the store refused (counted; ingest goes on)
 //   'duplicates' {device, warning} duplicates started (warning: a sentence) or stopped (null) to dominate
+//   'pq'       PqBatch           10-minute power-quality aggregates and voltage events, queued for the store (startPq)
 
 import { EventEmitter } from 'node:events';
 import { deriveQuantities, type DeriveScale } from '../dsp/derive.ts';
+import { LivePq, type PqBatch } from '../pq/live.ts';
+import type { PqSettings } from '../pq/settings.ts';
 import type { Frame, FrameFields } from '../protocol/codec.ts';
 import type { BookedGap, CalibrationRegisters, Derived, DeviceRef, Store, WindowInput } from '../store/store.ts';
 
@@ -99,12 +102,16 @@ export class Ingest extends EventEmitter {
   private device: DeviceRef | undefined;
   private scale: DeriveScale | undefined;
   private identifyRequested = false;
+  /** The power-quality analysis, once started (startPq). */
+  pq: LivePq | undefined;
 
   constructor(options: IngestOptions) {
     super();
     this.options = options;
     this.store = options.store;
     this.now = options.now ?? Date.now;
+    // No analysis across a reset: the stream of the old boot ends here.
+    this.on('epoch', () => this.pq?.restart());
   }
 
   /** The device this ingest books for, once identified (16 hex digits). */
@@ -134,6 +141,9 @@ export class Ingest extends EventEmitter {
         case 'energy':
           this.onEnergy(frame.fields);
           break;
+        case 'waveform':
+          if (this.device) this.pq?.waveform(frame);
+          break;
         case 'status':
           if (this.device && this.store.noteBoot(this.device, frame.fields.boot_id, this.now())) {
             this.counters.epochs++;
@@ -153,6 +163,11 @@ export class Ingest extends EventEmitter {
     this.emit('frame', frame);
   }
 
+  /** Run the power-quality analysis of the device's waveform stream (server/pq/live.ts) from the next identify on. */
+  startPq(settings: PqSettings): void {
+    this.pq = new LivePq(settings, (batch) => this.onPq(batch));
+  }
+
   /** Forward a link state change to the live listeners, tagged with this device. */
   linkEvent(state: LinkEvent['state'], detail: string): void {
     const ev: LinkEvent = { device: this.device?.hex ?? '', state, detail };
@@ -164,6 +179,12 @@ export class Ingest extends EventEmitter {
     if (!this.device || !this.scale) throw new Error('no device identified yet');
     this.device = this.store.setCalibration(this.device, registers, kv, ki);
     this.scale = { ...this.scale, kv, ki };
+    if (this.lastIdentify) this.pq?.configure(this.lastIdentify, kv, ki);
+  }
+
+  private onPq(batch: PqBatch): void {
+    this.store.pqRows?.add(batch);
+    this.emit('pq', batch);
   }
 
   private onIdentify(f: FrameFields<'identify'>): void {
@@ -193,10 +214,13 @@ export class Ingest extends EventEmitter {
       this.emit('epoch', { device: this.device.hex, bootId: f.boot_id });
     }
     this.lastBootId = f.boot_id;
+    this.lastIdentify = f;
+    this.pq?.configure(f, this.device.kv, this.device.ki);
     this.emit('identify', { device: this.device.hex, frame: f });
   }
 
   private lastBootId: number | undefined;
+  private lastIdentify: FrameFields<'identify'> | undefined;
 
   private needIdentify(): void {
     this.counters.beforeIdentify++;
@@ -218,9 +242,11 @@ export class Ingest extends EventEmitter {
     this.noteWindow(booked === undefined);
     if (!booked) {
       this.counters.duplicates++;
+      this.pq?.window(f, null);
       return;
     }
     this.counters.windows++;
+    this.pq?.window(f, { device: booked.device, epoch: booked.epoch, endIndex: booked.end_index, tMs: booked.t_end_ms, msPerSample: 1000 / this.scale.fs });
     if (this.listenerCount('window') === 0) return;
     const live: LiveWindow = {
       device: booked.device,

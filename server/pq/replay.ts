@@ -2,17 +2,13 @@
 // power-quality analysis, as JSON lines (issue 13 item 7) between the window lines.
 
 import { CODE_MID, type WindowRecord } from '../dsp/model.ts';
-import { Decimator, DECIMATION, decimatorResponse, FS_INPUT_HZ } from '../dsp/decimator.ts';
-import { MAX_ORDER } from './iec61000-4-7.ts';
-import { DEFAULT_THRESHOLDS, validateThresholds, type EventKind } from './iec61000-4-30.ts';
+import { Decimator } from '../dsp/decimator.ts';
+import type { EventKind } from './iec61000-4-30.ts';
+import { pqStreamConfig, type PqSettings } from './settings.ts';
 import { PqStream, type PqOutput } from './stream.ts';
 
-export interface PqReplayOptions {
-  /** declared supply voltage, V */
-  declaredV: number;
-  /** nominal frequency, Hz */
-  nominalHz: number;
-}
+export { iecCycles } from './settings.ts';
+export type PqReplayOptions = PqSettings;
 
 /** One analysed 10/12-cycle window. */
 export interface PqLine {
@@ -38,14 +34,6 @@ export interface PqEventLine {
   extreme_v: number;
 }
 
-/** The decimator's passband edge as a fraction of the stream rate (3 kHz of 7812.5 Hz, docs/dsp.md). */
-const PASSBAND_OF_STREAM = 0.4;
-
-/** The cycles of an IEC 61000-4-7 window at a nominal frequency: 200 ms, 10 at 50 Hz, 12 at 60 Hz. */
-export function iecCycles(nominalHz: number): number {
-  return Math.round(nominalHz / 5);
-}
-
 export class PqReplay {
   private readonly decimator = new Decimator();
   private readonly stream: PqStream;
@@ -55,24 +43,7 @@ export class PqReplay {
 
   /** `rate` is the recording's sample rate; the decimator's response scales with it. */
   constructor(opts: PqReplayOptions, private readonly rate: number, kv: number, ki: number, cycles: number) {
-    const thresholds = { ...DEFAULT_THRESHOLDS, declaredV: opts.declaredV, nominalHz: opts.nominalHz };
-    validateThresholds(thresholds);
-    // The decimator is designed for the device's 4 Msps: at a lower rate its band shrinks with it.
-    const bandHz = (PASSBAND_OF_STREAM * rate) / DECIMATION;
-    if (MAX_ORDER * opts.nominalHz > bandHz) {
-      throw new RangeError(
-        `--pq needs order ${MAX_ORDER} of ${opts.nominalHz} Hz within the decimated stream's band (${bandHz.toFixed(0)} Hz at --rate ${rate}): record at ≥ ${Math.ceil((MAX_ORDER * opts.nominalHz * DECIMATION) / PASSBAND_OF_STREAM)} samples/s`,
-      );
-    }
-    this.stream = new PqStream({
-      deviceRateHz: rate,
-      decimation: DECIMATION,
-      kv,
-      ki,
-      cycles,
-      thresholds,
-      response: (fHz) => decimatorResponse((fHz * FS_INPUT_HZ) / rate),
-    });
+    this.stream = new PqStream(pqStreamConfig(opts, rate, kv, ki, cycles));
   }
 
   /** Raw codes of the next `count` samples. The replay's calibration is the reset one: q = 4·(code − mid). */

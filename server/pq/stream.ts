@@ -5,7 +5,7 @@
 // reported as invalid: nothing is interpolated across a gap.
 
 import { WINDOW_FLAG } from '../protocol/definition.ts';
-import { Aggregator, type PqAggregate } from './aggregate.ts';
+import { Aggregator, INTERVAL_S, type EventSource, type PqAggregate } from './aggregate.ts';
 import { analyzeWindow, marginSamples, type FilterResponse, type HarmonicAnalysis } from './iec61000-4-7.ts';
 import { VoltageMonitor, type FrequencyValue, type HalfCycleValue, type PqEvent, type VoltageThresholds } from './iec61000-4-30.ts';
 
@@ -75,6 +75,8 @@ export class PqStream {
   private lastSeq: number | null = null;
   private pending: { start: number; end: number }[] = [];
   private out: PqWindowResult[] = [];
+  /** events already drained, for the flags of the aggregates still waiting */
+  private drained: PqEvent[] = [];
 
   constructor(private readonly cfg: PqStreamConfig) {
     this.monitor = new VoltageMonitor(cfg.thresholds, cfg.deviceRateHz, cfg.decimation);
@@ -123,10 +125,20 @@ export class PqStream {
   drain(final = false): PqOutput {
     if (final) this.endSegment();
     const m = this.monitor;
+    const events = m.events.splice(0);
+    // An aggregate still waiting is flagged by the events of earlier drains too, not only by those the
+    // monitor holds now: they are kept for as long as an interval can wait.
+    this.drained.push(...events);
+    const latest = this.drained.reduce((x, e) => Math.max(x, e.end), -Infinity);
+    this.drained = this.drained.filter((e) => e.end >= latest - 2 * INTERVAL_S * this.cfg.deviceRateHz);
+    const source: EventSource = {
+      eventDuring: (start, end) => m.eventDuring(start, end) || this.drained.some((e) => e.start < end && e.end > start),
+      settledAfter: (index) => m.settledAfter(index),
+    };
     const out: PqOutput = {
       windows: this.out,
-      events: m.events.splice(0),
-      aggregates: this.aggregator.drain(m, final),
+      events,
+      aggregates: this.aggregator.drain(source, final),
       halfCycles: m.halfCycles.splice(0),
       frequencies: m.frequencies.splice(0),
     };

@@ -31,6 +31,7 @@ import { cobsDecode } from '../protocol/cobs.ts';
 import { MAX_ENCODED_FRAME_BYTES, layoutOf } from '../protocol/layout.ts';
 import { CODE_MID, DspConfigError, DspCore, RESET_CONFIG, validateConfig, type DspConfig } from '../dsp/model.ts';
 import { DEFAULT_READ_DELAY, SimAdcFront, type SimAdcOptions } from './adc-front.ts';
+import type { SupplyEventSpec } from './supply-events.ts';
 import { WaveformFramer } from './waveform.ts';
 import { SAMPLE_RATE_HZ, SyntheticLoad, XorShift32, type ScenarioName } from './load.ts';
 
@@ -76,6 +77,8 @@ export interface SimulatedDeviceOptions {
   seed?: number;
   /** Pin appliances on or off by name (see load.ts). */
   pins?: Readonly<Record<string, boolean>>;
+  /** The supply events instead of the scenario's (see load.ts). */
+  supplyEvents?: readonly SupplyEventSpec[];
   /** 1 = real time; 10 = ten times faster; Infinity = as fast as possible. */
   speed?: number;
   /** Window configuration and calibration at boot; defaults to the gateware's reset values, except
@@ -210,7 +213,7 @@ export class SimulatedDevice {
   constructor(options: SimulatedDeviceOptions = {}) {
     const scenario = options.scenario ?? 'mains-230-50';
     const seed = options.seed ?? 1;
-    this.load = new SyntheticLoad({ scenario, seed, pins: options.pins });
+    this.load = new SyntheticLoad({ scenario, seed, pins: options.pins, ...(options.supplyEvents ? { supplyEvents: options.supplyEvents } : {}) });
     this.adc = new SimAdcFront({ seed, ...options.adc });
     this.speedValue = checkSpeed(options.speed ?? 1);
     this.energyEveryWindows = options.energyEveryWindows ?? 1;

@@ -170,6 +170,8 @@ export interface LoadOptions {
   seed: number;
   /** Pin appliances on (true) or off (false) by name; the others follow the seeded schedule. */
   pins?: Readonly<Record<string, boolean>>;
+  /** The supply events instead of the scenario's (a test that needs one early: SupplyEventSpec.firstS). */
+  supplyEvents?: readonly SupplyEventSpec[];
 }
 
 /** The on/off history of one appliance: switching times drawn lazily from its own PRNG stream. */
@@ -286,7 +288,7 @@ export class SyntheticLoad {
     this.shapes = spec.appliances.map((a) => this.buildCurrentShape(a));
     this.schedules = spec.appliances.map((a) => new Schedule(a, rng.nextU32() | 0, pins[a.name]));
     // Drawn after everything else from the seed, so the streams above are those of before the events.
-    this.supplyEvents = spec.supplyEvents.map((e) => new SupplyEvents(e, new XorShift32(rng.nextU32() | 0)));
+    this.supplyEvents = (options.supplyEvents ?? spec.supplyEvents).map((e) => new SupplyEvents(e, new XorShift32(rng.nextU32() | 0)));
     this.coefficients = new Float64Array(spec.appliances.length);
     this.states = spec.appliances.map(() => false);
     this.updateSegment(0);

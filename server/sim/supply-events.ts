@@ -11,6 +11,8 @@ export interface SupplyEventSpec {
   readonly depth: readonly [number, number];
   readonly durationS: readonly [number, number];
   readonly recovers: boolean;
+  /** When the first may start, s of device time (default FIRST_SUPPLY_EVENT_S; tests want one early). */
+  readonly firstS?: number;
 }
 
 /** No supply event in the first minutes: short runs (the tests, a quick look) see a steady supply. */
@@ -29,7 +31,7 @@ export class SupplyEvents {
 
   /** `rng.next()`: uniform in [0, 1) (load.ts's XorShift32, seeded per scenario and kind). */
   constructor(private readonly spec: SupplyEventSpec, private readonly rng: { next(): number }) {
-    this.draw(FIRST_SUPPLY_EVENT_S);
+    this.draw(spec.firstS ?? FIRST_SUPPLY_EVENT_S);
   }
 
   private draw(afterS: number): void {

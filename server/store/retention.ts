@@ -1,4 +1,5 @@
-// Retention: raw windows and rollup levels older than their configured age are deleted.
+// Retention: raw windows and rollup levels older than their configured age are deleted; the power-quality
+// aggregates and events go with the windows.
 
 import type Database from 'better-sqlite3';
 import { PACK_MS, PACKED_LEVEL_MS, type Packer } from './pack.ts';
@@ -17,13 +18,17 @@ export function deleteExpired(
   // scanning every window: this runs on the ingest thread.
   const devices = db.prepare('SELECT id FROM devices').pluck().all() as number[];
   const windows = db.prepare('DELETE FROM windows WHERE device = ? AND t_end_ms < ?');
+  const pqAggregates = db.prepare('DELETE FROM pq_aggregates WHERE device = ? AND t_end_ms < ?');
+  const pqEvents = db.prepare('DELETE FROM pq_events WHERE device = ? AND t_start_ms + duration_ms < ?');
   const rollups = db.prepare('DELETE FROM rollups WHERE device = ? AND level = ? AND t_start_ms < ?');
   const packs = db.prepare('DELETE FROM rollup_packs WHERE device = ? AND t_start_ms < ?');
   const packRows = db.prepare('SELECT coalesce(sum(rows), 0) FROM rollup_packs WHERE device = ? AND t_start_ms < ?').pluck();
   // One transaction: a reader never sees an hour half unpacked, and a crash keeps the old state.
   db.transaction(() => {
     for (const device of devices) {
-      if (windowRetentionMs !== null) deleted += windows.run(device, nowMs - windowRetentionMs).changes;
+      if (windowRetentionMs !== null) {
+        for (const stmt of [windows, pqAggregates, pqEvents]) deleted += stmt.run(device, nowMs - windowRetentionMs).changes;
+      }
       for (const level of ROLLUP_LEVELS) {
         const keep = rollupRetentionMs[level.name];
         if (keep === undefined || keep === null) continue;

@@ -182,6 +182,47 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX IF NOT EXISTS captures_device_time ON captures(device, captured_ms);
   `,
+  // 6: power quality (server/pq/, docs/power-quality.md): the 10-minute aggregates of the IEC 61000-4-7
+  // analysis and the IEC 61000-4-30 voltage events, written in the batch transactions (pq-rows.ts). A
+  // re-analysed interval or event (a serve restarted on a device that kept running) is kept once: the unique
+  // keys are device, epoch and the device sample index the interval or event starts at.
+  `
+  CREATE TABLE IF NOT EXISTS pq_aggregates (
+    id INTEGER PRIMARY KEY,
+    device INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    interval_index INTEGER NOT NULL,         -- device sample index of the 10-minute boundary the interval starts at
+    start_index INTEGER NOT NULL,            -- [start, end) of the windows it holds, device sample index
+    end_index INTEGER NOT NULL,
+    t_start_ms INTEGER NOT NULL,
+    t_end_ms INTEGER NOT NULL,
+    windows INTEGER NOT NULL,                -- 10/12-cycle windows aggregated
+    flagged INTEGER NOT NULL,                -- 1: a dip, swell or interruption touched it (IEC 61000-4-30 flag)
+    vrms REAL NOT NULL,                      -- V
+    irms REAL NOT NULL,                      -- A
+    thd_v REAL,                              -- THDS orders 2 … 40, ratio; null without a fundamental
+    thd_i REAL,
+    harmonics BLOB NOT NULL                  -- 150 little-endian float64: h_v (V), h_i (A), p_h (W), orders 1 … 50
+  );
+  CREATE UNIQUE INDEX IF NOT EXISTS pq_aggregates_interval ON pq_aggregates(device, epoch, interval_index);
+  CREATE INDEX IF NOT EXISTS pq_aggregates_time ON pq_aggregates(device, t_start_ms);
+
+  CREATE TABLE IF NOT EXISTS pq_events (
+    id INTEGER PRIMARY KEY,
+    device INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    kind TEXT NOT NULL,                      -- dip, swell, interruption
+    start_index REAL NOT NULL,               -- device sample index (fractional: located on the waveform)
+    end_index REAL NOT NULL,
+    t_start_ms INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
+    extreme_v REAL NOT NULL,                 -- residual (dip, interruption) or maximum (swell) Urms(1/2), V
+    cut INTEGER NOT NULL,                    -- 1: the stream ended (gap, reset) before the event did
+    trace BLOB NOT NULL                      -- little-endian float64 pairs: s from the start, Urms(1/2) V
+  );
+  CREATE UNIQUE INDEX IF NOT EXISTS pq_events_start ON pq_events(device, epoch, kind, start_index);
+  CREATE INDEX IF NOT EXISTS pq_events_time ON pq_events(device, t_start_ms);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

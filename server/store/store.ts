@@ -19,6 +19,7 @@ import { Booking } from './booking.ts';
 import { checkScale, checkWindow, deviceHex, loadLatestEpoch, placeholderEpoch, startSegment } from './ledger.ts';
 import type { ProcessLock } from './lock.ts';
 import { openDatabase } from './open.ts';
+import { PqRows } from './pq-rows.ts';
 import { deleteExpired } from './retention.ts';
 import { Rollups } from './rollups.ts';
 import {
@@ -71,6 +72,8 @@ export class Store {
   /** The queue, its transaction and the write health (write-queue.ts). */
   private readonly writes: WriteQueue;
   private readonly booking: Booking;
+  /** The power-quality aggregates and events, written in the batch transactions (pq-rows.ts); undefined read-only. */
+  readonly pqRows: PqRows | undefined;
 
   private constructor(path: string, options: StoreOptions) {
     this.path = path;
@@ -85,6 +88,8 @@ export class Store {
     this.rollups = readonly ? undefined : new Rollups(this.db);
     this.writes = new WriteQueue(this.db, path, this.devices, this.rollups, this.counters, options);
     this.booking = new Booking(this.rollups, this.writes, this.counters, reanchorMs);
+    this.pqRows = readonly ? undefined : new PqRows(this.db, () => this.writes.armTimer());
+    if (this.pqRows) this.writes.participants.push(this.pqRows);
   }
 
   static open(path: string, options: StoreOptions = {}): Store {

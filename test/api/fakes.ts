@@ -20,6 +20,8 @@ import {
 import { CaptureArchive } from '../../server/store/captures.ts';
 import type { StoredEvent } from '../../server/store/events.ts';
 import { migrate } from '../../server/store/schema.ts';
+import { PQ_CSV_HEADERS, type PqExport } from '../../server/export/pq-csv.ts';
+import type { PqAggregateRow, PqEventRow, PqTrace } from '../../server/store/pq-query.ts';
 import { checkTariff, type Tariff } from '../../server/store/tariff.ts';
 
 export const DEVICE = '00c0ffee00000001';
@@ -96,6 +98,28 @@ export class FakeStore implements MeasurementStore {
     this.known(device);
     return [{ tMs: toMs - 1000, untilMs: null, kind: 'serve_start', detail: 'crabwatt serve started' }, { tMs: fromMs, untilMs: fromMs + 60_000, kind: 'no_data', detail: 'no measurements for 1 min' }]
       .filter((e) => kind === undefined || e.kind === kind).slice(0, limit);
+  }
+
+  pqAggregates(device: string, fromMs: number, _toMs: number, limit: number): PqAggregateRow[] {
+    this.known(device);
+    const h = (fundamental: number) => Array.from({ length: 50 }, (_, k) => (k === 0 ? fundamental : k % 2 === 0 ? fundamental / (k + 1) / 10 : 0));
+    return [{ tStartMs: fromMs, tEndMs: fromMs + 600_000, windows: 3000, flagged: false, vrms: 230, irms: 2, thdV: 0.03, thdI: 0.2, hV: h(230), hI: h(2), pH: h(460) }].slice(0, limit);
+  }
+
+  pqEvents(device: string, fromMs: number, _toMs: number, limit: number): PqEventRow[] {
+    this.known(device);
+    return [{ id: 1, kind: 'dip', tStartMs: fromMs + 1000, durationMs: 120, extremeV: 150, cut: false }].slice(0, limit);
+  }
+
+  pqEvent(device: string, id: number): (PqEventRow & { trace: PqTrace }) | undefined {
+    this.known(device);
+    if (id !== 1) return undefined;
+    return { id: 1, kind: 'dip', tStartMs: 1000, durationMs: 120, extremeV: 150, cut: false, trace: { tS: [-0.01, 0, 0.01], urmsV: [230, 150, 230] } };
+  }
+
+  pqCsv(device: string, what: PqExport): Iterable<string> {
+    this.known(device);
+    return [`${PQ_CSV_HEADERS[what]}\n`];
   }
 
   setTariff(t: Tariff): Tariff {

@@ -22,6 +22,10 @@ function sample(text: string, name: string, labels = `device="${DEVICE}"`): stri
 describe('GET /metrics', () => {
   it('is a text exposition promtool accepts, with HELP and TYPE, the ledger exact in Wh and the last reading', async () => {
     const f = fakes();
+    f.devices.info = {
+      ...f.devices.info,
+      pq: { waveformFrames: 2441, waveformLostSamples: 64, waveformGaps: 2, pqWindows: 48, pqGapWindows: 3, pqEvents: 1, declaredV: 230, nominalHz: 50, error: null },
+    };
     app = await buildApp({ ...f, databaseBytes: () => 12_345 });
     f.live.emit('window', liveWindow(Date.now(), 2300));
     const r = await app.inject({ method: 'GET', url: '/metrics' });
@@ -41,6 +45,13 @@ describe('GET /metrics', () => {
     expect(sample(r.body, 'crabwatt_link_state', `device="${DEVICE}",state="connected"`)).toBe('1');
     expect(sample(r.body, 'crabwatt_link_state', `device="${DEVICE}",state="disconnected"`)).toBe('0');
     expect(r.body).toMatch(/^crabwatt_database_bytes 12345$/m);
+    // The power-quality analysis' counters, where it runs.
+    expect(sample(r.body, 'crabwatt_waveform_lost_samples_total')).toBe('64');
+    expect(sample(r.body, 'crabwatt_waveform_gaps_total')).toBe('2');
+    expect(sample(r.body, 'crabwatt_pq_windows_total')).toBe('48');
+    expect(sample(r.body, 'crabwatt_pq_events_total')).toBe('1');
+    const device = (await app.inject({ url: `/api/devices/${DEVICE}` })).json() as { pq: Record<string, unknown> };
+    expect(device.pq).toMatchObject({ waveform_frames: 2441, waveform_lost_samples: 64, gap_windows: 3, declared_v: 230, error: null });
   });
 
   it('drops the readings of a device that is not connected, and keeps its energy', async () => {

@@ -84,4 +84,24 @@ describe('PqStream', () => {
     expect(s.drain().windows).toEqual([]);
     expect(() => s.pushWaveform({ seq: 0, firstIndex: 0n, v: new Int32Array(3), i: new Int32Array(2) })).toThrow(/unequal|3 voltage/);
   });
+
+  it('flags the 10-minute interval by an event drained before the interval was (the live analysis drains often)', () => {
+    const { frames, windows } = stream(2);
+    // An interruption of 6 frames (≈ 49 ms) a second in.
+    for (const f of frames.slice(120, 126)) f.v.fill(0);
+    const s = makeStream();
+    let w = 0;
+    const events = [];
+    for (const f of frames) {
+      s.pushWaveform(f);
+      const reached = f.firstIndex + BigInt(f.v.length * D);
+      while (w < windows.length && windows[w]!.end_index <= reached) s.pushWindow(windows[w++]!);
+      events.push(...s.drain().events);
+    }
+    const out = s.drain(true);
+    expect(events.map((e) => e.kind)).toContain('interruption');
+    const interval = out.aggregates.find((a) => a.kind === '10min')!;
+    expect(interval.windows).toBeGreaterThan(5);
+    expect(interval.flagged).toBe(true);
+  });
 });
