@@ -12,8 +12,11 @@ export class GuestBuildError extends Error {
   override name = 'GuestBuildError';
 }
 
-/** The modules the guest loads: the USB host controller QEMU emulates, CDC-ACM, the virtio ports. */
-export const GUEST_MODULES = ['xhci-pci', 'cdc-acm', 'virtio_pci', 'virtio_console'] as const;
+/**
+ * The modules the guest loads, in this order: usbmon (the capture), the virtio ports, then the USB host
+ * controller QEMU emulates and CDC-ACM, so the capture can start before the device is enumerated.
+ */
+export const GUEST_MODULES = ['usbmon', 'virtio_pci', 'virtio_console', 'xhci-pci', 'cdc-acm'] as const;
 
 export interface Guest {
   readonly kernel: string;

@@ -3,7 +3,8 @@
 // own kernel (server/twin/linux-usb-guest.ts): usbcore and cdc_acm are the host. The guest copies
 // /dev/ttyACM0 both ways to a virtio port; the frames are decoded here with the host's decoder.
 //
-//   bash hdl/run.sh linux-usb [--seconds S]     (S simulated seconds of frames, default 0.02)
+//   bash hdl/run.sh linux-usb [--seconds S] [--pcap FILE]   (S simulated seconds of frames, default 0.02;
+//                                                           the guest's usbmon capture, default build/linux-usb/usbmon.pcap)
 //
 // Prints the guest's kernel log lines about the device, then one JSON line; exits non-zero with the
 // reason on any failure. KVM when /dev/kvm works, otherwise TCG.
@@ -17,6 +18,7 @@ import { encodeFrame, FrameDecoder, type AnyFrame } from '../protocol/codec.ts';
 import { buildGuest } from './linux-usb-guest.ts';
 import { REPO_ROOT } from './rtl.ts';
 import { readVector, stimulusBytes, type TwinVector } from './stimulus.ts';
+import { pcapFile, UsbmonStream, type UsbmonEvent } from './usbmon-pcap.ts';
 
 export class LinuxUsbError extends Error {
   override name = 'LinuxUsbError';
@@ -30,6 +32,8 @@ export interface LinuxUsbOptions {
   rebind?: boolean;
   /** Also reset the device from the guest (USBDEVFS_RESET), then check that frames flow again. */
   reset?: boolean;
+  /** Write the guest's usbmon capture of the run here, as a pcap (server/twin/usbmon-pcap.ts). */
+  pcap?: string;
   log?: (line: string) => void;
 }
 
@@ -55,6 +59,9 @@ export interface LinuxUsbResult {
   command_answered: boolean;
   rebind_ok: boolean | null;
   reset_ok: boolean | null;
+  /** usbmon events the guest captured (all buses), and where their pcap went ('' without opts.pcap) */
+  usbmon_events: number;
+  pcap: string;
   enumeration_wall_s: number;
   sim_per_wall: number;
   descriptor_problems: string[];
@@ -212,6 +219,7 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
       '-device', 'virtio-serial',
       '-chardev', `socket,id=ctl,path=${join(dir, 'ctl.sock')},server=on,wait=off`, '-device', 'virtserialport,chardev=ctl,name=crabwatt.ctl',
       '-chardev', `socket,id=data,path=${join(dir, 'data.sock')},server=on,wait=off`, '-device', 'virtserialport,chardev=data,name=crabwatt.data',
+      '-chardev', `socket,id=mon,path=${join(dir, 'mon.sock')},server=on,wait=off`, '-device', 'virtserialport,chardev=mon,name=crabwatt.usbmon',
       '-device', 'qemu-xhci', '-chardev', `socket,id=r,path=${join(dir, 'redir.sock')}`, '-device', 'usb-redir,chardev=r',
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(qemu);
@@ -223,6 +231,18 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
 
     const ctl = await connect(join(dir, 'ctl.sock'), () => qemuAlive);
     const data = await connect(join(dir, 'data.sock'), () => qemuAlive);
+    const mon = await connect(join(dir, 'mon.sock'), () => qemuAlive);
+    const usbmon = new UsbmonStream();
+    const usbmonEvents: UsbmonEvent[] = [];
+    let usbmonError = '';
+    mon.on('data', (d: Buffer) => {
+      if (usbmonError) return;
+      try {
+        usbmonEvents.push(...usbmon.push(d));
+      } catch (e) {
+        usbmonError = (e as Error).message;
+      }
+    });
     const replies: string[] = [];
     let wake: (() => void) | null = null;
     lines(ctl, (line) => { replies.push(line); wake?.(); });
@@ -310,6 +330,9 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
       reset = true;
     }
     const kernelLog = (await command('dmesg')).map((l) => l.replace(/^kernel-log /, ''));
+    if (usbmonError) throw new LinuxUsbError(`the guest's usbmon capture: ${usbmonError}`);
+    const captured = usbmonEvents.slice();      // the capture runs on until the guest powers off
+    if (opts.pcap) writeFileSync(opts.pcap, pcapFile(captured));
     await command('poweroff').catch(() => undefined);
     harness.kill('SIGTERM');
     await harnessExit;
@@ -325,6 +348,7 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
       usb_violations: r.violations ?? -1, usb_last_violation: String((report as Record<string, unknown> | null)?.failure ?? ''),
       bytes_in: bytesIn, bytes_out: r.bytes_out ?? 0, kernel: String(info.kernel ?? guest.release),
       wall_s: (Date.now() - t0) / 1000, command_answered: answered, rebind_ok: rebind, reset_ok: reset,
+      usbmon_events: captured.length, pcap: opts.pcap ?? '',
       enumeration_wall_s: enumerationWallS, sim_per_wall: r.sim_per_wall ?? 0, descriptor_problems: problems,
       kernel_log: kernelLog, info, frames,
     };
@@ -337,11 +361,13 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
 async function main(argv: string[]): Promise<number> {
   let seconds: number | undefined;
   let checks = true;    // --no-checks: enumeration and frames only
+  let pcap = resolve(REPO_ROOT, 'build/linux-usb/usbmon.pcap');
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--seconds') seconds = Number(argv[++i]);
     else if (argv[i] === '--no-checks') checks = false;
+    else if (argv[i] === '--pcap' && argv[i + 1]) pcap = resolve(argv[++i]!);
     else {
-      process.stderr.write('usage: bash hdl/run.sh linux-usb [--seconds S] [--no-checks]\n');
+      process.stderr.write('usage: bash hdl/run.sh linux-usb [--seconds S] [--no-checks] [--pcap FILE]\n');
       return 2;
     }
   }
@@ -350,7 +376,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const r = await runLinuxUsb({ seconds, rebind: checks, reset: checks, log: (l) => process.stderr.write(`${l}\n`) });
+    const r = await runLinuxUsb({ seconds, rebind: checks, reset: checks, pcap, log: (l) => process.stderr.write(`${l}\n`) });
     for (const l of r.kernel_log) process.stdout.write(`${l}\n`);
     const { kernel_log: _log, info: _info, frames: _frames, ...summary } = r;
     process.stdout.write(`${JSON.stringify(summary)}\n`);

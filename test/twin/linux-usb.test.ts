@@ -3,13 +3,21 @@
 // the guest copies it to a virtio port that the host decodes (server/twin/linux-usb.ts). One run
 // (slow: a Verilator model at a few thousandths of real time behind a QEMU guest), several checks.
 
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { FrameDecoder } from '../../server/protocol/codec.ts';
 import { runLinuxUsb, type LinuxUsbResult } from '../../server/twin/linux-usb.ts';
+import { readPcap } from '../../server/twin/usbmon-pcap.ts';
+
+// The guest's usbmon capture of the run, kept for Wireshark (git-ignored like the screenshots).
+const PCAP = join(import.meta.dirname, '..', 'artifacts', 'linux-usb-usbmon.pcap');
 
 let run: LinuxUsbResult;
 
 beforeAll(async () => {
-  run = await runLinuxUsb({ seconds: 0.005, rebind: true, reset: true, log: (l) => process.stderr.write(`${l}\n`) });
+  mkdirSync(join(PCAP, '..'), { recursive: true });
+  run = await runLinuxUsb({ seconds: 0.005, rebind: true, reset: true, pcap: PCAP, log: (l) => process.stderr.write(`${l}\n`) });
   const { wall_s, enumeration_wall_s, sim_per_wall, frames_decoded, bytes_in, bytes_out } = run;
   process.stderr.write(`linux-usb: ${JSON.stringify({ wall_s, enumeration_wall_s, sim_per_wall, frames_decoded, bytes_in, bytes_out })}\n`);
 }, 60 * 60_000);
@@ -43,5 +51,22 @@ describe('the USB twin under Linux', () => {
     expect(run.reset_ok).toBe(true);
     expect(run.kernel_log.some((l) => /reset full-speed USB device/.test(l))).toBe(true);
     expect(run.usb_violations).toBe(0);
+  });
+
+  it('leaves a usbmon pcap of the run whose bulk IN data holds every frame the host decoded', () => {
+    const events = readPcap(readFileSync(PCAP));
+    expect(events.length).toBe(run.usbmon_events);
+    // Linux read the device descriptor (GET_DESCRIPTOR, wValue 0x0100) at address 0 and at its own ...
+    const getDevice = events.filter((e) => e.type === 'S' && e.xfer === 'control' && e.setup?.subarray(0, 4).equals(Buffer.from([0x80, 6, 0, 1])));
+    const device = Number(run.info.devnum);
+    expect(getDevice.some((e) => e.device === 0) && getDevice.some((e) => e.device === device)).toBe(true);
+    // ... and its bulk IN completions carry the frames: decoded from the capture alone, they include
+    // every frame that reached the host through the guest's tty.
+    const bulkIn = events.filter((e) => e.type === 'C' && e.xfer === 'bulk' && (e.endpoint & 0x80) && e.device === device && e.data.length);
+    expect(bulkIn.length).toBeGreaterThan(0);
+    const decoder = new FrameDecoder();
+    const captured = new Set(bulkIn.flatMap((e) => decoder.push(e.data)).map((f) => `${f.name} ${f.seq}`));
+    const missing = run.frames.map((f) => `${f.name} ${f.seq}`).filter((k) => !captured.has(k));
+    expect(missing).toEqual([]);
   });
 });

@@ -11,6 +11,13 @@ for m in $(cat /lib/modules/load-order); do
   insmod "/lib/modules/$m" || echo "cw-init: insmod $m failed"
 done
 
+wait_for() {   # wait_for TENTHS COMMAND...: until COMMAND succeeds
+  t=$1; shift
+  while ! "$@" > /dev/null 2>&1; do
+    t=$((t - 1)); [ $t -le 0 ] && return 1
+    sleep 0.1
+  done
+}
 port() {   # the /dev node of the virtio port named $1
   for p in /sys/class/virtio-ports/*; do
     [ "$(cat "$p/name" 2>/dev/null)" = "$1" ] && { echo "/dev/${p##*/}"; return 0; }
@@ -23,6 +30,11 @@ until ctl=$(port crabwatt.ctl) && data=$(port crabwatt.data); do
   sleep 0.1
 done
 exec 3<>"$ctl" 4<>"$data"
+# usbmon's binary interface (every bus) to the port "crabwatt.usbmon" when the host offers it: the
+# host writes it out as a pcap (server/twin/usbmon-pcap.ts). devtmpfs makes the node when usbmon loads.
+if mon=$(port crabwatt.usbmon) && wait_for 50 test -c /dev/usbmon0; then
+  cat /dev/usbmon0 > "$mon" &
+fi
 say() { echo "cw $*" >&3; }
 
 device() {   # the sysfs directory of the crabwatt (VID 1209), or nothing
@@ -30,13 +42,6 @@ device() {   # the sysfs directory of the crabwatt (VID 1209), or nothing
     [ "$(cat "$d/idVendor" 2>/dev/null)" = 1209 ] && { echo "$d"; return 0; }
   done
   return 1
-}
-wait_for() {   # wait_for TENTHS COMMAND...: until COMMAND succeeds
-  t=$1; shift
-  while ! "$@" > /dev/null 2>&1; do
-    t=$((t - 1)); [ $t -le 0 ] && return 1
-    sleep 0.1
-  done
 }
 tty_name() {   # the tty cdc_acm made for the device (ttyACM0 unless an old one is still held open)
   d=$(device) && ls "$d:1.0/tty" 2>/dev/null
