@@ -160,6 +160,10 @@ describe('dashboard in Chromium on the simulated device', () => {
     await page.click('#export-open');
     await page.selectOption('#exp-interval', '1s');
     await page.screenshot({ path: join(ARTIFACTS, 'export-dialog.png') });
+    const size = page.viewportSize()!;
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: join(ARTIFACTS, 'export-dialog-390x844.png') });
+    await page.setViewportSize(size);
     const [download] = await Promise.all([page.waitForEvent('download', { timeout: 20_000 }), page.click('#exp-go')]);
     expect(download.suggestedFilename()).toMatch(/^crabwatt-[0-9a-f]{16}-.*-1s\.csv$/);
     const path = join(ARTIFACTS, 'export.csv');

@@ -127,6 +127,10 @@ describe('energy view in Chromium', () => {
     await row(1).locator('.b-to').fill('07:00');
     await row(1).locator('.b-price').fill('0.20');
     await page.screenshot({ path: join(ARTIFACTS, 'tariff-dialog-1440x900.png') });
+    const size = page.viewportSize()!;
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: join(ARTIFACTS, 'tariff-dialog-390x844.png') });
+    await page.setViewportSize(size);
     await page.click('#tariff-save');
     await page.waitForSelector('#tariff-dialog:not([open])', { state: 'attached' });
     await expect.poll(() => page.locator('#energy-summary').innerText(), { timeout: 10_000 }).toMatch(/€/);
