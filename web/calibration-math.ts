@@ -18,15 +18,10 @@
 // measured RMS (propagated to the gain factor relatively), of the DC means and of the per-window phase shifts. It is the instrument's repeatability over the
 // interval; the reference meter's own accuracy and the registers' rounding (gain step 61 ppm) come on top.
 
-export interface CalRegisters {
-  v_offset: number;
-  i_offset: number;
-  v_gain: number;
-  i_gain: number;
-  phase: number;
-  kv: number;
-  ki: number;
-}
+import type { CalibrationBodyJson } from './api.ts';
+
+/** The registers and scale as the calibration API carries them (server/api/schemas.ts CalibrationSchema). */
+export type CalRegisters = CalibrationBodyJson;
 
 /** What a window of the live stream gives the procedure. */
 export interface CalWindow {

@@ -8,11 +8,11 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveSimulated, type ServedSim } from '../../server/api/serve-in-process.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts');
 
 let dir: string;
@@ -29,13 +29,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'crabwatt-calibrate-'));
   // One steady, reactive load (the motor, PF ≈ 0.78), as a calibration needs: the other switching appliances off.
   stack = await serveSimulated(['--sim-load', 'motor=on', '--sim-load', 'heater=off', '--sim-load', 'smps=off', '--sim-load', 'dimmer=off']);
-  context = await chromium.launchPersistentContext(join(dir, 'profile'), {
-    executablePath: CHROMIUM,
-    viewport: { width: 1440, height: 900 },
-    timezoneId: 'Europe/Berlin',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
+  ({ context, page } = await launchChromium(join(dir, 'profile'), { viewport: { width: 1440, height: 900 }, timezoneId: 'Europe/Berlin' }));
   await page.goto(stack.url);
   device = ((await (await fetch(new URL('/api/devices', stack.url))).json()) as { devices: { id: string }[] }).devices[0]!.id;
 });

@@ -6,12 +6,12 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveSimulated, type ServedSim } from '../../server/api/serve-in-process.ts';
 import { CAPTURE_CSV_HEADER } from '../../server/export/capture-csv.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts');
 
 let dir: string;
@@ -29,14 +29,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'crabwatt-captures-'));
   db = join(dir, 'crabwatt.sqlite');
   stack = await serveSimulated(['--db', db]);
-  context = await chromium.launchPersistentContext(join(dir, 'profile'), {
-    executablePath: CHROMIUM,
-    viewport: { width: 1440, height: 900 },
-    acceptDownloads: true,
-    timezoneId: 'Europe/Berlin',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
+  ({ context, page } = await launchChromium(join(dir, 'profile'), { viewport: { width: 1440, height: 900 }, acceptDownloads: true, timezoneId: 'Europe/Berlin' }));
   await page.goto(stack.url);
 });
 

@@ -1,17 +1,17 @@
 // The dashboard in real Chromium (Debian's, driven by playwright-core) against the whole host running the
 // simulated device. Screenshots go to test/artifacts/ (git-ignored) for a human to look at.
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CSV_HEADER } from '../../server/export/csv.ts';
 import { buildApp } from '../../server/api/app.ts';
 import { serveSimulated, type ServedSim } from '../../server/api/serve-in-process.ts';
 import { fakes } from '../api/fakes.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts');
 
 let stack: ServedSim;
@@ -22,29 +22,12 @@ const historyQueries: URL[] = [];
 const consoleErrors: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (test/setup.sh does this)`);
   mkdirSync(ARTIFACTS, { recursive: true });
   stack = await serveSimulated(); // `crabwatt serve --device sim`, in this process
   profile = mkdtempSync(join(tmpdir(), 'crabwatt-chromium-'));
   // A persistent context on a fresh, empty profile directory: Chromium's --user-data-dir, as playwright
   // wants it given.
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    viewport: { width: 1280, height: 800 },
-    acceptDownloads: true,
-    timezoneId: 'Europe/Berlin',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
+  ({ context, page } = await launchChromium(profile, { viewport: { width: 1280, height: 800 }, acceptDownloads: true, timezoneId: 'Europe/Berlin' }));
   page.on('console', (m) => {
     if (m.type() === 'error') consoleErrors.push(m.text());
   });

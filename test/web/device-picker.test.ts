@@ -2,14 +2,14 @@
 // playwright-core): both are offered, the "all devices" tile shows their summed energy, and choosing the
 // other device moves the live tiles and the device panel to it.
 
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveInProcess, type ServedSim } from '../../server/api/serve-in-process.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 
 let stack: ServedSim;
 let context: BrowserContext;
@@ -17,14 +17,9 @@ let page: Page;
 let profile: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (test/setup.sh does this)`);
   stack = await serveInProcess('sim:mains-230-50', ['--device', 'sim:mains-120-60', '--speed', '5']);
   profile = mkdtempSync(join(tmpdir(), 'crabwatt-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
+  ({ context, page } = await launchChromium(profile));
   await page.goto(stack.url);
 });
 

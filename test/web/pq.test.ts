@@ -7,7 +7,8 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveSimulated, type ServedSim } from '../../server/api/serve-in-process.ts';
 import type { PqAggregate } from '../../server/pq/aggregate.ts';
@@ -16,7 +17,6 @@ import { SimulatedDevice } from '../../server/sim/device.ts';
 import { SAMPLE_RATE_HZ } from '../../server/sim/load.ts';
 import { Store } from '../../server/store/store.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts');
 const INTERVALS = 1000;
 /** Intervals whose 5th harmonic (7 % of the fundamental) is above EN 50160's 6 %: every 20th. */
@@ -61,12 +61,7 @@ beforeAll(async () => {
   const db = join(dir, 'seeded.sqlite');
   seed(db);
   stack = await serveSimulated(['--db', db]);
-  context = await chromium.launchPersistentContext(join(dir, 'profile'), {
-    executablePath: CHROMIUM,
-    viewport: { width: 1440, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
+  ({ context, page } = await launchChromium(join(dir, 'profile'), { viewport: { width: 1440, height: 900 } }));
   await page.goto(stack.url);
 });
 

@@ -2,14 +2,14 @@
 // simulated device: history zoomed below a few minutes, the export dialog's zones, the live chart at load, hover
 // values and axis labels, the energy register. Screenshots at 1440×900 and 390×844 go to test/artifacts/.
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveSimulated, type ServedSim } from '../../server/api/serve-in-process.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts');
 
 let stack: ServedSim;
@@ -19,7 +19,6 @@ let profile: string;
 const consoleErrors: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (test/setup.sh does this)`);
   mkdirSync(ARTIFACTS, { recursive: true });
   stack = await serveSimulated();
   const ingest = stack.runtime.sessions[0]!.ingest;
@@ -32,15 +31,7 @@ beforeAll(async () => {
     ingest.on('window', seen);
   });
   profile = mkdtempSync(join(tmpdir(), 'crabwatt-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    viewport: { width: 1440, height: 900 },
-    acceptDownloads: true,
-    timezoneId: 'America/New_York',
-    locale: 'en-US',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
+  ({ context, page } = await launchChromium(profile, { viewport: { width: 1440, height: 900 }, acceptDownloads: true, timezoneId: 'America/New_York', locale: 'en-US' }));
   page.on('console', (m) => {
     if (m.type() === 'error') consoleErrors.push(m.text());
   });
