@@ -5,7 +5,7 @@ at once into build/gateware-soc/.
 
 The slowest tests of `npm test`: each board's synthesis + place and route is one single-threaded
 yowasp process, and the two run side by side, one per core. Measured in a fresh-clone `npm test` on
-this 2-core machine (2026-12-07, static placer, beside the host suite): r0.1 1 128 s, r0.2 1 207 s
+this 2-core machine (2026-12-07 09:58 UTC, static placer, beside the host suite): r0.1 838 s, r0.2 731 s
 wall; report.json's build_seconds has each run's figure. A board that has not
 finished after crabwatt.build.BUILD_TIMEOUT_S (40 min) fails with BuildTimeout, so a router that
 wanders costs CI those 40 minutes, not all of its 90. A report (or a recorded failure) of exactly these
