@@ -21,7 +21,7 @@ Used by: top.CrabwattTop (sample stream from adc.AdcCapture), capture.CaptureBuf
 `calibrated`), and the SoC's CSR block (staging/commit/config_seq/windows).
 """
 from amaranth import *
-from amaranth.lib import wiring, stream
+from amaranth.lib import data, wiring, stream
 from amaranth.lib.wiring import In, Out
 
 from .layouts import (Y_BITS, SampleLayout, ConfigLayout, CalibratedLayout, WindowLayout, CONFIG_RESET,
@@ -29,6 +29,29 @@ from .layouts import (Y_BITS, SampleLayout, ConfigLayout, CalibratedLayout, Wind
                       FLAG_SAT_V, FLAG_SAT_I, FLAG_PARTIAL, FLAG_TIMEOUT, FLAG_CONFIG,
                       FLAG_ZC_OVERFLOW)
 from .calibrate import ChannelCalibrator
+
+# The delay the phase register gives each channel (docs/dsp.md): |phase| in 1/65536 sample, on V when
+# phase < 0 (voltage delayed), on I when phase > 0.
+_ChannelDelay = data.StructLayout({"whole": 10, "frac": 16})
+DelayLayout = data.StructLayout({"v": _ChannelDelay, "i": _ChannelDelay})
+
+
+def _delays(phase: int) -> dict:
+    """The delays of a phase known at elaboration (a reset value), as hardware works them out."""
+    mag = abs(phase) & 0xFFFFFFFF
+    delay = {"whole": (mag >> 16) & 0x3FF, "frac": mag & 0xFFFF}
+    zero = {"whole": 0, "frac": 0}
+    return {"v": delay if phase < 0 else zero, "i": delay if phase > 0 else zero}
+
+
+def _delay_logic(m, phase):
+    """The delays of a phase signal (comb logic in `m`)."""
+    mag = Signal(32)
+    out = Signal(DelayLayout)
+    m.d.comb += mag.eq(Mux(phase < 0, -phase, phase))
+    for channel, late in ((out.v, phase < 0), (out.i, phase > 0)):
+        m.d.comb += [channel.whole.eq(Mux(late, mag[16:26], 0)), channel.frac.eq(Mux(late, mag[:16], 0))]
+    return out
 
 
 class PowerDsp(wiring.Component):
@@ -94,42 +117,47 @@ class PowerDsp(wiring.Component):
         committed = Signal(ConfigLayout(), init=self._reset_config)
         active = Signal(ConfigLayout(), init=self._reset_config)
         waiting = Signal(16)            # commits not yet at a boundary
-        m.d.comb += self.commit_pending.eq(waiting != 0)
+        pending = Signal()              # waiting != 0, as a register: the delay lines' addresses hang off it
+        m.d.comb += self.commit_pending.eq(pending)
+        # Each channel's delay (whole samples, 1/65536 fractions) from the phase register, worked out when a
+        # configuration is committed rather than from the one in force each cycle: |phase| and the choice of
+        # channel would otherwise sit between `pending` and the delay lines' read addresses (the sys
+        # domain's critical path in the SoC).
+        delays = Signal(DelayLayout, init=_delays(self._reset_config['phase']))
+        committed_delays = Signal(DelayLayout, init=_delays(self._reset_config['phase']))
         with m.If(self.commit):
-            m.d.sync += committed.eq(self.staging)
+            m.d.sync += [committed.eq(self.staging), committed_delays.eq(_delay_logic(m, self.staging.phase))]
         cfg = Signal(ConfigLayout())
+        cfg_delays = Signal(DelayLayout)
         change = Signal()
         m.d.comb += [
-            change.eq(self.commit_pending),
-            cfg.eq(Mux(self.commit_pending, committed, active)),
+            change.eq(pending),
+            cfg.eq(Mux(pending, committed, active)),
+            cfg_delays.eq(Mux(pending, committed_delays, delays)),
         ]
         seq = Signal(16)
         m.d.comb += seq.eq(self.config_seq + waiting)
         with m.If(accept):
             m.d.sync += self.next_index.eq(self.samples.payload.index + 1)
-            with m.If(self.commit_pending):
-                m.d.sync += [active.eq(committed), self.config_seq.eq(seq)]
+            with m.If(pending):
+                m.d.sync += [active.eq(committed), delays.eq(committed_delays), self.config_seq.eq(seq)]
             # A strobe in the boundary cycle itself waits for the next boundary.
-            m.d.sync += waiting.eq(self.commit)
+            m.d.sync += [waiting.eq(self.commit), pending.eq(self.commit)]
         with m.Elif(self.commit):
-            m.d.sync += waiting.eq(waiting + 1)
+            m.d.sync += [waiting.eq(waiting + 1), pending.eq(1)]
 
         cv, ci = self.samples.payload.cv, self.samples.payload.ci
-        phase = cfg.phase
-        mag = Signal(32)
-        m.d.comb += mag.eq(Mux(phase < 0, -phase, phase))
-        d, f = mag[16:26], mag[:16]
 
         m.submodules.cal_v = cal_v = ChannelCalibrator()
         m.submodules.cal_i = cal_i = ChannelCalibrator()
-        for cal, code, late, offset, gain in (
-                (cal_v, cv, phase < 0, cfg.v_offset, cfg.v_gain),
-                (cal_i, ci, phase > 0, cfg.i_offset, cfg.i_gain)):
+        for cal, code, delay, offset, gain in (
+                (cal_v, cv, cfg_delays.v, cfg.v_offset, cfg.v_gain),
+                (cal_i, ci, cfg_delays.i, cfg.i_offset, cfg.i_gain)):
             m.d.comb += [
                 cal.en.eq(en), cal.write.eq(accept),
                 cal.x0.eq(code - CODE_MID),
                 cal.index.eq(self.samples.payload.index),
-                cal.delay.eq(Mux(late, d, 0)), cal.frac.eq(Mux(late, f, 0)),
+                cal.delay.eq(delay.whole), cal.frac.eq(delay.frac),
                 cal.offset.eq(offset), cal.gain.eq(gain),
             ]
 
