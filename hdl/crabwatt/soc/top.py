@@ -53,6 +53,28 @@ def feather_uart_resource():
                     Attrs(IO_TYPE='LVCMOS33'))
 
 
+
+class _RestartedEndpoint(Elaboratable):
+    """A USB endpoint held in reset while `restart` is high."""
+    def __init__(self, endpoint, restart):
+        self.interface = endpoint.interface     # what LUNA's endpoint multiplexer takes
+        self._endpoint = endpoint
+        self._restart = restart
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.endpoint = ResetInserter({'usb': self._restart})(self._endpoint)
+        return m
+
+
+def restarted_endpoint(number, endpoint, restart):
+    """`endpoint` (number `number`) in reset while `restart` is high, as an instance of a class named
+    Endpoint<number>. LUNA's USBDevice names each endpoint's submodule after its class and, when the
+    name is taken, appends the Python id() of the object: two endpoints under plain ResetInserters
+    (both TransformedElaboratable) gave the second a name that changed from run to run, so the
+    netlist, and with it nextpnr's placement for a given seed, was not reproducible."""
+    return type(f"Endpoint{number}", (_RestartedEndpoint,), {})(endpoint, restart)
+
 class SocClocks(Elaboratable):
     """EHXPLLL from the 48 MHz oscillator: VCO 576 MHz; CLKOP 72 MHz (adc, also the feedback),
     CLKOS 48 MHz (sync, soc, usb_io), CLKOS2 12 MHz (usb), CLKOS3 72 MHz (adc_rd: the ADC read
@@ -302,7 +324,7 @@ def _usb_serial(bus):
             # half-sent packet, which the host has abandoned anyway (COBS resynchronises at 0x00).
             restart = usb.reset_detected | set_configuration.seen
             for n in range(1, len(usb._endpoints)):
-                usb._endpoints[n] = ResetInserter({'usb': restart})(usb._endpoints[n])
+                usb._endpoints[n] = restarted_endpoint(n, usb._endpoints[n], restart)
             # A full-speed host sends a SOF every 1 ms; 3 ms without one means no host.
             limit = 3 * USB_CLK_HZ // 1000
             silence = Signal(range(limit + 1), init=limit)
