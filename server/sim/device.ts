@@ -24,35 +24,25 @@
 // Commands take effect at the next sample boundary: they are handled between two blocks, and a
 // configuration is committed into DspCore, which applies it at the first sample of the next block.
 
-import { ADC_DELAY, ADC_PART, BOARD, CALIBRATION_SOURCE, CAPTURE_TRIGGER, PROTOCOL_VERSION, ACK_STATUS, TX_RESERVE, WINDOW_MODE } from '../protocol/definition.ts';
+import { ADC_DELAY, ADC_PART, BOARD, CALIBRATION_SOURCE, PROTOCOL_VERSION, ACK_STATUS, TX_RESERVE, WINDOW_MODE } from '../protocol/definition.ts';
 import type { FrameName } from '../protocol/definition.ts';
-import { decodePayload, encodeFrame, type Frame, type FrameFields, type CapturePair, type TailRecordInput } from '../protocol/codec.ts';
+import { decodePayload, encodeFrame, type Frame, type FrameFields, type TailRecordInput } from '../protocol/codec.ts';
 import { cobsDecode } from '../protocol/cobs.ts';
 import { MAX_ENCODED_FRAME_BYTES, layoutOf } from '../protocol/layout.ts';
-import { CODE_MID, DspConfigError, DspCore, RESET_CONFIG, validateConfig, type DspConfig } from '../dsp/model.ts';
+import { DspConfigError, DspCore, RESET_CONFIG, validateConfig, type DspConfig } from '../dsp/model.ts';
 import { DEFAULT_READ_DELAY, SimAdcFront, type SimAdcOptions } from './adc-front.ts';
 import type { SupplyEventSpec } from './supply-events.ts';
 import { WaveformFramer } from './waveform.ts';
 import { SAMPLE_RATE_HZ, SyntheticLoad, XorShift32, type ScenarioName } from './load.ts';
+import { RawHistory, SIM_CAPTURE_DEPTH, SimCapture, validCaptureRequest } from './capture.ts';
+
+export { CAPTURE_AUTO_TRIGGER_SAMPLES, CAPTURE_CHUNK_PAIRS, SIM_CAPTURE_DEPTH } from './capture.ts';
 
 /** major << 16 | minor << 8 | patch of the (simulated) gateware and firmware. */
 export const SIM_VERSION = (0 << 16) | (1 << 8) | 0;
-export const SIM_CAPTURE_DEPTH = 4096;
-/** Pairs per capture_chunk frame (the protocol's maximum tail). */
-export const CAPTURE_CHUNK_PAIRS = 256;
-/**
- * A level trigger that has not fired this many samples after its pretrigger has filled fires anyway
- * (a scope's "auto" mode; the firmware's APP_CAPTURE_AUTO_TRIGGER_MS).
- */
-export const CAPTURE_AUTO_TRIGGER_SAMPLES = SAMPLE_RATE_HZ;
 /** Samples the pipeline handles per step: large for speed, small while a capture collects samples. */
 const BLOCK_SAMPLES = 65536;
 const CAPTURE_BLOCK_SAMPLES = 4096;
-/**
- * Raw history kept for captures, which record their pairs block by block as the samples come: a block
- * (≤ CAPTURE_BLOCK_SAMPLES while a capture is on) plus the delay line's reach before it.
- */
-const RAW_RING_SAMPLES = 16384;
 const STATUS_INTERVAL_SAMPLES = SAMPLE_RATE_HZ;
 /** Longest a paced tick computes before yielding to the event loop (ms of host time). */
 const TICK_BUDGET_MS = 40;
@@ -110,52 +100,6 @@ export const TX_RESERVE_BYTES = TX_RESERVE.STREAM_BYTES;
 /** Capture chunks wait for room, leaving this much for live frames (firmware APP_CAPTURE_RESERVE_BYTES). */
 const CAPTURE_RESERVE_BYTES = 1024;
 
-/**
- * A capture in progress, with the gateware's semantics (hdl/crabwatt/capture.py, docs/protocol.md
- * "Captures"): from the arming sample A on, every D-th calibrated pair is recorded (samples A, A + D,
- * ...). The trigger looks at recorded pairs only, once Q of them are in: at once for IMMEDIATE; for a
- * level trigger when the channel is past `level` (rising: ≥ level, falling: < level) while primed,
- * primed meaning a recorded pair beyond the hysteresis band (rising: < level − H, falling: ≥ level + H)
- * has come since the channel was last past the level. With H = 0 that is a crossing between two
- * consecutive recorded pairs.
- */
-interface Capture {
-  id: number;
-  pairs: number;
-  trigger: number;
-  level: number;
-  hysteresis: number;
-  pretrigger: number;
-  decimation: number;
-  /** Sample index of the first recorded pair: the decimation grid's origin. */
-  armedAt: number;
-  /**
-   * When a level trigger that has not fired is re-armed as IMMEDIATE (the firmware's auto-trigger:
-   * a second after the pretrigger has filled); null for IMMEDIATE.
-   */
-  autoAt: number | null;
-  /** Pairs recorded since armedAt. */
-  recorded: number;
-  primed: boolean;
-  /** Sample index of the trigger pair, and how many pairs had been recorded before it, once known. */
-  triggerIndex: number | null;
-  triggerRecord: number;
-  /** config_seq of the trigger pair. */
-  configSeq: number;
-  /** The last `depth` recorded pairs, v and i interleaved, at (recorded mod depth). */
-  ring: Int16Array;
-  /** Once all pairs are in: the chunks still to send, oldest first (encoded when sent, for their seq). */
-  chunks: { fields: FrameFields<'capture_chunk'>; pairs: CapturePair[] }[] | null;
-}
-
-/**
- * At unit gains, zero offsets and no phase shift the calibrated sample in whole LSB (y >> 2, what the capture
- * buffer records) is the centred code (docs/dsp.md).
- */
-function isIdentityCalibration(c: DspConfig): boolean {
-  return c.phase === 0 && c.v_offset === 0 && c.i_offset === 0 && c.v_gain === RESET_CONFIG.v_gain && c.i_gain === RESET_CONFIG.i_gain;
-}
-
 type Counters = {
   frames_dropped: number;
   fifo_overflows: number;
@@ -195,9 +139,8 @@ export class SimulatedDevice {
   private readonly calibrated = { v: new Int32Array(BLOCK_SAMPLES), i: new Int32Array(BLOCK_SAMPLES) };
   private waveform = new WaveformFramer();
   private readonly ci = new Uint16Array(BLOCK_SAMPLES);
-  private readonly ringV = new Uint16Array(RAW_RING_SAMPLES);
-  private readonly ringI = new Uint16Array(RAW_RING_SAMPLES);
-  private capture: Capture | null = null;
+  private readonly history = new RawHistory();
+  private capture: SimCapture | null = null;
   private captureIdCounter = 0;
 
   /** Command bytes since the last delimiter. */
@@ -400,8 +343,8 @@ export class SimulatedDevice {
     const start = this.index;
     this.load.fill(cv, ci, count);
     this.counters.adc_errors += this.adc.apply(cv, ci, count);
-    this.remember(cv, ci, count);
-    if (this.capture) this.trackCapture(start, count);
+    this.history.remember(start, cv, ci, count);
+    this.capture?.track(this.history, this.staged, this.core.configSeq, start, count);
     const windows = this.core.process(cv, ci, count, this.calibrated);
     const energies = this.core.lastEnergies;
     const waveform = this.waveform.push(this.calibrated.v, this.calibrated.i, count);
@@ -416,23 +359,10 @@ export class SimulatedDevice {
       }
     }
     for (const frame of waveform) this.send('waveform', { first_index: frame.first_index }, frame.pairs);
-    if (this.capture) this.maybeFinishCapture();
     if (this.capture?.chunks) this.pumpCapture();
     while (this.index >= this.nextStatusIndex) {
       this.sendStatus();
       this.nextStatusIndex += STATUS_INTERVAL_SAMPLES;
-    }
-  }
-
-  /** Copy the block's last RAW_RING_SAMPLES pairs into the ring (two memcpy-like pieces). */
-  private remember(cv: Uint16Array, ci: Uint16Array, count: number): void {
-    let from = Math.max(0, count - RAW_RING_SAMPLES);
-    while (from < count) {
-      const slot = (this.index + from) % RAW_RING_SAMPLES;
-      const n = Math.min(count - from, RAW_RING_SAMPLES - slot);
-      this.ringV.set(cv.subarray(from, from + n), slot);
-      this.ringI.set(ci.subarray(from, from + n), slot);
-      from += n;
     }
   }
 
@@ -597,9 +527,7 @@ export class SimulatedDevice {
   // Captures
 
   private armCapture(frame: Frame<'cmd_capture'>): void {
-    const { pairs, trigger, level, pretrigger, decimation, hysteresis } = frame.fields;
-    const validTrigger = (Object.values(CAPTURE_TRIGGER) as number[]).includes(trigger);
-    if (pairs < 1 || pairs > SIM_CAPTURE_DEPTH || !validTrigger || pretrigger >= pairs || decimation < 1 || hysteresis > 32767) {
+    if (!validCaptureRequest(frame.fields)) {
       this.ack(frame.seq, frame.type, ACK_STATUS.BAD_ARGS);
       return;
     }
@@ -609,164 +537,8 @@ export class SimulatedDevice {
       return;
     }
     this.captureIdCounter = (this.captureIdCounter + 1) & 0xffff || 1;
-    const immediate = trigger === CAPTURE_TRIGGER.IMMEDIATE;
-    this.capture = {
-      id: this.captureIdCounter,
-      pairs,
-      trigger,
-      level,
-      hysteresis,
-      pretrigger,
-      decimation,
-      armedAt: this.index,
-      autoAt: immediate ? null : this.index + pretrigger * decimation + CAPTURE_AUTO_TRIGGER_SAMPLES,
-      recorded: 0,
-      primed: false,
-      triggerIndex: null,
-      triggerRecord: 0,
-      configSeq: 0,
-      ring: new Int16Array(2 * SIM_CAPTURE_DEPTH),
-      chunks: null,
-    };
+    this.capture = new SimCapture(this.captureIdCounter, frame.fields, this.index);
     this.ack(frame.seq, frame.type, ACK_STATUS.OK, this.capture.id);
-  }
-
-  /**
-   * Record the capture's pairs in the block [start, start + count), whose raw codes are in the ring and
-   * whose configuration is `this.staged` (commits apply at block starts), and watch for the trigger.
-   */
-  private trackCapture(start: number, count: number): void {
-    const cap = this.capture!;
-    const end = start + count;
-    const autoAt = cap.autoAt;
-    if (autoAt !== null && end > autoAt) {
-      this.recordCapture(cap, start, autoAt);
-      if (cap.triggerIndex === null) {
-        // The firmware re-arms as IMMEDIATE: recording starts afresh, on a new grid.
-        Object.assign(cap, { trigger: CAPTURE_TRIGGER.IMMEDIATE, armedAt: autoAt, autoAt: null, recorded: 0, primed: false });
-      }
-      this.recordCapture(cap, autoAt, end);
-    } else {
-      this.recordCapture(cap, start, end);
-    }
-  }
-
-  /** The recorded pairs among samples [from, to) into the capture's ring, trigger included. */
-  private recordCapture(cap: Capture, from: number, to: number): void {
-    const d = cap.decimation;
-    const n0 = cap.armedAt + Math.ceil(Math.max(0, from - cap.armedAt) / d) * d;
-    const count = n0 < to ? Math.floor((to - 1 - n0) / d) + 1 : 0;
-    if (count === 0 || (cap.triggerIndex !== null && cap.recorded - cap.triggerRecord >= cap.pairs - cap.pretrigger)) return;
-    const values = this.calibratedPairs(n0, d, count);
-    const onCurrent = cap.trigger === CAPTURE_TRIGGER.I_RISING || cap.trigger === CAPTURE_TRIGGER.I_FALLING;
-    const rising = cap.trigger === CAPTURE_TRIGGER.V_RISING || cap.trigger === CAPTURE_TRIGGER.I_RISING;
-    const { level } = cap;
-    const primeBelow = level - cap.hysteresis;
-    const primeAbove = level + cap.hysteresis;
-    const after = cap.pairs - cap.pretrigger;
-    for (let k = 0; k < count; k++) {
-      const slot = (cap.recorded % SIM_CAPTURE_DEPTH) * 2;
-      cap.ring[slot] = values[2 * k]!;
-      cap.ring[slot + 1] = values[2 * k + 1]!;
-      if (cap.triggerIndex === null) {
-        const ch = values[2 * k + (onCurrent ? 1 : 0)]!;
-        const past = rising ? ch >= level : ch < level;
-        const fire = cap.recorded >= cap.pretrigger && (cap.trigger === CAPTURE_TRIGGER.IMMEDIATE || (cap.primed && past));
-        cap.primed = (rising ? ch < primeBelow : ch >= primeAbove) || (cap.primed && !past);
-        if (fire) {
-          cap.triggerIndex = n0 + k * d;
-          cap.triggerRecord = cap.recorded;
-          cap.configSeq = this.core.configSeq;
-          cap.autoAt = null;
-        }
-      }
-      cap.recorded++;
-      if (cap.triggerIndex !== null && cap.recorded - cap.triggerRecord >= after) return;
-    }
-  }
-
-  /**
-   * Calibrated pairs (v, i interleaved) of samples n0, n0 + step, ... (count of them), in whole LSB as
-   * the capture buffer records them (y >> 2: a one-sample window's min_v / min_i), computed by the DSP
-   * model itself with the configuration in force, one sample per window. Sample n depends on
-   * x0[n − d] and x0[n − d − 1] only, d = |phase| >> 16 (docs/dsp.md "Phase alignment"), so a core
-   * primed with the d + 1 samples before the first is exact; far-apart samples each get their own
-   * short core instead of running the model over every sample between them.
-   */
-  private calibratedPairs(n0: number, step: number, count: number): Int32Array {
-    const out = new Int32Array(2 * count);
-    const cfg = this.staged;
-    if (isIdentityCalibration(cfg)) {
-      // At unit gains, zero offsets and no phase the calibrated sample is the centred code.
-      for (let k = 0; k < count; k++) {
-        const slot = (n0 + k * step) % RAW_RING_SAMPLES;
-        out[2 * k] = this.ringV[slot]! - CODE_MID;
-        out[2 * k + 1] = this.ringI[slot]! - CODE_MID;
-      }
-      return out;
-    }
-    const config: DspConfig = { ...cfg, mode: WINDOW_MODE.FIXED, fixed_samples: 1 };
-    const reach = Math.floor(Math.abs(cfg.phase) / 65536) + 1;
-    const span = (count - 1) * step + 1;
-    if (span + reach <= count * (reach + 1)) {
-      const { cv, ci } = this.rawSpan(n0 - reach, n0 + span);
-      const records = new DspCore(config).process(cv, ci);
-      for (let k = 0; k < count; k++) {
-        const r = records[reach + k * step]!;
-        out[2 * k] = r.min_v;
-        out[2 * k + 1] = r.min_i;
-      }
-    } else {
-      for (let k = 0; k < count; k++) {
-        const n = n0 + k * step;
-        const { cv, ci } = this.rawSpan(n - reach, n + 1);
-        const r = new DspCore(config).process(cv, ci)[reach]!;
-        out[2 * k] = r.min_v;
-        out[2 * k + 1] = r.min_i;
-      }
-    }
-    return out;
-  }
-
-  /** Raw codes of samples [from, to) from the ring; before index 0 the delay line holds zeros. */
-  private rawSpan(from: number, to: number): { cv: Uint16Array; ci: Uint16Array } {
-    const cv = new Uint16Array(to - from);
-    const ci = new Uint16Array(to - from);
-    for (let n = from; n < to; n++) {
-      cv[n - from] = n < 0 ? CODE_MID : this.ringV[n % RAW_RING_SAMPLES]!;
-      ci[n - from] = n < 0 ? CODE_MID : this.ringI[n % RAW_RING_SAMPLES]!;
-    }
-    return { cv, ci };
-  }
-
-  /** Once all its pairs are recorded, queue its chunks. */
-  private maybeFinishCapture(): void {
-    const cap = this.capture!;
-    if (cap.chunks || cap.triggerIndex === null || cap.recorded - cap.triggerRecord < cap.pairs - cap.pretrigger) return;
-    const d = cap.decimation;
-    const oldest = cap.triggerRecord - cap.pretrigger;
-    const first = cap.triggerIndex - cap.pretrigger * d;
-    const pairs: CapturePair[] = [];
-    for (let k = 0; k < cap.pairs; k++) {
-      const slot = ((oldest + k) % SIM_CAPTURE_DEPTH) * 2;
-      pairs.push({ v: cap.ring[slot]!, i: cap.ring[slot + 1]! });
-    }
-    const chunkCount = Math.ceil(cap.pairs / CAPTURE_CHUNK_PAIRS);
-    cap.chunks = [];
-    for (let c = 0; c < chunkCount; c++) {
-      cap.chunks.push({
-        fields: {
-          capture_id: cap.id,
-          chunk_index: c,
-          chunk_count: chunkCount,
-          first_index: BigInt(first + c * CAPTURE_CHUNK_PAIRS * d),
-          trigger_index: BigInt(cap.triggerIndex),
-          config_seq: cap.configSeq,
-          decimation: d,
-        },
-        pairs: pairs.slice(c * CAPTURE_CHUNK_PAIRS, (c + 1) * CAPTURE_CHUNK_PAIRS),
-      });
-    }
   }
 
   /**
