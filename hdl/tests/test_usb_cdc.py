@@ -1,4 +1,4 @@
-"""The SoC's USB CDC-ACM block (crabwatt.soc.top: LUNA's USBSerialDevice with our descriptors,
+"""The SoC's USB CDC-ACM block (crabwatt.soc.usb_serial: LUNA's USBSerialDevice with our descriptors,
 request handlers, `host_active`, and the byte-channel wiring with `last` on each 0x00) against the
 line-level full-speed host model in usb_host.py, on a fake pin record for the OrangeCrab's USB pins.
 
@@ -30,7 +30,7 @@ from amaranth import Module, Signal
 from amaranth.lib import stream
 from amaranth.sim import Simulator
 
-from crabwatt.soc.top import USB_CLK_HZ, USB_PID_CRABWATT, USB_VID, _usb_serial, _wire_usb_serial
+from crabwatt.soc.usb_serial import USB_CLK_HZ, USB_PID_CRABWATT, USB_VID, _usb_serial, _wire_usb_serial
 from usb_host import (ACK, BIT_CYCLES, DATA0, DATA1, FRAME_CYCLES, IN, J, K, NAK, RESPONSE_MAX_BITS,
                       SE0, SETUP, FullSpeedHost, ProtocolViolation, Stall, crc5, crc16, data_packet,
                       decode_runs, handshake_packet, line_symbols, nrzi, packet_bits, stuff, sof_packet, token_packet)

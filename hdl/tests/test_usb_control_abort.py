@@ -1,4 +1,4 @@
-"""A control transfer the host abandons (crabwatt.soc.top `_usb_serial`, the standard handler's abort).
+"""A control transfer the host abandons (crabwatt.soc.usb_serial `_usb_serial`, the standard handler's abort).
 
 USB 2.0 8.5.3: a SETUP aborts whatever control transfer is in progress, and a bus reset ends every
 one. Linux abandons descriptor reads when one goes wrong and resets the port to retry; its

@@ -1,5 +1,5 @@
 """The top of the USB twin: the RTL twin (crabwatt.soc.twin: SoC, DSP, flash pins, samples from the
-harness) plus the SoC's USB link exactly as the board has it (crabwatt.soc.top.attach_usb_serial:
+harness) plus the SoC's USB link exactly as the board has it (crabwatt.soc.usb_serial.attach_usb_serial:
 LUNA's CDC-ACM device, its byte channel, serial number and `host_active`), with its pins as ports, so
 the Verilator harness (hdl/usbredir/) can be the bus and a real Linux host (QEMU, usb-redir) the
 other end.
@@ -21,7 +21,7 @@ from amaranth.back import verilog
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
-from .top import USB_CLK_HZ, attach_usb_serial
+from .usb_serial import USB_CLK_HZ, attach_usb_serial
 from .twin import SAMPLE_PERIOD_CYCLES, SYS_CLK_HZ, TwinTop
 
 __all__ = ['UsbTwinTop', 'USB_IO_CLK_HZ']
