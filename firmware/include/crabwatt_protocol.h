@@ -91,8 +91,12 @@
 #define CW_ADC_DELAY_SETTLED_BIT 256u
 #define CW_ADC_DELAY_ERRORS_SHIFT 16u
 
-/* transmit ring room the waveform stream leaves to every other frame */
+/* transmit ring room the waveform stream and capture chunks leave to every other frame */
 #define CW_TX_RESERVE_STREAM_BYTES 2048u
+#define CW_TX_RESERVE_CAPTURE_BYTES 1024u
+
+/* the device's transmit ring */
+#define CW_TX_RING_BYTES 8192u
 
 /* window.flags bits (docs/dsp.md) */
 #define CW_WINDOW_FLAG_CLIP_V 0x0001u

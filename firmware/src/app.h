@@ -20,8 +20,9 @@
 /* Records handled per poll: enough to keep up with 1 kHz windows at any loop rate above ~500 Hz,
  * few enough that commands and the link pump are never starved for long. */
 #define APP_RECORDS_PER_POLL 4u
-/* Ring space capture chunks leave free, so windows, energy and acks keep flowing during a capture. */
-#define APP_CAPTURE_RESERVE_BYTES 1024u
+/* Ring space capture chunks leave free, so windows, energy and acks keep flowing during a capture
+ * (the protocol definition's TX_RESERVE, which the simulated device holds to too). */
+#define APP_CAPTURE_RESERVE_BYTES CW_TX_RESERVE_CAPTURE_BYTES
 /* A level-triggered capture whose trigger has not come this long after its pretrigger filled takes
  * its samples anyway (as the simulated device does), so a level the signal never reaches cannot leave
  * the device BUSY. */

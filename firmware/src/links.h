@@ -8,12 +8,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "crabwatt_protocol.h"
 #include "hal.h"
 #include "ring.h"
 
-/* The transmit ring. 8 KiB holds ~85 window frames (~0.4 s at 200 Hz windows) or seven full capture
- * chunks: enough to ride out a host that stops reading for a moment. */
-#define LINKS_TX_RING_BYTES 8192u
+/* The transmit ring, sized by the protocol definition (server/protocol/definition.ts TX_RING), which the
+ * simulated device models too. */
+#define LINKS_TX_RING_BYTES CW_TX_RING_BYTES
 /* The UART's receive FIFO holds 64 bytes (0.21 ms at 3 Mbaud) and drops what arrives while it is full,
  * and hearing and answering a command costs about as long as its bytes take on the line. So the FIFO
  * is moved into this ring wherever the loop works for longer than a few bytes' time, and commands are

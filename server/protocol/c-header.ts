@@ -25,6 +25,7 @@ import {
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
   TX_RESERVE,
+  TX_RING,
   USB_PID_BOOTLOADER,
   USB_PID_CRABWATT,
   USB_VID,
@@ -50,7 +51,8 @@ const ENUMS: readonly [string, string, Readonly<Record<string, number>>][] = [
   ['CW_ACK', 'ack.status', ACK_STATUS],
   ['CW_CALIBRATION_SOURCE', 'identify.calibration_source', CALIBRATION_SOURCE],
   ['CW_ADC_DELAY', 'cmd_adc_delay.read_delay and its ack\'s value', ADC_DELAY],
-  ['CW_TX_RESERVE', 'transmit ring room the waveform stream leaves to every other frame', TX_RESERVE],
+  ['CW_TX_RESERVE', 'transmit ring room the waveform stream and capture chunks leave to every other frame', TX_RESERVE],
+  ['CW_TX_RING', "the device's transmit ring", TX_RING],
 ];
 
 const upper = (s: string) => s.toUpperCase();

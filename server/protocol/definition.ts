@@ -91,10 +91,18 @@ export const ADC_DELAY = {
 /**
  * How a device's transmit ring gives way to a host that reads slower than the device sends: the waveform
  * stream leaves STREAM_BYTES free for every other frame, so stream frames are the ones dropped (counted,
- * their seq taken), never an identify, an ack, a window or a capture chunk. The firmware and the simulated
- * device both hold to it.
+ * their seq taken), never an identify, an ack, a window or a capture chunk; capture chunks wait for room
+ * and leave CAPTURE_BYTES free, so windows, energy and acks keep flowing during a capture. The firmware
+ * and the simulated device both hold to it.
  */
-export const TX_RESERVE = { STREAM_BYTES: 2048 } as const;
+export const TX_RESERVE = { STREAM_BYTES: 2048, CAPTURE_BYTES: 1024 } as const;
+
+/**
+ * The device's transmit ring (a power of two): 8 KiB holds ~85 window frames (~0.4 s at 200 Hz windows)
+ * or seven full capture chunks, enough to ride out a host that stops reading for a moment. Frames that
+ * find no room in it are dropped and counted (status.frames_dropped).
+ */
+export const TX_RING = { BYTES: 8192 } as const;
 
 /** Window flags, bit positions as in docs/dsp.md. */
 export const WINDOW_FLAG = {

@@ -24,7 +24,7 @@
 // Commands take effect at the next sample boundary: they are handled between two blocks, and a
 // configuration is committed into DspCore, which applies it at the first sample of the next block.
 
-import { ADC_DELAY, ADC_PART, BOARD, CALIBRATION_SOURCE, PROTOCOL_VERSION, ACK_STATUS, TX_RESERVE, WINDOW_MODE } from '../protocol/definition.ts';
+import { ADC_DELAY, ADC_PART, BOARD, CALIBRATION_SOURCE, PROTOCOL_VERSION, ACK_STATUS, TX_RESERVE, TX_RING, WINDOW_MODE } from '../protocol/definition.ts';
 import type { FrameName } from '../protocol/definition.ts';
 import { decodePayload, encodeFrame, type Frame, type FrameFields, type TailRecordInput } from '../protocol/codec.ts';
 import { cobsDecode } from '../protocol/cobs.ts';
@@ -93,12 +93,12 @@ export interface SimulatedDeviceOptions {
 
 /** USB full-speed bulk carries 1.2 MB/s at best; CDC-ACM on a soft core delivers about this much. */
 export const DEFAULT_LINK_BYTES_PER_S = 1_000_000;
-/** The firmware's transmit ring (firmware/src/txring.h): frames that find no room in it are dropped. */
-export const TX_RING_BYTES = 8192;
+/** The device's transmit ring (the protocol's TX_RING): frames that find no room in it are dropped. */
+export const TX_RING_BYTES = TX_RING.BYTES;
 /** Room in the transmit ring the waveform stream leaves to every other frame (the protocol's TX_RESERVE). */
 export const TX_RESERVE_BYTES = TX_RESERVE.STREAM_BYTES;
-/** Capture chunks wait for room, leaving this much for live frames (firmware APP_CAPTURE_RESERVE_BYTES). */
-const CAPTURE_RESERVE_BYTES = 1024;
+/** Capture chunks wait for room, leaving this much for live frames (the protocol's TX_RESERVE). */
+const CAPTURE_RESERVE_BYTES = TX_RESERVE.CAPTURE_BYTES;
 
 type Counters = {
   frames_dropped: number;
