@@ -3,12 +3,14 @@
 // calibration pushed with cmd_calibrate, captures assembled from capture_chunk frames); every ingest's
 // 'window' and 'link' events are merged into one live emitter.
 //
+// Captures: live-captures.ts.
+//
 // The CLI's `serve` calls wireApi() and passes the result to buildApp().
 
 import { EventEmitter } from 'node:events';
 import Database from 'better-sqlite3';
 import type { Frame, FrameFields } from '../protocol/codec.ts';
-import { ACK_STATUS, CAPTURE_TRIGGER } from '../protocol/definition.ts';
+import { ACK_STATUS } from '../protocol/definition.ts';
 import type { Ingest } from '../ingest/ingest.ts';
 import type { WriteHealth } from '../store/store.ts';
 import { StoreReader } from '../store/query.ts';
@@ -19,14 +21,12 @@ import { readPqAggregates, readPqEvent, readPqEvents } from '../store/pq-query.t
 import { pqCsv } from '../export/pq-csv.ts';
 import { AdcDelayKeeper } from './adc-delay.ts';
 import { CalibrationKeeper } from './calibration.ts';
+import { captureCommand, LiveCaptures } from './live-captures.ts';
 import { estimateExportRows, exportCsvViews, type ExportRequest } from '../export/csv.ts';
 import {
   DeviceCommandError,
   UnknownDeviceError,
   type Calibration,
-  type Capture,
-  type CaptureRequest,
-  MAX_DECIMATION,
   type DeviceDirectory,
   type DeviceHealth,
   type DeviceInfo,
@@ -70,14 +70,6 @@ export interface WiredApi {
 }
 
 const COMMAND_TIMEOUT_MS = 2000;
-/**
- * A capture whose chunks have not all arrived this long after the samples it needs can have been
- * taken is marked failed (a lost chunk is never resent).
- */
-const CAPTURE_TIMEOUT_MS = 15_000;
-/** The firmware's auto-trigger: a level trigger not fired a second after the pretrigger filled. */
-const AUTO_TRIGGER_MS = 1000;
-const CAPTURES_KEPT = 16;
 const RATE_WINDOW_MS = 5000;
 const RATE_STEP_MS = 250;
 
@@ -127,12 +119,6 @@ export function storeFromReader(reader: StoreReader, dbPath?: string): Measureme
   };
 }
 
-interface CaptureState extends Capture {
-  chunks: (FrameFields<'capture_chunk'> & { pairs: { v: number; i: number }[] })[];
-  received: number;
-  timer: NodeJS.Timeout;
-}
-
 /** One live device: state from link events, frames/s from counter deltas, captures from chunks. */
 class LiveDevice {
   state: LinkState;
@@ -140,7 +126,7 @@ class LiveDevice {
   identify: FrameFields<'identify'> | undefined;
   /** The last status frame: the device's own health counters. */
   private status: FrameFields<'status'> | undefined;
-  readonly captures = new Map<number, CaptureState>();
+  readonly captures: LiveCaptures;
   readonly calibration: CalibrationKeeper;
   private readonly adcDelay: AdcDelayKeeper | null;
   private readonly rate: { t: number; frames: number }[] = [];
@@ -157,6 +143,12 @@ class LiveDevice {
     d.ingest.on('link', this.onLink);
     d.ingest.on('identify', this.onIdentify);
     d.ingest.on('frame', this.onFrame);
+    this.captures = new LiveCaptures(() => ({
+      device: this.id ?? '',
+      kv: this.d.ingest.deviceRef?.kv ?? 0,
+      ki: this.d.ingest.deviceRef?.ki ?? 0,
+      sampleRateHz: this.sampleRate(),
+    }));
     // After onIdentify: the link state is 'connected' by the time the keeper pushes.
     this.calibration = new CalibrationKeeper(d.ingest, (registers) => this.command('cmd_calibrate', { ...registers }), log);
     this.adcDelay = d.adcReadDelay === undefined ? null
@@ -188,7 +180,7 @@ class LiveDevice {
     }
   };
   private readonly onFrame = (f: Frame) => {
-    if (f.name === 'capture_chunk') this.onChunk(f as Frame<'capture_chunk'>);
+    if (f.name === 'capture_chunk') this.captures.onChunk(f as Frame<'capture_chunk'>);
     if (f.name === 'status') this.status = (f as Frame<'status'>).fields;
   };
 
@@ -300,69 +292,6 @@ class LiveDevice {
     throw new DeviceCommandError(`${name}: the device refused it (${why})`, 422);
   }
 
-  /** Track capture `id`; `takesMs` is the longest its samples can take (pretrigger refill included). */
-  startCapture(id: number, decimation: number, takesMs: number): void {
-    this.captures.get(id)?.timer && clearTimeout(this.captures.get(id)!.timer);
-    const timeoutMs = CAPTURE_TIMEOUT_MS + Math.ceil(takesMs);
-    const c: CaptureState = {
-      id,
-      device: this.id ?? '',
-      state: 'pending',
-      detail: 'waiting for the trigger',
-      requestedAtMs: Date.now(),
-      v: [],
-      i: [],
-      kv: this.d.ingest.deviceRef?.kv ?? 0,
-      ki: this.d.ingest.deviceRef?.ki ?? 0,
-      sampleRateHz: this.sampleRate(),
-      decimation,
-      firstIndex: 0,
-      triggerIndex: 0,
-      triggerOffset: 0,
-      chunks: [],
-      received: 0,
-      timer: setTimeout(() => {
-        if (c.state === 'pending') {
-          c.state = 'failed';
-          c.detail = `only ${c.received} chunk(s) arrived within ${Math.round(timeoutMs / 1000)} s`;
-          c.chunks = [];
-        }
-      }, timeoutMs),
-    };
-    c.timer.unref();
-    this.captures.set(id, c);
-    // Keep a bounded history: the oldest captures go first.
-    while (this.captures.size > CAPTURES_KEPT) {
-      const oldest = this.captures.keys().next().value as number;
-      clearTimeout(this.captures.get(oldest)!.timer);
-      this.captures.delete(oldest);
-    }
-  }
-
-  private onChunk(f: Frame<'capture_chunk'>): void {
-    const c = this.captures.get(f.fields.capture_id);
-    if (!c || c.state !== 'pending') return;
-    const { chunk_index: k, chunk_count: n } = f.fields;
-    if (k >= n) return;
-    if (c.chunks[k] === undefined) c.received++;
-    c.chunks[k] = { ...f.fields, pairs: f.pairs ?? [] };
-    c.detail = `${c.received} of ${n} chunks`;
-    if (c.received < n) return;
-    const pairs = c.chunks.flatMap((ch) => ch.pairs);
-    c.v = pairs.map((p) => p.v);
-    c.i = pairs.map((p) => p.i);
-    const first = c.chunks[0]!;
-    // The device's word on the spacing, not the request's: pair k is sample first_index + k·D.
-    c.decimation = first.decimation;
-    c.firstIndex = Number(first.first_index);
-    c.triggerIndex = Number(first.trigger_index);
-    c.triggerOffset = Number(first.trigger_index - first.first_index) / Math.max(1, first.decimation);
-    c.state = 'complete';
-    c.detail = '';
-    c.chunks = [];
-    clearTimeout(c.timer);
-  }
-
   close(): void {
     this.d.ingest.off('window', this.onWindow);
     this.d.ingest.off('link', this.onLink);
@@ -370,48 +299,9 @@ class LiveDevice {
     this.d.ingest.off('frame', this.onFrame);
     this.calibration.close();
     this.adcDelay?.close();
-    for (const c of this.captures.values()) clearTimeout(c.timer);
+    this.captures.close();
   }
 }
-
-/**
- * D for a capture request: as given, or the smallest D whose `pairs` pairs cover the requested
- * duration (or cycles at the measured frequency), so the capture spans at least what was asked.
- * Throws DeviceCommandError 422 when the span cannot be had (no sample rate or frequency known yet,
- * or more than D = 65535 would be needed).
- */
-export function captureDecimation(req: CaptureRequest, sampleRateHz: number, freqHz: number | null): number {
-  if (req.decimation !== undefined) return req.decimation;
-  let spanS: number;
-  if (req.durationMs !== undefined) spanS = req.durationMs / 1000;
-  else if (req.cycles !== undefined) {
-    if (!(freqHz !== null && freqHz > 0)) {
-      throw new DeviceCommandError('no mains frequency measured on this device yet: ask for duration_ms or decimation instead', 422);
-    }
-    spanS = req.cycles / freqHz;
-  } else return 1;
-  if (!(sampleRateHz > 0)) {
-    throw new DeviceCommandError("the device's sample rate is not known yet (no identify): ask for decimation instead", 422);
-  }
-  const d = Math.max(1, Math.ceil((spanS * sampleRateHz) / req.pairs));
-  if (d > MAX_DECIMATION) {
-    const longestMs = ((MAX_DECIMATION * req.pairs) / sampleRateHz) * 1000;
-    throw new DeviceCommandError(
-      `${req.pairs} pairs over ${(spanS * 1000).toFixed(1)} ms need decimation ${d}, more than ${MAX_DECIMATION}: ` +
-        `at most ${longestMs.toFixed(0)} ms with ${req.pairs} pairs`,
-      422,
-    );
-  }
-  return d;
-}
-
-const TRIGGERS: Record<CaptureRequest['trigger'], number> = {
-  immediate: CAPTURE_TRIGGER.IMMEDIATE,
-  v_rising: CAPTURE_TRIGGER.V_RISING,
-  v_falling: CAPTURE_TRIGGER.V_FALLING,
-  i_rising: CAPTURE_TRIGGER.I_RISING,
-  i_falling: CAPTURE_TRIGGER.I_FALLING,
-};
 
 export function wireApi(opts: {
   reader: StoreReader;
@@ -494,32 +384,17 @@ export function wireApi(opts: {
     async requestCapture(id, req) {
       const l = byId(id);
       if (!l) throw new UnknownDeviceError(id);
-      const depth = l.identify?.capture_depth ?? 0;
-      if (depth > 0 && req.pairs > depth) {
-        throw new DeviceCommandError(`the device captures at most ${depth} pairs; asked for ${req.pairs}`, 422);
-      }
-      const fs = l.sampleRate();
-      const decimation = captureDecimation(req, fs, l.freqHz);
-      const captureId = await l.command('cmd_capture', {
-        pairs: req.pairs,
-        trigger: TRIGGERS[req.trigger],
-        level: req.level,
-        pretrigger: req.pretrigger,
-        decimation,
-        hysteresis: req.hysteresis,
+      const { fields, decimation, takesMs } = captureCommand(req, {
+        depth: l.identify?.capture_depth ?? 0,
+        sampleRateHz: l.sampleRate(),
+        freqHz: l.freqHz,
       });
-      // Worst case for a level trigger: the pretrigger fills, the trigger waits for the auto-trigger,
-      // the re-armed capture fills its pretrigger again and then the rest (docs/protocol.md "Captures").
-      const level = req.trigger !== 'immediate';
-      const samples = ((level ? 2 : 1) * req.pretrigger + req.pairs) * decimation;
-      l.startCapture(captureId, decimation, (level ? AUTO_TRIGGER_MS : 0) + (fs > 0 ? (samples / fs) * 1000 : 0));
+      const captureId = await l.command('cmd_capture', fields);
+      l.captures.start(captureId, decimation, takesMs);
       return { captureId };
     },
     capture(id, captureId) {
-      const c = byId(id)?.captures.get(captureId);
-      if (!c) return undefined;
-      const { chunks: _chunks, received: _received, timer: _timer, ...capture } = c;
-      return capture;
+      return byId(id)?.captures.get(captureId);
     },
   };
 

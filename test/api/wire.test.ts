@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DeviceCommandError } from '../../server/api/deps.ts';
-import { captureDecimation, wireApi, type ApiDevice, type LinkLike } from '../../server/api/wire.ts';
+import { captureDecimation } from '../../server/api/live-captures.ts';
+import { wireApi, type ApiDevice, type LinkLike } from '../../server/api/wire.ts';
 import type { Frame } from '../../server/protocol/codec.ts';
 import { ACK_STATUS, CAPTURE_TRIGGER, PROTOCOL_VERSION } from '../../server/protocol/definition.ts';
 import type { Ingest } from '../../server/ingest/ingest.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CAPTURE_PAIRS, TRIGGER_HYSTERESIS_LSB, captureTimesMs, describeCapture, parseSpan, planCapture,
 } from '../../web/capture.ts';
-import { captureDecimation } from '../../server/api/wire.ts';
+import { captureDecimation } from '../../server/api/live-captures.ts';
 
 describe('the waveform view asks for a few cycles', () => {
   it('parses the span menu and refuses anything else', () => {
