@@ -6,7 +6,7 @@ import { randomInt } from 'node:crypto';
 import { listDevices } from '../device/discovery.ts';
 import { holdSerialPath } from '../device/serial-path.ts';
 import { SimulatedDevice } from '../sim/device.ts';
-import { SCENARIO_SPECS, SCENARIOS, type ScenarioName } from '../sim/load.ts';
+import { SCENARIO_SPECS, SCENARIOS, type ScenarioName } from '../sim/scenarios.ts';
 import { RtlTwinError, startRtlTwin, type RtlTwin } from '../twin/rtl.ts';
 import { acquireLock, deviceLockPath } from '../store/lock.ts';
 import type { Store } from '../store/store.ts';

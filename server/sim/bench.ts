@@ -6,7 +6,8 @@
 // on the slow side. The wall-clock rate is reported beside it and only equals it on an idle machine.
 
 import { SimulatedDevice } from './device.ts';
-import { SAMPLE_RATE_HZ, type ScenarioName } from './load.ts';
+import { SAMPLE_RATE_HZ } from './load.ts';
+import type { ScenarioName } from './scenarios.ts';
 
 export interface SimSpeed {
   /** Sample pairs per second of process CPU time, load + model + encoding. */

@@ -33,7 +33,8 @@ import { DspConfigError, DspCore, RESET_CONFIG, validateConfig, type DspConfig }
 import { DEFAULT_READ_DELAY, SimAdcFront, type SimAdcOptions } from './adc-front.ts';
 import type { SupplyEventSpec } from './supply-events.ts';
 import { WaveformFramer } from './waveform.ts';
-import { SAMPLE_RATE_HZ, SyntheticLoad, XorShift32, type ScenarioName } from './load.ts';
+import { SAMPLE_RATE_HZ, SyntheticLoad, XorShift32 } from './load.ts';
+import type { ScenarioName } from './scenarios.ts';
 import { RawHistory, SIM_CAPTURE_DEPTH, SimCapture, validCaptureRequest } from './capture.ts';
 
 export { CAPTURE_AUTO_TRIGGER_SAMPLES, CAPTURE_CHUNK_PAIRS, SIM_CAPTURE_DEPTH } from './capture.ts';
