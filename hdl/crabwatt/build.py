@@ -223,7 +223,7 @@ def run_build_script(out, what, timeout_s=None):
         raise BuildTimeout(
             f"{what}: synthesis + place and route did not finish in {timeout_s / 60:.0f} min and was "
             f"stopped (the router's progress is in {out / 'crabwatt.tim'}; a congested placement "
-            "is the usual cause)") from None
+            "is the usual cause: try other seeds by hand and enter one in crabwatt.build.NEXTPNR_SEEDS)") from None
     except BaseException:
         os.killpg(proc.pid, signal.SIGKILL)
         raise
