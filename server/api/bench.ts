@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { createInterface } from 'node:readline';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -323,7 +324,6 @@ async function measureExport(dbPath: string, rows: number, runtime: ServedRuntim
     env: { ...env, ...runtime.env },
   });
   const lines: string[] = [];
-  let buf = '';
   const next = () =>
     new Promise<string>((resolve, reject) => {
       const poll = () => {
@@ -334,14 +334,7 @@ async function measureExport(dbPath: string, rows: number, runtime: ServedRuntim
       };
       poll();
     });
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      lines.push(buf.slice(0, nl));
-      buf = buf.slice(nl + 1);
-    }
-  });
+  createInterface({ input: child.stdout! }).on('line', (line) => lines.push(line));
   const ready = JSON.parse(await next()) as { port: number; idle_rss_mb: number };
   const port = ready.port;
   const t0 = performance.now();

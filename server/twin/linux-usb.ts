@@ -14,6 +14,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { encodeFrame, FrameDecoder, type AnyFrame } from '../protocol/codec.ts';
 import { buildGuest } from './linux-usb-guest.ts';
 import { REPO_ROOT } from './rtl.ts';
@@ -87,12 +88,7 @@ function exec(cmd: string, args: string[], what: string): Promise<void> {
 
 /** Lines of a child's stream, to a callback. */
 function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void) {
-  let rest = '';
-  stream.on('data', (d: Buffer) => {
-    const parts = (rest + d.toString()).split('\n');
-    rest = parts.pop()!;
-    parts.forEach(onLine);
-  });
+  createInterface({ input: stream, crlfDelay: Infinity }).on('line', onLine);
 }
 
 async function connect(path: string, alive: () => boolean): Promise<Socket> {

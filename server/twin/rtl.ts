@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { readVector, stimulusBytes } from './stimulus.ts';
 
@@ -202,21 +203,14 @@ export async function startRtlTwin(opts: RtlTwinOptions = {}): Promise<RtlTwin> 
   // stdout carries "pty: PATH" once, then "paused: N" at each pause.
   const pausedAt = new Set<number>();
   const pauseWaiters: (() => void)[] = [];
-  let stdoutLine = '';
   let onPty: ((path: string) => void) | null = null;
-  child.stdout!.on('data', (chunk: Buffer) => {
-    stdoutLine += chunk.toString();
-    let nl: number;
-    while ((nl = stdoutLine.indexOf('\n')) >= 0) {
-      const line = stdoutLine.slice(0, nl);
-      stdoutLine = stdoutLine.slice(nl + 1);
-      const pty = /^pty: (\S+)$/.exec(line);
-      const paused = /^paused: (\d+)$/.exec(line);
-      if (pty) onPty?.(pty[1]!);
-      if (paused) {
-        pausedAt.add(Number(paused[1]));
-        pauseWaiters.splice(0).forEach((w) => w());
-      }
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    const pty = /^pty: (\S+)$/.exec(line);
+    const paused = /^paused: (\d+)$/.exec(line);
+    if (pty) onPty?.(pty[1]!);
+    if (paused) {
+      pausedAt.add(Number(paused[1]));
+      pauseWaiters.splice(0).forEach((w) => w());
     }
   });
   const path = await new Promise<string>((resolvePath, reject) => {

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,16 +13,9 @@ const SECONDS = 6;
 function runChild(db: string, stop: (line: string) => boolean): Promise<{ lines: string[]; code: number | null }> {
   const child = spawn(process.execPath, ['--import', 'tsx', CHILD, db, '31', String(SECONDS)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];
-  let buffer = '';
-  child.stdout.on('data', (b: Buffer) => {
-    buffer += b.toString();
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      lines.push(line);
-      if (stop(line)) child.kill('SIGKILL');
-    }
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    lines.push(line);
+    if (stop(line)) child.kill('SIGKILL');
   });
   return new Promise((resolve) => child.on('exit', (code) => resolve({ lines, code })));
 }

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,17 +14,10 @@ function startChild(db: string): { child: ChildProcess; lines: string[]; waitFor
   const child = spawn(process.execPath, ['--import', 'tsx', CHILD, db, '42', String(SECONDS)], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const waiters: { pred: (l: string) => boolean; resolve: (l: string) => void }[] = [];
-  let buffer = '';
   let stderr = '';
-  child.stdout!.on('data', (b: Buffer) => {
-    buffer += b.toString();
-    let nl: number;
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      lines.push(line);
-      for (const w of waiters.splice(0)) (w.pred(line) ? w.resolve(line) : waiters.push(w));
-    }
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    lines.push(line);
+    for (const w of waiters.splice(0)) (w.pred(line) ? w.resolve(line) : waiters.push(w));
   });
   child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
   const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
