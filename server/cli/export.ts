@@ -2,8 +2,8 @@
 
 import { createWriteStream, rmSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { finished } from 'node:stream/promises';
-import type { Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { Readable, type Writable } from 'node:stream';
 import { COVERAGE_NOTE, CSV_HEADER, EXPORT_INTERVALS, ExportArgumentError, OUTAGE_NOTE, parseExportRequest, writeCsv } from '../export/csv.ts';
 import { PQ_CSV_HEADERS, PQ_EXPORTS, pqCsv, type PqExport } from '../export/pq-csv.ts';
 import { windowFlagList } from '../protocol/window-flags.ts';
@@ -115,7 +115,7 @@ export async function exportCommand(argv: string[], io: Io, stdout: Writable = p
     const out = output ? await openOutput(output) : stdout;
     try {
       if (pq === undefined) await writeCsv(reader, req, out);
-      else await writeChunks(pqCsv(store.db, device.id, pq as PqExport, req.fromMs, req.toMs, req.tz), out);
+      else await pipeline(Readable.from(pqCsv(store.db, device.id, pq as PqExport, req.fromMs, req.toMs, req.tz)), out, { end: false });
       if (output) {
         out.end();
         await finished(out);
@@ -163,13 +163,6 @@ async function exportKeptCapture(id: string, dbPath: string, output: string | un
     await finished(out);
   }
   return 0;
-}
-
-/** Chunks to a stream, waiting for it to drain when it asks to. */
-async function writeChunks(chunks: Iterable<string>, out: Writable): Promise<void> {
-  for (const chunk of chunks) {
-    if (!out.write(chunk)) await once(out, 'drain');
-  }
 }
 
 export { EXPORT_INTERVALS };
