@@ -63,6 +63,8 @@ export interface LinuxUsbResult {
   /** usbmon events the guest captured (all buses), and where their pcap went ('' without opts.pcap) */
   usbmon_events: number;
   pcap: string;
+  /** frames[0, frames_before_marker) are those the usbmon capture is known to be complete for */
+  frames_before_marker: number;
   enumeration_wall_s: number;
   sim_per_wall: number;
   descriptor_problems: string[];
@@ -85,6 +87,12 @@ function exec(cmd: string, args: string[], what: string): Promise<void> {
     child.on('close', (code) => (code === 0 ? ok() : fail(new LinuxUsbError(`${what} failed (exit ${code}):\n${err}`))));
   });
 }
+
+/** A frame as the capture check names it. */
+export const frameKey = (f: AnyFrame): string => `${f.name} ${f.seq}`;
+
+/** A completed bulk IN transfer with data: on this bus, the device's frames. */
+export const isBulkInData = (e: UsbmonEvent): boolean => e.type === 'C' && e.xfer === 'bulk' && (e.endpoint & 0x80) !== 0 && e.data.length > 0;
 
 /** Lines of a child's stream, to a callback. */
 function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void) {
@@ -231,16 +239,23 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
     const usbmon = new UsbmonStream();
     const usbmonEvents: UsbmonEvent[] = [];
     let usbmonError = '';
+    let wake: (() => void) | null = null;
+    // The frames in the capture's bulk IN completions (the device's only bulk IN endpoint), as they come.
+    const usbmonFrames = new FrameDecoder();
+    const inCapture = new Set<string>();
     mon.on('data', (d: Buffer) => {
       if (usbmonError) return;
       try {
-        usbmonEvents.push(...usbmon.push(d));
+        for (const e of usbmon.push(d)) {
+          usbmonEvents.push(e);
+          if (isBulkInData(e)) for (const f of usbmonFrames.push(e.data)) inCapture.add(frameKey(f));
+        }
       } catch (e) {
         usbmonError = (e as Error).message;
       }
+      wake?.();
     });
     const replies: string[] = [];
-    let wake: (() => void) | null = null;
     lines(ctl, (line) => { replies.push(line); wake?.(); });
     const frames: AnyFrame[] = [];
     // One decoder per bridge: frames the device sends while no tty is open are lost (its seq jumps)
@@ -326,6 +341,12 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
       reset = true;
     }
     const kernelLog = (await command('dmesg')).map((l) => l.replace(/^kernel-log /, ''));
+    // The capture reaches us on its own virtio port, behind the tty's bytes, and frames keep coming until
+    // the guest powers off. Once the capture holds any frame the tty brought after this point (usbmon
+    // keeps order, and the device's windows keep coming), it holds every frame before it.
+    const upToMarker = frames.length;
+    log(`linux-usb: waiting for the usbmon capture to pass frame ${upToMarker} of the tty`);
+    await until('the usbmon capture to catch up with the tty', () => usbmonError !== '' || frames.slice(upToMarker).some((f) => inCapture.has(frameKey(f))));
     if (usbmonError) throw new LinuxUsbError(`the guest's usbmon capture: ${usbmonError}`);
     const captured = usbmonEvents.slice();      // the capture runs on until the guest powers off
     if (opts.pcap) writeFileSync(opts.pcap, pcapFile(captured));
@@ -344,7 +365,7 @@ export async function runLinuxUsb(opts: LinuxUsbOptions = {}): Promise<LinuxUsbR
       usb_violations: r.violations ?? -1, usb_last_violation: String((report as Record<string, unknown> | null)?.failure ?? ''),
       bytes_in: bytesIn, bytes_out: r.bytes_out ?? 0, kernel: String(info.kernel ?? guest.release),
       wall_s: (Date.now() - t0) / 1000, command_answered: answered, rebind_ok: rebind, reset_ok: reset,
-      usbmon_events: captured.length, pcap: opts.pcap ?? '',
+      usbmon_events: captured.length, pcap: opts.pcap ?? '', frames_before_marker: upToMarker,
       enumeration_wall_s: enumerationWallS, sim_per_wall: r.sim_per_wall ?? 0, descriptor_problems: problems,
       kernel_log: kernelLog, info, frames,
     };
