@@ -6,8 +6,9 @@ at once into build/gateware-soc/.
 
 The slowest tests of `npm test`: each board's synthesis + place and route is one single-threaded
 yowasp process, and the two run side by side, one per core. Measured in a fresh-clone `npm test` on
-this 2-core machine (2026-12-07 09:58 UTC, static placer, beside the host suite): r0.1 838 s, r0.2 731 s
-wall; report.json's build_seconds has each run's figure. A board that has not
+this 2-core machine (2026-12-07 12:10 UTC, static placer, seeds r0.1 1 and r0.2 3, beside the host suite): r0.1
+954 s, r0.2 865 s wall (by hand, each beside one other job: 614 s and 570 s); report.json's build_seconds has each run's
+figure. A board that has not
 finished after crabwatt.build.BUILD_TIMEOUT_S (40 min) fails with BuildTimeout, so a router that
 wanders costs CI those 40 minutes, not all of its 90. A report (or a recorded failure) of exactly these
 sources and this firmware image (hashes in report.json) is reused; CI starts clean, and `npm test`
